@@ -1,0 +1,90 @@
+/* graph.h: the resource graph (mgmt's YAML format, DESIGN.md "Graphs"):
+ * parsing, complete validation with FILE:LINE:COL errors, ${hostname}
+ * substitution, JSON form of a resource (for export/collect), ordering.
+ * Shared by mgmt-deploy (validate before sending) and mgmt-agent (apply). */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define GRAPH_MAX_SIZE (1024 * 1024) /* bytes of YAML accepted */
+
+enum res_kind { RES_FILE, RES_EXEC, RES_PRINT, RES_NOOP, _RES_KIND_MAX };
+
+struct res_file {
+        char *path;    /* absolute */
+        char *content; /* NULL: content not managed */
+        bool absent;   /* state: absent (default exists) */
+        int mode;      /* -1: not managed; else 0..07777 */
+        char *owner;   /* NULL: not managed */
+        char *group;
+};
+
+struct res_exec {
+        char *cmd;
+        char *shell;   /* NULL: run cmd via /bin/sh -c */
+        char *ifcmd;   /* run cmd only when ifcmd exits 0 */
+        uint64_t timeout_usec; /* 0: none */
+};
+
+struct res_print {
+        char *msg;
+};
+
+struct resource {
+        enum res_kind kind;
+        char *name;    /* without the "@@" */
+        bool exported; /* name started with "@@" */
+        unsigned line, col; /* where it was declared (1-based), 0 if from JSON */
+        struct res_file file;
+        struct res_exec exec;
+        struct res_print print;
+};
+
+struct collect {
+        enum res_kind kind;
+        char *pattern; /* for file: directory (ends with '/') where collected files land */
+};
+
+struct edge {
+        char *name;
+        size_t from, to; /* indexes into graph.res */
+        bool notify;
+};
+
+struct graph {
+        char *name;
+        struct resource *res;
+        size_t n_res;
+        struct collect *collect;
+        size_t n_collect;
+        struct edge *edges;
+        size_t n_edges;
+};
+
+const char *res_kind_to_string(enum res_kind k);
+int res_kind_from_string(const char *s); /* -EINVAL if unknown */
+
+/* Parse and fully validate. filename is used in messages only. On error
+ * returns -EINVAL and err holds "FILE:LINE:COL: message". */
+int graph_parse(const char *text, size_t len, const char *filename, struct graph **ret, char *err,
+                size_t errlen);
+/* Read a file (refusing > GRAPH_MAX_SIZE) and parse it. */
+int graph_load_file(const char *path, struct graph **ret, char **ret_text, char *err, size_t errlen);
+void graph_free(struct graph *g);
+
+/* Replace ${hostname} in every string of the graph. */
+int graph_subst_hostname(struct graph *g, const char *hostname);
+
+/* Indexes of resources in an order that respects every edge (ties by position). */
+int graph_toposort(const struct graph *g, size_t **ret_order);
+
+/* JSON form of one resource: {"kind":..,"name":..,<fields>}. */
+json_t *resource_to_json(const struct resource *r);
+/* Inverse, validated like YAML input; err names the bad field. */
+int resource_from_json(json_t *j, struct resource *ret, char *err, size_t errlen);
+void resource_clear(struct resource *r);
+int resource_copy(const struct resource *src, struct resource *dst);
+bool resource_equal(const struct resource *a, const struct resource *b);

@@ -1,0 +1,42 @@
+/* util.h: URL lists, hostnames, base64, time and file helpers shared by all programs. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Split a URL list on ',' ';' or whitespace. Every entry must be
+ * http:// or https://host:port (port 1..65535; host a name, IPv4 or [IPv6]).
+ * On error returns -EINVAL and writes a message naming the bad entry to err. */
+int urls_parse(const char *s, char ***ret, char *err, size_t errlen);
+/* Host and port of one URL (host without brackets). */
+int url_split(const char *url, char **ret_scheme, char **ret_host, int *ret_port);
+/* True when host is a wildcard (0.0.0.0, ::) or loopback (127/8, ::1, localhost). */
+bool host_is_wildcard(const char *host);
+bool host_is_loopback(const char *host);
+
+/* [A-Za-z0-9][A-Za-z0-9.-]{0,62} */
+bool hostname_is_valid(const char *h);
+
+/* base64 (standard alphabet, padded). Returned strings are NUL-terminated;
+ * decoded data also gets a terminating NUL not counted in ret_len. */
+char *b64_encode(const void *data, size_t len);
+int b64_decode(const char *s, char **ret, size_t *ret_len);
+
+/* Parse an int64 given as a JSON-ish decimal string. */
+int parse_int64(const char *s, int64_t *ret);
+
+uint64_t now_usec(void);           /* CLOCK_MONOTONIC */
+char *rfc3339_now(void);           /* UTC, seconds precision */
+
+/* Read a whole file, refusing anything larger than max bytes. */
+int read_file_max(const char *path, size_t max, char **ret, size_t *ret_len);
+/* Write data to path atomically (temp file in the same dir, fsync, rename). */
+int write_file_atomic(const char *path, const void *data, size_t len, unsigned mode);
+/* mkdir -p with the given mode for created directories. */
+int mkdir_p(const char *path, unsigned mode);
+/* rm -rf */
+int rm_rf(const char *path);
+
+/* SHA-256 of data, as 64 lowercase hex chars + NUL in out. */
+void sha256_hex(const void *data, size_t len, char out[65]);

@@ -1,0 +1,237 @@
+/* child.c: the etcd child process as an explicit state machine (DOWN,
+ * STARTING, UP, STOPPING, BACKOFF). Its stdout and stderr go into our log
+ * line by line with an "etcd:" prefix; it dies with us (PR_SET_PDEATHSIG);
+ * stopping is SIGTERM, a deadline, then SIGKILL; crashes are counted and
+ * restarts spaced by a growing backoff. */
+#include <bsd/unistd.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+
+#include "log.h"
+#include "supervisor.h"
+#include "util.h"
+
+const char *child_state_to_string(enum child_state s) {
+        static const char *const names[] = {
+                [CHILD_DOWN] = "down",         [CHILD_STARTING] = "starting", [CHILD_UP] = "up",
+                [CHILD_STOPPING] = "stopping", [CHILD_BACKOFF] = "backoff",
+        };
+        return names[s];
+}
+
+void child_init(struct child *ch, sd_event *e, uint64_t stop_timeout, child_exit_cb on_exit, void *ud) {
+        *ch = (struct child){ .event = e, .state = CHILD_DOWN, .out_fd = -1, .stop_timeout = stop_timeout,
+                              .on_exit = on_exit, .userdata = ud };
+}
+
+static void set_state(struct child *ch, enum child_state s) {
+        if (ch->state != s)
+                log_debug("etcd child: %s -> %s", child_state_to_string(ch->state), child_state_to_string(s));
+        ch->state = s;
+}
+
+static void flush_line(struct child *ch) {
+        ch->linebuf[ch->linelen] = 0;
+        if (ch->linelen > 0) {
+                log_info("etcd: %s", ch->linebuf);
+                if (strstr(ch->linebuf, "permanently removed from the cluster") ||
+                    strstr(ch->linebuf, "has already been removed"))
+                        ch->removed_seen = true;
+        }
+        ch->linelen = 0;
+}
+
+static int out_cb(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        struct child *ch = userdata;
+        char buf[4096];
+        ssize_t n = read(fd, buf, sizeof buf);
+
+        if (n <= 0) {
+                if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                        return 0;
+                flush_line(ch);
+                ch->out_src = sd_event_source_disable_unref(ch->out_src);
+                close(ch->out_fd);
+                ch->out_fd = -1;
+                return 0;
+        }
+        for (ssize_t i = 0; i < n; i++) {
+                if (buf[i] == '\n' || ch->linelen >= sizeof ch->linebuf - 1)
+                        flush_line(ch);
+                if (buf[i] != '\n')
+                        ch->linebuf[ch->linelen++] = buf[i];
+        }
+        return 0;
+}
+
+static int exited_cb(sd_event_source *s, const siginfo_t *si, void *userdata) {
+        struct child *ch = userdata;
+        int status = si->si_code == CLD_EXITED ? si->si_status : 128 + si->si_status;
+        enum child_state was = ch->state;
+
+        ch->child_src = sd_event_source_disable_unref(ch->child_src);
+        ch->timer = sd_event_source_disable_unref(ch->timer);
+        ch->pid = 0;
+        if (si->si_code == CLD_EXITED)
+                log_full_errno(was == CHILD_STOPPING ? LOG_INFO : LOG_WARNING, 0, "etcd exited with status %d%s",
+                               si->si_status, was == CHILD_STOPPING ? "" : " (unexpected)");
+        else
+                log_full_errno(was == CHILD_STOPPING ? LOG_INFO : LOG_WARNING, 0, "etcd killed by signal %s%s",
+                               strsignal(si->si_status), was == CHILD_STOPPING ? "" : " (unexpected)");
+        set_state(ch, CHILD_DOWN);
+        if (was == CHILD_STOPPING) {
+                if (ch->on_stopped)
+                        ch->on_stopped(ch, ch->userdata);
+                return 0;
+        }
+        ch->crashes++;
+        ch->total_crashes++;
+        if (ch->on_exit)
+                ch->on_exit(ch, status, ch->userdata);
+        return 0;
+}
+
+int child_start(struct child *ch, char *const *argv) {
+        int pipefd[2];
+        pid_t pid;
+        int r;
+
+        if (ch->state != CHILD_DOWN && ch->state != CHILD_BACKOFF)
+                return -EBUSY;
+        ch->timer = sd_event_source_disable_unref(ch->timer);
+        if (argv != ch->argv) {
+                strv_free(ch->argv);
+                ch->argv = strv_copy(argv);
+                if (!ch->argv)
+                        return -ENOMEM;
+        }
+        if (pipe2(pipefd, O_CLOEXEC) < 0)
+                return -errno;
+        _cleanup_free_ char *cmd = strv_join(ch->argv, " ");
+        log_info("starting etcd: %s", cmd ? cmd : ch->argv[0]);
+        pid = fork();
+        if (pid < 0) {
+                r = -errno;
+                close(pipefd[0]);
+                close(pipefd[1]);
+                return r;
+        }
+        if (pid == 0) {
+                sigset_t all;
+                (void) prctl(PR_SET_PDEATHSIG, SIGTERM);
+                if (getppid() == 1)
+                        _exit(1);
+                sigemptyset(&all);
+                sigprocmask(SIG_SETMASK, &all, NULL);
+                dup2(pipefd[1], STDOUT_FILENO);
+                dup2(pipefd[1], STDERR_FILENO);
+                int devnull = open("/dev/null", O_RDONLY);
+                if (devnull >= 0)
+                        dup2(devnull, STDIN_FILENO);
+                closefrom(3);
+                /* a flag we pass wins over its ETCD_* twin; etcd refuses both */
+                for (char *const *a = ch->argv + 1; *a; a++) {
+                        char env[256];
+                        size_t o = 0;
+                        if (!startswith(*a, "--"))
+                                continue;
+                        o = (size_t) snprintf(env, sizeof env, "ETCD_");
+                        for (const char *p = *a + 2; *p && *p != '=' && o + 1 < sizeof env; p++)
+                                env[o++] = *p == '-' ? '_' : (char) (*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+                        env[o] = 0;
+                        unsetenv(env);
+                }
+                execvp(ch->argv[0], ch->argv);
+                fprintf(stderr, "cannot execute '%s': %m\n", ch->argv[0]);
+                _exit(127);
+        }
+        close(pipefd[1]);
+        ch->pid = pid;
+        ch->out_fd = pipefd[0];
+        fcntl(ch->out_fd, F_SETFL, O_NONBLOCK);
+        ch->out_src = sd_event_source_disable_unref(ch->out_src);
+        r = sd_event_add_io(ch->event, &ch->out_src, ch->out_fd, EPOLLIN, out_cb, ch);
+        if (r < 0)
+                return r;
+        r = sd_event_add_child(ch->event, &ch->child_src, pid, WEXITED, exited_cb, ch);
+        if (r < 0) {
+                kill(pid, SIGKILL);
+                return r;
+        }
+        ch->started_at = now_usec();
+        ch->removed_seen = false;
+        set_state(ch, CHILD_STARTING);
+        return 0;
+}
+
+static int kill_cb(sd_event_source *s, uint64_t usec, void *userdata) {
+        struct child *ch = userdata;
+        if (ch->pid > 0) {
+                log_warnx("etcd (pid %d) did not stop within %llus; sending SIGKILL", (int) ch->pid,
+                          (unsigned long long) (ch->stop_timeout / USEC_PER_SEC));
+                kill(ch->pid, SIGKILL);
+        }
+        return 0;
+}
+
+void child_stop(struct child *ch) {
+        uint64_t now;
+
+        if (ch->state == CHILD_BACKOFF || ch->state == CHILD_DOWN) {
+                ch->timer = sd_event_source_disable_unref(ch->timer);
+                set_state(ch, CHILD_DOWN);
+                if (ch->on_stopped)
+                        ch->on_stopped(ch, ch->userdata);
+                return;
+        }
+        if (ch->state == CHILD_STOPPING)
+                return;
+        set_state(ch, CHILD_STOPPING);
+        log_info("stopping etcd (pid %d): SIGTERM, SIGKILL after %llus", (int) ch->pid,
+                 (unsigned long long) (ch->stop_timeout / USEC_PER_SEC));
+        kill(ch->pid, SIGTERM);
+        sd_event_now(ch->event, CLOCK_MONOTONIC, &now);
+        ch->timer = sd_event_source_disable_unref(ch->timer);
+        sd_event_add_time(ch->event, &ch->timer, CLOCK_MONOTONIC, now + ch->stop_timeout, 0, kill_cb, ch);
+}
+
+void child_kill_now(struct child *ch) {
+        if (ch->pid > 0)
+                kill(ch->pid, SIGKILL);
+}
+
+static int restart_cb(sd_event_source *s, uint64_t usec, void *userdata) {
+        struct child *ch = userdata;
+        ch->timer = sd_event_source_disable_unref(ch->timer);
+        int r = child_start(ch, ch->argv);
+        if (r < 0) {
+                log_error_errno(r, "cannot restart etcd: %m");
+                child_schedule_restart(ch);
+        }
+        return 0;
+}
+
+void child_schedule_restart(struct child *ch) {
+        uint64_t delay = USEC_PER_SEC << (ch->crashes < 5 ? (ch->crashes ? ch->crashes - 1 : 0) : 5), now;
+
+        if (delay > 30 * USEC_PER_SEC)
+                delay = 30 * USEC_PER_SEC;
+        log_warnx("etcd crashed %u time(s) in a row (%u in all); restarting it in %llu ms", ch->crashes,
+                  ch->total_crashes, (unsigned long long) (delay / USEC_PER_MSEC));
+        set_state(ch, CHILD_BACKOFF);
+        sd_event_now(ch->event, CLOCK_MONOTONIC, &now);
+        ch->timer = sd_event_source_disable_unref(ch->timer);
+        sd_event_add_time(ch->event, &ch->timer, CLOCK_MONOTONIC, now + delay, 0, restart_cb, ch);
+}
+
+void child_mark_healthy(struct child *ch) {
+        if (ch->state == CHILD_STARTING) {
+                set_state(ch, CHILD_UP);
+                /* only a healthy run resets the crash series */
+                if (now_usec() - ch->started_at > 10 * USEC_PER_SEC || ch->crashes == 0)
+                        ch->crashes = 0;
+        }
+}

@@ -1,0 +1,216 @@
+/* coordinator.c: the membership decision as a pure function. The acting
+ * coordinator (the supervisor whose etcd is raft leader) feeds it the cluster
+ * as it reads it and carries out the one action it returns; the next round
+ * sees the result. Every rule is idempotent, so a new coordinator finishes
+ * whatever a dead one left half done. */
+#include <stdio.h>
+
+#include "macro.h"
+#include "supervisor.h"
+
+const char *caction_to_string(enum caction_type t) {
+        static const char *const names[] = {
+                [ACT_NONE] = "none",         [ACT_NOMINATE] = "nominate", [ACT_ADD_LEARNER] = "add-learner",
+                [ACT_PROMOTE] = "promote",   [ACT_UNNOMINATE] = "unnominate", [ACT_REMOVE] = "remove",
+                [ACT_TRANSFER] = "transfer-leadership",
+        };
+        return names[t];
+}
+
+static const struct chost *find_host(const struct cstate *s, const char *name) {
+        for (size_t i = 0; name && i < s->n_hosts; i++)
+                if (streq(s->hosts[i].name, name))
+                        return &s->hosts[i];
+        return NULL;
+}
+
+static const struct cmember *member_of(const struct cstate *s, const char *host) {
+        for (size_t i = 0; i < s->n_members; i++)
+                if (s->members[i].host && streq(s->members[i].host, host))
+                        return &s->members[i];
+        return NULL;
+}
+
+static bool member_healthy(const struct cstate *s, const struct cmember *m) {
+        const struct chost *h = find_host(s, m->host);
+        return m->started && !m->learner && h && h->endpoints;
+}
+
+size_t cstate_healthy_voters(const struct cstate *s) {
+        size_t n = 0;
+        for (size_t i = 0; i < s->n_members; i++)
+                if (member_healthy(s, &s->members[i]))
+                        n++;
+        return n;
+}
+
+static size_t voters(const struct cstate *s) {
+        size_t n = 0;
+        for (size_t i = 0; i < s->n_members; i++)
+                if (!s->members[i].learner)
+                        n++;
+        return n;
+}
+
+/* Would removing voter m keep a quorum of healthy voters? */
+static bool removal_keeps_quorum(const struct cstate *s, const struct cmember *m) {
+        size_t n = voters(s), healthy = cstate_healthy_voters(s);
+        if (n <= 1)
+                return false;
+        if (member_healthy(s, m))
+                healthy--;
+        return healthy >= (n - 1) / 2 + 1;
+}
+
+static void set(struct caction *a, enum caction_type t, const char *host, uint64_t id, const char *fmt, ...)
+        _printf_(5, 6);
+static void set(struct caction *a, enum caction_type t, const char *host, uint64_t id, const char *fmt, ...) {
+        va_list ap;
+        a->type = t;
+        a->host = host;
+        a->id = id;
+        va_start(ap, fmt);
+        vsnprintf(a->why, sizeof a->why, fmt, ap);
+        va_end(ap);
+}
+
+/* Removing a voter: the coordinator hands leadership over first. */
+static bool remove_voter(const struct cstate *s, const struct cmember *m, bool unnominate_only,
+                         struct caction *a, const char *why) {
+        if (!removal_keeps_quorum(s, m)) {
+                set(a, ACT_NONE, m->host, m->id, "not removing %s (%s): it would break quorum (%zu healthy of %zu voting)",
+                    m->host ? m->host : m->name, why, cstate_healthy_voters(s), voters(s));
+                return false;
+        }
+        if (m->id == s->self_id) {
+                for (size_t i = 0; i < s->n_members; i++) {
+                        const struct cmember *o = &s->members[i];
+                        if (o->id != s->self_id && member_healthy(s, o)) {
+                                set(a, ACT_TRANSFER, o->host, o->id,
+                                    "moving leadership to %s before removing ourselves (%s)", o->host, why);
+                                return true;
+                        }
+                }
+                set(a, ACT_NONE, m->host, m->id, "cannot remove ourselves (%s): no other healthy member", why);
+                return false;
+        }
+        const struct chost *h = find_host(s, m->host);
+        if (unnominate_only && h && h->nominated)
+                set(a, ACT_UNNOMINATE, m->host, m->id, "un-nominating %s: %s", m->host, why);
+        else
+                set(a, ACT_REMOVE, m->host, m->id, "removing member %s: %s", m->host ? m->host : m->name, why);
+        return true;
+}
+
+void coordinator_decide(const struct cstate *s, struct caction *a) {
+        size_t nominated = 0;
+
+        *a = (struct caction){ .type = ACT_NONE };
+
+        /* 1. a learner: promote once started; remove if it never starts */
+        for (size_t i = 0; i < s->n_members; i++) {
+                const struct cmember *m = &s->members[i];
+                const struct chost *h = find_host(s, m->host);
+                if (!m->learner)
+                        continue;
+                if (!h || !h->nominated) {
+                        set(a, ACT_REMOVE, m->host, m->id, "removing learner %s: not nominated",
+                            m->host ? m->host : "(unnamed)");
+                        return;
+                }
+                if (m->started) {
+                        set(a, ACT_PROMOTE, m->host, m->id, "promoting learner %s: its etcd has started", m->host);
+                        return;
+                }
+                if (h->nominated_since && s->now - h->nominated_since >= s->nominate_timeout) {
+                        set(a, ACT_REMOVE, m->host, m->id,
+                            "removing learner %s: its etcd did not start within %llus; cooling down", m->host,
+                            (unsigned long long) (s->nominate_timeout / USEC_PER_SEC));
+                        a->cooldown = true;
+                        return;
+                }
+                set(a, ACT_NONE, m->host, m->id, "waiting for learner %s to start", m->host);
+                return;
+        }
+
+        /* 2. dead voting members first: no volunteer and no endpoints for the grace period */
+        for (size_t i = 0; i < s->n_members; i++) {
+                const struct cmember *m = &s->members[i];
+                const struct chost *h = find_host(s, m->host);
+                if (m->learner || m->id == s->self_id)
+                        continue;
+                if (h && (h->volunteer || h->endpoints))
+                        continue;
+                if (h && h->gone_since && s->now - h->gone_since >= s->dead_grace) {
+                        char why[128];
+                        snprintf(why, sizeof why, "host gone for %llus (grace %llus)",
+                                 (unsigned long long) ((s->now - h->gone_since) / USEC_PER_SEC),
+                                 (unsigned long long) (s->dead_grace / USEC_PER_SEC));
+                        if (remove_voter(s, m, false, a, why))
+                                return;
+                }
+        }
+
+        /* 3. live members that stopped volunteering, and members nobody nominated */
+        for (size_t i = 0; i < s->n_members; i++) {
+                const struct cmember *m = &s->members[i];
+                const struct chost *h = find_host(s, m->host);
+                if (m->learner)
+                        continue;
+                if (h && h->endpoints && !h->volunteer) {
+                        if (remove_voter(s, m, true, a, "it stopped volunteering (--no-server)"))
+                                return;
+                } else if (h && !h->nominated && (h->volunteer || h->endpoints)) {
+                        if (remove_voter(s, m, false, a, "it is no longer nominated"))
+                                return;
+                }
+        }
+
+        /* 4. nominated hosts: finish the nomination (add as learner) or drop it */
+        for (size_t i = 0; i < s->n_hosts; i++) {
+                const struct chost *h = &s->hosts[i];
+                if (!h->nominated)
+                        continue;
+                nominated++;
+                if (member_of(s, h->name))
+                        continue;
+                if (!h->volunteer) {
+                        set(a, ACT_UNNOMINATE, h->name, 0, "un-nominating %s: nominated but not volunteering",
+                            h->name);
+                        return;
+                }
+                set(a, ACT_ADD_LEARNER, h->name, 0, "adding %s as learner: it is nominated", h->name);
+                return;
+        }
+
+        if (s->ideal < 1)
+                return; /* the caller warns about the invalid size */
+
+        /* 5. too many: un-nominate one, never ourselves, last by name */
+        if ((long long) nominated > s->ideal) {
+                for (size_t i = s->n_hosts; i-- > 0;) {
+                        const struct chost *h = &s->hosts[i];
+                        const struct cmember *m = member_of(s, h->name);
+                        if (!h->nominated || streq(h->name, s->self) || !m)
+                                continue;
+                        char why[128];
+                        snprintf(why, sizeof why, "%zu nominated > ideal %lld", nominated, s->ideal);
+                        if (remove_voter(s, m, true, a, why))
+                                return;
+                        break;
+                }
+                return;
+        }
+
+        /* 6. too few: nominate the first free volunteer by name */
+        if ((long long) nominated < s->ideal) {
+                for (size_t i = 0; i < s->n_hosts; i++) {
+                        const struct chost *h = &s->hosts[i];
+                        if (!h->volunteer || h->nominated || member_of(s, h->name) || h->cooldown_until > s->now)
+                                continue;
+                        set(a, ACT_NOMINATE, h->name, 0, "nominating %s: %zu nominated < ideal %lld", h->name,
+                            nominated, s->ideal);
+                        return;
+                }
+        }
+}

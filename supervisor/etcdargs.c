@@ -1,0 +1,360 @@
+/* etcdargs.c: the supervisor's option table, its resolved configuration, and
+ * the etcd command line computed from it (listen/advertise URLs, data dir,
+ * initial cluster, TLS, pass-through --etcd-arg). Pure apart from resolving
+ * advertise addresses, so a config file and the equivalent flags can be
+ * checked to give the same etcd command line. */
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#include "log.h"
+#include "supervisor.h"
+#include "util.h"
+
+const struct opt_def supervisor_opts[_OPT_MAX] = {
+        [OPT_HOSTNAME_] = { "hostname", NULL, OPT_HOSTNAME, "NAME", NULL,
+                            "this node's name in the cluster (default: the system host name)" },
+        [OPT_SEEDS] = { "seeds", NULL, OPT_URLS, "URLS", NULL,
+                        "client URLs of existing members to join; none: bootstrap a new cluster" },
+        [OPT_CLIENT_URLS] = { "client-urls", NULL, OPT_URLS, "URLS", "http://127.0.0.1:2379",
+                              "URLs etcd listens on for clients" },
+        [OPT_SERVER_URLS] = { "server-urls", "peer-urls", OPT_URLS, "URLS", "http://127.0.0.1:2380",
+                              "URLs etcd listens on for its peers" },
+        [OPT_ADV_CLIENT_URLS] = { "advertise-client-urls", NULL, OPT_URLS, "URLS", NULL,
+                                  "client URLs told to others (default: --client-urls; a wildcard is "
+                                  "replaced by this host's address)" },
+        [OPT_ADV_SERVER_URLS] = { "advertise-server-urls", NULL, OPT_URLS, "URLS", NULL,
+                                  "peer URLs told to others (default: --server-urls, as above)" },
+        [OPT_IDEAL] = { "ideal-cluster-size", NULL, OPT_INT, "N", "5",
+                        "voting members wanted; written to /_mgmt/idealClusterSize at bootstrap if absent",
+                        1, 1000 },
+        [OPT_NO_SERVER] = { "no-server", NULL, OPT_BOOL, NULL, "false",
+                            "never run etcd here: client only (a member restarted so leaves the cluster)" },
+        [OPT_PREFIX] = { "prefix", NULL, OPT_STRING, "DIR", "/var/lib/mgmt",
+                         "state directory: etcd data (DIR/etcd), endpoint cache, lease (default "
+                         "$STATE_DIRECTORY under systemd)" },
+        [OPT_TMP_PREFIX] = { "tmp-prefix", NULL, OPT_BOOL, NULL, "false",
+                             "use a new temporary directory as --prefix (for tests and demos)" },
+        [OPT_ETCD_BINARY] = { "etcd-binary", NULL, OPT_STRING, "PATH", "etcd", "the etcd program to run" },
+        [OPT_NOMINATE_TIMEOUT] = { "nominate-timeout", NULL, OPT_SECONDS, "SECONDS", "30",
+                                   "a nominee whose etcd has not started by then is removed and cools down" },
+        [OPT_DEAD_GRACE] = { "dead-member-grace", NULL, OPT_SECONDS, "SECONDS", "60",
+                             "a member whose host is gone this long is removed" },
+        [OPT_STOP_TIMEOUT] = { "stop-timeout", NULL, OPT_SECONDS, "SECONDS", "15",
+                               "how long etcd may take to stop after SIGTERM before SIGKILL" },
+        [OPT_CERT] = { "cert-file", NULL, OPT_STRING, "FILE", NULL,
+                       "client TLS certificate (etcd serves it; we present it to etcd)" },
+        [OPT_KEY] = { "key-file", NULL, OPT_STRING, "FILE", NULL, "key of --cert-file" },
+        [OPT_CA] = { "trusted-ca-file", NULL, OPT_STRING, "FILE", NULL, "CA for client certificates" },
+        [OPT_CLIENT_CERT_AUTH] = { "client-cert-auth", NULL, OPT_BOOL, NULL, "false",
+                                   "etcd requires client certificates" },
+        [OPT_PEER_CERT] = { "peer-cert-file", NULL, OPT_STRING, "FILE", NULL, "peer TLS certificate" },
+        [OPT_PEER_KEY] = { "peer-key-file", NULL, OPT_STRING, "FILE", NULL, "key of --peer-cert-file" },
+        [OPT_PEER_CA] = { "peer-trusted-ca-file", NULL, OPT_STRING, "FILE", NULL, "CA for peer certificates" },
+        [OPT_PEER_CLIENT_CERT_AUTH] = { "peer-client-cert-auth", NULL, OPT_BOOL, NULL, "false",
+                                        "etcd requires peer certificates" },
+        [OPT_ETCD_ARG] = { "etcd-arg", NULL, OPT_LIST, "ARG", NULL,
+                           "pass ARG to etcd as is, e.g. --etcd-arg=--heartbeat-interval=500 (ETCD_* "
+                           "variables reach etcd too)" },
+};
+
+/* Source address this host uses to reach host:port (no packet is sent). */
+static int route_source(const char *host, char *out, size_t outlen) {
+        struct addrinfo hints = { .ai_socktype = SOCK_DGRAM }, *res = NULL;
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        int fd, r = -EHOSTUNREACH;
+
+        if (getaddrinfo(host, "9", &hints, &res) != 0 || !res)
+                return -EHOSTUNREACH;
+        fd = socket(res->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (fd >= 0 && connect(fd, res->ai_addr, res->ai_addrlen) == 0 &&
+            getsockname(fd, (struct sockaddr *) &ss, &sl) == 0 &&
+            getnameinfo((struct sockaddr *) &ss, sl, out, (socklen_t) outlen, NULL, 0, NI_NUMERICHOST) == 0)
+                r = 0;
+        if (fd >= 0)
+                close(fd);
+        freeaddrinfo(res);
+        return r;
+}
+
+/* First non-loopback IPv4 address of an interface that is up. */
+static int first_address(char *out, size_t outlen) {
+        struct ifaddrs *ifa = NULL;
+        int r = -EADDRNOTAVAIL;
+        if (getifaddrs(&ifa) < 0)
+                return -errno;
+        for (struct ifaddrs *i = ifa; i; i = i->ifa_next)
+                if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET &&
+                    !(((struct sockaddr_in *) i->ifa_addr)->sin_addr.s_addr == htonl(INADDR_LOOPBACK)) &&
+                    (ntohl(((struct sockaddr_in *) i->ifa_addr)->sin_addr.s_addr) >> 24) != 127) {
+                        inet_ntop(AF_INET, &((struct sockaddr_in *) i->ifa_addr)->sin_addr, out, (socklen_t) outlen);
+                        r = 0;
+                        break;
+                }
+        freeifaddrs(ifa);
+        return r;
+}
+
+/* Advertised URLs: the listen URLs with wildcards replaced by our address. */
+static int derive_advertise(char *const *listen, char *const *seeds, char ***ret, char *err, size_t errlen) {
+        _cleanup_strv_ char **v = calloc(1, sizeof(char *));
+        if (!v)
+                return -ENOMEM;
+        for (size_t i = 0; listen[i]; i++) {
+                _cleanup_free_ char *scheme = NULL, *host = NULL;
+                int port;
+                char addr[128], url[300];
+                if (url_split(listen[i], &scheme, &host, &port) < 0)
+                        return -EINVAL;
+                if (!host_is_wildcard(host)) {
+                        strv_push(&v, listen[i]);
+                        continue;
+                }
+                int r = -EADDRNOTAVAIL;
+                _cleanup_free_ char *seedhost = NULL;
+                if (seeds && seeds[0] && url_split(seeds[0], NULL, &seedhost, NULL) >= 0)
+                        r = route_source(seedhost, addr, sizeof addr);
+                if (r < 0)
+                        r = first_address(addr, sizeof addr);
+                if (r < 0) {
+                        snprintf(err, errlen,
+                                 "cannot derive an address to advertise for '%s': give --advertise-client-urls "
+                                 "and --advertise-server-urls",
+                                 listen[i]);
+                        return -EINVAL;
+                }
+                snprintf(url, sizeof url, strchr(addr, ':') ? "%s://[%s]:%d" : "%s://%s:%d", scheme, addr, port);
+                strv_push(&v, url);
+        }
+        *ret = TAKE_PTR(v);
+        return 0;
+}
+
+static bool any_remote(char *const *urls) {
+        for (size_t i = 0; urls && urls[i]; i++) {
+                _cleanup_free_ char *host = NULL;
+                if (url_split(urls[i], NULL, &host, NULL) >= 0 && !host_is_loopback(host))
+                        return true;
+        }
+        return false;
+}
+
+static bool any_scheme(char *const *urls, const char *scheme) {
+        for (size_t i = 0; urls && urls[i]; i++)
+                if (startswith(urls[i], scheme) && urls[i][strlen(scheme)] == ':')
+                        return true;
+        return false;
+}
+
+static char *dup_or_null(const char *s) {
+        return s ? strdup(s) : NULL;
+}
+
+int sup_config_from(struct sup_config *sc, const struct config *cfg, char *err, size_t errlen) {
+        const struct opt_val *v = cfg->v;
+        char host[256];
+        int r;
+
+        *sc = (struct sup_config){ 0 };
+        if (v[OPT_HOSTNAME_].s)
+                sc->hostname = strdup(v[OPT_HOSTNAME_].s);
+        else {
+                if (gethostname(host, sizeof host) < 0)
+                        return -errno;
+                host[sizeof host - 1] = 0;
+                if (!hostname_is_valid(host)) {
+                        snprintf(err, errlen, "system host name '%s' is not a valid node name: give --hostname",
+                                 host);
+                        return -EINVAL;
+                }
+                sc->hostname = strdup(host);
+        }
+        sc->seeds = v[OPT_SEEDS].list ? strv_copy(v[OPT_SEEDS].list) : NULL;
+        sc->client_urls = strv_copy(v[OPT_CLIENT_URLS].list);
+        sc->server_urls = strv_copy(v[OPT_SERVER_URLS].list);
+        sc->ideal = v[OPT_IDEAL].n;
+        sc->ideal_set = v[OPT_IDEAL].set;
+        sc->no_server = v[OPT_NO_SERVER].b;
+        sc->etcd_binary = strdup(v[OPT_ETCD_BINARY].s);
+        sc->nominate_timeout = (uint64_t) v[OPT_NOMINATE_TIMEOUT].n;
+        sc->dead_grace = (uint64_t) v[OPT_DEAD_GRACE].n;
+        sc->stop_timeout = (uint64_t) v[OPT_STOP_TIMEOUT].n;
+        sc->cert = dup_or_null(v[OPT_CERT].s);
+        sc->key = dup_or_null(v[OPT_KEY].s);
+        sc->ca = dup_or_null(v[OPT_CA].s);
+        sc->peer_cert = dup_or_null(v[OPT_PEER_CERT].s);
+        sc->peer_key = dup_or_null(v[OPT_PEER_KEY].s);
+        sc->peer_ca = dup_or_null(v[OPT_PEER_CA].s);
+        sc->client_cert_auth = v[OPT_CLIENT_CERT_AUTH].b;
+        sc->peer_client_cert_auth = v[OPT_PEER_CLIENT_CERT_AUTH].b;
+        sc->etcd_args = strv_copy(v[OPT_ETCD_ARG].list);
+        if (!sc->hostname || !sc->client_urls || !sc->server_urls || !sc->etcd_binary || !sc->etcd_args)
+                return -ENOMEM;
+
+        if ((sc->cert != NULL) != (sc->key != NULL)) {
+                snprintf(err, errlen, "--cert-file and --key-file go together");
+                return -EINVAL;
+        }
+        if ((sc->peer_cert != NULL) != (sc->peer_key != NULL)) {
+                snprintf(err, errlen, "--peer-cert-file and --peer-key-file go together");
+                return -EINVAL;
+        }
+        if (sc->cert && any_scheme(sc->client_urls, "http")) {
+                snprintf(err, errlen, "--cert-file is given but --client-urls use http://: use https:// URLs");
+                return -EINVAL;
+        }
+        if (!sc->cert && any_scheme(sc->client_urls, "https")) {
+                snprintf(err, errlen, "--client-urls use https:// but no --cert-file/--key-file is given");
+                return -EINVAL;
+        }
+        if (sc->peer_cert && any_scheme(sc->server_urls, "http")) {
+                snprintf(err, errlen, "--peer-cert-file is given but --server-urls use http://: use https:// URLs");
+                return -EINVAL;
+        }
+        if (!sc->peer_cert && any_scheme(sc->server_urls, "https")) {
+                snprintf(err, errlen, "--server-urls use https:// but no --peer-cert-file/--peer-key-file is given");
+                return -EINVAL;
+        }
+
+        if (v[OPT_ADV_CLIENT_URLS].list)
+                sc->adv_client_urls = strv_copy(v[OPT_ADV_CLIENT_URLS].list);
+        else if ((r = derive_advertise(sc->client_urls, sc->seeds, &sc->adv_client_urls, err, errlen)) < 0)
+                return r;
+        if (v[OPT_ADV_SERVER_URLS].list)
+                sc->adv_server_urls = strv_copy(v[OPT_ADV_SERVER_URLS].list);
+        else if ((r = derive_advertise(sc->server_urls, sc->seeds, &sc->adv_server_urls, err, errlen)) < 0)
+                return r;
+        for (size_t i = 0; sc->adv_client_urls[i]; i++) {
+                _cleanup_free_ char *h = NULL;
+                if (url_split(sc->adv_client_urls[i], NULL, &h, NULL) >= 0 && host_is_wildcard(h)) {
+                        snprintf(err, errlen, "cannot advertise wildcard address in '%s'", sc->adv_client_urls[i]);
+                        return -EINVAL;
+                }
+        }
+        if (any_remote(sc->seeds) && (!any_remote(sc->adv_server_urls) || !any_remote(sc->adv_client_urls))) {
+                snprintf(err, errlen,
+                         "the seeds are remote but this node would advertise loopback URLs (%s, %s): listen on an "
+                         "external address or give --advertise-client-urls and --advertise-server-urls",
+                         sc->adv_client_urls[0], sc->adv_server_urls[0]);
+                return -EINVAL;
+        }
+
+        if (v[OPT_TMP_PREFIX].b) {
+                char tmpl[] = "/tmp/mgmt-XXXXXX";
+                if (!mkdtemp(tmpl))
+                        return -errno;
+                sc->prefix = strdup(tmpl);
+        } else if (!v[OPT_PREFIX].set && getenv("STATE_DIRECTORY"))
+                sc->prefix = strdup(getenv("STATE_DIRECTORY"));
+        else
+                sc->prefix = strdup(v[OPT_PREFIX].s);
+        if (!sc->prefix || asprintf(&sc->data_dir, "%s/etcd", sc->prefix) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+void sup_config_free(struct sup_config *sc) {
+        free(sc->hostname);
+        strv_free(sc->seeds);
+        strv_free(sc->client_urls);
+        strv_free(sc->server_urls);
+        strv_free(sc->adv_client_urls);
+        strv_free(sc->adv_server_urls);
+        free(sc->prefix);
+        free(sc->data_dir);
+        free(sc->etcd_binary);
+        free(sc->cert);
+        free(sc->key);
+        free(sc->ca);
+        free(sc->peer_cert);
+        free(sc->peer_key);
+        free(sc->peer_ca);
+        strv_free(sc->etcd_args);
+        *sc = (struct sup_config){ 0 };
+}
+
+static void push_flag(char ***v, const char *flag, const char *value) {
+        char *s;
+        if (asprintf(&s, "%s=%s", flag, value) >= 0)
+                strv_consume(v, s);
+}
+
+static void push_urls(char ***v, const char *flag, char *const *urls) {
+        _cleanup_free_ char *j = strv_join(urls, ",");
+        push_flag(v, flag, j ? j : "");
+}
+
+char **etcd_argv(const struct sup_config *sc, const char *initial_cluster, bool existing) {
+        char **v = NULL;
+        _cleanup_free_ char *self = NULL, *adv = strv_join(sc->adv_server_urls, ",");
+
+        strv_push(&v, sc->etcd_binary);
+        push_flag(&v, "--name", sc->hostname);
+        push_flag(&v, "--data-dir", sc->data_dir);
+        push_urls(&v, "--listen-client-urls", sc->client_urls);
+        push_urls(&v, "--advertise-client-urls", sc->adv_client_urls);
+        push_urls(&v, "--listen-peer-urls", sc->server_urls);
+        push_urls(&v, "--initial-advertise-peer-urls", sc->adv_server_urls);
+        if (!initial_cluster) {
+                /* every advertised peer URL under our name */
+                _cleanup_strv_ char **parts = NULL;
+                for (size_t i = 0; sc->adv_server_urls[i]; i++) {
+                        char *p;
+                        if (asprintf(&p, "%s=%s", sc->hostname, sc->adv_server_urls[i]) >= 0)
+                                strv_consume(&parts, p);
+                }
+                self = strv_join(parts, ",");
+                initial_cluster = self;
+        }
+        push_flag(&v, "--initial-cluster", initial_cluster ? initial_cluster : "");
+        push_flag(&v, "--initial-cluster-state", existing ? "existing" : "new");
+        if (!existing) {
+                _cleanup_free_ char *token = NULL;
+                if (asprintf(&token, "mgmt-%s", sc->hostname) >= 0)
+                        push_flag(&v, "--initial-cluster-token", token);
+        }
+        if (sc->cert) {
+                push_flag(&v, "--cert-file", sc->cert);
+                push_flag(&v, "--key-file", sc->key);
+        }
+        if (sc->ca)
+                push_flag(&v, "--trusted-ca-file", sc->ca);
+        if (sc->client_cert_auth)
+                strv_push(&v, "--client-cert-auth");
+        if (sc->peer_cert) {
+                push_flag(&v, "--peer-cert-file", sc->peer_cert);
+                push_flag(&v, "--peer-key-file", sc->peer_key);
+        }
+        if (sc->peer_ca)
+                push_flag(&v, "--peer-trusted-ca-file", sc->peer_ca);
+        if (sc->peer_client_cert_auth)
+                strv_push(&v, "--peer-client-cert-auth");
+        for (size_t i = 0; sc->etcd_args && sc->etcd_args[i]; i++)
+                strv_push(&v, sc->etcd_args[i]);
+        (void) adv;
+        return v;
+}
+
+char *initial_cluster_from(const struct etcd_members *ms, const char *self, char *const *self_peer_urls) {
+        _cleanup_strv_ char **parts = NULL;
+
+        for (size_t i = 0; i < ms->n; i++) {
+                const struct etcd_member *m = &ms->m[i];
+                const char *name = m->name;
+                for (size_t j = 0; m->peer_urls[j]; j++)
+                        if (strv_contains(self_peer_urls, m->peer_urls[j]))
+                                name = self;
+                if (!name || !*name)
+                        continue; /* another unstarted member: cannot be named */
+                for (size_t j = 0; m->peer_urls[j]; j++) {
+                        char *p;
+                        if (asprintf(&p, "%s=%s", name, m->peer_urls[j]) >= 0)
+                                strv_consume(&parts, p);
+                }
+        }
+        return strv_join(parts, ",");
+}

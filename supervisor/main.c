@@ -1,0 +1,101 @@
+/* main.c: mgmt-supervisor start-up: options, logging, the sd-event loop and
+ * its signals. Everything else happens in node.c on that loop. */
+#include <signal.h>
+#include <stdio.h>
+#include <systemd/sd-daemon.h>
+
+#include "log.h"
+#include "supervisor.h"
+
+static const char usage[] =
+        "Usage: mgmt-supervisor [OPTIONS]\n"
+        "\n"
+        "Runs on every node. Without --seeds and without data it bootstraps a one-member etcd\n"
+        "cluster; with --seeds it joins as a client and volunteers. The supervisor whose etcd\n"
+        "is the raft leader acts as coordinator and grows or shrinks the cluster to\n"
+        "/_mgmt/idealClusterSize, replacing dead members. etcd runs as a child process.\n";
+
+static const char footer[] =
+        "\nSignals: SIGTERM/SIGINT stop etcd keeping data and membership; SIGHUP re-reads --config.\n"
+        "Exit status: 0 stopped cleanly, 1 error (e.g. duplicate hostname), 2 usage.\n";
+
+static int on_term(sd_event_source *s, const struct signalfd_siginfo *si, void *ud) {
+        struct node *n = ud;
+        log_notice("received %s", strsignal((int) si->ssi_signo));
+        node_shutdown(n, 0);
+        return 0;
+}
+
+static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *ud) {
+        node_reload(ud);
+        return 0;
+}
+
+int main(int argc, char **argv) {
+        struct config cfg;
+        struct sup_config sc = { 0 };
+        sd_event *e = NULL;
+        struct node *n = NULL;
+        char err[1024];
+        sigset_t ss;
+        int r;
+
+        log_init("mgmt-supervisor");
+        r = config_parse(&cfg, "mgmt-supervisor", MGMT_VERSION, usage, footer, supervisor_opts, _OPT_MAX, argc,
+                         argv);
+        if (r != 0) {
+                config_free(&cfg);
+                return r == CONFIG_EXIT_OK ? 0 : r == CONFIG_EXIT_USAGE ? 2 : 1;
+        }
+        if (strv_length(cfg.args) > 0) {
+                fprintf(stderr, "mgmt-supervisor: unexpected argument '%s' (see 'mgmt-supervisor --help')\n",
+                        cfg.args[0]);
+                config_free(&cfg);
+                return 2;
+        }
+        r = sup_config_from(&sc, &cfg, err, sizeof err);
+        if (r < 0) {
+                if (r == -EINVAL)
+                        fprintf(stderr, "mgmt-supervisor: %s\n", err);
+                else
+                        fprintf(stderr, "mgmt-supervisor: %s\n", strerror(-r));
+                sup_config_free(&sc);
+                config_free(&cfg);
+                return r == -EINVAL ? 2 : 1;
+        }
+        log_set_field("MGMT_HOST", sc.hostname);
+
+        sigemptyset(&ss);
+        sigaddset(&ss, SIGTERM);
+        sigaddset(&ss, SIGINT);
+        sigaddset(&ss, SIGHUP);
+        sigaddset(&ss, SIGCHLD);
+        sigprocmask(SIG_BLOCK, &ss, NULL);
+        signal(SIGPIPE, SIG_IGN);
+
+        r = sd_event_default(&e);
+        if (r < 0)
+                goto out;
+        (void) sd_event_set_watchdog(e, true);
+        r = node_new(e, &cfg, &sc, &n);
+        if (r < 0)
+                goto out;
+        sd_event_add_signal(e, NULL, SIGTERM, on_term, n);
+        sd_event_add_signal(e, NULL, SIGINT, on_term, n);
+        sd_event_add_signal(e, NULL, SIGHUP, on_hup, n);
+        log_notice("mgmt-supervisor %s starting as '%s' (prefix %s)", MGMT_VERSION, sc.hostname, sc.prefix);
+        r = node_start(n);
+        if (r < 0)
+                goto out;
+        r = sd_event_loop(e);
+out:
+        node_free(n);
+        sd_event_unref(e);
+        sup_config_free(&sc);
+        config_free(&cfg);
+        if (r < 0) {
+                log_error_errno(r, "exiting: %m");
+                return 1;
+        }
+        return r;
+}

@@ -1,0 +1,248 @@
+/* supervisor.h: the map of mgmt-supervisor.
+ *
+ *   main.c        flags, start-up mode (bootstrap / restart / join), signals
+ *   node.c        the node's role (client, volunteer, nominee, member,
+ *                 leaving): session lease, volunteering, watches, reacting to
+ *                 nomination, endpoints cache, sd_notify
+ *   child.c       the etcd child process state machine
+ *   etcdargs.c    the etcd command line computed from our configuration
+ *   coordinator.c the pure membership decision: cluster state in, one action out
+ *   round.c       the coordinator round: read state, decide, carry out the action
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#include "config.h"
+#include "etcd.h"
+
+/* ---------- configuration ---------- */
+enum {
+        OPT_HOSTNAME_,
+        OPT_SEEDS,
+        OPT_CLIENT_URLS,
+        OPT_SERVER_URLS,
+        OPT_ADV_CLIENT_URLS,
+        OPT_ADV_SERVER_URLS,
+        OPT_IDEAL,
+        OPT_NO_SERVER,
+        OPT_PREFIX,
+        OPT_TMP_PREFIX,
+        OPT_ETCD_BINARY,
+        OPT_NOMINATE_TIMEOUT,
+        OPT_DEAD_GRACE,
+        OPT_STOP_TIMEOUT,
+        OPT_CERT,
+        OPT_KEY,
+        OPT_CA,
+        OPT_CLIENT_CERT_AUTH,
+        OPT_PEER_CERT,
+        OPT_PEER_KEY,
+        OPT_PEER_CA,
+        OPT_PEER_CLIENT_CERT_AUTH,
+        OPT_ETCD_ARG,
+        _OPT_MAX,
+};
+extern const struct opt_def supervisor_opts[_OPT_MAX];
+
+struct sup_config {
+        char *hostname;
+        char **seeds;
+        char **client_urls, **server_urls;       /* listen */
+        char **adv_client_urls, **adv_server_urls; /* advertised */
+        long long ideal;
+        bool ideal_set;
+        bool no_server;
+        char *prefix;
+        char *data_dir;
+        char *etcd_binary;
+        uint64_t nominate_timeout, dead_grace, stop_timeout;
+        char *cert, *key, *ca, *peer_cert, *peer_key, *peer_ca;
+        bool client_cert_auth, peer_client_cert_auth;
+        char **etcd_args;
+};
+
+/* etcdargs.c */
+int sup_config_from(struct sup_config *sc, const struct config *cfg, char *err, size_t errlen);
+void sup_config_free(struct sup_config *sc);
+/* argv for etcd. initial_cluster NULL means a new one-member cluster. */
+char **etcd_argv(const struct sup_config *sc, const char *initial_cluster, bool existing);
+/* "name=url,name=url" from a member list, with self's name filled in for the
+ * member carrying our advertised peer URL. */
+char *initial_cluster_from(const struct etcd_members *ms, const char *self, char *const *self_peer_urls);
+
+/* ---------- child.c: the etcd process ---------- */
+enum child_state {
+        CHILD_DOWN,     /* not running, not wanted */
+        CHILD_STARTING, /* spawned, not yet healthy */
+        CHILD_UP,       /* answering status */
+        CHILD_STOPPING, /* SIGTERM sent, deadline armed */
+        CHILD_BACKOFF,  /* crashed, waiting to restart */
+};
+
+struct child;
+typedef void (*child_exit_cb)(struct child *ch, int status, void *userdata);
+
+struct child {
+        sd_event *event;
+        enum child_state state;
+        pid_t pid;
+        char **argv;
+        sd_event_source *child_src, *timer, *out_src;
+        int out_fd;
+        char linebuf[8192];
+        size_t linelen;
+        unsigned crashes;     /* unexpected exits since the last healthy period */
+        unsigned total_crashes;
+        uint64_t stop_timeout;
+        uint64_t started_at;
+        bool removed_seen; /* etcd said this member was removed */
+        child_exit_cb on_exit;
+        void (*on_stopped)(struct child *ch, void *userdata);
+        void *userdata;
+};
+
+const char *child_state_to_string(enum child_state s);
+void child_init(struct child *ch, sd_event *e, uint64_t stop_timeout, child_exit_cb on_exit, void *ud);
+/* Spawn etcd with argv (copied). */
+int child_start(struct child *ch, char *const *argv);
+/* SIGTERM, then SIGKILL after stop_timeout; on_stopped called when reaped. */
+void child_stop(struct child *ch);
+/* After an unexpected exit: restart after a backoff that grows with crashes. */
+void child_schedule_restart(struct child *ch);
+void child_mark_healthy(struct child *ch);
+void child_kill_now(struct child *ch);
+
+/* ---------- coordinator.c: pure decision ---------- */
+struct cmember {
+        uint64_t id;
+        char *name; /* host name; "" while a learner has not started */
+        char *host; /* host this member belongs to (by name or peer URL), or NULL */
+        bool learner;
+        bool started;
+};
+
+struct chost {
+        char *name;
+        bool volunteer;  /* /_mgmt/volunteer/<host> present */
+        bool nominated;  /* /_mgmt/nominated/<host> present */
+        bool endpoints;  /* /_mgmt/endpoints/<host> present (healthy member) */
+        uint64_t nominated_since; /* when this coordinator first saw it nominated and not started */
+        uint64_t gone_since;      /* when first seen without volunteer and endpoints; 0 if present */
+        uint64_t cooldown_until;
+};
+
+struct cstate {
+        const char *self;   /* coordinator's host */
+        uint64_t self_id;   /* coordinator's member id */
+        long long ideal;    /* < 1: invalid, no resizing */
+        struct cmember *members;
+        size_t n_members;
+        struct chost *hosts; /* sorted by name */
+        size_t n_hosts;
+        uint64_t now;
+        uint64_t nominate_timeout, dead_grace;
+};
+
+enum caction_type {
+        ACT_NONE,
+        ACT_NOMINATE,      /* put nominated/<host> */
+        ACT_ADD_LEARNER,   /* member add --learner for <host> (already nominated) */
+        ACT_PROMOTE,       /* member promote <id> */
+        ACT_UNNOMINATE,    /* delete nominated/<host> */
+        ACT_REMOVE,        /* delete nominated/<host> if any, member remove <id> */
+        ACT_TRANSFER,      /* move raft leadership to <id> before removing ourselves */
+};
+
+struct caction {
+        enum caction_type type;
+        const char *host;
+        uint64_t id;
+        bool cooldown; /* put host on cool-down after this */
+        char why[256];
+};
+
+const char *caction_to_string(enum caction_type t);
+/* One step of the round (DESIGN.md "Coordinator round"). Pure: no I/O. */
+void coordinator_decide(const struct cstate *s, struct caction *ret);
+/* Voting members that are healthy (started, host has endpoints). */
+size_t cstate_healthy_voters(const struct cstate *s);
+
+/* ---------- node.c / round.c ---------- */
+enum node_role {
+        ROLE_CLIENT,    /* --no-server: client only */
+        ROLE_VOLUNTEER, /* offering to serve */
+        ROLE_NOMINEE,   /* nominated, etcd starting as learner */
+        ROLE_MEMBER,    /* voting member */
+        ROLE_LEAVING,   /* un-nominated or removed: stopping etcd, wiping data */
+};
+const char *node_role_to_string(enum node_role r);
+
+struct node;
+int node_new(sd_event *e, struct config *cfg, struct sup_config *sc, struct node **ret);
+int node_start(struct node *n);
+void node_free(struct node *n);
+/* Orderly stop (SIGTERM): keep data and membership; calls sd_event_exit when done. */
+void node_shutdown(struct node *n, int code);
+/* SIGHUP: re-read the config file. */
+void node_reload(struct node *n);
+
+/* round.c (uses node internals) */
+struct node_state;
+void round_schedule(struct node *n);
+
+/* ---------- the node (node.c, round.c) ---------- */
+struct track {
+        char *host;
+        uint64_t nominated_since, gone_since, cooldown_until;
+};
+
+struct node {
+        sd_event *event;
+        struct config *cfg;
+        struct sup_config *sc;
+        struct etcd_client *client;
+        enum node_role role;
+        struct child child;
+
+        /* session */
+        int64_t lease, old_lease;
+        bool session_busy, volunteered;
+        unsigned session_failures;
+        sd_event_source *session_timer, *keepalive_timer, *tick, *refresh_defer;
+        struct etcd_watch *watches[4];
+        int64_t last_ka;
+
+        /* what the last refresh read */
+        bool have_state;
+        char **vol_hosts, **vol_urls; /* parallel: host, its peer URLs */
+        char **nom_hosts, **nom_urls;
+        char **end_hosts, **end_urls;
+        long long ideal;
+        char *ideal_text;
+        struct etcd_members members;
+        bool refresh_busy, refresh_again;
+        uint64_t refresh_failed_since;
+
+        /* our own member */
+        uint64_t my_id;
+        bool healthy, learner, leader_known, quorum_warned;
+        bool endpoints_published, bootstrap_pending, data_wipe_pending;
+
+        /* coordinator */
+        bool coordinator, round_busy;
+        struct track *track;
+        size_t n_track;
+        char *last_decision;
+
+        bool ready_sent, shutting_down;
+        int exit_code;
+        char status[256];
+};
+
+void node_refresh(struct node *n);
+void node_after_change(struct node *n);
+void round_run(struct node *n);
+void round_forget(struct node *n);
