@@ -257,6 +257,50 @@ int sup_config_from(struct sup_config *sc, const struct config *cfg, char *err, 
         return 0;
 }
 
+/* Can we bind every listen URL? etcd would otherwise crash-loop on "address
+ * already in use"; say which port and which flag instead. */
+int sup_check_ports(const struct sup_config *sc, char *err, size_t errlen) {
+        char *const *lists[2] = { sc->client_urls, sc->server_urls };
+        const char *flags[2] = { "--client-urls", "--server-urls" };
+
+        for (size_t l = 0; l < 2; l++)
+                for (size_t i = 0; lists[l][i]; i++) {
+                        _cleanup_free_ char *host = NULL;
+                        int port;
+                        char ps[16];
+                        struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *res;
+                        if (url_split(lists[l][i], NULL, &host, &port) < 0)
+                                continue;
+                        if (l == 1 && strv_contains(sc->client_urls, lists[l][i])) {
+                                snprintf(err, errlen, "%s and --client-urls both use '%s'", flags[l], lists[l][i]);
+                                return -EADDRINUSE;
+                        }
+                        snprintf(ps, sizeof ps, "%d", port);
+                        if (getaddrinfo(host_is_wildcard(host) ? NULL : host, ps, &hints, &res) != 0)
+                                continue;
+                        int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+                        int r = 0;
+                        if (fd >= 0) {
+                                setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+                                if (bind(fd, res->ai_addr, res->ai_addrlen) < 0)
+                                        r = -errno;
+                                close(fd);
+                        }
+                        freeaddrinfo(res);
+                        if (r == -EADDRINUSE) {
+                                snprintf(err, errlen, "port %d (%s %s) is already in use by another process", port,
+                                         flags[l], lists[l][i]);
+                                return r;
+                        }
+                        if (r == -EADDRNOTAVAIL) {
+                                snprintf(err, errlen, "address '%s' (%s %s) is not an address of this host", host,
+                                         flags[l], lists[l][i]);
+                                return r;
+                        }
+                }
+        return 0;
+}
+
 void sup_config_free(struct sup_config *sc) {
         free(sc->hostname);
         strv_free(sc->seeds);

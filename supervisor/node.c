@@ -156,6 +156,12 @@ static void session_retry(struct node *n, const char *what, const struct etcd_er
         sd_event_add_time(n->event, &n->session_timer, CLOCK_MONOTONIC, now + delay, 0, session_timer_cb, n);
 }
 
+static void announce_coordinator(struct node *n) {
+        _cleanup_free_ char *k = key_coordinator();
+        if (n->coordinator && n->lease)
+                etcd_call(n->client, ETCD_PUT, etcd_req_put(k, n->sc->hostname, n->lease), NULL, NULL);
+}
+
 static void session_ready(struct node *n, int64_t rev) {
         if (n->session_failures > 0)
                 log_notice("connected to etcd at %s", etcd_client_current_endpoint(n->client));
@@ -164,6 +170,7 @@ static void session_ready(struct node *n, int64_t rev) {
         if (!n->watches[0])
                 watches_start(n, rev + 1);
         n->endpoints_published = false; /* re-put on the new lease */
+        announce_coordinator(n);
         node_refresh(n);
 }
 
@@ -571,10 +578,8 @@ static void become_coordinator(struct node *n, bool yes) {
                 return;
         n->coordinator = yes;
         if (yes) {
-                _cleanup_free_ char *k = key_coordinator();
                 log_notice("our etcd is the raft leader: acting as coordinator");
-                if (n->lease)
-                        etcd_call(n->client, ETCD_PUT, etcd_req_put(k, n->sc->hostname, n->lease), NULL, NULL);
+                announce_coordinator(n);
                 round_forget(n);
                 refresh_soon(n);
         } else
@@ -697,6 +702,14 @@ int node_start(struct node *n) {
                 parse_int64(strtok(old, "\n"), &n->old_lease);
 
         bool data = has_data(n);
+        if (!sc->no_server || data) {
+                char err[512];
+                r = sup_check_ports(sc, err, sizeof err);
+                if (r < 0) {
+                        log_errorx("%s", err);
+                        return r;
+                }
+        }
         if (!sc->seeds && !data && sc->no_server)
                 return log_error_errno(-EINVAL, "--no-server needs --seeds: there is no cluster to be a client of");
 

@@ -67,6 +67,8 @@ struct sup_config {
 /* etcdargs.c */
 int sup_config_from(struct sup_config *sc, const struct config *cfg, char *err, size_t errlen);
 void sup_config_free(struct sup_config *sc);
+/* Every listen URL can be bound (checked before etcd is started). */
+int sup_check_ports(const struct sup_config *sc, char *err, size_t errlen);
 /* argv for etcd. initial_cluster NULL means a new one-member cluster. */
 char **etcd_argv(const struct sup_config *sc, const char *initial_cluster, bool existing);
 /* "name=url,name=url" from a member list, with self's name filled in for the

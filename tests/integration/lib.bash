@@ -51,8 +51,10 @@ mgmt_teardown() {
 free_port() {
         local p
         while :; do
-                p=$(( (RANDOM % 20000) + 30000 ))
-                if ! ss -Htln "sport = :$p" 2>/dev/null | grep -q . &&
+                # below the kernel's ephemeral range (32768+), so no outgoing
+                # connection holds it; not in use in any state
+                p=$(( (RANDOM % 12000) + 20000 ))
+                if ! ss -Htan "sport = :$p" 2>/dev/null | grep -q . &&
                    ! grep -qx "$p" "${BATS_RUN_TMPDIR:-/tmp}/.mgmt-ports" 2>/dev/null; then
                         echo "$p" >> "${BATS_RUN_TMPDIR:-/tmp}/.mgmt-ports"
                         echo "$p"

@@ -1,0 +1,257 @@
+/* main.c: mgmt-agent entry point: flags, the three modes, signals, sd_notify,
+ * and the glue between the engine and the cluster parts. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "config.h"
+#include "log.h"
+#include "macro.h"
+#include "util.h"
+
+enum {
+        OPT_HOSTNAME_,
+        OPT_SEEDS,
+        OPT_PREFIX,
+        OPT_FILE,
+        OPT_ONCE,
+        OPT_CONVERGED_TIMEOUT,
+        OPT_CERT_FILE,
+        OPT_KEY_FILE,
+        OPT_TRUSTED_CA_FILE,
+        _OPT_MAX,
+};
+
+static const struct opt_def opts[] = {
+    [OPT_HOSTNAME_] = {"hostname", NULL, OPT_HOSTNAME, "NAME", NULL,
+                       "name of this host in the cluster (default: the system hostname)", 0, 0},
+    [OPT_SEEDS] = {"seeds", NULL, OPT_URLS, "URLS", NULL,
+                   "etcd client URLs to connect to; without it, --file --once is required", 0, 0},
+    [OPT_PREFIX] = {"prefix", NULL, OPT_STRING, "DIR", NULL,
+                    "state directory; the agent keeps its last status in DIR/status.json", 0, 0},
+    [OPT_FILE] = {"file", NULL, OPT_STRING, "GRAPH", NULL,
+                  "run this local graph (YAML) instead of following deploys", 0, 0},
+    [OPT_ONCE] = {"once", NULL, OPT_BOOL, NULL, NULL,
+                  "with --file and no --seeds: apply the graph once and exit (0 converged, 1 failed)", 0, 0},
+    [OPT_CONVERGED_TIMEOUT] = {"converged-timeout", NULL, OPT_STRING, "S", NULL,
+                               "exit 0 after being converged for S seconds (-1 or unset: never)", 0, 0},
+    [OPT_CERT_FILE] = {"cert-file", NULL, OPT_STRING, "FILE", NULL, "TLS client certificate for etcd", 0, 0},
+    [OPT_KEY_FILE] = {"key-file", NULL, OPT_STRING, "FILE", NULL, "TLS client key for etcd", 0, 0},
+    [OPT_TRUSTED_CA_FILE] = {"trusted-ca-file", NULL, OPT_STRING, "FILE", NULL,
+                             "CA bundle to verify etcd's certificate", 0, 0},
+};
+
+static const char usage[] = "usage: mgmt-agent --seeds URLS [--file GRAPH] [OPTIONS]\n"
+                            "       mgmt-agent --file GRAPH --once [OPTIONS]\n"
+                            "\n"
+                            "Apply resource graphs to this host. With --seeds only, follow the deploys\n"
+                            "written by mgmt-deploy; with --seeds --file, run the local graph through the\n"
+                            "cluster (exporting and collecting) until a newer deploy arrives; with\n"
+                            "--file --once, apply the graph locally with no cluster and exit.\n";
+
+static const char footer[] = "\n"
+                             "Every flag has an environment twin (--seeds: MGMT_SEEDS) and a key in the\n"
+                             "--config YAML file; precedence: flag > environment > file > default.\n"
+                             "Exit status: 0 done (or converged), 1 failure, 2 usage error.\n";
+
+static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        struct agent *a = userdata;
+
+        log_notice("received %s, stopping", strsignal((int)si->ssi_signo));
+        agent_exit(a, 0);
+        return 0;
+}
+
+/* --converged-timeout: seconds (decimal allowed), or -1 for never (as in mgmt). */
+static int parse_converged_timeout(const char *s, uint64_t *ret) {
+        char *end = NULL;
+        double d;
+
+        *ret = 0;
+        if (!s || streq(s, "-1"))
+                return 0;
+        errno = 0;
+        d = strtod(s, &end);
+        if (errno != 0 || end == s || *end || !(d >= 0) || d > 1e9)
+                return -EINVAL;
+        *ret = (uint64_t)(d * 1e6);
+        return 0;
+}
+
+static int agent_run(struct config *cfg) {
+        struct agent a = {.exit_code = 1, .file_until = -1};
+        const char *file = cfg->v[OPT_FILE].s;
+        char err[1024] = "";
+        int r;
+
+        if (cfg->v[OPT_HOSTNAME_].s)
+                a.hostname = strdup(cfg->v[OPT_HOSTNAME_].s);
+        else {
+                char buf[256] = "";
+                if (gethostname(buf, sizeof buf - 1) < 0)
+                        return log_error_errno(-errno, "cannot get the hostname: %m");
+                char *dot = strchr(buf, '.');
+                if (dot && !hostname_is_valid(buf))
+                        *dot = 0;
+                a.hostname = strdup(buf);
+        }
+        if (!a.hostname)
+                return log_error_errno(-ENOMEM, "out of memory");
+        if (!hostname_is_valid(a.hostname)) {
+                log_errorx("invalid hostname '%s': use --hostname with [A-Za-z0-9][A-Za-z0-9.-]{0,62}",
+                           a.hostname);
+                free(a.hostname);
+                return -EINVAL;
+        }
+        log_set_field("MGMT_HOST", a.hostname);
+        a.once = cfg->v[OPT_ONCE].b;
+        a.prefix = cfg->v[OPT_PREFIX].s;
+        (void)parse_converged_timeout(cfg->v[OPT_CONVERGED_TIMEOUT].s, &a.converged_timeout);
+        if (cfg->v[OPT_PREFIX].s) {
+                r = mkdir_p(cfg->v[OPT_PREFIX].s, 0755);
+                if (r < 0)
+                        log_warn_errno(r, "cannot create state directory '%s': %m", cfg->v[OPT_PREFIX].s);
+        }
+
+        sigset_t ss;
+        sigemptyset(&ss);
+        sigaddset(&ss, SIGTERM);
+        sigaddset(&ss, SIGINT);
+        sigaddset(&ss, SIGCHLD);
+        sigprocmask(SIG_BLOCK, &ss, NULL);
+
+        r = sd_event_default(&a.event);
+        if (r < 0) {
+                log_error_errno(r, "cannot create event loop: %m");
+                goto out;
+        }
+        (void)sd_event_add_signal(a.event, NULL, SIGTERM, on_signal, &a);
+        (void)sd_event_add_signal(a.event, NULL, SIGINT, on_signal, &a);
+        (void)sd_event_set_watchdog(a.event, true);
+
+        r = engine_new(a.event, !a.once, agent_on_engine_state, &a, &a.engine);
+        if (r < 0) {
+                log_error_errno(r, "cannot create resource engine: %m");
+                goto out;
+        }
+
+        struct graph *g = NULL;
+        if (file) {
+                r = graph_load_file(file, &g, NULL, err, sizeof err);
+                if (r < 0) {
+                        log_errorx("invalid graph: %s", err);
+                        goto out;
+                }
+                r = graph_subst_hostname(g, a.hostname);
+                if (r < 0) {
+                        graph_free(g);
+                        log_error_errno(r, "cannot substitute ${hostname}: %m");
+                        goto out;
+                }
+                log_info("loaded graph '%s' from '%s' (%zu resources)", g->name ? g->name : "", file,
+                         g->n_res);
+        }
+
+        if (a.once) {
+                agent_set_base(&a, g, 0);
+        } else {
+                struct etcd_tls tls = {
+                    .cert_file = cfg->v[OPT_CERT_FILE].s,
+                    .key_file = cfg->v[OPT_KEY_FILE].s,
+                    .ca_file = cfg->v[OPT_TRUSTED_CA_FILE].s,
+                };
+                a.seeds = strv_copy(cfg->v[OPT_SEEDS].list);
+                r = a.seeds ? etcd_client_new(a.event, a.seeds, &tls, &a.etcd) : -ENOMEM;
+                if (r < 0) {
+                        if (g)
+                                graph_free(g);
+                        log_error_errno(r, "cannot create etcd client: %m");
+                        goto out;
+                }
+                log_info("host '%s' joining cluster via %s", a.hostname, cfg->v[OPT_SEEDS].s);
+                if (g) {
+                        a.file_until = 0; /* set to the highest deploy id once read */
+                        agent_set_base(&a, g, 0);
+                }
+                if ((r = agent_status_start(&a)) < 0 || (r = agent_endpoints_start(&a)) < 0 ||
+                    (r = agent_exchange_start(&a)) < 0 || (r = agent_deploys_start(&a)) < 0) {
+                        log_error_errno(r, "cannot start: %m");
+                        goto out;
+                }
+        }
+
+        r = sd_event_loop(a.event);
+        if (r < 0)
+                log_error_errno(r, "event loop failed: %m");
+        else
+                r = a.exit_code;
+out:
+        engine_free(a.engine);
+        a.engine = NULL;
+        if (a.etcd) {
+                etcd_watch_free(a.deploy_watch);
+                etcd_watch_free(a.exported_watch);
+                etcd_watch_free(a.endpoints_watch);
+                etcd_client_free(a.etcd);
+        }
+        agent_collected_free_all(&a);
+        if (a.base)
+                graph_free(a.base);
+        sd_event_source_unref(a.converged_timer);
+        sd_event_source_unref(a.keepalive_timer);
+        sd_event_unref(a.event);
+        strv_free(a.seeds);
+        free(a.status_sent);
+        free(a.deploy_error);
+        free(a.hostname);
+        return r;
+}
+
+int main(int argc, char **argv) {
+        struct config cfg = {0};
+        int r;
+
+        log_init("mgmt-agent");
+        r = config_parse(&cfg, "mgmt-agent", MGMT_VERSION, usage, footer, opts, ELEMENTSOF(opts), argc,
+                         argv);
+        if (r != 0) {
+                config_free(&cfg);
+                if (r < 0) {
+                        log_error_errno(r, "cannot parse configuration: %m");
+                        return 1;
+                }
+                return r == CONFIG_EXIT_OK ? 0 : 2;
+        }
+        if (cfg.log_level && log_set_level_str(cfg.log_level) < 0) {
+                fprintf(stderr, "mgmt-agent: invalid --log-level '%s'\n", cfg.log_level);
+                config_free(&cfg);
+                return 2;
+        }
+        const char *problem = NULL;
+        if (cfg.args && cfg.args[0])
+                problem = "unexpected argument";
+        else if (cfg.v[OPT_ONCE].b && !cfg.v[OPT_FILE].s)
+                problem = "--once needs --file GRAPH";
+        else if (cfg.v[OPT_ONCE].b && cfg.v[OPT_SEEDS].list)
+                problem = "--once applies a graph locally: it does not take --seeds";
+        else if (!cfg.v[OPT_ONCE].b && !cfg.v[OPT_SEEDS].list)
+                problem =
+                    cfg.v[OPT_FILE].s ? "--file without --seeds needs --once" : "--seeds URLS is required";
+        uint64_t ct;
+        if (!problem && parse_converged_timeout(cfg.v[OPT_CONVERGED_TIMEOUT].s, &ct) < 0)
+                problem = "invalid --converged-timeout: expected seconds (e.g. 30 or 0.5) or -1";
+        if (problem) {
+                fprintf(stderr, "mgmt-agent: %s%s%s\nTry 'mgmt-agent --help'.\n", problem,
+                        cfg.args && cfg.args[0] ? " " : "", cfg.args && cfg.args[0] ? cfg.args[0] : "");
+                config_free(&cfg);
+                return 2;
+        }
+
+        r = agent_run(&cfg);
+        config_free(&cfg);
+        return r < 0 ? 1 : r;
+}

@@ -1,0 +1,320 @@
+/* status.c: what the agent tells the cluster about itself: a lease (10 s TTL,
+ * kept alive every 3 s from an sd-event timer), /_mgmt/status/<host> and
+ * /_mgmt/converged/<host> on that lease (rewritten when the state changes and
+ * whenever the lease had to be granted again), and the etcd endpoint list,
+ * refreshed from /_mgmt/endpoints/ so the client can fail over. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "agent.h"
+#include "keys.h"
+#include "log.h"
+#include "macro.h"
+#include "util.h"
+
+#define LEASE_TTL_SEC 10
+#define KEEPALIVE_USEC (3 * USEC_PER_SEC)
+
+static void lease_grant(struct agent *a);
+static void status_send(struct agent *a);
+
+char *agent_status_json(struct agent *a) {
+        const char *state;
+        json_t *errors = json_array();
+        int64_t deploy;
+
+        if (a->deploy_failed) {
+                state = "failed";
+                deploy = a->deploy_highest;
+                json_array_append_new(errors,
+                                      json_string(a->deploy_error ? a->deploy_error : "invalid deploy"));
+        } else {
+                state = engine_state_to_string(engine_get_state(a->engine));
+                deploy = a->deploy_id;
+                char **e = engine_errors(a->engine);
+                for (size_t i = 0; e && e[i]; i++)
+                        json_array_append_new(errors, json_string(e[i]));
+        }
+        _cleanup_free_ char *now = rfc3339_now();
+        json_t *j = json_pack("{s:I, s:s, s:o, s:s}", "deploy", (json_int_t)deploy, "state", state, "errors",
+                              errors, "time", now ? now : "");
+        if (!j)
+                return NULL;
+        char *s = json_dumps(j, JSON_COMPACT);
+        json_decref(j);
+        return s;
+}
+
+static int on_status_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        struct agent *a = userdata;
+
+        sd_event_source_unref(s);
+        if (!a->status_busy)
+                status_send(a);
+        return 0;
+}
+
+static void on_status_txn(struct etcd_client *c, const struct etcd_error *err, json_t *reply,
+                          void *userdata) {
+        struct agent *a = userdata;
+
+        a->status_busy = false;
+        if (err) {
+                log_warnx("cannot write status: %s; retrying", err->msg);
+                a->status_dirty = true;
+                if (err->code > 0 && strstr(err->msg, "lease not found")) {
+                        a->lease = 0; /* expired while etcd was away: status follows the new lease */
+                        lease_grant(a);
+                        return;
+                }
+                (void)agent_later(a, USEC_PER_SEC, on_status_retry);
+                return;
+        }
+        log_debug("status written: %s", a->status_sent ? a->status_sent : "");
+        if (a->status_dirty)
+                status_send(a);
+}
+
+static void status_send(struct agent *a) {
+        _cleanup_free_ char *skey = key_status(a->hostname), *ckey = key_converged(a->hostname);
+        int r;
+
+        if (!a->status_dirty || a->status_busy || a->lease <= 0 || a->stopping)
+                return;
+        char *s = agent_status_json(a);
+        if (!s || !skey || !ckey) {
+                free(s);
+                log_error_errno(-ENOMEM, "out of memory");
+                return;
+        }
+        bool converged = !a->deploy_failed && engine_get_state(a->engine) == ENGINE_CONVERGED;
+        json_t *ops = json_array();
+        json_array_append_new(ops, etcd_op_put(skey, s, a->lease));
+        json_array_append_new(ops, etcd_op_put(ckey, converged ? "true" : "false", a->lease));
+        free(a->status_sent);
+        a->status_sent = s;
+        a->status_dirty = false;
+        a->status_busy = true;
+        r = etcd_call(a->etcd, ETCD_TXN, etcd_req_txn(NULL, ops, NULL), on_status_txn, a);
+        if (r < 0) {
+                a->status_busy = false;
+                a->status_dirty = true;
+                log_warn_errno(r, "cannot write status: %m");
+                (void)agent_later(a, USEC_PER_SEC, on_status_retry);
+        }
+}
+
+void agent_status_update(struct agent *a) {
+        a->status_dirty = true;
+        if (a->prefix) {
+                _cleanup_free_ char *s = agent_status_json(a);
+                char path[PATH_MAX];
+                if (s && snprintf(path, sizeof path, "%s/status.json", a->prefix) < (int)sizeof path) {
+                        int r = write_file_atomic(path, s, strlen(s), 0644);
+                        if (r < 0)
+                                log_debug_errno(r, "cannot write '%s': %m", path);
+                }
+        }
+        if (a->etcd)
+                status_send(a);
+}
+
+/* ---- lease ---- */
+
+static int on_grant_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        sd_event_source_unref(s);
+        lease_grant(userdata);
+        return 0;
+}
+
+static void on_keepalive(struct etcd_client *c, const struct etcd_error *err, json_t *reply,
+                         void *userdata) {
+        struct agent *a = userdata;
+        struct etcd_error perr = {0};
+        int64_t ttl = 0;
+
+        if (err && err->code <= 0) {
+                /* unreachable: keep trying on the next tick, the lease may survive */
+                log_warnx("lease keepalive failed: %s", err->msg);
+                return;
+        }
+        if (err) {
+                log_warnx("lease %llx refused by etcd (%s): granting a new one",
+                          (unsigned long long)a->lease, err->msg);
+                a->lease = 0;
+                lease_grant(a);
+                return;
+        }
+        if (etcd_parse_lease_keepalive(reply, &ttl, &perr) < 0 || ttl <= 0) {
+                if (a->lease > 0)
+                        log_warnx("lease %llx expired: granting a new one and rewriting status",
+                                  (unsigned long long)a->lease);
+                a->lease = 0;
+                lease_grant(a);
+        }
+}
+
+static int on_keepalive_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        struct agent *a = userdata;
+
+        (void)sd_event_source_set_time_relative(s, KEEPALIVE_USEC);
+        (void)sd_event_source_set_enabled(s, SD_EVENT_ON);
+        if (a->lease > 0 && !a->stopping)
+                (void)etcd_call(a->etcd, ETCD_LEASE_KEEPALIVE, etcd_req_lease_id(a->lease), on_keepalive, a);
+        return 0;
+}
+
+static void on_grant(struct etcd_client *c, const struct etcd_error *err, json_t *reply, void *userdata) {
+        struct agent *a = userdata;
+        struct etcd_error perr = {0};
+        int64_t id = 0, ttl = 0;
+
+        a->lease_busy = false;
+        if (err || etcd_parse_lease_grant(reply, &id, &ttl, &perr) < 0) {
+                log_warnx("cannot get a lease: %s; retrying", err ? err->msg : perr.msg);
+                (void)agent_later(a, USEC_PER_SEC, on_grant_retry);
+                return;
+        }
+        a->lease = id;
+        log_info("lease %llx granted (TTL %lld s)", (unsigned long long)id, (long long)ttl);
+        if (!a->keepalive_timer)
+                (void)sd_event_add_time_relative(a->event, &a->keepalive_timer, CLOCK_MONOTONIC,
+                                                 KEEPALIVE_USEC, 0, on_keepalive_timer, a);
+        a->status_dirty = true;
+        status_send(a);
+}
+
+static void lease_grant(struct agent *a) {
+        int r;
+
+        if (a->lease_busy || a->stopping)
+                return;
+        a->lease_busy = true;
+        r = etcd_call(a->etcd, ETCD_LEASE_GRANT, etcd_req_lease_grant(LEASE_TTL_SEC), on_grant, a);
+        if (r < 0) {
+                a->lease_busy = false;
+                log_warn_errno(r, "cannot ask for a lease: %m");
+                (void)agent_later(a, USEC_PER_SEC, on_grant_retry);
+        }
+}
+
+int agent_status_start(struct agent *a) {
+        lease_grant(a);
+        return 0;
+}
+
+static void on_revoke(struct etcd_client *c, const struct etcd_error *err, json_t *reply, void *userdata) {
+        struct agent *a = userdata;
+
+        if (err)
+                log_warnx("cannot revoke lease: %s", err->msg);
+        else
+                log_info("lease revoked: status keys removed");
+        (void)sd_event_exit(a->event, a->exit_code);
+}
+
+static int on_stop_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        struct agent *a = userdata;
+
+        sd_event_source_unref(s);
+        log_warnx("etcd did not answer in time: exiting without revoking the lease");
+        (void)sd_event_exit(a->event, a->exit_code);
+        return 0;
+}
+
+void agent_status_stop(struct agent *a) {
+        if (a->lease <= 0 ||
+            etcd_call(a->etcd, ETCD_LEASE_REVOKE, etcd_req_lease_id(a->lease), on_revoke, a) < 0) {
+                (void)sd_event_exit(a->event, a->exit_code);
+                return;
+        }
+        (void)agent_later(a, 2 * USEC_PER_SEC, on_stop_timeout);
+}
+
+/* ---- endpoints ---- */
+
+static void endpoints_refresh(struct agent *a);
+
+static int on_endpoints_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        sd_event_source_unref(s);
+        endpoints_refresh(userdata);
+        return 0;
+}
+
+static void on_endpoints_watch(struct etcd_watch *w, const struct etcd_error *err,
+                               const struct etcd_watch_msg *msg, void *userdata) {
+        struct agent *a = userdata;
+
+        if (err) {
+                if (msg && msg->compact_revision > 0) {
+                        etcd_watch_free(a->endpoints_watch);
+                        a->endpoints_watch = NULL;
+                }
+                log_debug("endpoints watch: %s", err->msg);
+                if (a->endpoints_watch)
+                        return;
+        }
+        endpoints_refresh(a);
+}
+
+static void on_endpoints_range(struct etcd_client *c, const struct etcd_error *err, json_t *reply,
+                               void *userdata) {
+        struct agent *a = userdata;
+        struct etcd_kvs kvs = {0};
+        struct etcd_error perr = {0};
+        _cleanup_strv_ char **list = NULL;
+        int r;
+
+        if (err || etcd_parse_range(reply, &kvs, &perr) < 0) {
+                log_debug("cannot read endpoints: %s", err ? err->msg : perr.msg);
+                (void)agent_later(a, 5 * USEC_PER_SEC, on_endpoints_retry);
+                return;
+        }
+        for (size_t i = 0; i < kvs.n; i++) {
+                char ebuf[256];
+                char **urls = NULL;
+                if (!kvs.kvs[i].value || urls_parse(kvs.kvs[i].value, &urls, ebuf, sizeof ebuf) < 0) {
+                        log_warnx("ignoring endpoints key '%s': %s", kvs.kvs[i].key,
+                                  kvs.kvs[i].value ? ebuf : "empty");
+                        continue;
+                }
+                for (size_t k = 0; urls && urls[k]; k++)
+                        if (strv_contains(list, urls[k]) <= 0)
+                                (void)strv_push(&list, urls[k]);
+                strv_free(urls);
+        }
+        /* the seeds stay as a last resort */
+        for (size_t k = 0; list && a->seeds && a->seeds[k]; k++)
+                if (strv_contains(list, a->seeds[k]) <= 0)
+                        (void)strv_push(&list, a->seeds[k]);
+        if (list) {
+                _cleanup_free_ char *joined = strv_join(list, ",");
+                r = etcd_client_set_endpoints(a->etcd, list);
+                if (r < 0)
+                        log_warn_errno(r, "cannot set endpoints: %m");
+                else
+                        log_info("etcd endpoints: %s", joined ? joined : "?");
+        }
+        if (!a->endpoints_watch) {
+                _cleanup_free_ char *prefix = key_endpoints_prefix();
+                if (prefix)
+                        (void)etcd_watch_new(a->etcd, prefix, true, kvs.revision + 1, on_endpoints_watch, a,
+                                             &a->endpoints_watch);
+        }
+        etcd_kvs_clear(&kvs);
+}
+
+static void endpoints_refresh(struct agent *a) {
+        _cleanup_free_ char *prefix = key_endpoints_prefix();
+
+        if (!prefix || etcd_call(a->etcd, ETCD_RANGE, etcd_req_range(prefix, true, 0, false),
+                                 on_endpoints_range, a) < 0)
+                (void)agent_later(a, 5 * USEC_PER_SEC, on_endpoints_retry);
+}
+
+int agent_endpoints_start(struct agent *a) {
+        endpoints_refresh(a);
+        return 0;
+}

@@ -1,0 +1,336 @@
+#!/usr/bin/env bats
+# agent.bats: mgmt-agent against a real etcd: local --once runs of each kind,
+# export/collect between three agents, deploys, drift repair, a bad deploy,
+# agent and etcd restarts.
+
+load lib
+
+setup() {
+        mgmt_setup
+        AGENT=$MGMT_BIN/mgmt-agent
+}
+
+teardown() {
+        mgmt_teardown
+}
+
+# seed_graph X: the seed example for host X (a..d) with paths under $TMP.
+seed_graph() {
+        sed "s|/tmp/mgmt|$TMP/mgmt|g" "$BATS_TEST_DIRNAME/../../examples/etcd1$1.yaml" > "$TMP/etcd1$1.yaml"
+        echo "$TMP/etcd1$1.yaml"
+}
+
+# write_deploy ID FILE [PREVHASH]: write deploy ID directly (as mgmt-deploy would,
+# minus its validation), so a test can store a graph mgmt-deploy would refuse.
+write_deploy() {
+        local id=$1 file=$2 prev=${3:-} hash payload
+        hash=$(sha256sum < "$file" | cut -d' ' -f1)
+        payload=$(jq -cn --argjson id "$id" --arg hash "$hash" --arg prev "$prev" --rawfile g "$file" \
+                --arg t "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+                '{id: $id, hash: $hash, previous: (if $prev == "" then null else $prev end), graph: $g, time: $t}')
+        ectl put "/_mgmt/deploy/$id/payload" "$payload" > /dev/null
+        ectl put "/_mgmt/deploy/$id/hash" "$hash" > /dev/null
+        echo "$hash"
+}
+
+status_of() {
+        ectl get --print-value-only "/_mgmt/status/$1"
+}
+
+status_is() { # HOST DEPLOY STATE
+        local s
+        s=$(status_of "$1")
+        [ "$(jq -r .deploy <<< "$s")" = "$2" ] && [ "$(jq -r .state <<< "$s")" = "$3" ]
+}
+
+file_is() { # PATH CONTENT
+        [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]
+}
+
+deploy_graph() { # FILE TAG: a graph writing $TMP/out-${hostname}/f with TAG
+        cat > "$1" <<EOF
+graph: d-$2
+resources:
+  file:
+  - name: f
+    path: "$TMP/out-\${hostname}/f"
+    content: "$2 on \${hostname}"
+EOF
+}
+
+@test "agent: --help, bad flags exit 2" {
+        run "$AGENT" --help
+        [ "$status" -eq 0 ]
+        [[ "$output" == *--converged-timeout* ]]
+        [[ "$output" == *--trusted-ca-file* ]]
+        run "$AGENT" --no-such-flag
+        [ "$status" -eq 2 ]
+        run "$AGENT" --once
+        [ "$status" -eq 2 ]
+        run "$AGENT"
+        [ "$status" -eq 2 ]
+        run "$AGENT" --file /dev/null --once --seeds http://127.0.0.1:1
+        [ "$status" -eq 2 ]
+}
+
+@test "agent --file --once: every kind applies, converges, is idempotent" {
+        cat > "$TMP/g.yaml" <<EOF
+graph: kinds
+resources:
+  file:
+  - name: conf
+    path: "$TMP/out/conf"
+    content: "hello \${hostname}\n"
+    mode: "0600"
+  - name: gone
+    path: "$TMP/out/gone"
+    state: absent
+  exec:
+  - name: stamp
+    cmd: "echo ran >> $TMP/out/stamps; echo exec-output-line"
+  - name: never
+    cmd: "touch $TMP/out/never"
+    ifcmd: "false"
+  print:
+  - name: p
+    msg: "print-message-here"
+  noop:
+  - name: n
+edges:
+- name: e
+  from: {kind: file, name: conf}
+  to: {kind: exec, name: stamp}
+  notify: true
+EOF
+        touch "$TMP/gone" && mkdir -p "$TMP/out" && touch "$TMP/out/gone"
+        run "$AGENT" --hostname h1 --file "$TMP/g.yaml" --once
+        echo "$output"
+        [ "$status" -eq 0 ]
+        [ "$(cat "$TMP/out/conf")" = "hello h1" ]
+        [ "$(stat -c %a "$TMP/out/conf")" = 600 ]
+        [ ! -e "$TMP/out/gone" ]
+        [ ! -e "$TMP/out/never" ]
+        [ "$(wc -l < "$TMP/out/stamps")" -eq 1 ]
+        [[ "$output" == *exec-output-line* ]]
+        [[ "$output" == *print-message-here* ]]
+        ino=$(stat -c %i "$TMP/out/conf")
+        run "$AGENT" --hostname h1 --file "$TMP/g.yaml" --once
+        [ "$status" -eq 0 ]
+        [ "$(stat -c %i "$TMP/out/conf")" = "$ino" ]
+        [[ "$output" != *"content replaced"* ]]
+}
+
+@test "agent --file --once: a failing exec exits 1, an invalid graph names file:line:col" {
+        printf 'graph: f\nresources:\n  exec:\n  - name: bad\n    cmd: "exit 7"\n' > "$TMP/bad.yaml"
+        run "$AGENT" --file "$TMP/bad.yaml" --once
+        [ "$status" -eq 1 ]
+        [[ "$output" == *"exited 7"* ]]
+        printf 'graph: f\nresources:\n  file:\n  - name: x\n    pth: /tmp/x\n' > "$TMP/inv.yaml"
+        run "$AGENT" --file "$TMP/inv.yaml" --once
+        [ "$status" -eq 1 ]
+        [[ "$output" == *inv.yaml:* ]]
+}
+
+@test "agent: three hosts export and collect fA, fB, fC (seed example)" {
+        start_etcd etcd
+        for h in a b c; do
+                start_bg "agent-$h" "$AGENT" --hostname "h$h" --seeds "$ETCD_ENDPOINT" --file "$(seed_graph $h)"
+        done
+        for H in A B C; do
+                for F in A B C; do
+                        wait_until 20 file_is "$TMP/mgmt$H/f$F" "i am f$F, exported from host $F"
+                done
+        done
+        wait_until 10 status_is ha 0 converged
+        [ "$(ectl get --print-value-only /_mgmt/converged/hb)" = true ]
+        ectl get --prefix --keys-only /_mgmt/exported/ | grep -q '/_mgmt/exported/hc/resources/file/filec'
+
+        # host c stops exporting: the others stop managing fC (the file stays)
+        printf 'graph: empty\nresources: {}\ncollect:\n- kind: file\n  pattern: "%s/mgmtC/"\n' "$TMP" > "$TMP/c2.yaml"
+        stop_bg agent-c
+        start_bg agent-c2 "$AGENT" --hostname hc --seeds "$ETCD_ENDPOINT" --file "$TMP/c2.yaml"
+        wait_until 10 bash -c "! etcdctl --endpoints $ETCD_ENDPOINT get --prefix --keys-only /_mgmt/exported/hc/ | grep -q ."
+        wait_until 10 grep -q "withdrawn" "$TMP/agent-a.log"
+        rm -f "$TMP/mgmtA/fC"
+        sleep 1
+        [ ! -e "$TMP/mgmtA/fC" ]
+        [ -f "$TMP/mgmtA/fB" ]
+}
+
+@test "agent: a deleted managed file comes back within a second" {
+        start_etcd etcd
+        start_bg agent "$AGENT" --hostname ha --seeds "$ETCD_ENDPOINT" --file "$(seed_graph a)"
+        wait_until 20 file_is "$TMP/mgmtA/fA" "i am fA, exported from host A"
+        wait_until 10 status_is ha 0 converged
+        rm -f "$TMP/mgmtA/fA"
+        wait_until 1 file_is "$TMP/mgmtA/fA" "i am fA, exported from host A"
+        echo tampered > "$TMP/mgmtA/fA"
+        wait_until 1 file_is "$TMP/mgmtA/fA" "i am fA, exported from host A"
+        rm -rf "$TMP/mgmtA" || true # the agent may restore it while rm runs
+        wait_until 2 file_is "$TMP/mgmtA/fA" "i am fA, exported from host A"
+}
+
+@test "agent: a deploy reaches every agent and mgmt-deploy --wait returns 0" {
+        [ -x "$MGMT_BIN/mgmt-deploy" ] || skip "mgmt-deploy not built"
+        start_etcd etcd
+        for h in a b c; do
+                start_bg "agent-$h" "$AGENT" --hostname "h$h" --seeds "$ETCD_ENDPOINT"
+        done
+        deploy_graph "$TMP/d1.yaml" one
+        run "$MGMT_BIN/mgmt-deploy" --seeds "$ETCD_ENDPOINT" --wait --timeout 30 yaml "$TMP/d1.yaml"
+        echo "$output"
+        [ "$status" -eq 0 ]
+        for h in a b c; do
+                file_is "$TMP/out-h$h/f" "one on h$h"
+                status_is "h$h" 1 converged
+        done
+}
+
+@test "agent: a bad deploy is reported failed and the previous graph keeps running" {
+        start_etcd etcd
+        start_bg agent "$AGENT" --hostname ha --seeds "$ETCD_ENDPOINT"
+        deploy_graph "$TMP/d1.yaml" one
+        h1=$(write_deploy 1 "$TMP/d1.yaml")
+        wait_until 20 file_is "$TMP/out-ha/f" "one on ha"
+        wait_until 10 status_is ha 1 converged
+        printf 'graph: bad\nresources:\n  file:\n  - name: x\n    path: relative/path\n' > "$TMP/d2.yaml"
+        write_deploy 2 "$TMP/d2.yaml" "$h1"
+        wait_until 10 status_is ha 2 failed
+        status_of ha | jq -e '.errors | length > 0'
+        ectl get --print-value-only /_mgmt/converged/ha | grep -qx false
+        # deploy 1 still enforced
+        rm -f "$TMP/out-ha/f"
+        wait_until 2 file_is "$TMP/out-ha/f" "one on ha"
+        if [ -x "$MGMT_BIN/mgmt-deploy" ]; then
+                run "$MGMT_BIN/mgmt-deploy" --seeds "$ETCD_ENDPOINT" status
+                echo "$output"
+        fi
+}
+
+@test "agent: a resource failing on a host makes mgmt-deploy --wait exit 5" {
+        [ -x "$MGMT_BIN/mgmt-deploy" ] || skip "mgmt-deploy not built"
+        start_etcd etcd
+        start_bg agent "$AGENT" --hostname ha --seeds "$ETCD_ENDPOINT"
+        printf 'graph: f\nresources:\n  exec:\n  - name: bad\n    cmd: "exit 4"\n' > "$TMP/f.yaml"
+        run "$MGMT_BIN/mgmt-deploy" --seeds "$ETCD_ENDPOINT" --wait --timeout 20 yaml "$TMP/f.yaml"
+        echo "$output"
+        [ "$status" -eq 5 ]
+        status_of ha | jq -e '.state == "failed" and (.errors[0] | test("exited 4"))'
+}
+
+@test "agent: restarted mid-way, it picks up the latest deploy" {
+        start_etcd etcd
+        start_bg agent "$AGENT" --hostname ha --seeds "$ETCD_ENDPOINT"
+        deploy_graph "$TMP/d1.yaml" one
+        h1=$(write_deploy 1 "$TMP/d1.yaml")
+        wait_until 20 status_is ha 1 converged
+        stop_bg agent
+        # clean exit revoked the lease: status gone
+        [ -z "$(status_of ha)" ]
+        deploy_graph "$TMP/d2.yaml" two
+        h2=$(write_deploy 2 "$TMP/d2.yaml" "$h1")
+        deploy_graph "$TMP/d3.yaml" three
+        write_deploy 3 "$TMP/d3.yaml" "$h2"
+        start_bg agent2 "$AGENT" --hostname ha --seeds "$ETCD_ENDPOINT"
+        wait_until 20 status_is ha 3 converged
+        file_is "$TMP/out-ha/f" "three on ha"
+}
+
+@test "agent: etcd restarted under the agents loses no deploy" {
+        start_etcd etcd
+        local ep=$ETCD_ENDPOINT peer=$ETCD_PEER
+        for h in a b; do
+                start_bg "agent-$h" "$AGENT" --hostname "h$h" --seeds "$ep"
+        done
+        deploy_graph "$TMP/d1.yaml" one
+        h1=$(write_deploy 1 "$TMP/d1.yaml")
+        wait_until 20 status_is ha 1 converged
+        wait_until 20 status_is hb 1 converged
+        stop_bg etcd
+        sleep 2
+        start_bg etcd2 etcd --name etcd --data-dir "$TMP/etcd.etcd" \
+                --listen-client-urls "$ep" --advertise-client-urls "$ep" \
+                --listen-peer-urls "$peer" --initial-advertise-peer-urls "$peer" \
+                --initial-cluster "etcd=$peer"
+        wait_until 20 etcd_healthy "$ep"
+        deploy_graph "$TMP/d2.yaml" two
+        h2=$(write_deploy 2 "$TMP/d2.yaml" "$h1")
+        deploy_graph "$TMP/d3.yaml" three
+        write_deploy 3 "$TMP/d3.yaml" "$h2"
+        for h in a b; do
+                wait_until 20 status_is "h$h" 3 converged
+                file_is "$TMP/out-h$h/f" "three on h$h"
+                grep -q "deploy 2 written" "$TMP/agent-$h.log"
+        done
+}
+
+@test "agent --seeds --file: the local graph runs until a newer deploy arrives" {
+        start_etcd etcd
+        deploy_graph "$TMP/d1.yaml" one
+        h1=$(write_deploy 1 "$TMP/d1.yaml")
+        start_bg agent "$AGENT" --hostname ha --seeds "$ETCD_ENDPOINT" --file "$(seed_graph a)"
+        wait_until 20 file_is "$TMP/mgmtA/fA" "i am fA, exported from host A"
+        wait_until 10 status_is ha 0 converged
+        [ ! -e "$TMP/out-ha/f" ]
+        deploy_graph "$TMP/d2.yaml" two
+        write_deploy 2 "$TMP/d2.yaml" "$h1"
+        wait_until 20 status_is ha 2 converged
+        file_is "$TMP/out-ha/f" "two on ha"
+        # the deploy exports nothing: the host's exports were withdrawn
+        wait_until 10 bash -c "! etcdctl --endpoints $ETCD_ENDPOINT get --prefix --keys-only /_mgmt/exported/ha/ | grep -q ."
+}
+
+@test "agent --converged-timeout exits 0 once converged that long" {
+        start_etcd etcd
+        run timeout 20 "$AGENT" --hostname ha --seeds "$ETCD_ENDPOINT" --file "$(seed_graph a)" --converged-timeout 1
+        echo "$output"
+        [ "$status" -eq 0 ]
+        [ -f "$TMP/mgmtA/fA" ]
+}
+
+@test "agent: the endpoint list follows /_mgmt/endpoints/" {
+        start_etcd etcd
+        start_bg agent "$AGENT" --hostname ha --seeds "$ETCD_ENDPOINT"
+        wait_until 10 grep -q "no deploy yet" "$TMP/agent.log"
+        ectl put /_mgmt/endpoints/hz "http://127.0.0.1:9,$ETCD_ENDPOINT" > /dev/null
+        wait_until 10 grep -q "etcd endpoints: .*127.0.0.1:9" "$TMP/agent.log"
+        # still talking to etcd: status written, a deploy applied
+        deploy_graph "$TMP/d1.yaml" one
+        write_deploy 1 "$TMP/d1.yaml"
+        wait_until 20 status_is ha 1 converged
+}
+
+@test "agent: the seed member dies; the agent fails over via /_mgmt/endpoints/ and keeps following deploys" {
+        local cluster="" n
+        declare -A cp pp
+        for n in m1 m2 m3; do
+                cp[$n]=$(free_port)
+                pp[$n]=$(free_port)
+                cluster="$cluster${cluster:+,}$n=http://127.0.0.1:${pp[$n]}"
+        done
+        for n in m1 m2 m3; do
+                start_bg "etcd-$n" etcd --name "$n" --data-dir "$TMP/$n.etcd" \
+                        --listen-client-urls "http://127.0.0.1:${cp[$n]}" \
+                        --advertise-client-urls "http://127.0.0.1:${cp[$n]}" \
+                        --listen-peer-urls "http://127.0.0.1:${pp[$n]}" \
+                        --initial-advertise-peer-urls "http://127.0.0.1:${pp[$n]}" \
+                        --initial-cluster "$cluster" --initial-cluster-state new
+        done
+        for n in m1 m2 m3; do
+                wait_until 30 etcd_healthy "http://127.0.0.1:${cp[$n]}"
+        done
+        ETCD_ENDPOINT=http://127.0.0.1:${cp[m2]}
+        for n in m1 m2 m3; do
+                ectl put "/_mgmt/endpoints/$n" "http://127.0.0.1:${cp[$n]}" > /dev/null
+        done
+        start_bg agent "$AGENT" --hostname ha --seeds "http://127.0.0.1:${cp[m1]}"
+        deploy_graph "$TMP/d1.yaml" one
+        h1=$(write_deploy 1 "$TMP/d1.yaml")
+        wait_until 20 status_is ha 1 converged
+        wait_until 10 grep -q "etcd endpoints: .*${cp[m3]}" "$TMP/agent.log"
+        stop_bg etcd-m1 KILL
+        deploy_graph "$TMP/d2.yaml" two
+        write_deploy 2 "$TMP/d2.yaml" "$h1"
+        wait_until 30 file_is "$TMP/out-ha/f" "two on ha"
+        wait_until 20 status_is ha 2 converged
+}

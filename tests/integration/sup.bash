@@ -1,0 +1,106 @@
+# sup.bash: helpers for tests that run mgmt-supervisor clusters on loopback.
+#
+#   start_sup NAME [flags...]   supervisor NAME on two free ports, --prefix $TMP/NAME;
+#                               sets CPORT_<NAME>, URL_<NAME>; the first one started
+#                               without --seeds is the seed: SEED=its client URL
+#   voters ENDPOINTS            started voting members (names) per `etcdctl member list`
+#   voter_count_is N            exactly N started voting members and no learner
+#   etcd_pid_of NAME            the etcd child of supervisor NAME
+
+load lib
+
+# Short timeouts so faults resolve within a test; a real deployment keeps the defaults.
+SUP_FLAGS=${SUP_FLAGS:-"--dead-member-grace 4 --nominate-timeout 8 --stop-timeout 5"}
+
+start_sup() {
+        local name=$1
+        shift
+        local cport pport
+        if [ -f "$TMP/$name.cport" ]; then
+                # restart: same ports, same prefix
+                cport=$(cat "$TMP/$name.cport")
+                pport=$(cat "$TMP/$name.pport")
+        else
+                cport=$(free_port)
+                pport=$(free_port)
+                echo "$cport" > "$TMP/$name.cport"
+                echo "$pport" > "$TMP/$name.pport"
+        fi
+        eval "URL_$name=http://127.0.0.1:$cport"
+        # keep older logs of the same host across restarts
+        [ -f "$TMP/$name.log" ] && cat "$TMP/$name.log" >> "$TMP/$name.old.log"
+        # shellcheck disable=SC2086
+        start_bg "$name" "$MGMT_BIN/mgmt-supervisor" --hostname "$name" --prefix "$TMP/$name" \
+                --client-urls "http://127.0.0.1:$cport" --server-urls "http://127.0.0.1:$pport" \
+                $SUP_FLAGS "$@"
+}
+
+# All client URLs of supervisors started in this test, comma-joined.
+all_urls() {
+        local f out=""
+        for f in "$TMP"/*.cport; do
+                [ -e "$f" ] || continue
+                out="$out${out:+,}http://127.0.0.1:$(cat "$f")"
+        done
+        echo "$out"
+}
+
+member_list() {
+        etcdctl --endpoints "${1:-$(all_urls)}" --dial-timeout 2s --command-timeout 4s member list 2>/dev/null
+}
+
+# Names of started voting members, sorted, one per line.
+voters() {
+        member_list "${1:-}" | awk -F', ' '$2 == "started" && $6 == "false" { print $3 }' | sort
+}
+
+voter_count_is() {
+        local want=$1 list learners
+        list=$(member_list "${2:-}") || return 1
+        learners=$(echo "$list" | awk -F', ' '$6 != "false"' | wc -l)
+        [ "$(echo "$list" | awk -F', ' '$2 == "started" && $6 == "false"' | wc -l)" -eq "$want" ] &&
+                [ "$(echo "$list" | grep -c .)" -eq "$want" ] && [ "$learners" -eq 0 ]
+}
+
+etcd_pid_of() {
+        pgrep -P "$(cat "$TMP/$1.pid")" -x etcd
+}
+
+set_ideal() {
+        etcdctl --endpoints "$(all_urls)" --dial-timeout 2s --command-timeout 4s put /_mgmt/idealClusterSize "$1" >/dev/null
+}
+
+# Writer: puts /test/w/<i> until $TMP/writer.stop exists; every acknowledged
+# key is appended to $TMP/writer.acked.
+start_writer() {
+        : > "$TMP/writer.acked"
+        (
+                i=0
+                while [ ! -e "$TMP/writer.stop" ]; do
+                        i=$((i + 1))
+                        if etcdctl --endpoints "$(all_urls)" --dial-timeout 1s --command-timeout 3s \
+                                put "/test/w/$i" "$i" >/dev/null 2>&1; then
+                                echo "$i" >> "$TMP/writer.acked"
+                        fi
+                        sleep 0.05
+                done
+        ) &
+        echo $! >> "$TMP/.pids"
+        echo $! > "$TMP/writer.pid"
+}
+
+# Stop the writer and check that every acknowledged write is readable.
+check_writes() {
+        touch "$TMP/writer.stop"
+        local pid
+        pid=$(cat "$TMP/writer.pid")
+        while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+        local acked missing
+        acked=$(wc -l < "$TMP/writer.acked")
+        [ "$acked" -gt 10 ] || { echo "writer acknowledged only $acked writes"; return 1; }
+        etcdctl --endpoints "$(all_urls)" --command-timeout 10s get --prefix /test/w/ --print-value-only |
+                sort -n > "$TMP/writer.read"
+        missing=$(sort -n "$TMP/writer.acked" | comm -23 - "$TMP/writer.read" | wc -l)
+        echo "writer: $acked acknowledged, $missing missing"
+        [ "$missing" -eq 0 ]
+}

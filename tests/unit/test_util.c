@@ -1,0 +1,318 @@
+/* test_util.c: unit tests for lib/util.c (base64, URL lists, hostnames, sha256, files). */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "macro.h"
+#include "util.h"
+
+START_TEST(test_b64_roundtrip) {
+        static const char *const in[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
+        static const char *const out[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
+        for (size_t i = 0; i < ELEMENTSOF(in); i++) {
+                _cleanup_free_ char *e = b64_encode(in[i], strlen(in[i]));
+                _cleanup_free_ char *d = NULL;
+                size_t len = 99;
+                ck_assert_ptr_nonnull(e);
+                ck_assert_str_eq(e, out[i]);
+                ck_assert_int_eq(b64_decode(e, &d, &len), 0);
+                ck_assert_uint_eq(len, strlen(in[i]));
+                ck_assert_str_eq(d, in[i]);
+        }
+}
+END_TEST
+
+START_TEST(test_b64_binary) {
+        unsigned char buf[256];
+        for (size_t i = 0; i < sizeof buf; i++)
+                buf[i] = (unsigned char)(255 - i);
+        for (size_t n = 0; n <= sizeof buf; n++) {
+                _cleanup_free_ char *e = b64_encode(buf, n);
+                _cleanup_free_ char *d = NULL;
+                size_t len;
+                ck_assert_ptr_nonnull(e);
+                ck_assert_uint_eq(strlen(e), (n + 2) / 3 * 4);
+                ck_assert_int_eq(b64_decode(e, &d, &len), 0);
+                ck_assert_uint_eq(len, n);
+                ck_assert_int_eq(memcmp(d, buf, n), 0);
+                ck_assert_int_eq(d[n], 0);
+        }
+}
+END_TEST
+
+START_TEST(test_b64_invalid) {
+        static const char *const bad[] = {
+            "Zg=",                           /* length not a multiple of 4 */
+            "Z",         "Zm9",  "Zm9v!A==", /* bad char */
+            "Zm9v Zg==",                     /* space inside */
+            "=Zg=",      "Z===", "Zg=a",     /* padding in the wrong place */
+            "Zg==Zm9v",                      /* padding before the end */
+            "Zm-_",                          /* url-safe alphabet is not accepted */
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                char *d = NULL;
+                ck_assert_msg(b64_decode(bad[i], &d, NULL) == -EINVAL, "accepted '%s'", bad[i]);
+                ck_assert_ptr_null(d);
+        }
+}
+END_TEST
+
+START_TEST(test_urls_parse_split) {
+        _cleanup_strv_ char **v = NULL;
+        char err[256] = "";
+        ck_assert_int_eq(urls_parse(" http://a:1,https://b.example:2;http://127.0.0.1:3\thttp://[::1]:4 \n"
+                                    "http://a:1 http://c:5/",
+                                    &v, err, sizeof err),
+                         0);
+        ck_assert_uint_eq(strv_length(v), 5);
+        ck_assert_str_eq(v[0], "http://a:1");
+        ck_assert_str_eq(v[1], "https://b.example:2");
+        ck_assert_str_eq(v[2], "http://127.0.0.1:3");
+        ck_assert_str_eq(v[3], "http://[::1]:4");
+        ck_assert_str_eq(v[4], "http://c:5"); /* trailing slash dropped, duplicate a:1 dropped */
+}
+END_TEST
+
+START_TEST(test_urls_parse_bad) {
+        static const char *const bad[] = {
+            "http://a:1,ftp://b:2", "http://a:1,b:2",       "http://a",    "http://a:0",
+            "http://a:65536",       "http://a:12x",         "http://:80",  "http://[::1:80",
+            "unix://a:1",           "http://a:1;http://a:", "http://a:-1", "http://a:99999999999999999999",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                char **v = NULL;
+                char err[256] = "";
+                ck_assert_msg(urls_parse(bad[i], &v, err, sizeof err) == -EINVAL, "accepted '%s'", bad[i]);
+                ck_assert_ptr_null(v);
+                ck_assert_msg(strstr(err, "invalid URL '") != NULL, "message '%s'", err);
+        }
+        /* the message names the bad entry, not the whole list */
+        char **v = NULL;
+        char err[256] = "";
+        ck_assert_int_eq(urls_parse("http://good:1, http://bad", &v, err, sizeof err), -EINVAL);
+        ck_assert_msg(strstr(err, "'http://bad'") != NULL, "message '%s'", err);
+        ck_assert_msg(strstr(err, "good") == NULL, "message '%s'", err);
+        ck_assert_int_eq(urls_parse("", &v, err, sizeof err), -EINVAL);
+        ck_assert_int_eq(urls_parse(" ,; ", &v, err, sizeof err), -EINVAL);
+        ck_assert_ptr_null(v);
+        ck_assert_msg(strstr(err, "empty") != NULL, "message '%s'", err);
+}
+END_TEST
+
+START_TEST(test_url_split) {
+        char *scheme = NULL, *host = NULL;
+        int port = 0;
+
+        ck_assert_int_eq(url_split("http://[fe80::1]:2379", &scheme, &host, &port), 0);
+        ck_assert_str_eq(scheme, "http");
+        ck_assert_str_eq(host, "fe80::1");
+        ck_assert_int_eq(port, 2379);
+        free(scheme);
+        free(host);
+
+        ck_assert_int_eq(url_split("https://node-1.example.com:65535/", &scheme, &host, &port), 0);
+        ck_assert_str_eq(scheme, "https");
+        ck_assert_str_eq(host, "node-1.example.com");
+        ck_assert_int_eq(port, 65535);
+        free(scheme);
+        free(host);
+
+        ck_assert_int_eq(url_split("http://10.0.0.1:1", NULL, &host, NULL), 0);
+        ck_assert_str_eq(host, "10.0.0.1");
+        free(host);
+
+        ck_assert_int_eq(url_split("http://[::1]", NULL, NULL, &port), -EINVAL);
+        ck_assert_int_eq(url_split("http://[]:1", NULL, NULL, &port), -EINVAL);
+        ck_assert_int_eq(url_split("http://[::1]x:1", NULL, NULL, &port), -EINVAL);
+        ck_assert_int_eq(url_split("no-scheme:1", NULL, NULL, &port), -EINVAL);
+        ck_assert_int_eq(url_split("http://h:1:2", NULL, NULL, &port), -EINVAL);
+        ck_assert_int_eq(url_split("http://h:", NULL, NULL, &port), -EINVAL);
+}
+END_TEST
+
+START_TEST(test_host_kinds) {
+        ck_assert(host_is_wildcard("0.0.0.0"));
+        ck_assert(host_is_wildcard("::"));
+        ck_assert(!host_is_wildcard("127.0.0.1"));
+        ck_assert(host_is_loopback("127.0.0.1"));
+        ck_assert(host_is_loopback("127.5.4.3"));
+        ck_assert(host_is_loopback("::1"));
+        ck_assert(host_is_loopback("localhost"));
+        ck_assert(!host_is_loopback("10.0.0.1"));
+        ck_assert(!host_is_loopback("localhostx"));
+}
+END_TEST
+
+START_TEST(test_hostname_valid) {
+        char h[80];
+
+        ck_assert(hostname_is_valid("a"));
+        ck_assert(hostname_is_valid("node1"));
+        ck_assert(hostname_is_valid("Node-1.example.com"));
+        ck_assert(hostname_is_valid("1"));
+        ck_assert(hostname_is_valid("a-"));
+        ck_assert(!hostname_is_valid(NULL));
+        ck_assert(!hostname_is_valid(""));
+        ck_assert(!hostname_is_valid("-a"));
+        ck_assert(!hostname_is_valid(".a"));
+        ck_assert(!hostname_is_valid("a_b"));
+        ck_assert(!hostname_is_valid("a/b"));
+        ck_assert(!hostname_is_valid("a b"));
+        ck_assert(!hostname_is_valid("a\n"));
+        ck_assert(!hostname_is_valid("h\xc3\xa9"));
+        ck_assert(!hostname_is_valid(".."));
+
+        memset(h, 'a', sizeof h);
+        h[63] = 0;
+        ck_assert(hostname_is_valid(h)); /* 63 chars: the maximum */
+        h[63] = 'b';
+        h[64] = 0;
+        ck_assert(!hostname_is_valid(h)); /* 64 chars */
+}
+END_TEST
+
+START_TEST(test_sha256) {
+        char out[65];
+        sha256_hex("", 0, out);
+        ck_assert_str_eq(out, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        sha256_hex("abc", 3, out);
+        ck_assert_str_eq(out, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", 56, out);
+        ck_assert_str_eq(out, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+
+        size_t n = 1000000;
+        char *m = malloc(n);
+        ck_assert_ptr_nonnull(m);
+        memset(m, 'a', n);
+        sha256_hex(m, n, out);
+        free(m);
+        ck_assert_str_eq(out, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+END_TEST
+
+START_TEST(test_parse_int64) {
+        int64_t v = 0;
+        ck_assert_int_eq(parse_int64("123", &v), 0);
+        ck_assert_int_eq(v, 123);
+        ck_assert_int_eq(parse_int64("-9223372036854775808", &v), 0);
+        ck_assert(v == INT64_MIN);
+        ck_assert_int_eq(parse_int64("9223372036854775808", &v), -EINVAL);
+        ck_assert_int_eq(parse_int64("", &v), -EINVAL);
+        ck_assert_int_eq(parse_int64(NULL, &v), -EINVAL);
+        ck_assert_int_eq(parse_int64("12a", &v), -EINVAL);
+}
+END_TEST
+
+static char tmpdir[64];
+
+static void tmp_setup(void) {
+        strcpy(tmpdir, "/tmp/test_util.XXXXXX");
+        ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+}
+
+static void tmp_teardown(void) {
+        rm_rf(tmpdir);
+}
+
+START_TEST(test_files) {
+        char path[128], dir[128];
+        _cleanup_free_ char *data = NULL;
+        size_t len = 0;
+        struct stat st;
+
+        snprintf(path, sizeof path, "%s/f", tmpdir);
+        ck_assert_int_eq(write_file_atomic(path, "hello\0world", 11, 0640), 0);
+        ck_assert_int_eq(stat(path, &st), 0);
+        ck_assert_uint_eq(st.st_mode & 07777, 0640);
+        ck_assert_int_eq(read_file_max(path, 11, &data, &len), 0);
+        ck_assert_uint_eq(len, 11);
+        ck_assert_int_eq(memcmp(data, "hello\0world", 12), 0);
+        free(TAKE_PTR(data));
+
+        /* replace atomically */
+        ck_assert_int_eq(write_file_atomic(path, "x", 1, 0600), 0);
+        ck_assert_int_eq(read_file_max(path, 100, &data, &len), 0);
+        ck_assert_str_eq(data, "x");
+        free(TAKE_PTR(data));
+
+        /* size limit */
+        ck_assert_int_eq(write_file_atomic(path, "0123456789", 10, 0600), 0);
+        ck_assert_int_eq(read_file_max(path, 9, &data, &len), -EFBIG);
+        ck_assert_ptr_null(data);
+        ck_assert_int_eq(read_file_max(path, 10, &data, &len), 0);
+        ck_assert_uint_eq(len, 10);
+        free(TAKE_PTR(data));
+
+        /* empty file */
+        ck_assert_int_eq(write_file_atomic(path, "", 0, 0600), 0);
+        ck_assert_int_eq(read_file_max(path, 0, &data, &len), 0);
+        ck_assert_uint_eq(len, 0);
+        ck_assert_str_eq(data, "");
+        free(TAKE_PTR(data));
+
+        /* a non-regular file is limited while reading */
+        ck_assert_int_eq(read_file_max("/dev/zero", 5000, &data, &len), -EFBIG);
+        ck_assert_ptr_null(data);
+
+        ck_assert_int_eq(read_file_max(tmpdir, 100, &data, &len), -EISDIR);
+        snprintf(dir, sizeof dir, "%s/nope", tmpdir);
+        ck_assert_int_eq(read_file_max(dir, 100, &data, &len), -ENOENT);
+        snprintf(dir, sizeof dir, "%s/nope/f", tmpdir);
+        ck_assert_int_eq(write_file_atomic(dir, "x", 1, 0600), -ENOENT);
+
+        /* no temp files left behind */
+        snprintf(dir, sizeof dir, "%s/a/b/c", tmpdir);
+        ck_assert_int_eq(mkdir_p(dir, 0700), 0);
+        ck_assert_int_eq(mkdir_p(dir, 0700), 0);
+        ck_assert_int_eq(stat(dir, &st), 0);
+        ck_assert(S_ISDIR(st.st_mode));
+        snprintf(dir, sizeof dir, "%s/a", tmpdir);
+        ck_assert_int_eq(rm_rf(dir), 0);
+        ck_assert_int_eq(stat(dir, &st), -1);
+        ck_assert_int_eq(rm_rf(dir), 0);
+}
+END_TEST
+
+START_TEST(test_time) {
+        _cleanup_free_ char *t = rfc3339_now();
+        ck_assert_ptr_nonnull(t);
+        ck_assert_uint_eq(strlen(t), 20);
+        ck_assert_int_eq(t[4], '-');
+        ck_assert_int_eq(t[10], 'T');
+        ck_assert_int_eq(t[19], 'Z');
+        uint64_t a = now_usec(), b = now_usec();
+        ck_assert(b >= a);
+}
+END_TEST
+
+static Suite *util_suite(void) {
+        Suite *s = suite_create("util");
+        TCase *tc = tcase_create("core");
+        tcase_add_test(tc, test_b64_roundtrip);
+        tcase_add_test(tc, test_b64_binary);
+        tcase_add_test(tc, test_b64_invalid);
+        tcase_add_test(tc, test_urls_parse_split);
+        tcase_add_test(tc, test_urls_parse_bad);
+        tcase_add_test(tc, test_url_split);
+        tcase_add_test(tc, test_host_kinds);
+        tcase_add_test(tc, test_hostname_valid);
+        tcase_add_test(tc, test_sha256);
+        tcase_add_test(tc, test_parse_int64);
+        tcase_add_test(tc, test_time);
+        suite_add_tcase(s, tc);
+        TCase *tf = tcase_create("files");
+        tcase_add_checked_fixture(tf, tmp_setup, tmp_teardown);
+        tcase_add_test(tf, test_files);
+        suite_add_tcase(s, tf);
+        return s;
+}
+
+int main(void) {
+        SRunner *sr = srunner_create(util_suite());
+        srunner_run_all(sr, CK_NORMAL);
+        int failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
