@@ -87,6 +87,9 @@ static int exited_cb(sd_event_source *s, const siginfo_t *si, void *userdata) {
                         ch->on_stopped(ch, ch->userdata);
                 return 0;
         }
+        /* a run of more than 30 s ends a crash series */
+        if (now_usec() - ch->started_at > 30 * USEC_PER_SEC)
+                ch->crashes = 0;
         ch->crashes++;
         ch->total_crashes++;
         if (ch->on_exit)
@@ -228,10 +231,6 @@ void child_schedule_restart(struct child *ch) {
 }
 
 void child_mark_healthy(struct child *ch) {
-        if (ch->state == CHILD_STARTING) {
+        if (ch->state == CHILD_STARTING)
                 set_state(ch, CHILD_UP);
-                /* only a healthy run resets the crash series */
-                if (now_usec() - ch->started_at > 10 * USEC_PER_SEC || ch->crashes == 0)
-                        ch->crashes = 0;
-        }
 }

@@ -118,6 +118,17 @@ void coordinator_decide(const struct cstate *s, struct caction *a) {
                             m->host ? m->host : "(unnamed)");
                         return;
                 }
+                if (m->started && !h->volunteer && !h->endpoints) {
+                        /* started, then its host died before promotion */
+                        if (h->gone_since && s->now - h->gone_since >= s->dead_grace) {
+                                set(a, ACT_REMOVE, m->host, m->id, "removing learner %s: its host is gone; cooling down",
+                                    m->host);
+                                a->cooldown = true;
+                        } else
+                                set(a, ACT_NONE, m->host, m->id, "learner %s: host gone, waiting for the grace period",
+                                    m->host);
+                        return;
+                }
                 if (m->started) {
                         set(a, ACT_PROMOTE, m->host, m->id, "promoting learner %s: its etcd has started", m->host);
                         return;
@@ -167,13 +178,19 @@ void coordinator_decide(const struct cstate *s, struct caction *a) {
         }
 
         /* 4. nominated hosts: finish the nomination (add as learner) or drop it */
+        for (size_t i = 0; i < s->n_hosts; i++)
+                if (s->hosts[i].nominated)
+                        nominated++;
         for (size_t i = 0; i < s->n_hosts; i++) {
                 const struct chost *h = &s->hosts[i];
-                if (!h->nominated)
+                if (!h->nominated || member_of(s, h->name))
                         continue;
-                nominated++;
-                if (member_of(s, h->name))
-                        continue;
+                if (s->ideal >= 1 && (long long) nominated > s->ideal) {
+                        set(a, ACT_UNNOMINATE, h->name, 0,
+                            "un-nominating %s before it joins: %zu nominated > ideal %lld", h->name, nominated,
+                            s->ideal);
+                        return;
+                }
                 if (!h->volunteer) {
                         set(a, ACT_UNNOMINATE, h->name, 0, "un-nominating %s: nominated but not volunteering",
                             h->name);

@@ -228,13 +228,17 @@ int sup_config_from(struct sup_config *sc, const struct config *cfg, char *err, 
                 sc->adv_server_urls = strv_copy(v[OPT_ADV_SERVER_URLS].list);
         else if ((r = derive_advertise(sc->server_urls, sc->seeds, &sc->adv_server_urls, err, errlen)) < 0)
                 return r;
-        for (size_t i = 0; sc->adv_client_urls[i]; i++) {
-                _cleanup_free_ char *h = NULL;
-                if (url_split(sc->adv_client_urls[i], NULL, &h, NULL) >= 0 && host_is_wildcard(h)) {
-                        snprintf(err, errlen, "cannot advertise wildcard address in '%s'", sc->adv_client_urls[i]);
-                        return -EINVAL;
+        char *const *adv[2] = { sc->adv_client_urls, sc->adv_server_urls };
+        const char *advflag[2] = { "--advertise-client-urls", "--advertise-server-urls" };
+        for (size_t l = 0; l < 2; l++)
+                for (size_t i = 0; adv[l][i]; i++) {
+                        _cleanup_free_ char *h = NULL;
+                        if (url_split(adv[l][i], NULL, &h, NULL) >= 0 && host_is_wildcard(h)) {
+                                snprintf(err, errlen, "cannot advertise wildcard address in '%s' (%s): give this host's address",
+                                         adv[l][i], advflag[l]);
+                                return -EINVAL;
+                        }
                 }
-        }
         if (any_remote(sc->seeds) && (!any_remote(sc->adv_server_urls) || !any_remote(sc->adv_client_urls))) {
                 snprintf(err, errlen,
                          "the seeds are remote but this node would advertise loopback URLs (%s, %s): listen on an "

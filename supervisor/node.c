@@ -23,7 +23,12 @@
 #include "supervisor.h"
 #include "util.h"
 
-#define LEASE_TTL 10
+/* The session lease: our keys vanish this long after we die. Part of the
+ * time to detect a dead host, so it follows --dead-member-grace (3..10 s). */
+static int64_t lease_ttl(const struct node *n) {
+        int64_t t = (int64_t) (n->sc->dead_grace / USEC_PER_SEC / 2);
+        return t < 3 ? 3 : t > 10 ? 10 : t;
+}
 #define TICK_USEC (1 * USEC_PER_SEC)
 
 const char *node_role_to_string(enum node_role r) {
@@ -250,7 +255,7 @@ static void session_start(struct node *n) {
         if (n->session_busy || n->shutting_down)
                 return;
         n->session_busy = true;
-        if (etcd_call(n->client, ETCD_LEASE_GRANT, etcd_req_lease_grant(LEASE_TTL), granted, n) < 0)
+        if (etcd_call(n->client, ETCD_LEASE_GRANT, etcd_req_lease_grant(lease_ttl(n)), granted, n) < 0)
                 session_retry(n, "cannot reach etcd", NULL);
 }
 
@@ -273,7 +278,7 @@ static void keepalive_done(struct etcd_client *c, const struct etcd_error *err, 
 
 static int keepalive_cb(sd_event_source *s, uint64_t usec, void *ud) {
         struct node *n = ud;
-        sd_event_source_set_time(s, usec + LEASE_TTL * USEC_PER_SEC / 3);
+        sd_event_source_set_time(s, usec + (uint64_t) lease_ttl(n) * USEC_PER_SEC / 3);
         sd_event_source_set_enabled(s, SD_EVENT_ON);
         if (n->lease && !n->session_busy)
                 etcd_call(n->client, ETCD_LEASE_KEEPALIVE, etcd_req_lease_id(n->lease), keepalive_done, n);
@@ -750,8 +755,11 @@ int node_start(struct node *n) {
                 log_notice("joining through seeds %s as %s", s, node_role_to_string(n->role));
                 session_start(n);
         }
-        if (n->role == ROLE_MEMBER || n->role == ROLE_LEAVING)
-                n->session_busy = false; /* the session starts once our etcd answers */
+        /* a restarted member reaches the cluster through the others right
+         * away (its own etcd may never come back: removed); a lone seed
+         * starts its session once its etcd answers */
+        if ((n->role == ROLE_MEMBER || n->role == ROLE_LEAVING) && (sc->seeds || cached))
+                session_start(n);
 
         uint64_t now;
         sd_event_now(n->event, CLOCK_MONOTONIC, &now);
@@ -760,7 +768,7 @@ int node_start(struct node *n) {
                 return r;
         sd_event_source_set_enabled(n->tick, SD_EVENT_ON);
         r = sd_event_add_time(n->event, &n->keepalive_timer, CLOCK_MONOTONIC,
-                              now + LEASE_TTL * USEC_PER_SEC / 3, 0, keepalive_cb, n);
+                              now + (uint64_t) lease_ttl(n) * USEC_PER_SEC / 3, 0, keepalive_cb, n);
         if (r < 0)
                 return r;
         sd_event_source_set_enabled(n->keepalive_timer, SD_EVENT_ON);
