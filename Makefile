@@ -15,7 +15,7 @@ MANDIR ?= $(PREFIX)/share/man
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 VERSION := 0.1.0
 
-PKGS := libcurl jansson yaml-0.1 libsystemd libbsd
+PKGS := libcurl jansson yaml-0.1 libsystemd libbsd libcrypto
 CC ?= cc
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
         -Wno-unused-parameter

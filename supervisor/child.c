@@ -135,6 +135,10 @@ int child_start(struct child *ch, char *const *argv) {
                 if (devnull >= 0)
                         dup2(devnull, STDIN_FILENO);
                 closefrom(3);
+                /* etcd must not speak for us to systemd */
+                unsetenv("NOTIFY_SOCKET");
+                unsetenv("WATCHDOG_USEC");
+                unsetenv("WATCHDOG_PID");
                 /* a flag we pass wins over its ETCD_* twin; etcd refuses both */
                 for (char *const *a = ch->argv + 1; *a; a++) {
                         char env[256];

@@ -64,6 +64,14 @@ int main(int argc, char **argv) {
                 return r == -EINVAL ? 2 : 1;
         }
         log_set_field("MGMT_HOST", sc.hostname);
+        /* a certificate that does not cover what we advertise fails here, not in a peer's handshake */
+        if ((sc.cert && (r = tls_check_cert(sc.cert, "--cert-file", sc.adv_client_urls, err, sizeof err)) < 0) ||
+            (sc.peer_cert && (r = tls_check_cert(sc.peer_cert, "--peer-cert-file", sc.adv_server_urls, err, sizeof err)) < 0)) {
+                fprintf(stderr, "mgmt-supervisor: %s\n", err);
+                sup_config_free(&sc);
+                config_free(&cfg);
+                return 1;
+        }
 
         sigemptyset(&ss);
         sigaddset(&ss, SIGTERM);

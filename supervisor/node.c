@@ -67,7 +67,7 @@ static void notify_status(struct node *n) {
                 sd_notifyf(false, "STATUS=%s", buf);
                 log_debug("status: %s", buf);
         }
-        bool ready = (n->role == ROLE_MEMBER && n->healthy) ||
+        bool ready = (n->role == ROLE_MEMBER && n->healthy && n->have_state) ||
                      ((n->role == ROLE_CLIENT || n->role == ROLE_VOLUNTEER) && n->have_state);
         if (ready && !n->ready_sent) {
                 n->ready_sent = true;

@@ -75,6 +75,12 @@ char **etcd_argv(const struct sup_config *sc, const char *initial_cluster, bool 
  * member carrying our advertised peer URL. */
 char *initial_cluster_from(const struct etcd_members *ms, const char *self, char *const *self_peer_urls);
 
+/* ---------- tls.c ---------- */
+/* Does the certificate in cert_file cover the host of every URL (IP SANs
+ * for addresses, DNS SANs or CN for names)? On failure err says what to add
+ * to subjectAltName. Returns 0, -EINVAL (not covered) or -errno. */
+int tls_check_cert(const char *cert_file, const char *flag, char *const *urls, char *err, size_t errlen);
+
 /* ---------- child.c: the etcd process ---------- */
 enum child_state {
         CHILD_DOWN,     /* not running, not wanted */

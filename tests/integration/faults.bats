@@ -44,7 +44,7 @@ kill_host() {
         kill -KILL "$(cat "$TMP/$victim.pid")"
         # PR_SET_PDEATHSIG: etcd does not outlive its supervisor
         wait_until 10 bash -c "! kill -0 $ep 2>/dev/null"
-        wait_until 60 bash -c "voters | grep -qx h4"
+        wait_until 60 is_voter h4
         wait_until 60 voter_count_is 3
         ! voters | grep -qx "$victim"
         grep -h "removing member $victim: host gone" "$TMP"/h*.log
@@ -94,7 +94,7 @@ kill_host() {
         ! grep -h "removing member h3" "$TMP"/h*.log
         # now stay away longer than the grace: h4 replaces h3
         stop_bg h3 TERM
-        wait_until 60 bash -c "voters | grep -qx h4"
+        wait_until 60 is_voter h4
         wait_until 30 voter_count_is 3
         start_sup h3 --seeds "$URL_h1"
         # it finds its member removed, wipes the stale data and volunteers again
@@ -110,7 +110,7 @@ kill_host() {
         coord=$(etcdctl --endpoints "$(all_urls)" get /_mgmt/coordinator --print-value-only)
         [ -n "$coord" ]
         kill_host "$coord"
-        wait_until 60 bash -c "c=\$(etcdctl --endpoints $(all_urls) get /_mgmt/coordinator --print-value-only 2>/dev/null); [ -n \"\$c\" ] && [ \"\$c\" != $coord ]"
+        wait_until 60 coordinator_is_not "$coord"
         wait_until 60 voter_count_is 3
         ! voters | grep -qx "$coord"
         # a half-done change: a nomination without a member is finished by the coordinator

@@ -104,3 +104,10 @@ check_writes() {
         echo "writer: $acked acknowledged, $missing missing"
         [ "$missing" -eq 0 ]
 }
+
+is_voter() { voters | grep -qx "$1"; }
+coordinator_is_not() {
+        local c
+        c=$(etcdctl --endpoints "$(all_urls)" --dial-timeout 2s get /_mgmt/coordinator --print-value-only 2>/dev/null)
+        [ -n "$c" ] && [ "$c" != "$1" ]
+}

@@ -1,0 +1,165 @@
+/* cmd_deploy.c: 'yaml FILE' and 'empty': validate the graph completely, then
+ * write it as the next deploy id, retrying a lost race with a fresh read. */
+#include <bsd/stdlib.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "deploy.h"
+#include "deployer.h"
+#include "graph.h"
+#include "log.h"
+#include "macro.h"
+#include "util.h"
+
+static const char empty_graph[] = "graph: empty\n";
+
+/* Short pause before retrying a lost race: 20..(40 << try) ms, capped at 1 s,
+ * random so that racing deployers spread out. This is a CLI, not a daemon. */
+static void backoff(unsigned try) {
+        uint64_t max_ms = 40ULL << (try < 5 ? try : 5);
+        if (max_ms > 1000)
+                max_ms = 1000;
+        uint64_t ms = 20 + arc4random_uniform((uint32_t) max_ms);
+        struct timespec ts = { .tv_sec = (time_t) (ms / 1000), .tv_nsec = (long) (ms % 1000) * 1000000L };
+        nanosleep(&ts, NULL);
+}
+
+static void print_result(struct deployer *d, int64_t id, const char *hash, const char *previous, bool noop) {
+        if (d->json) {
+                json_t *j = json_pack("{s:I, s:s, s:s?, s:b}", "id", (json_int_t) id, "hash", hash, "previous",
+                                      previous && *previous ? previous : NULL, "noop", noop);
+                if (j) {
+                        json_dumpf(j, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
+                        json_decref(j);
+                }
+                fputc('\n', stdout);
+        } else
+                printf("%lld\n", (long long) id);
+        fflush(stdout);
+}
+
+int deploy_graph_text(struct deployer *d, const char *text, size_t len, const char *filename) {
+        _cleanup_etcd_ struct etcd_client *c = NULL;
+        struct deploy_origin origin = { 0 };
+        struct graph *g = NULL;
+        char err[1024], hash[65];
+        int64_t id = 0, next = 0;
+        int r, ret = EXIT_ERROR;
+
+        /* 1. validate completely before anything is sent */
+        r = graph_parse(text, len, filename, &g, err, sizeof err);
+        if (r < 0) {
+                if (r == -ENOMEM)
+                        log_errorx("out of memory parsing '%s'", filename);
+                else
+                        log_errorx("%s", err);
+                log_errorx("nothing was deployed");
+                return EXIT_ERROR;
+        }
+        log_info("graph '%s' in '%s' is valid: %zu resources, %zu edges, %zu collects", g->name, filename, g->n_res,
+                 g->n_edges, g->n_collect);
+        graph_free(g);
+        sha256_hex(text, len, hash);
+
+        r = deploy_origin_from_env(&origin);
+        if (r < 0) {
+                log_error_errno(r, "cannot build the deploy origin: %m");
+                return EXIT_ERROR;
+        }
+        if (deployer_connect(d, &c) < 0)
+                goto out;
+
+        /* 2. read the latest id and hash, write id+1 if nobody else did */
+        for (unsigned try = 1;; try++) {
+                struct deploy_head head = { 0 };
+                struct deploy rec = { 0 };
+                struct etcd_error e = { 0 };
+                char why[1024];
+
+                r = deploy_read_latest(c, &head, &e);
+                if (r < 0) {
+                        if (r == -ENOMEM)
+                                log_errorx("out of memory");
+                        else
+                                log_errorx("cannot read the latest deploy from etcd (%s): %s",
+                                           etcd_client_current_endpoint(c) ? etcd_client_current_endpoint(c) : "?",
+                                           e.msg);
+                        log_errorx("nothing was deployed");
+                        goto out;
+                }
+                if (head.id > 0 && streq(head.hash, hash) && !d->force) {
+                        log_info("graph is identical to the latest deploy %lld (hash %.12s): nothing to do "
+                                 "(use --force to deploy it again)",
+                                 (long long) head.id, hash);
+                        id = head.id;
+                        print_result(d, id, hash, head.record.previous, true);
+                        deploy_head_clear(&head);
+                        break;
+                }
+                r = deploy_new(&rec, head.id + 1, head.id > 0 ? head.hash : NULL, text, len, &origin);
+                if (r < 0) {
+                        log_error_errno(r, "cannot build the deploy record: %m");
+                        deploy_head_clear(&head);
+                        goto out;
+                }
+                why[0] = 0;
+                next = rec.id;
+                r = deploy_try_write(c, &head, &rec, why, sizeof why, &e);
+                if (r == 1) {
+                        id = rec.id;
+                        log_info("deployed '%s' as deploy %lld (hash %.12s%s%.12s)", filename, (long long) id, hash,
+                                 head.id > 0 ? ", previous " : "", head.id > 0 ? head.hash : "");
+                        print_result(d, id, hash, rec.previous, false);
+                        deploy_clear(&rec);
+                        deploy_head_clear(&head);
+                        break;
+                }
+                deploy_clear(&rec);
+                deploy_head_clear(&head);
+                if (r < 0) {
+                        log_errorx("cannot write deploy %lld: %s", (long long) next,
+                                   r == -ENOMEM ? "out of memory" : e.msg);
+                        log_errorx("nothing was deployed");
+                        goto out;
+                }
+                if (try >= DEPLOY_MAX_TRIES) {
+                        log_errorx("lost the race for the next deploy id %u times, giving up; last refusal: %s",
+                                   try, why);
+                        log_errorx("nothing was deployed");
+                        ret = EXIT_RACE;
+                        goto out;
+                }
+                log_notice("lost the race for deploy %lld: %s; retrying with a fresh read (%u/%u)",
+                           (long long) next, why, try + 1, DEPLOY_MAX_TRIES);
+                backoff(try);
+        }
+
+        ret = d->wait ? wait_for_deploy(c, id, d->timeout_usec) : EXIT_DONE;
+out:
+        deploy_origin_clear(&origin);
+        return ret;
+}
+
+int cmd_yaml(struct deployer *d) {
+        _cleanup_free_ char *text = NULL;
+        const char *file = d->args[0];
+        bool in = streq(file, "-");
+        size_t len = 0;
+        int r;
+
+        r = read_file_max(in ? "/dev/stdin" : file, GRAPH_MAX_SIZE, &text, &len);
+        if (r == -EFBIG) {
+                log_errorx("%s: graph is larger than the limit of %d bytes (1 MiB); nothing was deployed", file,
+                           GRAPH_MAX_SIZE);
+                return EXIT_ERROR;
+        }
+        if (r < 0) {
+                log_errorx("cannot read graph '%s': %s; nothing was deployed", file, strerror(-r));
+                return EXIT_ERROR;
+        }
+        return deploy_graph_text(d, text, len, in ? "<stdin>" : file);
+}
+
+int cmd_empty(struct deployer *d) {
+        return deploy_graph_text(d, empty_graph, sizeof(empty_graph) - 1, "<empty>");
+}

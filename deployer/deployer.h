@@ -1,0 +1,60 @@
+/* deployer.h: map of mgmt-deploy, the CI/operator CLI that validates a graph
+ * and writes it as the next numbered deploy (DESIGN.md "Deploys"). */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "etcd.h"
+
+/* Exit codes (DESIGN.md "Interfaces"). */
+enum {
+        EXIT_DONE = 0,
+        EXIT_ERROR = 1,
+        EXIT_USAGE = 2,
+        EXIT_RACE = 3,    /* lost the race for the next id after every retry */
+        EXIT_TIMEOUT = 4, /* --wait: the timeout passed with hosts pending */
+        EXIT_FAILED = 5,  /* --wait: a host failed to apply the deploy */
+};
+
+/* Global option indexes into the table in main.c. */
+enum {
+        OPT_SEEDS,
+        OPT_FORCE,
+        OPT_WAIT,
+        OPT_TIMEOUT,
+        OPT_JSON,
+        OPT_CERT_FILE,
+        OPT_KEY_FILE,
+        OPT_TRUSTED_CA_FILE,
+        _OPT_MAX,
+};
+
+#define DEPLOY_MAX_TRIES 10
+
+struct deployer {
+        struct config cfg;
+        char **args; /* positional arguments after the command name */
+        uint64_t timeout_usec;
+        bool json, force, wait;
+};
+
+/* connect.c */
+int deployer_connect(struct deployer *d, struct etcd_client **ret);
+
+/* cmd_deploy.c: yaml, empty */
+int cmd_yaml(struct deployer *d);
+int cmd_empty(struct deployer *d);
+/* Validate text and write it as the next deploy (then --wait). */
+int deploy_graph_text(struct deployer *d, const char *text, size_t len, const char *filename);
+
+/* cmd_show.c: list, show, status */
+int cmd_list(struct deployer *d);
+int cmd_show(struct deployer *d);
+int cmd_status(struct deployer *d);
+
+/* wait.c */
+/* Watch /_mgmt/status/ until every reporting host converged on id (EXIT_DONE),
+ * one failed (EXIT_FAILED) or timeout_usec passed (EXIT_TIMEOUT). */
+int wait_for_deploy(struct etcd_client *c, int64_t id, uint64_t timeout_usec);

@@ -1,0 +1,236 @@
+/* main.c: mgmt-deploy entry point: global options, the subcommand table
+ * (git style), and help texts that are identical at every level. */
+#include <stdio.h>
+
+#include "deployer.h"
+#include "log.h"
+#include "macro.h"
+
+#define PROG "mgmt-deploy"
+
+static const struct opt_def opts[_OPT_MAX] = {
+        [OPT_SEEDS] = { "seeds", NULL, OPT_URLS, "URLS", "http://127.0.0.1:2379",
+                        "etcd client URLs of the cluster, split on , ; or space" },
+        [OPT_FORCE] = { "force", NULL, OPT_BOOL, NULL, NULL,
+                        "deploy even when the graph is identical to the latest deploy" },
+        [OPT_WAIT] = { "wait", NULL, OPT_BOOL, NULL, NULL,
+                       "after deploying, wait until every agent reporting status converged on it" },
+        [OPT_TIMEOUT] = { "timeout", NULL, OPT_SECONDS, "S", "60",
+                          "give up after S seconds (each etcd request, and --wait)" },
+        [OPT_JSON] = { "json", NULL, OPT_BOOL, NULL, NULL, "machine-readable JSON output on stdout" },
+        [OPT_CERT_FILE] = { "cert-file", NULL, OPT_STRING, "FILE", NULL, "TLS client certificate for etcd" },
+        [OPT_KEY_FILE] = { "key-file", NULL, OPT_STRING, "FILE", NULL, "TLS client key for etcd" },
+        [OPT_TRUSTED_CA_FILE] = { "trusted-ca-file", NULL, OPT_STRING, "FILE", NULL,
+                                  "CA certificate to verify etcd's TLS certificate" },
+};
+
+struct command {
+        const char *name;
+        int (*run)(struct deployer *d);
+        const char *args;
+        unsigned min_args, max_args;
+        const char *summary;
+        const char *description;
+};
+
+static const struct command commands[] = {
+        { "yaml", cmd_yaml, "FILE", 1, 1, "validate the graph in FILE and deploy it as the next id",
+          "Read the graph in FILE ('-' for standard input), validate it completely\n"
+          "(errors name FILE:LINE:COL; nothing is sent to etcd on any error), and\n"
+          "write it as deploy N+1 in one etcd transaction that checks deploy N is\n"
+          "still the latest. A lost race is retried with a fresh read (at most 10\n"
+          "tries). A graph identical to the latest deploy is a successful no-op\n"
+          "unless --force. Prints the deploy id on stdout (JSON with --json).\n" },
+        { "empty", cmd_empty, "", 0, 0, "deploy an empty graph (agents remove nothing, apply nothing)",
+          "Deploy the empty graph \"graph: empty\" as the next id, exactly like\n"
+          "'yaml' would. Prints the deploy id on stdout (JSON with --json).\n" },
+        { "list", cmd_list, "", 0, 0, "list every deploy: id, time, hash and origin",
+          "List every deploy, oldest first: id, time, hash (first 12 hex digits;\n"
+          "all of it with --json), and origin (host, CI commit and job URL).\n" },
+        { "show", cmd_show, "[ID]", 0, 1, "print one deploy record and its graph (default: the latest)",
+          "Print the record of deploy ID (default: the latest) followed by its\n"
+          "graph text. With --json, print the stored JSON record.\n" },
+        { "status", cmd_status, "", 0, 0, "print each agent's status: deploy id, state and time",
+          "Print the status every agent reports under /_mgmt/status/: host,\n"
+          "deploy id, state (applying, converged, failed), since when, and errors.\n" },
+        { "help", NULL, "[COMMAND]", 0, 1, "print the help of mgmt-deploy or of COMMAND",
+          "Print the help of COMMAND, the same text as 'mgmt-deploy COMMAND --help'.\n" },
+};
+
+static const char exit_codes[] = "\nExit status:\n"
+                                 "  0  done (or nothing to do)\n"
+                                 "  1  error (invalid graph, etcd unreachable, refused request...)\n"
+                                 "  2  usage error\n"
+                                 "  3  lost the race for the next deploy id after every retry\n"
+                                 "  4  timed out waiting (--wait)\n"
+                                 "  5  a host failed to apply the deploy (--wait)\n";
+
+static const struct command *find_command(const char *name) {
+        for (size_t i = 0; i < ELEMENTSOF(commands); i++)
+                if (streq(commands[i].name, name))
+                        return &commands[i];
+        return NULL;
+}
+
+static void print_top_help(void) {
+        char usage[4096];
+        size_t o;
+
+        o = (size_t) snprintf(usage, sizeof usage,
+                              "Usage: " PROG " [OPTIONS] COMMAND [ARGS]\n"
+                              "\n"
+                              "Validate mgmt graphs and write them as numbered deploys to the etcd\n"
+                              "cluster; show deploys and the status agents report.\n"
+                              "\n"
+                              "Commands:\n");
+        for (size_t i = 0; i < ELEMENTSOF(commands) && o < sizeof usage; i++) {
+                char left[64];
+                snprintf(left, sizeof left, "%s %s", commands[i].name, commands[i].args);
+                o += (size_t) snprintf(usage + o, sizeof usage - o, "  %-20s %s\n", left, commands[i].summary);
+        }
+        config_print_help(stdout, usage, exit_codes, opts, ELEMENTSOF(opts));
+}
+
+static void print_command_help(const struct command *cmd) {
+        char usage[2048];
+
+        snprintf(usage, sizeof usage, "Usage: " PROG " [OPTIONS] %s%s%s\n\n%s", cmd->name, *cmd->args ? " " : "",
+                 cmd->args, cmd->description);
+        config_print_help(stdout, usage, exit_codes, opts, ELEMENTSOF(opts));
+}
+
+static int usage_error(const char *msg, const char *arg) {
+        fprintf(stderr, PROG ": %s '%s' (see '" PROG " --help')\n", msg, arg);
+        return EXIT_USAGE;
+}
+
+static bool opt_takes_value(const char *name, size_t len) {
+        if ((len == 6 && strneq(name, "config", 6)) || (len == 9 && strneq(name, "log-level", 9)))
+                return true;
+        for (size_t i = 0; i < ELEMENTSOF(opts); i++)
+                if (strlen(opts[i].name) == len && strneq(opts[i].name, name, len))
+                        return opts[i].type != OPT_BOOL;
+        return false;
+}
+
+/* Find the command and a help request before the full option parse, so that
+ * 'help CMD', 'CMD --help' and 'CMD -h' all print the command's text. */
+static int handle_help(int argc, char **argv, bool *ret_handled) {
+        const char *cmd = NULL, *topic = NULL;
+        bool help = false;
+
+        *ret_handled = false;
+        for (int i = 1; i < argc; i++) {
+                const char *a = argv[i];
+                if (streq(a, "--")) {
+                        if (i + 1 < argc && !cmd)
+                                cmd = argv[i + 1];
+                        else if (i + 1 < argc && !topic)
+                                topic = argv[i + 1];
+                        break;
+                }
+                if (streq(a, "-h") || streq(a, "--help")) {
+                        help = true;
+                        continue;
+                }
+                if (startswith(a, "--")) {
+                        const char *eq = strchr(a + 2, '=');
+                        if (!eq && opt_takes_value(a + 2, strlen(a + 2)))
+                                i++;
+                        continue;
+                }
+                if (a[0] == '-' && a[1])
+                        continue;
+                if (!cmd)
+                        cmd = a;
+                else if (!topic)
+                        topic = a;
+        }
+        if (cmd && streq(cmd, "help")) {
+                *ret_handled = true;
+                if (!topic && help) /* 'help --help': the text of 'help' itself */
+                        topic = "help";
+                if (!topic) {
+                        print_top_help();
+                        return EXIT_DONE;
+                }
+                const struct command *c = find_command(topic);
+                if (!c)
+                        return usage_error("unknown command", topic);
+                print_command_help(c);
+                return EXIT_DONE;
+        }
+        if (!help)
+                return 0;
+        *ret_handled = true;
+        if (!cmd) {
+                print_top_help();
+                return EXIT_DONE;
+        }
+        const struct command *c = find_command(cmd);
+        if (!c)
+                return usage_error("unknown command", cmd);
+        print_command_help(c);
+        return EXIT_DONE;
+}
+
+int main(int argc, char **argv) {
+        struct deployer d = { 0 };
+        const struct command *cmd;
+        bool handled;
+        int r;
+
+        log_init(PROG);
+        r = handle_help(argc, argv, &handled);
+        if (handled)
+                return r;
+
+        char usage[64];
+        snprintf(usage, sizeof usage, "Usage: " PROG " [OPTIONS] COMMAND [ARGS]\n");
+        r = config_parse(&d.cfg, PROG, MGMT_VERSION, usage, exit_codes, opts, ELEMENTSOF(opts), argc, argv);
+        if (r == CONFIG_EXIT_OK) {
+                config_free(&d.cfg);
+                return EXIT_DONE;
+        }
+        if (r == CONFIG_EXIT_USAGE) {
+                config_free(&d.cfg);
+                return EXIT_USAGE;
+        }
+        if (r < 0) {
+                log_error_errno(r, "cannot parse options: %m");
+                config_free(&d.cfg);
+                return EXIT_ERROR;
+        }
+        if (!d.cfg.args[0]) {
+                fprintf(stderr, PROG ": missing command: yaml, empty, list, show or status (see '" PROG " --help')\n");
+                config_free(&d.cfg);
+                return EXIT_USAGE;
+        }
+        cmd = find_command(d.cfg.args[0]);
+        if (!cmd || !cmd->run) {
+                r = usage_error("unknown command", d.cfg.args[0]);
+                config_free(&d.cfg);
+                return r;
+        }
+        d.args = d.cfg.args + 1;
+        size_t n = strv_length(d.args);
+        if (n < cmd->min_args || n > cmd->max_args) {
+                fprintf(stderr, PROG ": wrong number of arguments for '%s'; usage: " PROG " [OPTIONS] %s%s%s (see '" PROG
+                                " help %s')\n",
+                        cmd->name, cmd->name, *cmd->args ? " " : "", cmd->args, cmd->name);
+                config_free(&d.cfg);
+                return EXIT_USAGE;
+        }
+        d.force = d.cfg.v[OPT_FORCE].b;
+        d.wait = d.cfg.v[OPT_WAIT].b;
+        d.json = d.cfg.v[OPT_JSON].b;
+        d.timeout_usec = (uint64_t) d.cfg.v[OPT_TIMEOUT].n;
+        if (d.wait && cmd->run != cmd_yaml && cmd->run != cmd_empty) {
+                fprintf(stderr, PROG ": --wait only applies to 'yaml' and 'empty'\n");
+                config_free(&d.cfg);
+                return EXIT_USAGE;
+        }
+        r = cmd->run(&d);
+        config_free(&d.cfg);
+        return r;
+}
