@@ -96,6 +96,11 @@ int deploy_graph_text(struct deployer *d, const char *text, size_t len, const ch
                         deploy_head_clear(&head);
                         break;
                 }
+                if (head.id == INT64_MAX) {
+                        log_errorx("the latest deploy id is %lld: no next id; nothing was deployed", (long long) head.id);
+                        deploy_head_clear(&head);
+                        goto out;
+                }
                 r = deploy_new(&rec, head.id + 1, head.id > 0 ? head.hash : NULL, text, len, &origin);
                 if (r < 0) {
                         log_error_errno(r, "cannot build the deploy record: %m");

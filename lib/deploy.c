@@ -556,7 +556,7 @@ int deploy_try_write(struct etcd_client *c, const struct deploy_head *head, cons
         bool ok = false;
         int r;
 
-        if (d->id != head->id + 1)
+        if (head->id < 0 || head->id == INT64_MAX || d->id != head->id + 1)
                 return -EINVAL;
         body = deploy_txn_request(head, d);
         if (!body)

@@ -439,6 +439,16 @@ static int check_name(struct ctx *c, const char *what, const struct ynode *v, co
         return 0;
 }
 
+/* owner/group: a user or group name or number (no ':', spaces or control characters). */
+static bool account_is_valid(const char *s) {
+        if (!s || !*s || strlen(s) > 64)
+                return false;
+        for (; *s; s++)
+                if ((unsigned char) *s <= ' ' || *s == ':' || *s == '/' || *s == 0x7f)
+                        return false;
+        return true;
+}
+
 /* mode: always octal ("0644", 0644, 644, "0o644"), 0..07777; a JSON integer is its value. */
 static int parse_mode(struct ctx *c, const char *what, const struct ynode *v, int *ret) {
         const char *s, *p;
@@ -632,13 +642,12 @@ static int resource_from_node(struct ctx *c, enum res_kind kind, const struct yn
                         goto fail;
                 if ((v = map_get(m, "group")) && (q = dup_string(c, FIELD("group"), v, &r.file.group)) < 0)
                         goto fail;
-                if ((r.file.owner && (!*r.file.owner || has_ctrl(r.file.owner) || strchr(r.file.owner, ':'))) ||
-                    (r.file.group && (!*r.file.group || has_ctrl(r.file.group) || strchr(r.file.group, ':')))) {
-                        v = map_get(m, r.file.owner && (!*r.file.owner || has_ctrl(r.file.owner) ||
-                                                        strchr(r.file.owner, ':'))
-                                               ? "owner"
-                                               : "group");
-                        q = fail(c, v, "%s: owner and group must be a user or group name or number", where);
+                if ((v = map_get(m, "owner")) && !account_is_valid(r.file.owner)) {
+                        q = fail(c, v, "%s: 'owner' must be a user name or number, got '%s'", where, r.file.owner);
+                        goto fail;
+                }
+                if ((v = map_get(m, "group")) && !account_is_valid(r.file.group)) {
+                        q = fail(c, v, "%s: 'group' must be a group name or number, got '%s'", where, r.file.group);
                         goto fail;
                 }
                 if (r.file.absent && r.file.content) {
@@ -859,10 +868,10 @@ static void graph_freep(struct graph **g) {
         graph_free(*g);
 }
 
-static const struct graph *sort_graph; /* qsort has no user pointer */
-
-static int cmp_res_idx(const void *a, const void *b) {
-        const struct resource *x = &sort_graph->res[*(const size_t *) a], *y = &sort_graph->res[*(const size_t *) b];
+/* Order resource indexes by (kind, name, position), for qsort_r. */
+static int cmp_res_idx(const void *a, const void *b, void *userdata) {
+        const struct graph *g = userdata;
+        const struct resource *x = &g->res[*(const size_t *) a], *y = &g->res[*(const size_t *) b];
         if (x->kind != y->kind)
                 return x->kind < y->kind ? -1 : 1;
         int c = strcmp(x->name, y->name);
@@ -1155,9 +1164,7 @@ static int build_graph(struct ctx *c, const struct ynode *root, struct graph **r
                 return -ENOMEM;
         for (size_t i = 0; i < g->n_res; i++)
                 sorted[i] = i;
-        sort_graph = g;
-        qsort(sorted, g->n_res, sizeof(size_t), cmp_res_idx);
-        sort_graph = NULL;
+        qsort_r(sorted, g->n_res, sizeof(size_t), cmp_res_idx, g);
         for (size_t i = 1; i < g->n_res; i++) {
                 const struct resource *a = &g->res[sorted[i - 1]], *b = &g->res[sorted[i]];
                 if (a->kind == b->kind && streq(a->name, b->name))
