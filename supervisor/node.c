@@ -605,6 +605,11 @@ static void status_done(struct etcd_client *c, const struct etcd_error *err, jso
                 become_coordinator(n, false);
                 return;
         }
+        if (n->my_id != st.member_id) {
+                char id[32];
+                snprintf(id, sizeof id, "%llx", (unsigned long long) st.member_id);
+                log_set_field("MGMT_ETCD_MEMBER", id); /* journald field on every record */
+        }
         n->my_id = st.member_id;
         n->learner = st.learner;
         if (st.leader == 0) {
