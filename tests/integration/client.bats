@@ -6,24 +6,6 @@ load lib
 
 setup() { mgmt_setup; PROBE=$MGMT_BIN/tools/etcd-probe; }
 
-# lib.bash's free_port draws from 30000-49999, which overlaps the kernel's
-# ephemeral range (ip_local_port_range, 32768-60999 by default): with many
-# loopback clients about, etcd sometimes fails with "address already in use",
-# and a restarted member can lose its port in the gap. Draw below that range.
-free_port() {
-        local p lo
-        lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
-        [ "${lo:-0}" -gt 21000 ] || lo=32768
-        while :; do
-                p=$(( (RANDOM % (lo - 20000)) + 20000 ))
-                if ! ss -Htan "sport = :$p" 2>/dev/null | grep -q . &&
-                   ! grep -qx "$p" "${BATS_RUN_TMPDIR:-/tmp}/.mgmt-ports" 2>/dev/null; then
-                        echo "$p" >> "${BATS_RUN_TMPDIR:-/tmp}/.mgmt-ports"
-                        echo "$p"
-                        return
-                fi
-        done
-}
 teardown() { mgmt_teardown; }
 
 # probe CMD ARGS...: etcd-probe against $ENDPOINTS (default $ETCD_ENDPOINT).

@@ -47,13 +47,15 @@ mgmt_teardown() {
         fi
 }
 
-# A free TCP port on 127.0.0.1 not handed out before in this test run.
+# A free TCP port on 127.0.0.1, not handed out before in this test run,
+# drawn below the kernel's ephemeral range (ip_local_port_range) so that no
+# outgoing loopback connection holds it, and not in use in any state.
 free_port() {
-        local p
+        local p lo
+        lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+        [ "${lo:-0}" -gt 21000 ] || lo=32768
         while :; do
-                # below the kernel's ephemeral range (32768+), so no outgoing
-                # connection holds it; not in use in any state
-                p=$(( (RANDOM % 12000) + 20000 ))
+                p=$(( (RANDOM % (lo - 20000)) + 20000 ))
                 if ! ss -Htan "sport = :$p" 2>/dev/null | grep -q . &&
                    ! grep -qx "$p" "${BATS_RUN_TMPDIR:-/tmp}/.mgmt-ports" 2>/dev/null; then
                         echo "$p" >> "${BATS_RUN_TMPDIR:-/tmp}/.mgmt-ports"
