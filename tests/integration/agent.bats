@@ -329,6 +329,8 @@ EOF
         wait_until 20 status_is ha 1 converged
         wait_until 10 grep -q "etcd endpoints: .*${cp[m3]}" "$TMP/agent.log"
         stop_bg etcd-m1 KILL
+        # the two survivors elect a leader before the next write
+        wait_until 30 etcd_healthy "http://127.0.0.1:${cp[m2]}"
         deploy_graph "$TMP/d2.yaml" two
         write_deploy 2 "$TMP/d2.yaml" "$h1"
         wait_until 30 file_is "$TMP/out-ha/f" "two on ha"
