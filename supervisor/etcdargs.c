@@ -338,7 +338,7 @@ static void push_urls(char ***v, const char *flag, char *const *urls) {
 
 char **etcd_argv(const struct sup_config *sc, const char *initial_cluster, bool existing) {
         char **v = NULL;
-        _cleanup_free_ char *self = NULL, *adv = strv_join(sc->adv_server_urls, ",");
+        _cleanup_free_ char *self = NULL;
 
         strv_push(&v, sc->etcd_binary);
         push_flag(&v, "--name", sc->hostname);
@@ -383,7 +383,6 @@ char **etcd_argv(const struct sup_config *sc, const char *initial_cluster, bool 
                 strv_push(&v, "--peer-client-cert-auth");
         for (size_t i = 0; sc->etcd_args && sc->etcd_args[i]; i++)
                 strv_push(&v, sc->etcd_args[i]);
-        (void) adv;
         return v;
 }
 
