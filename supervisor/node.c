@@ -195,8 +195,14 @@ static void volunteer_done(struct etcd_client *c, const struct etcd_error *err, 
                 if (etcd_parse_txn_range(reply, 0, &kvs, &perr) < 0)
                         return session_retry(n, "cannot volunteer", &perr);
                 int64_t holder = kvs.n ? kvs.kvs[0].lease : 0;
+                _cleanup_free_ char *mine = strv_join(n->sc->adv_server_urls, ",");
+                /* our own key from an earlier session or run: same lease we
+                 * remember, or our very peer URLs (no two live supervisors
+                 * can advertise the same ones) */
+                bool ours = holder == n->lease || (holder && holder == n->old_lease) || holder == 0 ||
+                            (kvs.n && mine && streq(kvs.kvs[0].value, mine));
                 etcd_kvs_clear(&kvs);
-                if (holder == n->lease || (holder && holder == n->old_lease) || holder == 0) {
+                if (ours) {
                         /* our own key from a previous run: take it over */
                         _cleanup_free_ char *k = key_volunteer(n->sc->hostname);
                         _cleanup_free_ char *v = strv_join(n->sc->adv_server_urls, ",");
@@ -259,19 +265,30 @@ static void session_start(struct node *n) {
                 session_retry(n, "cannot reach etcd", NULL);
 }
 
+/* Forget the current lease (expired or lost); its keys may still be around
+ * for a moment, and a new session must recognise them as ours. */
+static void drop_lease(struct node *n) {
+        if (n->lease)
+                n->old_lease = n->lease;
+        n->lease = 0;
+        n->volunteered = false;
+}
+
 static void keepalive_done(struct etcd_client *c, const struct etcd_error *err, json_t *reply, void *ud) {
         struct node *n = ud;
-        int64_t ttl = 0;
+        int64_t ttl = 0, sent = n->ka_lease;
         struct etcd_error perr;
 
+        n->ka_lease = 0;
+        if (sent != n->lease || !n->lease)
+                return; /* an answer about a lease we no longer use */
         if (err) {
                 log_debug("lease keepalive failed: %s", err->msg);
                 return;
         }
         if (etcd_parse_lease_keepalive(reply, &ttl, &perr) < 0 || ttl <= 0) {
                 log_warnx("session lease %llx expired; starting a new session", (unsigned long long) n->lease);
-                n->lease = 0;
-                n->volunteered = false;
+                drop_lease(n);
                 session_start(n);
         }
 }
@@ -280,8 +297,17 @@ static int keepalive_cb(sd_event_source *s, uint64_t usec, void *ud) {
         struct node *n = ud;
         sd_event_source_set_time(s, usec + (uint64_t) lease_ttl(n) * USEC_PER_SEC / 3);
         sd_event_source_set_enabled(s, SD_EVENT_ON);
-        if (n->lease && !n->session_busy)
-                etcd_call(n->client, ETCD_LEASE_KEEPALIVE, etcd_req_lease_id(n->lease), keepalive_done, n);
+        /* one keepalive in flight; a healthy member keeps its lease through
+         * its own etcd, so partitioned endpoints in the list cannot starve it */
+        if (!n->lease || n->session_busy || n->ka_lease)
+                return 0;
+        n->ka_lease = n->lease;
+        int r = n->healthy && !n->learner
+                        ? etcd_call_at(n->client, n->sc->adv_client_urls[0], ETCD_LEASE_KEEPALIVE,
+                                       etcd_req_lease_id(n->lease), keepalive_done, n)
+                        : etcd_call(n->client, ETCD_LEASE_KEEPALIVE, etcd_req_lease_id(n->lease), keepalive_done, n);
+        if (r < 0)
+                n->ka_lease = 0;
         return 0;
 }
 

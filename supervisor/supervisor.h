@@ -221,7 +221,7 @@ struct node {
         unsigned session_failures;
         sd_event_source *session_timer, *keepalive_timer, *tick, *refresh_defer;
         struct etcd_watch *watches[4];
-        int64_t last_ka;
+        int64_t ka_lease; /* lease of the keepalive in flight, 0 if none */
 
         /* what the last refresh read */
         bool have_state;
