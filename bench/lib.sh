@@ -122,4 +122,8 @@ start_etcd() {
 
 # proc_rss_kb PID / proc_cpu_ticks PID
 proc_rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
+# PSS: shared pages (libc, libcurl, OpenSSL...) divided among the processes mapping them
+proc_pss_kb() { awk '/^Pss:/ { print $2 }' "/proc/$1/smaps_rollup" 2>/dev/null; }
+# memory only this process holds
+proc_private_kb() { awk '/^Private_(Clean|Dirty):/ { s += $2 } END { print s }' "/proc/$1/smaps_rollup" 2>/dev/null; }
 proc_cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | awk '{ print $12 + $13 }'; }

@@ -462,6 +462,8 @@ bench_footprint() {
                                 continue
                         fi
                         sample "$key.rss" "$(awk -v k="$rss" 'BEGIN { printf "%.2f", k / 1024 }')"
+                        sample "$key.pss" "$(awk -v k="$(proc_pss_kb "$p")" 'BEGIN { printf "%.2f", k / 1024 }')"
+                        sample "$key.priv" "$(awk -v k="$(proc_private_kb "$p")" 'BEGIN { printf "%.2f", k / 1024 }')"
                         sample "$key.cpu" "$(awk -v a="${c0[$p]}" -v b="$c1" -v hz="$hz" -v w="$FOOT_WINDOW" 'BEGIN { printf "%.3f", (b - a) / hz * 60 / w }')"
                 done
         }
@@ -620,10 +622,15 @@ report() {
                         row "deploy propagation (s)" "$n" "deploy.ours.$n" "deploy.floor.$n" "10 resources; floor: 1 put seen by $n etcdctl watch${g:+; $g}"
                 done
                 row "idle supervisor RSS (MB)" 1 foot.sup.rss foot.supetcd.rss "floor column: its etcd child's RSS, for scale"
+                row "idle supervisor PSS (MB)" 1 foot.sup.pss foot.supetcd.pss "proportional: shared library pages divided among their users"
+                row "idle supervisor private (MB)" 1 foot.sup.priv foot.supetcd.priv "pages only this process holds"
                 row "idle supervisor CPU (s/min)" 1 foot.sup.cpu foot.supetcd.cpu "floor column: its etcd child"
                 row "idle agent RSS (MB)" 1 foot.agent.rss foot.etcd.rss "floor column: a stock etcd's RSS, for scale"
+                row "idle agent PSS (MB)" 1 foot.agent.pss foot.etcd.pss "proportional: shared library pages divided among their users"
+                row "idle agent private (MB)" 1 foot.agent.priv foot.etcd.priv "pages only this process holds"
                 row "idle agent CPU (s/min)" 1 foot.agent.cpu foot.etcd.cpu "floor column: a stock etcd"
                 row "agent, 1,000 resources, RSS (MB)" 1 foot.big.rss foot.etcd.rss "500 noop + 500 print, deployed and converged"
+                row "agent, 1,000 resources, private (MB)" 1 foot.big.priv foot.etcd.priv "pages only this process holds"
                 row "agent, 1,000 resources, CPU (s/min)" 1 foot.big.cpu "" "idle after converging"
                 row "watch throughput (events/s)" "$WATCH_EVENTS" watch.ours watch.floor "lib/ client (etcd-probe) vs etcdctl watch, replay of $WATCH_EVENTS puts; higher is better"
                 echo
@@ -632,8 +639,10 @@ report() {
                 target "formation of 3 within 2x the static floor" form.ours.3 "<=" 2 ratio form.floor.3
                 target "deploy to 50 agents within 3x the floor" deploy.ours.50 "<=" 3 ratio deploy.floor.50
                 target "idle supervisor under 4 MB RSS" foot.sup.rss "<" 4
+                target "idle supervisor under 4 MB PSS (shared libraries divided among users)" foot.sup.pss "<" 4
                 target "idle supervisor under 0.1 s CPU per minute" foot.sup.cpu "<" 0.1
                 target "idle agent under 4 MB RSS" foot.agent.rss "<" 4
+                target "idle agent under 4 MB PSS (shared libraries divided among users)" foot.agent.pss "<" 4
                 target "idle agent under 0.1 s CPU per minute" foot.agent.cpu "<" 0.1
                 target "agent with 1,000 resources under 16 MB RSS" foot.big.rss "<" 16
                 case "$BIN" in *san*) echo; echo "Note: \`$BIN\` looks like a sanitizer build; its memory and CPU figures are not representative." ;; esac
