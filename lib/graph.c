@@ -257,6 +257,20 @@ static int ytree_parse(struct ctx *c, const char *text, size_t len, struct ynode
 
 /* ---- JSON to tree, so JSON resources get the same validation ---- */
 
+static int json_to_ynode(json_t *j, struct ynode **ret);
+
+/* Convert v and append it to parent; on failure nothing is appended. */
+static int json_append_ynode(struct ynode *parent, json_t *v) {
+        struct ynode *vn = NULL;
+        int r = json_to_ynode(v, &vn);
+        if (r < 0)
+                return r;
+        r = ynode_append(parent, vn);
+        if (r < 0)
+                ynode_free(vn);
+        return r;
+}
+
 static int json_to_ynode(json_t *j, struct ynode **ret) {
         struct ynode *n = NULL;
         char buf[64];
@@ -270,30 +284,12 @@ static int json_to_ynode(json_t *j, struct ynode **ret) {
                 if (!n)
                         return -ENOMEM;
                 json_object_foreach(j, k, v) {
-                        struct ynode *kn = NULL, *vn = NULL;
                         json_t *ks = json_string(k);
-                        if (!ks) {
-                                ynode_free(n);
-                                return -ENOMEM;
-                        }
-                        r = json_to_ynode(ks, &kn);
+                        r = ks ? json_append_ynode(n, ks) : -ENOMEM;
                         json_decref(ks);
                         if (r >= 0)
-                                r = ynode_append(n, kn);
-                        else
-                                kn = NULL;
+                                r = json_append_ynode(n, v);
                         if (r < 0) {
-                                ynode_free(kn);
-                                ynode_free(n);
-                                return r;
-                        }
-                        r = json_to_ynode(v, &vn);
-                        if (r >= 0)
-                                r = ynode_append(n, vn);
-                        else
-                                vn = NULL;
-                        if (r < 0) {
-                                ynode_free(vn);
                                 ynode_free(n);
                                 return r;
                         }
@@ -307,14 +303,8 @@ static int json_to_ynode(json_t *j, struct ynode **ret) {
                 if (!n)
                         return -ENOMEM;
                 json_array_foreach(j, i, v) {
-                        struct ynode *vn = NULL;
-                        r = json_to_ynode(v, &vn);
-                        if (r >= 0)
-                                r = ynode_append(n, vn);
-                        else
-                                vn = NULL;
+                        r = json_append_ynode(n, v);
                         if (r < 0) {
-                                ynode_free(vn);
                                 ynode_free(n);
                                 return r;
                         }
