@@ -94,8 +94,8 @@ voters_are() {
 
 # Every member advertises exactly its own host's address, never loopback or a wildcard.
 urls_are_own() {
-        local name peer client learner i
-        while read -r name peer client learner; do
+        local name peer client i
+        while read -r name peer client _; do
                 i=${name#h}
                 [ "$peer" = "http://$(ip_of "$i"):2380" ] || { echo "$name advertises peer URLs $peer"; return 1; }
                 [ "$client" = "http://$(ip_of "$i"):2379" ] || { echo "$name advertises client URLs $client"; return 1; }
@@ -124,7 +124,7 @@ one_cluster() {
         for i in $(seq 1 "$n"); do
                 l=$(members_on "$i") || return 1
                 id=$(cluster_id_on "$i")
-                [ -n "$l" ] && [ -n "$id" ] || { echo "h$i does not answer"; return 1; }
+                if [ -z "$l" ] || [ -z "$id" ]; then echo "h$i does not answer"; return 1; fi
                 if [ "$i" -eq 1 ]; then
                         first=$l
                         firstid=$id
@@ -366,6 +366,7 @@ has_env() { tr '\0' '\n' < "/proc/$1/environ" | grep -qx -- "$2"; }
 @test "net: --etcd-arg and ETCD_* variables reach etcd" {
         export ETCD_SNAPSHOT_COUNT=1234
         start_sup d1 --etcd-arg=--heartbeat-interval=500 --etcd-arg=--election-timeout=5000
+        # shellcheck disable=SC2154 # set by start_sup
         wait_until 30 voter_count_is 1 "$URL_d1"
         local pid
         pid=$(etcd_pid_of d1)
