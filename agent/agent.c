@@ -44,14 +44,21 @@ static int on_converged_timeout(sd_event_source *s, uint64_t usec, void *userdat
         return 0;
 }
 
+/* READY=1 once: the agent has settled on something to report (a graph
+ * applied or failed, or a deploy refused), so systemd's start job ends. */
+void agent_ready(struct agent *a) {
+        if (!a->ready_sent) {
+                a->ready_sent = true;
+                (void)sd_notify(false, "READY=1");
+        }
+}
+
 void agent_on_engine_state(struct engine *e, enum engine_state st, void *userdata) {
         struct agent *a = userdata;
 
         agent_notify_status(a, st);
-        if (st != ENGINE_APPLYING && !a->ready_sent) {
-                a->ready_sent = true;
-                (void)sd_notify(false, "READY=1");
-        }
+        if (st != ENGINE_APPLYING)
+                agent_ready(a);
         if (a->etcd)
                 agent_status_update(a);
         else if (a->once) {

@@ -105,6 +105,7 @@ struct agent {
 };
 
 /* agent.c */
+void agent_ready(struct agent *a);
 void agent_on_engine_state(struct engine *e, enum engine_state st, void *userdata);
 void agent_graph_changed(struct agent *a); /* recompose base + collected, give it to the engine */
 void agent_exit(struct agent *a, int code);

@@ -91,6 +91,8 @@ static void deploy_received(struct agent *a, int64_t id, const char *payload, si
                 free(a->deploy_error);
                 a->deploy_error = strdup(err);
                 (void)sd_notifyf(false, "STATUS=deploy %lld failed: %s", (long long)id, err);
+                /* even a refused first deploy is an answer: the unit has started */
+                agent_ready(a);
                 agent_status_update(a);
                 return;
         }

@@ -183,10 +183,35 @@ sup_sent() { [ "$(sup_msgs "$1")" -ge "${2:-1}" ]; }
         # only the supervisor itself talks to systemd (NotifyAccess=main would
         # drop and log anything its etcd child sent)
         others=$(awk -v pid="$SUP_PID" '$1 != pid' "$TMP/notify.log")
-        [ -z "$others" ] || echo "notifications from other processes: $others"
+        echo "notifications from other processes: $others"
+        [ -z "$others" ]
         # an orderly stop says STOPPING=1
         stop_bg sup
         sup_sent '^[0-9]* STOPPING=1$'
+}
+
+@test "agent sd_notify: READY even when its first deploy is invalid, STATUS with deploy id and state" {
+        : > "$TMP/notify.log"
+        start_notify_listener
+        start_etcd etcd
+        # deploy 1: a well-formed record whose graph is invalid (mgmt-deploy would refuse it)
+        printf 'graph: bad\nresources:\n  file:\n  - name: f\n    state: exists\n' > "$TMP/bad.yaml"
+        hash=$(sha256sum < "$TMP/bad.yaml" | cut -d' ' -f1)
+        payload=$(jq -cn --arg hash "$hash" --rawfile g "$TMP/bad.yaml" --arg t "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+                '{id: 1, hash: $hash, previous: null, graph: $g, time: $t}')
+        ectl put /_mgmt/deploy/1/payload "$payload" > /dev/null
+        ectl put /_mgmt/deploy/1/hash "$hash" > /dev/null
+        start_bg agent env NOTIFY_SOCKET="$TMP/notify" "$MGMT_BIN/mgmt-agent" --hostname a1 --seeds "$ETCD_ENDPOINT"
+        SUP_PID=$(cat "$TMP/agent.pid")
+        # systemd's start job must end: READY=1 although nothing could be applied
+        wait_until 20 sup_sent '^[0-9]* READY=1$'
+        wait_until 10 sup_sent '^[0-9]* STATUS=deploy 1 failed'
+        # a good deploy follows: STATUS says so
+        printf 'graph: good\nresources:\n  noop:\n  - name: n\n' > "$TMP/good.yaml"
+        run "$MGMT_BIN/mgmt-deploy" --seeds "$ETCD_ENDPOINT" --wait --timeout 30 yaml "$TMP/good.yaml"
+        [ "$status" -eq 0 ]
+        wait_until 10 sup_sent '^[0-9]* STATUS=.*deploy 2.*converged'
+        [ "$(sup_msgs '^[0-9]* READY=1$')" -eq 1 ]
 }
 
 @test "make demo (DEMO_ONCE=1): 3 members, a coordinator, every host converged" {
