@@ -66,6 +66,16 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
         return 0;
 }
 
+/* SIGHUP: check and repair every managed resource now (a hangup must not
+ * kill the agent, whose default action for it would be to exit). */
+static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        struct agent *a = userdata;
+
+        log_notice("received SIGHUP: checking every resource again");
+        agent_graph_changed(a);
+        return 0;
+}
+
 /* --converged-timeout: seconds (decimal allowed), or -1 for never (as in mgmt). */
 static int parse_converged_timeout(const char *s, uint64_t *ret) {
         char *end = NULL;
@@ -121,6 +131,7 @@ static int agent_run(struct config *cfg) {
         sigemptyset(&ss);
         sigaddset(&ss, SIGTERM);
         sigaddset(&ss, SIGINT);
+        sigaddset(&ss, SIGHUP);
         sigaddset(&ss, SIGCHLD);
         sigprocmask(SIG_BLOCK, &ss, NULL);
 
@@ -131,6 +142,7 @@ static int agent_run(struct config *cfg) {
         }
         (void)sd_event_add_signal(a.event, NULL, SIGTERM, on_signal, &a);
         (void)sd_event_add_signal(a.event, NULL, SIGINT, on_signal, &a);
+        (void)sd_event_add_signal(a.event, NULL, SIGHUP, on_hup, &a);
         (void)sd_event_set_watchdog(a.event, true);
 
         r = engine_new(a.event, !a.once, agent_on_engine_state, &a, &a.engine);

@@ -336,3 +336,16 @@ EOF
         wait_until 30 file_is "$TMP/out-ha/f" "two on ha"
         wait_until 20 status_is ha 2 converged
 }
+
+@test "agent: SIGHUP does not stop it; every resource is checked again" {
+        start_etcd etcd
+        start_bg agent "$AGENT" --hostname ha --seeds "$ETCD_ENDPOINT"
+        deploy_graph "$TMP/d1.yaml" one
+        write_deploy 1 "$TMP/d1.yaml" > /dev/null
+        wait_until 20 status_is ha 1 converged
+        kill -HUP "$(cat "$TMP/agent.pid")"
+        wait_until 10 grep -q "received SIGHUP: checking every resource again" "$TMP/agent.log"
+        kill -0 "$(cat "$TMP/agent.pid")"
+        wait_until 10 status_is ha 1 converged
+        file_is "$TMP/out-ha/f" "one on ha"
+}
