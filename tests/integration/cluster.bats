@@ -60,8 +60,8 @@ teardown() { mgmt_teardown; }
         etcdctl --endpoints "$URL_h1" put /k v
         run etcdctl --endpoints "$URL_h1" get /k --print-value-only
         [ "$output" = v ]
-        run etcdctl --endpoints "$URL_h1" get /_mgmt/idealClusterSize --print-value-only
-        [ "$output" = 1 ]
+        # the seed records the ideal size once its etcd answers
+        wait_until 10 key_is "$URL_h1" /_mgmt/idealClusterSize 1
         voter_count_is 1
 }
 
@@ -134,7 +134,7 @@ EOF
         MGMT_IDEAL_CLUSTER_SIZE=2 start_bg hx "$MGMT_BIN/mgmt-supervisor" --config "$TMP/conf.yaml" \
                 --prefix "$TMP/hx" --client-urls "http://127.0.0.1:$cport" --server-urls "http://127.0.0.1:$pport"
         wait_until 30 etcd_healthy "http://127.0.0.1:$cport"
-        wait_until 10 test "$(etcdctl --endpoints "http://127.0.0.1:$cport" get /_mgmt/idealClusterSize --print-value-only)" = 2
+        wait_until 10 key_is "http://127.0.0.1:$cport" /_mgmt/idealClusterSize 2
         run etcdctl --endpoints "http://127.0.0.1:$cport" member list
         [[ "$output" == *", fromfile, "* ]]
 }

@@ -111,3 +111,7 @@ coordinator_is_not() {
         c=$(etcdctl --endpoints "$(all_urls)" --dial-timeout 2s get /_mgmt/coordinator --print-value-only 2>/dev/null)
         [ -n "$c" ] && [ "$c" != "$1" ]
 }
+
+key_is() { # ENDPOINT KEY VALUE
+        [ "$(etcdctl --endpoints "$1" --dial-timeout 2s get "$2" --print-value-only 2>/dev/null)" = "$3" ]
+}
