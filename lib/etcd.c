@@ -339,8 +339,10 @@ static int req_start(struct etcd_req *q) {
         return 0;
 }
 
+/* Create and start a request; body is consumed. endpoint NULL: the client's
+ * endpoints with failover; watch non-NULL: a stream for that watch. */
 static int req_new(struct etcd_client *c, const char *endpoint, const char *path, json_t *body, bool get,
-                   struct etcd_watch *watch, struct etcd_req **ret) {
+                   struct etcd_watch *watch, etcd_cb cb, void *userdata, struct etcd_req **ret) {
         struct etcd_req *q = calloc(1, sizeof *q);
         int r;
 
@@ -354,6 +356,8 @@ static int req_new(struct etcd_client *c, const char *endpoint, const char *path
         q->ep = c->cur;
         q->watch = watch;
         q->stream = watch != NULL;
+        q->cb = cb;
+        q->ud = userdata;
         if (endpoint)
                 q->fixed = strdup(endpoint);
         if (!get) {
@@ -381,33 +385,18 @@ static int req_new(struct etcd_client *c, const char *endpoint, const char *path
 
 int etcd_call(struct etcd_client *c, const char *path, json_t *body, etcd_cb cb, void *userdata) {
         struct etcd_req *q;
-        int r = req_new(c, NULL, path, body, false, NULL, &q);
-        if (r < 0)
-                return r;
-        q->cb = cb;
-        q->ud = userdata;
-        return 0;
+        return req_new(c, NULL, path, body, false, NULL, cb, userdata, &q);
 }
 
 int etcd_call_at(struct etcd_client *c, const char *endpoint, const char *path, json_t *body, etcd_cb cb,
                  void *userdata) {
         struct etcd_req *q;
-        int r = req_new(c, endpoint, path, body, false, NULL, &q);
-        if (r < 0)
-                return r;
-        q->cb = cb;
-        q->ud = userdata;
-        return 0;
+        return req_new(c, endpoint, path, body, false, NULL, cb, userdata, &q);
 }
 
 int etcd_get(struct etcd_client *c, const char *endpoint, const char *path, etcd_cb cb, void *userdata) {
         struct etcd_req *q;
-        int r = req_new(c, endpoint, path, NULL, true, NULL, &q);
-        if (r < 0)
-                return r;
-        q->cb = cb;
-        q->ud = userdata;
-        return 0;
+        return req_new(c, endpoint, path, NULL, true, NULL, cb, userdata, &q);
 }
 
 static bool watch_on_data(struct etcd_watch *w);
@@ -629,7 +618,7 @@ static int watch_connect(struct etcd_watch *w) {
                 return -ENOMEM;
         w->established = false;
         /* req_new starts the transfer; mark it a stream before data can arrive */
-        r = req_new(w->c, NULL, "/v3/watch", body, false, w, &q);
+        r = req_new(w->c, NULL, "/v3/watch", body, false, w, NULL, NULL, &q);
         if (r < 0)
                 return r;
         w->req = q;

@@ -417,8 +417,6 @@ static void state_done(struct etcd_client *c, const struct etcd_error *err, json
         if (err || etcd_parse_txn(reply, &ok, &perr) < 0) {
                 n->refresh_busy = false;
                 n->refresh_again = false;
-                if (!n->refresh_failed_since)
-                        n->refresh_failed_since = now_usec();
                 log_debug("cannot read cluster state: %s", err ? err->msg : perr.msg);
                 return;
         }
@@ -430,7 +428,6 @@ static void state_done(struct etcd_client *c, const struct etcd_error *err, json
                         log_warnx("bad cluster state reply: %s", perr.msg);
                         return;
                 }
-        n->refresh_failed_since = 0;
         split_kvs(&kv[0], MGMT_NS "/volunteer/", &n->vol_hosts, &n->vol_urls);
         split_kvs(&kv[1], MGMT_NS "/nominated/", &n->nom_hosts, &n->nom_urls);
         split_kvs(&kv[2], MGMT_NS "/endpoints/", &n->end_hosts, &n->end_urls);

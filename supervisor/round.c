@@ -98,9 +98,6 @@ static void learner_added(struct etcd_client *c, const struct etcd_error *err, j
         free(a);
 }
 
-static void remove_member_after_unnominate(struct etcd_client *c, const struct etcd_error *err, json_t *reply,
-                                           void *ud);
-
 struct pending_remove {
         struct node *n;
         uint64_t id;

@@ -232,12 +232,11 @@ struct node {
         char *ideal_text;
         struct etcd_members members;
         bool refresh_busy, refresh_again;
-        uint64_t refresh_failed_since;
 
         /* our own member */
         uint64_t my_id;
-        bool healthy, learner, leader_known, quorum_warned;
-        bool endpoints_published, bootstrap_pending, data_wipe_pending;
+        bool healthy, learner, quorum_warned;
+        bool endpoints_published, bootstrap_pending;
 
         /* coordinator */
         bool coordinator, round_busy;
