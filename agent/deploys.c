@@ -42,11 +42,14 @@ int agent_deploy_payload_graph(const char *payload, size_t len, int64_t id, cons
                 snprintf(err, errlen, "%s", why);
                 return -EINVAL;
         }
-        r = graph_subst_hostname(g, hostname);
+        r = graph_subst_hostname(g, hostname, why, sizeof why);
         if (r < 0) {
                 graph_free(g);
-                snprintf(err, errlen, "deploy %lld: cannot substitute ${hostname}: %s", (long long)id,
-                         strerror(-r));
+                if (r == -EINVAL)
+                        snprintf(err, errlen, "%s:%s (after ${hostname} substitution)", fname, why);
+                else
+                        snprintf(err, errlen, "deploy %lld: cannot substitute ${hostname}: %s", (long long)id,
+                                 strerror(-r));
                 return r;
         }
         *ret = g;

@@ -158,10 +158,13 @@ static int agent_run(struct config *cfg) {
                         log_errorx("invalid graph: %s", err);
                         goto out;
                 }
-                r = graph_subst_hostname(g, a.hostname);
+                r = graph_subst_hostname(g, a.hostname, err, sizeof err);
                 if (r < 0) {
                         graph_free(g);
-                        log_error_errno(r, "cannot substitute ${hostname}: %m");
+                        if (r == -EINVAL)
+                                log_errorx("invalid graph: %s:%s (after ${hostname} substitution)", file, err);
+                        else
+                                log_error_errno(r, "cannot substitute ${hostname}: %m");
                         goto out;
                 }
                 log_info("loaded graph '%s' from '%s' (%zu resources)", g->name ? g->name : "", file,

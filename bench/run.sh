@@ -652,10 +652,6 @@ report() {
 
 plot() {
         local png=$OUT_DIR/results.png n
-        if ! command -v gnuplot >/dev/null && [ -z "$SMOKE" ] && [ "$(id -u)" = 0 ]; then
-                log "installing gnuplot-nox for the plot"
-                apt-get install -y -qq gnuplot-nox >/dev/null 2>&1 || log "apt-get install gnuplot-nox failed"
-        fi
         if ! command -v gnuplot >/dev/null; then
                 echo "bench: gnuplot not installed: no plot (apt-get install gnuplot-nox)" >&2
                 return 0

@@ -5,6 +5,7 @@
 #include <bsd/stdlib.h>
 #include <bsd/string.h>
 #include <ctype.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -100,6 +101,8 @@ static int fail_at(struct ctx *c, unsigned line, unsigned col, const char *fmt, 
                 o = (size_t) snprintf(c->err, c->errlen, "%s:%u:%u: ", c->filename, line, col);
         else if (c->filename)
                 o = (size_t) snprintf(c->err, c->errlen, "%s: ", c->filename);
+        else if (line > 0)
+                o = (size_t) snprintf(c->err, c->errlen, "%u:%u: ", line, col);
         if (o >= c->errlen)
                 return -EINVAL;
         va_start(ap, fmt);
@@ -208,6 +211,14 @@ static int ytree_parse(struct ctx *c, const char *text, size_t len, struct ynode
                         }
                         memcpy(n->value, ev.data.scalar.value, n->len);
                         n->value[n->len] = 0;
+                        /* an escaped "\0" would silently cut the string short */
+                        if (memchr(n->value, 0, n->len)) {
+                                r = fail_at(c, (unsigned) ev.start_mark.line + 1, (unsigned) ev.start_mark.column + 1,
+                                            "a string contains a NUL byte (\\0)");
+                                ynode_free(n);
+                                n = NULL;
+                                break;
+                        }
                         n->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE && !ev.data.scalar.tag;
                         break;
                 case YAML_SEQUENCE_START_EVENT:
@@ -429,6 +440,31 @@ static int check_name(struct ctx *c, const char *what, const struct ynode *v, co
         return 0;
 }
 
+/* What is wrong with an absolute file path, or NULL. One spelling per file:
+ * no "." or ".." components (a collected basename must not climb out of its
+ * directory), no "//", no control characters, each component <= NAME_MAX. */
+static const char *path_problem(const char *path) {
+        if (strlen(path) >= PATH_MAX)
+                return "is longer than PATH_MAX";
+        if (has_ctrl(path))
+                return "must not contain control characters";
+        for (const char *p = path; *p;) {
+                const char *e;
+                size_t n;
+                p++; /* the '/' */
+                e = strchrnul(p, '/');
+                n = (size_t) (e - p);
+                if (n == 0 && *e)
+                        return "must not contain '//'";
+                if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+                        return "must not contain '.' or '..' components";
+                if (n > NAME_MAX_LEN)
+                        return "has a component longer than 255 bytes";
+                p = e;
+        }
+        return NULL;
+}
+
 /* owner/group: a user or group name or number (no ':', spaces or control characters). */
 static bool account_is_valid(const char *s) {
         if (!s || !*s || strlen(s) > 64)
@@ -612,6 +648,10 @@ static int resource_from_node(struct ctx *c, enum res_kind kind, const struct yn
                 }
                 if (r.file.path[strlen(r.file.path) - 1] == '/') {
                         q = fail(c, v, "%s: 'path' must name a file, not a directory ending in '/'", where);
+                        goto fail;
+                }
+                if ((s = path_problem(r.file.path))) {
+                        q = fail(c, v, "%s: 'path' %s, got '%s'", where, s, r.file.path);
                         goto fail;
                 }
                 if ((v = map_get(m, "content")) && (q = dup_string(c, FIELD("content"), v, &r.file.content)) < 0)
@@ -1084,6 +1124,60 @@ static int edge_end(struct ctx *c, const struct graph *g, const size_t *sorted, 
         return 0;
 }
 
+static int cmp_path_idx(const void *a, const void *b, void *userdata) {
+        const struct graph *g = userdata;
+        return strcmp(g->res[*(const size_t *) a].file.path, g->res[*(const size_t *) b].file.path);
+}
+
+/* Names are unique per kind. ret_sorted: resource indexes sorted by kind
+ * and name, for edge look-ups. */
+static int check_unique_names(struct ctx *c, struct graph *g, size_t **ret_sorted) {
+        _cleanup_free_ size_t *sorted = calloc(g->n_res + 1, sizeof(size_t));
+
+        if (!sorted)
+                return -ENOMEM;
+        for (size_t i = 0; i < g->n_res; i++)
+                sorted[i] = i;
+        qsort_r(sorted, g->n_res, sizeof(size_t), cmp_res_idx, g);
+        for (size_t i = 1; i < g->n_res; i++) {
+                const struct resource *a = &g->res[sorted[i - 1]], *b = &g->res[sorted[i]];
+                if (a->kind == b->kind && streq(a->name, b->name))
+                        return fail_at(c, b->line, b->col, "duplicate %s resource name '%s' (first declared at line %u)",
+                                       kind_names[b->kind], b->name, a->line);
+        }
+        if (ret_sorted)
+                *ret_sorted = TAKE_PTR(sorted);
+        return 0;
+}
+
+/* Two file resources applied here must not manage the same path: each would
+ * rewrite what the other wrote, forever (inotify sees every write). */
+static int check_unique_paths(struct ctx *c, const struct graph *g) {
+        _cleanup_free_ size_t *idx = calloc(g->n_res + 1, sizeof(size_t));
+        size_t n = 0;
+
+        if (!idx)
+                return -ENOMEM;
+        for (size_t i = 0; i < g->n_res; i++)
+                if (g->res[i].kind == RES_FILE && !g->res[i].exported)
+                        idx[n++] = i;
+        qsort_r(idx, n, sizeof(size_t), cmp_path_idx, (void *) g);
+        for (size_t i = 1; i < n; i++) {
+                const struct resource *a = &g->res[idx[i - 1]], *b = &g->res[idx[i]];
+                if (streq(a->file.path, b->file.path)) {
+                        if (a->line > b->line) {
+                                const struct resource *t = a;
+                                a = b;
+                                b = t;
+                        }
+                        return fail_at(c, b->line, b->col,
+                                       "file resources '%s' and '%s' (line %u) both manage '%s'", b->name, a->name,
+                                       a->line, b->file.path);
+                }
+        }
+        return 0;
+}
+
 static int build_graph(struct ctx *c, const struct ynode *root, struct graph **ret) {
         static const char *const top_fields[] = { "graph", "comment", "resources", "collect", "edges", NULL };
         _cleanup_(graph_freep) struct graph *g = calloc(1, sizeof(*g));
@@ -1109,6 +1203,9 @@ static int build_graph(struct ctx *c, const struct ynode *root, struct graph **r
                 return r;
         if (!*g->name)
                 return fail(c, v, "'graph' (the graph name) must not be empty");
+        if (has_ctrl(g->name) || strlen(g->name) > NAME_MAX_LEN)
+                return fail(c, v, "'graph' (the graph name) must be at most %d bytes with no control characters",
+                            NAME_MAX_LEN);
         if ((v = map_get(root, "comment")) && v->type != Y_SCALAR)
                 return fail(c, v, "'comment' must be a string, got %s", ytype_name(v));
 
@@ -1148,19 +1245,10 @@ static int build_graph(struct ctx *c, const struct ynode *root, struct graph **r
                 }
         }
 
-        /* unique names per kind */
-        sorted = calloc(g->n_res + 1, sizeof(size_t));
-        if (!sorted)
-                return -ENOMEM;
-        for (size_t i = 0; i < g->n_res; i++)
-                sorted[i] = i;
-        qsort_r(sorted, g->n_res, sizeof(size_t), cmp_res_idx, g);
-        for (size_t i = 1; i < g->n_res; i++) {
-                const struct resource *a = &g->res[sorted[i - 1]], *b = &g->res[sorted[i]];
-                if (a->kind == b->kind && streq(a->name, b->name))
-                        return fail_at(c, b->line, b->col, "duplicate %s resource name '%s' (first declared at line %u)",
-                                       kind_names[b->kind], b->name, a->line);
-        }
+        if ((r = check_unique_names(c, g, &sorted)) < 0)
+                return r;
+        if ((r = check_unique_paths(c, g)) < 0)
+                return r;
 
         /* collect: [ {kind: K, pattern: P} ] */
         v = map_get(root, "collect");
@@ -1191,6 +1279,9 @@ static int build_graph(struct ctx *c, const struct ynode *root, struct graph **r
                         if (kind < 0)
                                 return fail(c, kn, "unknown kind '%s' in 'collect' (known: file, exec, print, noop)",
                                             ks);
+                        for (size_t j = 0; j < g->n_collect; j++)
+                                if (g->collect[j].kind == (enum res_kind) kind)
+                                        return fail(c, kn, "kind '%s' is collected twice in 'collect'", ks);
                         struct collect *col = &g->collect[g->n_collect];
                         col->kind = (enum res_kind) kind;
                         if ((r = dup_string(c, "collect 'pattern'", pn, &col->pattern)) < 0)
@@ -1347,11 +1438,16 @@ static int subst(char **s, const char *hostname) {
         return 0;
 }
 
-int graph_subst_hostname(struct graph *g, const char *hostname) {
+int graph_subst_hostname(struct graph *g, const char *hostname, char *err, size_t errlen) {
+        struct ctx c = { .filename = NULL, .err = err, .errlen = errlen };
         int r = 0;
 
-        if (!hostname_is_valid(hostname))
+        if (err && errlen)
+                err[0] = 0;
+        if (!hostname_is_valid(hostname)) {
+                fail_at(&c, 0, 0, "invalid hostname '%s'", hostname);
                 return -EINVAL;
+        }
         r |= subst(&g->name, hostname);
         for (size_t i = 0; i < g->n_res; i++) {
                 struct resource *x = &g->res[i];
@@ -1369,5 +1465,20 @@ int graph_subst_hostname(struct graph *g, const char *hostname) {
                 r |= subst(&g->collect[i].pattern, hostname);
         for (size_t i = 0; i < g->n_edges; i++)
                 r |= subst(&g->edges[i].name, hostname);
-        return r ? -ENOMEM : 0;
+        if (r)
+                return -ENOMEM;
+        /* what was unique before may collide now ("a-${hostname}" and "a-h1") */
+        for (size_t i = 0; i < g->n_res; i++) {
+                const struct resource *x = &g->res[i];
+                const char *why;
+                if (strlen(x->name) > NAME_MAX_LEN)
+                        return fail_at(&c, x->line, x->col, "resource name '%s' is longer than %d bytes", x->name,
+                                       NAME_MAX_LEN);
+                if (x->kind == RES_FILE && (why = path_problem(x->file.path)))
+                        return fail_at(&c, x->line, x->col, "file resource '%s': 'path' %s, got '%s'", x->name, why,
+                                       x->file.path);
+        }
+        if ((r = check_unique_names(&c, g, NULL)) < 0)
+                return r;
+        return check_unique_paths(&c, g);
 }

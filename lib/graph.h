@@ -75,8 +75,10 @@ int graph_parse(const char *text, size_t len, const char *filename, struct graph
 int graph_load_file(const char *path, struct graph **ret, char **ret_text, char *err, size_t errlen);
 void graph_free(struct graph *g);
 
-/* Replace ${hostname} in every string of the graph. */
-int graph_subst_hostname(struct graph *g, const char *hostname);
+/* Replace ${hostname} in every string of the graph, then check again what
+ * the replacement can break (unique names, unique file paths). -EINVAL with
+ * err "LINE:COL: message" (the caller adds the file name), or -ENOMEM. */
+int graph_subst_hostname(struct graph *g, const char *hostname, char *err, size_t errlen);
 
 /* Indexes of resources in an order that respects every edge (ties by position). */
 int graph_toposort(const struct graph *g, size_t **ret_order);

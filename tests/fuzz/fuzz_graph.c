@@ -38,7 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 resource_clear(&back);
                 json_decref(j);
         }
-        if (graph_subst_hostname(g, "fuzz-host") < 0)
+        if (graph_subst_hostname(g, "fuzz-host", NULL, 0) < 0)
                 abort();
         graph_free(g);
         return 0;

@@ -57,7 +57,7 @@ START_TEST(test_good_corpus) {
                 size_t *order = NULL;
                 ck_assert_int_eq(graph_toposort(g, &order), 0);
                 free(order);
-                ck_assert_int_eq(graph_subst_hostname(g, "h1"), 0);
+                ck_assert_int_eq(graph_subst_hostname(g, "h1", NULL, 0), 0);
                 graph_free(g);
         }
 }
@@ -208,14 +208,37 @@ START_TEST(test_subst_hostname) {
                                    "'${hostname}${hostname} ${other}'}]\n"
                                    "  print: [{name: p, msg: 'on ${hostname}'}]\n"
                                    "collect: [{kind: file, pattern: '/in/${hostname}/'}]\n");
-        ck_assert_int_eq(graph_subst_hostname(g, "bad/host"), -EINVAL);
-        ck_assert_int_eq(graph_subst_hostname(g, "node-1.example"), 0);
+        ck_assert_int_eq(graph_subst_hostname(g, "bad/host", NULL, 0), -EINVAL);
+        ck_assert_int_eq(graph_subst_hostname(g, "node-1.example", NULL, 0), 0);
         ck_assert_str_eq(g->name, "g-node-1.example");
         ck_assert_str_eq(g->res[0].name, "f-node-1.example");
         ck_assert_str_eq(g->res[0].file.path, "/tmp/node-1.example/x");
         ck_assert_str_eq(g->res[0].file.content, "node-1.examplenode-1.example ${other}");
         ck_assert_str_eq(g->res[1].print.msg, "on node-1.example");
         ck_assert_str_eq(g->collect[0].pattern, "/in/node-1.example/");
+        graph_free(g);
+}
+END_TEST
+
+/* What was unique before ${hostname} is replaced may collide after it. */
+START_TEST(test_subst_collision) {
+        char err[512];
+        struct graph *g = parse_ok("graph: g\n"
+                                   "resources:\n"
+                                   "  print: [{name: 'a-${hostname}', msg: x}, {name: a-h1, msg: y}]\n");
+        ck_assert_int_eq(graph_subst_hostname(g, "h2", err, sizeof err), 0);
+        graph_free(g);
+        g = parse_ok("graph: g\n"
+                     "resources:\n"
+                     "  print: [{name: 'a-${hostname}', msg: x}, {name: a-h1, msg: y}]\n");
+        ck_assert_int_eq(graph_subst_hostname(g, "h1", err, sizeof err), -EINVAL);
+        ck_assert_msg(strstr(err, "3:44: duplicate print resource name 'a-h1'"), "got: %s", err);
+        graph_free(g);
+        g = parse_ok("graph: g\n"
+                     "resources:\n"
+                     "  file: [{name: a, path: '/tmp/${hostname}'}, {name: b, path: /tmp/h1}]\n");
+        ck_assert_int_eq(graph_subst_hostname(g, "h1", err, sizeof err), -EINVAL);
+        ck_assert_msg(strstr(err, "both manage '/tmp/h1'"), "got: %s", err);
         graph_free(g);
 }
 END_TEST
@@ -309,6 +332,7 @@ static Suite *graph_suite(void) {
         tcase_add_test(tc, test_fields);
         tcase_add_test(tc, test_toposort);
         tcase_add_test(tc, test_subst_hostname);
+        tcase_add_test(tc, test_subst_collision);
         tcase_add_test(tc, test_json_roundtrip);
         tcase_add_test(tc, test_json_invalid);
         tcase_add_test(tc, test_kind_names);
