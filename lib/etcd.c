@@ -45,7 +45,9 @@ struct etcd_req {
         void *ud;
         struct etcd_watch *watch;
         bool stream;     /* a watch stream (its watch may be gone) */
+        bool pending;    /* stream data arrived that watch_dispatch has not parsed */
         bool delivering; /* inside watch callbacks: must not be removed now */
+        size_t scanned;  /* bytes of buf already searched for a message end */
         char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -88,6 +90,7 @@ static void set_err(struct etcd_error *err, int code, const char *fmt, ...) {
 /* ---------------- sd-event <-> curl multi glue ---------------- */
 
 static void process_done(struct etcd_client *c);
+static void watch_dispatch(struct etcd_client *c);
 
 static int io_cb(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         struct etcd_client *c = userdata;
@@ -100,6 +103,7 @@ static int io_cb(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         if (revents & (EPOLLERR | EPOLLHUP))
                 flags |= CURL_CSELECT_ERR;
         curl_multi_socket_action(c->multi, fd, flags, &running);
+        watch_dispatch(c);
         process_done(c);
         return 0;
 }
@@ -136,6 +140,7 @@ static int timer_fired(sd_event_source *s, uint64_t usec, void *userdata) {
         struct etcd_client *c = userdata;
         int running;
         curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        watch_dispatch(c);
         process_done(c);
         return 0;
 }
@@ -399,9 +404,11 @@ int etcd_get(struct etcd_client *c, const char *endpoint, const char *path, etcd
         return req_new(c, endpoint, path, NULL, true, NULL, cb, userdata, &q);
 }
 
-static bool watch_on_data(struct etcd_watch *w);
 static void watch_stream_ended(struct etcd_watch *w, const char *why);
 
+/* libcurl calls this with each piece of a reply. It only buffers: watch
+ * callbacks run later from watch_dispatch, outside every libcurl callback,
+ * where they may start, stop and free requests and watches. */
 static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userdata) {
         struct etcd_req *q = userdata;
         size_t n = size * nmemb, limit = q->watch ? MAX_WATCH_MSG : MAX_REPLY;
@@ -421,8 +428,11 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userdata) {
         memcpy(q->buf + q->len, ptr, n);
         q->len += n;
         q->buf[q->len] = 0;
-        if (q->stream && (!q->watch || !watch_on_data(q->watch)))
-                return 0;
+        if (q->stream) {
+                if (!q->watch)
+                        return 0; /* nobody listens any more */
+                q->pending = true;
+        }
         return n;
 }
 
@@ -467,6 +477,36 @@ static bool req_failover(struct etcd_req *q) {
         return req_start(q) >= 0;
 }
 
+static bool watch_on_data(struct etcd_watch *w);
+
+/* End a stream that we decided to stop (its watch freed, over, or a bad
+ * message): no transport failure, so the endpoint is not rotated. */
+static void watch_abort(struct etcd_req *q) {
+        struct etcd_watch *w = q->watch;
+
+        if (w)
+                w->req = NULL;
+        req_free(q);
+        if (w)
+                watch_stream_ended(w, "stream stopped after an error message");
+}
+
+/* Parse and deliver buffered watch messages, one stream at a time, starting
+ * over after each because a callback may free or create any request. */
+static void watch_dispatch(struct etcd_client *c) {
+        struct etcd_req *q;
+
+again:
+        for (q = c->reqs; q; q = q->next) {
+                if (!q->stream || !q->pending)
+                        continue;
+                q->pending = false;
+                if (!q->watch || !watch_on_data(q->watch) || !q->watch)
+                        watch_abort(q);
+                goto again;
+        }
+}
+
 static void req_done(struct etcd_req *q, CURLcode res) {
         struct etcd_error err = { 0 };
         long status = 0;
@@ -475,6 +515,14 @@ static void req_done(struct etcd_req *q, CURLcode res) {
         if (q->stream && !q->watch) {
                 req_free(q);
                 return;
+        }
+        if (q->watch && q->pending) {
+                /* messages that arrived with the end of the stream come first */
+                q->pending = false;
+                if (!watch_on_data(q->watch) || !q->watch) {
+                        watch_abort(q);
+                        return;
+                }
         }
         if (q->watch) {
                 struct etcd_watch *w = q->watch;
@@ -504,7 +552,8 @@ static void req_done(struct etcd_req *q, CURLcode res) {
                 /* etcd "Unavailable" (no leader, stopping): another member may answer */
                 if (!reply && err.code == 14 && req_failover(q))
                         return;
-                if (reply)
+                /* a call pinned to one endpoint says nothing about the others */
+                if (reply && !q->fixed)
                         q->c->cur = q->ep < strv_length(q->c->endpoints) ? q->ep : 0;
         }
         etcd_cb cb = q->cb;
@@ -717,8 +766,12 @@ static bool watch_handle(struct etcd_watch *w, json_t *j) {
         return true;
 }
 
-/* Parse every complete message in the stream buffer. Returns false to abort
- * the transfer (bad stream, watch over, or the watch freed by its callback). */
+/* Parse every complete message in the stream buffer. The gateway ends each
+ * message with a newline (JSON strings never hold a raw one), so a message is
+ * parsed only once its newline has arrived, whatever byte a chunk was cut at;
+ * a line that is not yet a whole value (pretty-printed output) waits for the
+ * next newline. Returns false to abort the stream (bad stream, watch over, or
+ * the watch freed by its callback). */
 static bool watch_on_data(struct etcd_watch *w) {
         struct etcd_req *q = w->req;
         size_t off = 0;
@@ -731,10 +784,20 @@ static bool watch_on_data(struct etcd_watch *w) {
                         off++;
                 if (off >= q->len)
                         break;
-                json_t *j = json_loadb(q->buf + off, q->len - off, JSON_DISABLE_EOF_CHECK, &jerr);
+                size_t from = q->scanned > off ? q->scanned : off;
+                char *nl = memchr(q->buf + from, '\n', q->len - from);
+                if (!nl) {
+                        q->scanned = q->len;
+                        break; /* wait for more */
+                }
+                size_t end = (size_t) (nl - q->buf);
+                json_t *j = json_loadb(q->buf + off, end - off, 0, &jerr);
+                if (!j && json_error_code(&jerr) == json_error_premature_end_of_input) {
+                        q->scanned = end + 1;
+                        continue; /* a value spread over lines: up to the next newline */
+                }
+                q->scanned = 0;
                 if (!j) {
-                        if (json_error_code(&jerr) == json_error_premature_end_of_input)
-                                break; /* wait for more */
                         struct etcd_error err;
                         set_err(&err, ETCD_ERR_PROTOCOL, "watch on '%s': bad JSON in stream: %s", w->key,
                                 jerr.text);
@@ -742,7 +805,7 @@ static bool watch_on_data(struct etcd_watch *w) {
                         ok = false;
                         break;
                 }
-                off += (size_t) jerr.position;
+                off = end + 1;
                 ok = watch_handle(w, j);
                 json_decref(j);
                 if (!q->watch) /* freed by its callback */
@@ -755,6 +818,7 @@ static bool watch_on_data(struct etcd_watch *w) {
                 memmove(q->buf, q->buf + off, q->len - off);
                 q->len -= off;
                 q->buf[q->len] = 0;
+                q->scanned = q->scanned > off ? q->scanned - off : 0;
         }
         return ok;
 }

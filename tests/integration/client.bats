@@ -146,6 +146,21 @@ seq_lines() {
         ! grep -q interrupted "$TMP/w.log"
 }
 
+@test "a watch callback can start requests: every event is answered at once" {
+        start_etcd e1
+        rev=$(probe revision)
+        "$PROBE" "$ETCD_ENDPOINT" ack /ev/ $((rev + 1)) 200 > "$TMP/ack.out" 2> "$TMP/ack.log" &
+        pid=$!
+        echo "$pid" >> "$TMP/.pids"
+        probe put-seq /ev/ 1 200 > /dev/null
+        wait_until 30 not_running "$pid"
+        wait "$pid"
+        cat "$TMP/ack.log"
+        grep -qx "200 acked" "$TMP/ack.out"
+        [ "$(ectl get /ack/ev/ --prefix --keys-only | grep -c .)" -eq 200 ]
+        ! grep -q "cannot start a request" "$TMP/ack.log"
+}
+
 @test "a watch survives etcd restarts without losing or repeating events" {
         cport=$(free_port)
         pport=$(free_port)

@@ -20,6 +20,7 @@ struct probe {
         char **argv;          /* the command's arguments */
         long long remaining;  /* watch: events still to print */
         long long next, last; /* put-seq */
+        long long acked;      /* ack: puts completed */
         int64_t lease;
 };
 
@@ -339,6 +340,58 @@ static int cmd_watch(struct probe *p) {
         return 0;
 }
 
+/* ---- ack: requests started from inside a watch callback ---- */
+
+static void ack_done(struct etcd_client *c, const struct etcd_error *err, json_t *reply, void *ud) {
+        struct probe *p = ud;
+        if (failed(p, "ack put", err))
+                return;
+        if (++p->acked == p->remaining) {
+                printf("%lld acked\n", p->acked);
+                finish(p, 0);
+        }
+}
+
+/* For each PUT under the prefix, write "/ack<key>" from within this callback,
+ * as the daemons do when an event calls for a write. */
+static void ack_event(struct etcd_watch *w, const struct etcd_error *err, const struct etcd_watch_msg *m,
+                      void *ud) {
+        struct probe *p = ud;
+        if (err) {
+                fprintf(stderr, "etcd-probe: watch: %s\n", err->msg);
+                if (m && m->compact_revision > 0)
+                        finish(p, 1);
+                return;
+        }
+        for (size_t i = 0; i < m->n_events; i++) {
+                const struct etcd_event *e = &m->events[i];
+                char key[1024];
+                if (e->type != ETCD_EVENT_PUT)
+                        continue;
+                snprintf(key, sizeof key, "/ack%s", e->kv.key);
+                int r = etcd_call(p->c, ETCD_PUT, etcd_req_put(key, "1", 0), ack_done, p);
+                if (r < 0) {
+                        fprintf(stderr, "etcd-probe: cannot start a request from a watch callback: %s\n",
+                                strerror(-r));
+                        finish(p, 1);
+                        return;
+                }
+        }
+}
+
+static int cmd_ack(struct probe *p) {
+        int64_t rev, count;
+        if (parse_int64(p->argv[1], &rev) < 0 || parse_int64(p->argv[2], &count) < 0 || rev < 0 || count < 1)
+                return -EINVAL;
+        p->remaining = count;
+        int r = etcd_watch_new(p->c, p->argv[0], true, rev, ack_event, p, &p->w);
+        if (r < 0) {
+                fprintf(stderr, "etcd-probe: cannot start watch: %s\n", strerror(-r));
+                return 1;
+        }
+        return 0;
+}
+
 /* ---- cluster ---- */
 
 static void print_members(const struct etcd_members *ms) {
@@ -539,6 +592,7 @@ static const struct command {
     {"keepalive", 1, "LEASE", cmd_keepalive},
     {"revoke", 1, "LEASE", cmd_revoke},
     {"watch", 3, "PREFIX START_REV COUNT", cmd_watch},
+    {"ack", 3, "PREFIX START_REV COUNT", cmd_ack},
     {"members", 0, "", cmd_members},
     {"member-add-learner", 1, "PEERURLS", cmd_member_add_learner},
     {"member-promote", 1, "ID", cmd_member_promote},
