@@ -104,9 +104,13 @@ static int agent_run(struct config *cfg) {
                 char buf[256] = "";
                 if (gethostname(buf, sizeof buf - 1) < 0)
                         return log_error_errno(-errno, "cannot get the hostname: %m");
-                char *dot = strchr(buf, '.');
-                if (dot && !hostname_is_valid(buf))
-                        *dot = 0;
+                /* as mgmt-supervisor does: never a guess that could differ from its name */
+                if (!hostname_is_valid(buf)) {
+                        log_errorx("system host name '%s' is not a valid node name: give --hostname "
+                                   "([A-Za-z0-9][A-Za-z0-9.-]{0,62}, the same as this node's mgmt-supervisor)",
+                                   buf);
+                        return -EINVAL;
+                }
                 a.hostname = strdup(buf);
         }
         if (!a.hostname)

@@ -321,6 +321,11 @@ int config_parse(struct config *cfg, const char *prog, const char *version, cons
         for (size_t i = 0; i < n; i++) {
                 config_env_name(defs[i].name, env, sizeof env);
                 const char *e = getenv(env);
+                if ((!e || !*e) && defs[i].alias) {
+                        /* the alias's twin (MGMT_PEER_URLS for --peer-urls) */
+                        config_env_name(defs[i].alias, env, sizeof env);
+                        e = getenv(env);
+                }
                 if (!e || !*e)
                         continue;
                 r = 0;

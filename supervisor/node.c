@@ -30,6 +30,8 @@ static int64_t lease_ttl(const struct node *n) {
         return t < 3 ? 3 : t > 10 ? 10 : t;
 }
 #define TICK_USEC (1 * USEC_PER_SEC)
+/* status ticks our etcd may fail before we take back our endpoints key */
+#define UNHEALTHY_WITHDRAW_TICKS 3
 
 const char *node_role_to_string(enum node_role r) {
         static const char *const names[] = {
@@ -210,10 +212,10 @@ static void volunteer_done(struct etcd_client *c, const struct etcd_error *err, 
                         if (holder && holder != n->lease)
                                 etcd_call(n->client, ETCD_LEASE_REVOKE, etcd_req_lease_id(holder), NULL, NULL);
                 } else {
+                        _cleanup_free_ char *k = key_volunteer(n->sc->hostname);
                         log_errorx("hostname '%s' is already in use: another supervisor volunteers under it "
-                                   "(key %s%s held by lease %llx); refusing to start",
-                                   n->sc->hostname, MGMT_NS "/volunteer/", n->sc->hostname,
-                                   (unsigned long long) holder);
+                                   "(key %s held by lease %llx); refusing to start",
+                                   n->sc->hostname, k ? k : "", (unsigned long long) holder);
                         node_shutdown(n, 1);
                         return;
                 }
@@ -353,6 +355,7 @@ static void watch_cb(struct etcd_watch *w, const struct etcd_error *err, const s
                                         n->watches[i] = NULL;
                         etcd_watch_free(w);
                         watches_start(n, 0);
+                        refresh_soon(n);
                 }
                 return;
         }
@@ -428,9 +431,18 @@ static void state_done(struct etcd_client *c, const struct etcd_error *err, json
                         log_warnx("bad cluster state reply: %s", perr.msg);
                         return;
                 }
-        split_kvs(&kv[0], MGMT_NS "/volunteer/", &n->vol_hosts, &n->vol_urls);
-        split_kvs(&kv[1], MGMT_NS "/nominated/", &n->nom_hosts, &n->nom_urls);
-        split_kvs(&kv[2], MGMT_NS "/endpoints/", &n->end_hosts, &n->end_urls);
+        _cleanup_free_ char *vp = key_volunteer_prefix(), *np = key_nominated_prefix(), *ep = key_endpoints_prefix();
+        _cleanup_free_ char *ik = key_ideal_size();
+        if (!vp || !np || !ep || !ik) {
+                n->refresh_busy = false;
+                for (size_t j = 0; j < 4; j++)
+                        etcd_kvs_clear(&kv[j]);
+                log_errorx("out of memory reading the cluster state");
+                return;
+        }
+        split_kvs(&kv[0], vp, &n->vol_hosts, &n->vol_urls);
+        split_kvs(&kv[1], np, &n->nom_hosts, &n->nom_urls);
+        split_kvs(&kv[2], ep, &n->end_hosts, &n->end_urls);
         const char *iv = kv[3].n ? kv[3].kvs[0].value : NULL;
         if (!iv) {
                 n->ideal = n->sc->ideal;
@@ -439,8 +451,7 @@ static void state_done(struct etcd_client *c, const struct etcd_error *err, json
                 long long v = strtonum(iv, 1, 1000, &e);
                 if (e) {
                         if (!n->ideal_text || !streq(n->ideal_text, iv))
-                                log_warnx("ignoring %s/idealClusterSize '%s': %s (must be 1..1000); no resizing",
-                                          MGMT_NS, iv, e);
+                                log_warnx("ignoring %s '%s': %s (must be 1..1000); no resizing", ik, iv, e);
                         n->ideal = -1;
                 } else
                         n->ideal = v;
@@ -614,6 +625,21 @@ static void become_coordinator(struct node *n, bool yes) {
                 log_notice("no longer coordinator");
 }
 
+/* The coordinator counts a voter as healthy while its endpoints key exists,
+ * also when judging whether a removal keeps quorum: a member whose etcd stays
+ * unhealthy takes the key back (best effort: without quorum nobody can write,
+ * and the key goes with our lease instead). */
+static void note_unhealthy(struct node *n) {
+        n->healthy = false;
+        become_coordinator(n, false);
+        if (++n->unhealthy_ticks == UNHEALTHY_WITHDRAW_TICKS && n->endpoints_published) {
+                log_warnx("our etcd has been unhealthy for %u s: withdrawing our endpoints so that the coordinator "
+                          "does not count this member as healthy",
+                          n->unhealthy_ticks);
+                withdraw_endpoints(n);
+        }
+}
+
 static void status_done(struct etcd_client *c, const struct etcd_error *err, json_t *reply, void *ud) {
         struct node *n = ud;
         struct etcd_status st;
@@ -624,8 +650,7 @@ static void status_done(struct etcd_client *c, const struct etcd_error *err, jso
         if (err || etcd_parse_status(reply, &st, &perr) < 0) {
                 if (n->healthy)
                         log_warnx("our etcd does not answer: %s", err ? err->msg : perr.msg);
-                n->healthy = false;
-                become_coordinator(n, false);
+                note_unhealthy(n);
                 return;
         }
         if (n->my_id != st.member_id) {
@@ -639,8 +664,7 @@ static void status_done(struct etcd_client *c, const struct etcd_error *err, jso
                 if (!n->quorum_warned)
                         log_warnx("quorum lost: our etcd sees no leader; no membership change until it is back");
                 n->quorum_warned = true;
-                n->healthy = false;
-                become_coordinator(n, false);
+                note_unhealthy(n);
                 etcd_status_clear(&st);
                 return;
         }
@@ -651,6 +675,7 @@ static void status_done(struct etcd_client *c, const struct etcd_error *err, jso
                 log_info("our etcd is healthy (member %llx%s)", (unsigned long long) st.member_id,
                          st.learner ? ", learner" : "");
         n->healthy = true;
+        n->unhealthy_ticks = 0;
         child_mark_healthy(&n->child);
         if (n->role == ROLE_NOMINEE && !st.learner) {
                 set_role(n, ROLE_MEMBER);

@@ -30,17 +30,32 @@ static struct track *track_get(struct node *n, const char *host) {
         return t;
 }
 
+/* Does the comma-joined URL list (a nominated/volunteer value) hold url? */
+static bool urls_hold(const char *list, const char *url) {
+        size_t n = strlen(url);
+        for (const char *p = list; p && *p;) {
+                const char *e = strchrnul(p, ',');
+                if ((size_t) (e - p) == n && strneq(p, url, n))
+                        return true;
+                p = *e ? e + 1 : e;
+        }
+        return false;
+}
+
+/* The host a member belongs to: its name once started (a name that is not a
+ * valid host, e.g. from a hand-made 'etcdctl member add', belongs to none),
+ * else, for a learner not yet started, the nominee or volunteer advertising
+ * one of its peer URLs. */
 static const char *host_of_member(struct node *n, const struct etcd_member *m) {
         if (m->name && *m->name)
-                return m->name;
-        /* an unstarted learner: match its peer URLs to a nominee's */
+                return hostname_is_valid(m->name) ? m->name : NULL;
         for (size_t i = 0; n->nom_hosts && n->nom_hosts[i]; i++)
                 for (size_t j = 0; m->peer_urls[j]; j++)
-                        if (strstr(n->nom_urls[i], m->peer_urls[j]))
+                        if (urls_hold(n->nom_urls[i], m->peer_urls[j]))
                                 return n->nom_hosts[i];
         for (size_t i = 0; n->vol_hosts && n->vol_hosts[i]; i++)
                 for (size_t j = 0; m->peer_urls[j]; j++)
-                        if (strstr(n->vol_urls[i], m->peer_urls[j]))
+                        if (urls_hold(n->vol_urls[i], m->peer_urls[j]))
                                 return n->vol_hosts[i];
         return NULL;
 }

@@ -236,6 +236,7 @@ struct node {
         /* our own member */
         uint64_t my_id;
         bool healthy, learner, quorum_warned;
+        unsigned unhealthy_ticks; /* status ticks failed in a row */
         bool endpoints_published, bootstrap_pending;
 
         /* coordinator */

@@ -30,7 +30,7 @@ static void setup(void) {
         static const char *const env[] = {
             "MGMT_HOSTNAME",         "MGMT_SEEDS",     "MGMT_IDEAL_CLUSTER_SIZE", "MGMT_SERVER_URLS",
             "MGMT_NOMINATE_TIMEOUT", "MGMT_NO_SERVER", "MGMT_ETCD_ARG",           "MGMT_PREFIX",
-            "MGMT_CONFIG",           "MGMT_LOG_LEVEL"};
+            "MGMT_CONFIG",           "MGMT_LOG_LEVEL", "MGMT_PEER_URLS"};
         for (size_t i = 0; i < ELEMENTSOF(env); i++)
                 unsetenv(env[i]);
         strcpy(tmpdir, "/tmp/test_config.XXXXXX");
@@ -152,6 +152,20 @@ START_TEST(test_alias_and_bool) {
         ck_assert_int_eq(parse(&cfg, 2, argv3), 0);
         ck_assert(!cfg.v[O_NOSERVER].b);
         config_free(&cfg);
+
+        /* the alias's environment twin counts; the name's own wins over it */
+        unsetenv("MGMT_NO_SERVER");
+        setenv("MGMT_PEER_URLS", "http://10.0.0.2:2380", 1);
+        ck_assert_int_eq(parse(&cfg, 1, argv2), 0);
+        ck_assert_str_eq(cfg.v[O_SERVER].list[0], "http://10.0.0.2:2380");
+        ck_assert_int_eq(cfg.v[O_SERVER].src, SRC_ENV);
+        config_free(&cfg);
+        setenv("MGMT_SERVER_URLS", "http://10.0.0.3:2380", 1);
+        ck_assert_int_eq(parse(&cfg, 1, argv2), 0);
+        ck_assert_str_eq(cfg.v[O_SERVER].list[0], "http://10.0.0.3:2380");
+        config_free(&cfg);
+        unsetenv("MGMT_SERVER_URLS");
+        unsetenv("MGMT_PEER_URLS");
 
         setenv("MGMT_NO_SERVER", "maybe", 1);
         ck_assert_int_eq(parse(&cfg, 1, argv2), CONFIG_EXIT_USAGE);
