@@ -78,6 +78,13 @@ static int collected_put(struct agent *a, const char *key, const char *value, si
                 log_warnx("ignoring export '%s': %s", key, err);
                 return 0;
         }
+        /* the record must be what its key says: no exec under a file key */
+        if (!streq(res_kind_to_string(res.kind), kind) || !streq(res.name, name)) {
+                log_warnx("ignoring export '%s': it holds %s[%s], not %s[%s]", key, res_kind_to_string(res.kind),
+                          res.name, kind, name);
+                resource_clear(&res);
+                return 0;
+        }
         res.exported = false;
         ssize_t i = collected_find(a, key, &found);
         if (found) {

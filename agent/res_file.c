@@ -82,7 +82,12 @@ int res_file_apply(const struct res_file *f, char *err, size_t errlen) {
         if (f->absent) {
                 if (!exists)
                         return 0;
-                if (S_ISDIR(st.st_mode) ? rmdir(f->path) < 0 : unlink(f->path) < 0) {
+                /* a file resource removes files (or symlinks), never a directory */
+                if (S_ISDIR(st.st_mode)) {
+                        snprintf(err, errlen, "'%s' is a directory, not a file: not removing it", f->path);
+                        return -EISDIR;
+                }
+                if (unlink(f->path) < 0) {
                         r = -errno;
                         snprintf(err, errlen, "cannot remove '%s': %s", f->path, strerror(-r));
                         return r;
@@ -110,7 +115,10 @@ int res_file_apply(const struct res_file *f, char *err, size_t errlen) {
                         snprintf(err, errlen, "cannot create directory '%s': %s", dir, strerror(-r));
                         return r;
                 }
-                r = write_file_atomic(f->path, data, strlen(data), mode);
+                /* a replaced file keeps its owner and group unless the graph sets them */
+                r = write_file_atomic_owned(f->path, data, strlen(data), mode,
+                                            exists && !f->owner ? st.st_uid : (uid_t)-1,
+                                            exists && !f->group ? st.st_gid : (gid_t)-1);
                 if (r < 0) {
                         snprintf(err, errlen, "cannot write '%s': %s", f->path, strerror(-r));
                         return r;

@@ -241,11 +241,17 @@ int read_file_max(const char *path, size_t max, char **ret, size_t *ret_len) {
 }
 
 int write_file_atomic(const char *path, const void *data, size_t len, unsigned mode) {
+        return write_file_atomic_owned(path, data, len, mode, (uid_t) -1, (gid_t) -1);
+}
+
+int write_file_atomic_owned(const char *path, const void *data, size_t len, unsigned mode, uid_t uid, gid_t gid) {
         char tmp[PATH_MAX];
         _cleanup_close_ int fd = -1;
-        const char *p = data;
+        const char *p = data, *slash = strrchr(path, '/');
+        int dl = slash ? (int) (slash - path) : 0;
 
-        if (snprintf(tmp, sizeof tmp, "%s.mgmt-XXXXXX", path) >= (int) sizeof tmp)
+        /* a short name beside the file: "<path>.suffix" fails for names near NAME_MAX */
+        if (snprintf(tmp, sizeof tmp, "%.*s%s.mgmt-XXXXXX", dl, path, slash ? "/" : "") >= (int) sizeof tmp)
                 return -ENAMETOOLONG;
         fd = mkostemp(tmp, O_CLOEXEC);
         if (fd < 0)
@@ -261,6 +267,11 @@ int write_file_atomic(const char *path, const void *data, size_t len, unsigned m
                 }
                 p += n;
                 len -= (size_t) n;
+        }
+        if ((uid != (uid_t) -1 || gid != (gid_t) -1) && fchown(fd, uid, gid) < 0) {
+                int r = -errno;
+                unlink(tmp);
+                return r;
         }
         if (fchmod(fd, mode) < 0 || fsync(fd) < 0 || rename(tmp, path) < 0) {
                 int r = -errno;

@@ -1,6 +1,8 @@
 /* util.h: URL lists, hostnames, base64, time and file helpers shared by all programs. */
 #pragma once
 
+#include <sys/types.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -33,6 +35,9 @@ char *rfc3339_now(void);           /* UTC, seconds precision */
 int read_file_max(const char *path, size_t max, char **ret, size_t *ret_len);
 /* Write data to path atomically (temp file in the same dir, fsync, rename). */
 int write_file_atomic(const char *path, const void *data, size_t len, unsigned mode);
+/* The same, the new file owned by uid:gid before it appears ((uid_t) -1 or
+ * (gid_t) -1: the writer's). */
+int write_file_atomic_owned(const char *path, const void *data, size_t len, unsigned mode, uid_t uid, gid_t gid);
 /* mkdir -p with the given mode for created directories. */
 int mkdir_p(const char *path, unsigned mode);
 /* rm -rf */

@@ -145,6 +145,17 @@ EOF
         [ "$(ectl get --print-value-only /_mgmt/converged/hb)" = true ]
         ectl get --prefix --keys-only /_mgmt/exported/ | grep -q '/_mgmt/exported/hc/resources/file/filec'
 
+        # an export whose record is not what its key says is ignored, by every collector
+        ectl put /_mgmt/exported/hz/resources/file/evil \
+                "{\"kind\":\"file\",\"name\":\"other\",\"path\":\"/x/evil\",\"content\":\"x\"}" > /dev/null
+        ectl put /_mgmt/exported/hz/resources/file/dots \
+                "{\"kind\":\"file\",\"name\":\"dots\",\"path\":\"/x/..\",\"content\":\"x\"}" > /dev/null
+        wait_until 10 grep -q "ignoring export '/_mgmt/exported/hz/resources/file/evil': it holds file\[other\]" \
+                "$TMP/agent-a.log"
+        wait_until 10 grep -q "ignoring export '/_mgmt/exported/hz/resources/file/dots'.*'\.\.'" "$TMP/agent-a.log"
+        [ ! -e "$TMP/mgmtA/evil" ] && [ ! -e "$TMP/mgmtA/other" ]
+        ectl del --prefix /_mgmt/exported/hz/ > /dev/null
+
         # host c stops exporting: the others stop managing fC (the file stays)
         printf 'graph: empty\nresources: {}\ncollect:\n- kind: file\n  pattern: "%s/mgmtC/"\n' "$TMP" > "$TMP/c2.yaml"
         stop_bg agent-c

@@ -288,6 +288,47 @@ START_TEST(test_file_kind) {
 }
 END_TEST
 
+/* Replacing content keeps what the graph does not manage; a directory is
+ * never removed; a name near NAME_MAX can be written. */
+START_TEST(test_file_keeps_owner) {
+        struct res_file f = {.mode = -1};
+        char path[PATH_MAX], err[256], name[251];
+        struct stat st;
+
+        snprintf(path, sizeof path, "%s/owned", tmpdir);
+        ck_assert_int_eq(write_file_atomic(path, "old\n", 4, 0640), 0);
+        /* tests run as root (make check installs packages): chown works */
+        ck_assert_int_eq(chown(path, 65534, 65534), 0);
+        f.path = path;
+        f.content = (char *)"new\n";
+        ck_assert_int_eq(res_file_apply(&f, err, sizeof err), 1);
+        ck_assert_int_eq(stat(path, &st), 0);
+        ck_assert_uint_eq(st.st_uid, 65534);
+        ck_assert_uint_eq(st.st_gid, 65534);
+        ck_assert_uint_eq(st.st_mode & 07777, 0640);
+        f.owner = (char *)"0"; /* managed: set */
+        f.content = (char *)"newer\n";
+        ck_assert_int_eq(res_file_apply(&f, err, sizeof err), 1);
+        ck_assert_int_eq(stat(path, &st), 0);
+        ck_assert_uint_eq(st.st_uid, 0);
+        ck_assert_uint_eq(st.st_gid, 65534);
+
+        snprintf(path, sizeof path, "%s/adir", tmpdir);
+        ck_assert_int_eq(mkdir(path, 0755), 0);
+        f = (struct res_file){.mode = -1, .path = path, .absent = true};
+        ck_assert_int_eq(res_file_apply(&f, err, sizeof err), -EISDIR);
+        ck_assert_ptr_nonnull(strstr(err, "is a directory"));
+        ck_assert_int_eq(access(path, F_OK), 0);
+
+        memset(name, 'n', sizeof name - 1);
+        name[sizeof name - 1] = 0;
+        snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+        f = (struct res_file){.mode = -1, .path = path, .content = (char *)"long\n"};
+        ck_assert_msg(res_file_apply(&f, err, sizeof err) == 1, "%s", err);
+        ck_assert_int_eq(access(path, F_OK), 0);
+}
+END_TEST
+
 static Suite *engine_suite(void) {
         Suite *s = suite_create("engine");
         TCase *tc = tcase_create("engine");
@@ -298,6 +339,7 @@ static Suite *engine_suite(void) {
         tcase_add_test(tc, test_failure_blocks_dependents);
         tcase_add_test(tc, test_exec_ifcmd_timeout);
         tcase_add_test(tc, test_file_kind);
+        tcase_add_test(tc, test_file_keeps_owner);
         suite_add_tcase(s, tc);
         return s;
 }
