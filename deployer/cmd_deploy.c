@@ -38,6 +38,35 @@ static void print_result(struct deployer *d, int64_t id, const char *hash, const
         fflush(stdout);
 }
 
+/* The reply to our deploy transaction was lost (timeout, connection reset):
+ * read the latest deploy again. Returns 1 when deploy `next` holds our graph
+ * (done), 0 when it does not (nothing deployed), -EIO when etcd cannot say. */
+static int settle_lost_reply(struct deployer *d, struct etcd_client *c, int64_t next, const char *hash) {
+        struct deploy_head head = { 0 };
+        struct etcd_error e = { 0 };
+        int r;
+
+        r = deploy_read_latest(c, &head, &e);
+        if (r < 0) {
+                log_errorx("cannot read the latest deploy either (%s): whether deploy %lld was written is "
+                           "unknown; check with 'mgmt-deploy list'",
+                           r == -ENOMEM ? "out of memory" : e.msg, (long long) next);
+                return -EIO;
+        }
+        if (head.id == next && streq(head.hash, hash)) {
+                log_notice("deploy %lld holds this graph (hash %.12s): the write went through", (long long) next,
+                           hash);
+                print_result(d, next, hash, head.record.previous, false);
+                r = 1;
+        } else {
+                log_errorx("deploy %lld was not written (latest is %lld); nothing was deployed", (long long) next,
+                           (long long) head.id);
+                r = 0;
+        }
+        deploy_head_clear(&head);
+        return r;
+}
+
 int deploy_graph_text(struct deployer *d, const char *text, size_t len, const char *filename) {
         _cleanup_etcd_ struct etcd_client *c = NULL;
         struct deploy_origin origin = { 0 };
@@ -121,6 +150,17 @@ int deploy_graph_text(struct deployer *d, const char *text, size_t len, const ch
                 }
                 deploy_clear(&rec);
                 deploy_head_clear(&head);
+                if (r < 0 && r != -ENOMEM && e.code == ETCD_ERR_TRANSPORT) {
+                        /* the transaction may have committed with its reply lost: look */
+                        log_warnx("cannot write deploy %lld: %s; checking whether it went through",
+                                  (long long) next, e.msg);
+                        r = settle_lost_reply(d, c, next, hash);
+                        if (r == 1) {
+                                id = next;
+                                break;
+                        }
+                        goto out;
+                }
                 if (r < 0) {
                         log_errorx("cannot write deploy %lld: %s", (long long) next,
                                    r == -ENOMEM ? "out of memory" : e.msg);
