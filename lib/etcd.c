@@ -1080,10 +1080,16 @@ int etcd_parse_error(json_t *reply, struct etcd_error *err) {
         if (!json_is_object(reply))
                 return 0;
         e = json_object_get(reply, "error");
-        if (!e)
-                return 0;
-        if (json_is_object(e)) { /* stream error shape */
+        if (!e) {
+                /* the gateway of etcd 3.5 and later: {"code": 5, "message": "..."} */
+                code = json_object_get(reply, "code");
+                msg = json_object_get(reply, "message");
+                if (!json_is_integer(code) || !json_is_string(msg))
+                        return 0;
+        } else if (json_is_object(e)) { /* stream error shape */
                 code = json_object_get(e, "grpc_code");
+                if (!code)
+                        code = json_object_get(e, "code");
                 msg = json_object_get(e, "message");
         } else {
                 code = json_object_get(reply, "code");

@@ -298,6 +298,17 @@ START_TEST(test_error) {
         ck_assert_int_gt(err.code, 0);
         ck_assert(err.msg[0]);
         ck_assert_int_eq(etcd_parse_error(e, NULL), 1);
+
+        /* etcd 3.5+ gateway shapes: no "error" key; "code" inside a stream error */
+        _cleanup_json_ json_t *n1 = J("{\"code\":5,\"message\":\"etcdserver: requested lease not found\"}");
+        _cleanup_json_ json_t *n2 = J("{\"error\":{\"code\":14,\"message\":\"etcdserver: no leader\"}}");
+        _cleanup_json_ json_t *n3 = J("{\"code\":\"5\",\"message\":7}");
+        ck_assert_int_eq(etcd_parse_error(n1, &err), 1);
+        ck_assert_int_eq(err.code, 5);
+        ck_assert_str_eq(err.msg, "etcdserver: requested lease not found");
+        ck_assert_int_eq(etcd_parse_error(n2, &err), 1);
+        ck_assert_int_eq(err.code, 14);
+        ck_assert_int_eq(etcd_parse_error(n3, &err), 0);
 }
 END_TEST
 
