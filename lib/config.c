@@ -398,10 +398,54 @@ int config_parse(struct config *cfg, const char *prog, const char *version, cons
         return 0;
 }
 
+static void vals_free(struct opt_val *v, size_t n) {
+        for (size_t i = 0; v && i < n; i++) {
+                free(v[i].s);
+                strv_free(v[i].list);
+        }
+        free(v);
+}
+
+/* Re-read the file into a copy and swap it in only when all of it is good,
+ * so a bad file changes nothing. Values the old file set go back to their
+ * defaults first: a key removed from the file no longer applies. */
 int config_reload_file(struct config *cfg) {
+        struct config tmp = *cfg;
+        char err[600];
+        int r;
+
         if (!cfg->config_file)
                 return 0;
-        return load_file(cfg, cfg->config_file, SRC_FILE);
+        tmp.v = calloc(cfg->n + 1, sizeof *tmp.v);
+        if (!tmp.v)
+                return log_error_errno(-ENOMEM, "out of memory");
+        for (size_t i = 0; i < cfg->n; i++) {
+                const struct opt_val *o = &cfg->v[i];
+                if (o->src == SRC_FILE) {
+                        if (cfg->defs[i].def && cfg->defs[i].type != OPT_LIST &&
+                            config_set(&tmp, i, cfg->defs[i].def, SRC_DEFAULT, err, sizeof err) < 0) {
+                                vals_free(tmp.v, cfg->n);
+                                log_errorx("%s", err);
+                                return -EINVAL;
+                        }
+                        continue;
+                }
+                tmp.v[i] = *o;
+                tmp.v[i].s = o->s ? strdup(o->s) : NULL;
+                tmp.v[i].list = o->list ? strv_copy(o->list) : NULL;
+                if ((o->s && !tmp.v[i].s) || (o->list && !tmp.v[i].list)) {
+                        vals_free(tmp.v, cfg->n);
+                        return log_error_errno(-ENOMEM, "out of memory");
+                }
+        }
+        r = load_file(&tmp, cfg->config_file, SRC_FILE);
+        if (r < 0) {
+                vals_free(tmp.v, cfg->n);
+                return r;
+        }
+        vals_free(cfg->v, cfg->n);
+        cfg->v = tmp.v;
+        return 0;
 }
 
 void config_free(struct config *cfg) {

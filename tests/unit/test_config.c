@@ -353,6 +353,20 @@ START_TEST(test_reload) {
         ck_assert_str_eq(cfg.v[O_ARG].list[0], "--b");
         free(write_yaml("prefix: [\n"));
         ck_assert_int_eq(config_reload_file(&cfg), -EINVAL);
+        ck_assert_str_eq(cfg.v[O_PREFIX].s, "/p2");
+        /* an error after a good key changes nothing */
+        free(write_yaml("prefix: /p3\nnominate-timeout: 9\nideal-cluster-size: lots\n"));
+        ck_assert_int_eq(config_reload_file(&cfg), -EINVAL);
+        ck_assert_str_eq(cfg.v[O_PREFIX].s, "/p2");
+        ck_assert_int_eq(cfg.v[O_TIMEOUT].n, 30 * 1000000LL);
+        /* a key removed from the file goes back to its default */
+        free(write_yaml("nominate-timeout: 9\n"));
+        ck_assert_int_eq(config_reload_file(&cfg), 0);
+        ck_assert_str_eq(cfg.v[O_PREFIX].s, "/var/lib/mgmt");
+        ck_assert_int_eq(cfg.v[O_PREFIX].src, SRC_DEFAULT);
+        ck_assert_int_eq(cfg.v[O_TIMEOUT].n, 9 * 1000000LL);
+        ck_assert_uint_eq(strv_length(cfg.v[O_ARG].list), 0);
+        ck_assert_str_eq(cfg.v[O_HOST].s, "envhost");
         config_free(&cfg);
 }
 END_TEST
