@@ -516,11 +516,17 @@ static int parse_timeout(struct ctx *c, const char *what, const struct ynode *v,
         int r = get_string(c, what, v, &s);
         if (r < 0)
                 return r;
+        /* plain decimal only: strtod alone also takes hex, "inf" and exponents */
+        if (s[strspn(s, "0123456789.")] != 0)
+                return fail(c, v, "%s must be a number of seconds (0 to 31536000), got '%s'", what, s);
         errno = 0;
         d = strtod(s, &end);
-        if (errno || end == s || *end || !isfinite(d) || d < 0 || d > 86400.0 * 365 || isspace((unsigned char) *s))
+        if (errno || end == s || *end || !isfinite(d) || d < 0 || d > 86400.0 * 365)
                 return fail(c, v, "%s must be a number of seconds (0 to 31536000), got '%s'", what, s);
         *ret = (uint64_t) llround(d * 1e6);
+        /* 0 means no timeout: a tiny value must not round to it */
+        if (*ret == 0 && d > 0)
+                return fail(c, v, "%s must be 0 (no timeout) or at least 0.000001 seconds, got '%s'", what, s);
         return 0;
 }
 
