@@ -182,7 +182,7 @@ EOF
 }
 
 @test "agent: a deploy reaches every agent and mgmt-deploy --wait returns 0" {
-        [ -x "$MGMT_BIN/mgmt-deploy" ] || skip "mgmt-deploy not built"
+        [ -x "$MGMT_BIN/mgmt-deploy" ] || { echo "mgmt-deploy not built in $MGMT_BIN"; false; }
         start_etcd etcd
         for h in a b c; do
                 start_bg "agent-$h" "$AGENT" --hostname "h$h" --seeds "$ETCD_ENDPOINT"
@@ -219,7 +219,7 @@ EOF
 }
 
 @test "agent: a resource failing on a host makes mgmt-deploy --wait exit 5" {
-        [ -x "$MGMT_BIN/mgmt-deploy" ] || skip "mgmt-deploy not built"
+        [ -x "$MGMT_BIN/mgmt-deploy" ] || { echo "mgmt-deploy not built in $MGMT_BIN"; false; }
         start_etcd etcd
         start_bg agent "$AGENT" --hostname ha --seeds "$ETCD_ENDPOINT"
         printf 'graph: f\nresources:\n  exec:\n  - name: bad\n    cmd: "exit 4"\n' > "$TMP/f.yaml"
