@@ -38,7 +38,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 resource_clear(&back);
                 json_decref(j);
         }
-        if (graph_subst_hostname(g, "fuzz-host", NULL, 0) < 0)
+        /* substitution may make names or paths collide: refused with a position */
+        err[0] = 0;
+        r = graph_subst_hostname(g, "fuzz-host", err, sizeof err);
+        if (r < 0 && (r != -EINVAL || !err[0]))
                 abort();
         graph_free(g);
         return 0;
