@@ -93,7 +93,7 @@ demo: deps
 # the plot needs gnuplot, which only the benchmark uses
 bench:
 	@MGMT_EXTRA_PKGS=gnuplot-nox scripts/deps.sh
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all $(B)/tools/etcd-probe
 	@bench/run.sh
 
 install: all
