@@ -691,7 +691,7 @@ set xlabel "cluster size N"
 set style data histograms
 set style histogram errorbars gap 1 lw 1
 set style fill solid 0.6
-set key top right
+set key top left
 set yrange [0:*]
 plot "$WORK/form.dat" using 3:4:5:xtic(2) title "mgmt-supervisor", \
      "" using 7:8:9 title "floor: static etcd"
