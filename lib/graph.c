@@ -339,7 +339,11 @@ static int json_to_ynode(json_t *j, struct ynode **ret) {
                         n->is_int = true;
                         n->ival = (long long) json_integer_value(j);
                 } else if (json_is_real(j)) {
-                        snprintf(buf, sizeof buf, "%.17g", json_real_value(j));
+                        /* plain decimal, as YAML input must be: the one real field is
+                         * a timeout in whole microseconds, which "%.6f" keeps exactly
+                         * ("%g" would write 1e-05) */
+                        double d = json_real_value(j);
+                        snprintf(buf, sizeof buf, fabs(d) < 1e15 ? "%.6f" : "%.17g", d);
                         s = buf;
                         len = strlen(buf);
                         n->plain = true;

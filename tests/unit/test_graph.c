@@ -57,6 +57,18 @@ START_TEST(test_good_corpus) {
                 size_t *order = NULL;
                 ck_assert_int_eq(graph_toposort(g, &order), 0);
                 free(order);
+                /* every resource survives its JSON form (export/collect) unchanged */
+                for (size_t i = 0; i < g->n_res; i++) {
+                        json_t *j = resource_to_json(&g->res[i]);
+                        struct resource back;
+                        ck_assert_ptr_nonnull(j);
+                        ck_assert_msg(resource_from_json(j, &back, err, sizeof err) == 0, "%s: %s: %s", *f,
+                                      g->res[i].name, err);
+                        ck_assert_msg(resource_equal(&g->res[i], &back), "%s: %s changed in JSON", *f,
+                                      g->res[i].name);
+                        resource_clear(&back);
+                        json_decref(j);
+                }
                 ck_assert_int_eq(graph_subst_hostname(g, "h1", NULL, 0), 0);
                 graph_free(g);
         }
