@@ -630,6 +630,10 @@ static int resource_from_node(struct ctx *c, enum res_kind kind, const struct yn
         if (startswith(s, "@@")) {
                 r.exported = true;
                 s += 2;
+                /* "@@" marks an export once; "@@@@x" would read as two different names */
+                if (startswith(s, "@@"))
+                        return fail(c, v, "resource name '@@%s': '@@' marks an export once, the name itself must "
+                                    "not start with '@@'", s);
         }
         q = check_name(c, "resource name", v, s);
         if (q < 0)
