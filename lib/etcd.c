@@ -859,7 +859,7 @@ void etcd_watch_free(struct etcd_watch *w) {
                 return;
         if (w->req) {
                 w->req->watch = NULL;
-                /* inside its own write callback curl must finish the transfer */
+                /* while its messages are being delivered, watch_dispatch frees the stream after */
                 if (!w->req->delivering)
                         req_free(w->req);
         }
