@@ -491,20 +491,27 @@ static void watch_abort(struct etcd_req *q) {
                 watch_stream_ended(w, "stream stopped after an error message");
 }
 
-/* Parse and deliver buffered watch messages, one stream at a time, starting
- * over after each because a callback may free or create any request. */
+/* Deliver what a stream has buffered. Returns false when the stream ended
+ * here (its watch freed by a callback, over, or a bad message): q is gone. */
+static bool stream_deliver(struct etcd_req *q) {
+        q->pending = false;
+        if (q->watch && watch_on_data(q->watch) && q->watch)
+                return true;
+        watch_abort(q);
+        return false;
+}
+
+/* Deliver buffered watch messages, one stream at a time, starting over after
+ * each because a callback may free or create any request. */
 static void watch_dispatch(struct etcd_client *c) {
         struct etcd_req *q;
 
 again:
-        for (q = c->reqs; q; q = q->next) {
-                if (!q->stream || !q->pending)
-                        continue;
-                q->pending = false;
-                if (!q->watch || !watch_on_data(q->watch) || !q->watch)
-                        watch_abort(q);
-                goto again;
-        }
+        for (q = c->reqs; q; q = q->next)
+                if (q->stream && q->pending) {
+                        (void) stream_deliver(q);
+                        goto again;
+                }
 }
 
 static void req_done(struct etcd_req *q, CURLcode res) {
@@ -516,14 +523,9 @@ static void req_done(struct etcd_req *q, CURLcode res) {
                 req_free(q);
                 return;
         }
-        if (q->watch && q->pending) {
-                /* messages that arrived with the end of the stream come first */
-                q->pending = false;
-                if (!watch_on_data(q->watch) || !q->watch) {
-                        watch_abort(q);
-                        return;
-                }
-        }
+        /* messages that arrived with the end of the stream come first */
+        if (q->watch && q->pending && !stream_deliver(q))
+                return;
         if (q->watch) {
                 struct etcd_watch *w = q->watch;
                 char why[300];
