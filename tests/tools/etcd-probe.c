@@ -327,17 +327,22 @@ static void watch_event(struct etcd_watch *w, const struct etcd_error *err, cons
                 finish(p, 0);
 }
 
-static int cmd_watch(struct probe *p) {
+/* PREFIX START_REV COUNT: watch PREFIX from START_REV with cb, for COUNT. */
+static int start_prefix_watch(struct probe *p, etcd_watch_cb cb) {
         int64_t rev, count;
         if (parse_int64(p->argv[1], &rev) < 0 || parse_int64(p->argv[2], &count) < 0 || rev < 0 || count < 1)
                 return -EINVAL;
         p->remaining = count;
-        int r = etcd_watch_new(p->c, p->argv[0], true, rev, watch_event, p, &p->w);
+        int r = etcd_watch_new(p->c, p->argv[0], true, rev, cb, p, &p->w);
         if (r < 0) {
                 fprintf(stderr, "etcd-probe: cannot start watch: %s\n", strerror(-r));
                 return 1;
         }
         return 0;
+}
+
+static int cmd_watch(struct probe *p) {
+        return start_prefix_watch(p, watch_event);
 }
 
 /* ---- ack: requests started from inside a watch callback ---- */
@@ -380,16 +385,7 @@ static void ack_event(struct etcd_watch *w, const struct etcd_error *err, const 
 }
 
 static int cmd_ack(struct probe *p) {
-        int64_t rev, count;
-        if (parse_int64(p->argv[1], &rev) < 0 || parse_int64(p->argv[2], &count) < 0 || rev < 0 || count < 1)
-                return -EINVAL;
-        p->remaining = count;
-        int r = etcd_watch_new(p->c, p->argv[0], true, rev, ack_event, p, &p->w);
-        if (r < 0) {
-                fprintf(stderr, "etcd-probe: cannot start watch: %s\n", strerror(-r));
-                return 1;
-        }
-        return 0;
+        return start_prefix_watch(p, ack_event);
 }
 
 /* ---- cluster ---- */
