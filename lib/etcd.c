@@ -1102,6 +1102,15 @@ int etcd_parse_error(json_t *reply, struct etcd_error *err) {
         return 1;
 }
 
+int etcd_parse_cluster_id(json_t *reply, uint64_t *ret) {
+        json_t *h = json_object_get(reply, "header");
+        uint64_t id = 0;
+        if (!json_is_object(h) || etcd_json_uint64(h, "cluster_id", &id) < 0 || id == 0)
+                return -EBADMSG;
+        *ret = id;
+        return 0;
+}
+
 int etcd_parse_revision(json_t *reply, int64_t *ret) {
         json_t *h = json_object_get(reply, "header");
         if (!json_is_object(h))
@@ -1352,7 +1361,8 @@ int etcd_parse_status(json_t *reply, struct etcd_status *ret, struct etcd_error 
 
         if (!json_is_object(reply) || !json_is_object(h))
                 return BAD(err, "status reply has no header");
-        if (etcd_json_uint64(h, "member_id", &s.member_id) < 0 || etcd_json_uint64(reply, "leader", &s.leader) < 0 ||
+        if (etcd_json_uint64(h, "member_id", &s.member_id) < 0 || etcd_json_uint64(h, "cluster_id", &s.cluster_id) < 0 ||
+            etcd_json_uint64(reply, "leader", &s.leader) < 0 ||
             etcd_json_int64(reply, "raftIndex", &s.raft_index) < 0 ||
             etcd_json_int64(reply, "raftTerm", &s.raft_term) < 0 || etcd_json_int64(reply, "dbSize", &s.db_size) < 0)
                 return BAD(err, "status reply has bad numbers");

@@ -157,7 +157,8 @@ struct etcd_members {
 void etcd_members_clear(struct etcd_members *ms);
 
 struct etcd_status {
-        uint64_t member_id; /* header.member_id of the answering member */
+        uint64_t member_id;  /* header.member_id of the answering member */
+        uint64_t cluster_id; /* header.cluster_id */
         uint64_t leader;
         int64_t raft_index, raft_term, db_size;
         bool learner;
@@ -190,6 +191,7 @@ int etcd_parse_error(json_t *reply, struct etcd_error *err); /* 1 if reply is an
 int etcd_parse_kv(json_t *j, struct etcd_kv *kv, struct etcd_error *err);
 int etcd_parse_range(json_t *reply, struct etcd_kvs *ret, struct etcd_error *err);
 int etcd_parse_revision(json_t *reply, int64_t *ret); /* header.revision */
+int etcd_parse_cluster_id(json_t *reply, uint64_t *ret); /* header.cluster_id, never 0 */
 int etcd_parse_txn(json_t *reply, bool *ret_succeeded, struct etcd_error *err);
 /* The i-th response of a txn as a range result (for etcd_op_range ops). */
 int etcd_parse_txn_range(json_t *reply, size_t i, struct etcd_kvs *ret, struct etcd_error *err);

@@ -26,6 +26,8 @@ char *key_nominated_prefix(void) { return strdup(MGMT_NS "/nominated/"); }
 char *key_endpoints(const char *h) { return fmt(MGMT_NS "/endpoints/%s", h); }
 char *key_endpoints_prefix(void) { return strdup(MGMT_NS "/endpoints/"); }
 char *key_coordinator(void) { return strdup(MGMT_NS "/coordinator"); }
+char *key_cluster(void) { return strdup(MGMT_NS "/cluster"); }
+char *key_plan(void) { return strdup(MGMT_NS "/plan"); }
 char *key_deploy_prefix(void) { return strdup(MGMT_NS "/deploy/"); }
 char *key_deploy_payload(int64_t id) { return fmt(MGMT_NS "/deploy/%lld/payload", (long long) id); }
 char *key_deploy_hash(int64_t id) { return fmt(MGMT_NS "/deploy/%lld/hash", (long long) id); }

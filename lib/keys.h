@@ -14,6 +14,8 @@ char *key_nominated_prefix(void);
 char *key_endpoints(const char *host);
 char *key_endpoints_prefix(void);
 char *key_coordinator(void);
+char *key_cluster(void);                         /* /_mgmt/cluster: {id, generation, created} */
+char *key_plan(void);                            /* /_mgmt/plan: the coordinator's decision */
 char *key_deploy_prefix(void);                   /* /_mgmt/deploy/ */
 char *key_deploy_payload(int64_t id);            /* /_mgmt/deploy/<id>/payload */
 char *key_deploy_hash(int64_t id);

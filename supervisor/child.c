@@ -3,6 +3,7 @@
  * line by line with an "etcd:" prefix; it dies with us (PR_SET_PDEATHSIG);
  * stopping is SIGTERM, a deadline, then SIGKILL; crashes are counted and
  * restarts spaced by a growing backoff. */
+#include <bsd/string.h>
 #include <bsd/unistd.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -33,10 +34,33 @@ static void set_state(struct child *ch, enum child_state s) {
         ch->state = s;
 }
 
+/* The command line for the log, values of flags that may hold secrets hidden. */
+static char *redacted_cmdline(char *const *argv) {
+        _cleanup_strv_ char **v = NULL;
+        for (size_t i = 0; argv[i]; i++) {
+                const char *eq = strchr(argv[i], '=');
+                if (eq && (strstr(argv[i], "password") || strstr(argv[i], "token") || strstr(argv[i], "secret"))) {
+                        char *r;
+                        if (asprintf(&r, "%.*s=***", (int) (eq - argv[i]), argv[i]) >= 0)
+                                strv_consume(&v, r);
+                } else
+                        strv_push(&v, argv[i]);
+        }
+        return strv_join(v, " ");
+}
+
+/* A line that says why etcd fails: capnslog "C |"/"E |", zap's level field, a panic. */
+static bool is_error_line(const char *l) {
+        return strstr(l, " C | ") || strstr(l, " E | ") || strstr(l, "\"level\":\"fatal\"") ||
+               strstr(l, "\"level\":\"panic\"") || strstr(l, "\"level\":\"error\"") || startswith(l, "panic:");
+}
+
 static void flush_line(struct child *ch) {
         ch->linebuf[ch->linelen] = 0;
         if (ch->linelen > 0) {
                 log_info("etcd: %s", ch->linebuf);
+                if (is_error_line(ch->linebuf))
+                        strlcpy(ch->last_error, ch->linebuf, sizeof ch->last_error);
                 if (strstr(ch->linebuf, "permanently removed from the cluster") ||
                     strstr(ch->linebuf, "has already been removed"))
                         ch->removed_seen = true;
@@ -92,6 +116,15 @@ static int exited_cb(sd_event_source *s, const siginfo_t *si, void *userdata) {
                 ch->crashes = 0;
         ch->crashes++;
         ch->total_crashes++;
+        /* the same failure over and over: say it once, clearly */
+        if (ch->last_error[0] && streq(ch->last_error, ch->prev_error) && ch->crashes >= 3 && !ch->loop_reported) {
+                ch->loop_reported = true;
+                log_errorx("etcd keeps failing the same way (%u times in a row): %s -- if its data is damaged, "
+                           "stop the supervisor and see 'restore' in mgmt-supervisor(8); retrying with backoff",
+                           ch->crashes, ch->last_error);
+        }
+        memcpy(ch->prev_error, ch->last_error, sizeof ch->prev_error);
+        ch->last_error[0] = 0;
         if (ch->on_exit)
                 ch->on_exit(ch, status, ch->userdata);
         return 0;
@@ -113,8 +146,9 @@ int child_start(struct child *ch, char *const *argv) {
         }
         if (pipe2(pipefd, O_CLOEXEC) < 0)
                 return -errno;
-        _cleanup_free_ char *cmd = strv_join(ch->argv, " ");
-        log_info("starting etcd: %s", cmd ? cmd : ch->argv[0]);
+        _cleanup_free_ char *cmd = redacted_cmdline(ch->argv);
+        log_info("starting etcd (pid follows; full command line at debug level)");
+        log_debug("etcd command line: %s", cmd ? cmd : ch->argv[0]);
         pid = fork();
         if (pid < 0) {
                 r = -errno;
@@ -237,4 +271,5 @@ void child_schedule_restart(struct child *ch) {
 void child_mark_healthy(struct child *ch) {
         if (ch->state == CHILD_STARTING)
                 set_state(ch, CHILD_UP);
+        ch->loop_reported = false;
 }

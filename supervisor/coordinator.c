@@ -12,7 +12,7 @@ const char *caction_to_string(enum caction_type t) {
         static const char *const names[] = {
                 [ACT_NONE] = "none",         [ACT_NOMINATE] = "nominate", [ACT_ADD_LEARNER] = "add-learner",
                 [ACT_PROMOTE] = "promote",   [ACT_UNNOMINATE] = "unnominate", [ACT_REMOVE] = "remove",
-                [ACT_TRANSFER] = "transfer-leadership",
+                [ACT_TRANSFER] = "transfer-leadership", [ACT_RENOMINATE] = "repair-nomination",
         };
         return names[t];
 }
@@ -74,9 +74,10 @@ static void set(struct caction *a, enum caction_type t, const char *host, uint64
         va_end(ap);
 }
 
-/* Removing a voter: the coordinator hands leadership over first. */
-static bool remove_voter(const struct cstate *s, const struct cmember *m, bool unnominate_only,
-                         struct caction *a, const char *why) {
+/* Removing a voter: the coordinator hands leadership over first. The member
+ * is removed while its etcd still serves (it leaves once it sees the removal
+ * committed), so the removal never needs the leaving member to be gone. */
+static bool remove_voter(const struct cstate *s, const struct cmember *m, struct caction *a, const char *why) {
         if (!removal_keeps_quorum(s, m)) {
                 set(a, ACT_NONE, m->host, m->id, "not removing %s (%s): it would break quorum (%zu healthy of %zu voting)",
                     m->host ? m->host : m->name, why, cstate_healthy_voters(s), voters(s));
@@ -94,16 +95,12 @@ static bool remove_voter(const struct cstate *s, const struct cmember *m, bool u
                 set(a, ACT_NONE, m->host, m->id, "cannot remove ourselves (%s): no other healthy member", why);
                 return false;
         }
-        const struct chost *h = find_host(s, m->host);
-        if (unnominate_only && h && h->nominated)
-                set(a, ACT_UNNOMINATE, m->host, m->id, "un-nominating %s: %s", m->host, why);
-        else
-                set(a, ACT_REMOVE, m->host, m->id, "removing member %s: %s", m->host ? m->host : m->name, why);
+        set(a, ACT_REMOVE, m->host, m->id, "removing member %s: %s", m->host ? m->host : m->name, why);
         return true;
 }
 
 void coordinator_decide(const struct cstate *s, struct caction *a) {
-        size_t nominated = 0;
+        size_t nv = voters(s), wanted = 0;
 
         *a = (struct caction){ .type = ACT_NONE };
 
@@ -130,6 +127,12 @@ void coordinator_decide(const struct cstate *s, struct caction *a) {
                         return;
                 }
                 if (m->started) {
+                        if (cstate_healthy_voters(s) < nv) {
+                                set(a, ACT_NONE, m->host, m->id,
+                                    "not promoting learner %s yet: %zu of %zu voters are healthy", m->host,
+                                    cstate_healthy_voters(s), nv);
+                                return;
+                        }
                         set(a, ACT_PROMOTE, m->host, m->id, "promoting learner %s: its etcd has started", m->host);
                         return;
                 }
@@ -152,48 +155,91 @@ void coordinator_decide(const struct cstate *s, struct caction *a) {
                         continue;
                 if (h && (h->volunteer || h->endpoints))
                         continue;
-                if (h && h->gone_since && s->now - h->gone_since >= s->dead_grace) {
+                if (h && h->gone_since) {
+                        uint64_t gone = s->now - h->gone_since;
+                        if (gone < s->dead_grace) {
+                                /* not an action: the reason the coordinator waits */
+                                set(a, ACT_NONE, m->host, m->id, "member %s is gone: %llus of grace left", m->host,
+                                    (unsigned long long) ((s->dead_grace - gone + USEC_PER_SEC - 1) / USEC_PER_SEC));
+                                continue;
+                        }
                         char why[128];
                         snprintf(why, sizeof why, "host gone for %llus (grace %llus)",
-                                 (unsigned long long) ((s->now - h->gone_since) / USEC_PER_SEC),
+                                 (unsigned long long) (gone / USEC_PER_SEC),
                                  (unsigned long long) (s->dead_grace / USEC_PER_SEC));
-                        if (remove_voter(s, m, false, a, why))
+                        if (remove_voter(s, m, a, why))
                                 return;
                 }
         }
 
-        /* 3. live members that stopped volunteering, and members nobody nominated */
+        /* 3. live members that stopped volunteering (--no-server restart):
+         * removed while their etcd still serves; they leave once it is committed */
         for (size_t i = 0; i < s->n_members; i++) {
                 const struct cmember *m = &s->members[i];
                 const struct chost *h = find_host(s, m->host);
-                if (m->learner)
-                        continue;
-                if (h && h->endpoints && !h->volunteer) {
-                        if (remove_voter(s, m, true, a, "it stopped volunteering (--no-server)"))
-                                return;
-                } else if (h && !h->nominated && (h->volunteer || h->endpoints)) {
-                        if (remove_voter(s, m, false, a, "it is no longer nominated"))
-                                return;
+                if (!m->learner && h && h->endpoints && !h->volunteer &&
+                    remove_voter(s, m, a, "it stopped volunteering (--no-server)"))
+                        return;
+        }
+
+        /* 4. more voters than ideal: remove one, an unhealthy one first, never
+         * ourselves (the coordinator is the last one standing), last by name */
+        if (s->ideal >= 1 && (long long) nv > s->ideal) {
+                const struct cmember *pick = NULL;
+                for (size_t i = s->n_hosts; i-- > 0;) {
+                        const struct cmember *m = member_of(s, s->hosts[i].name);
+                        if (!m || m->learner || m->id == s->self_id)
+                                continue;
+                        if (!pick || (member_healthy(s, pick) && !member_healthy(s, m)))
+                                pick = m;
+                }
+                if (pick) {
+                        char why[128];
+                        snprintf(why, sizeof why, "%zu voters > ideal %lld", nv, s->ideal);
+                        remove_voter(s, pick, a, why);
+                }
+                return;
+        }
+
+        /* 5. keys are intent, the member list is truth: a voting member whose
+         * nomination key is missing gets it back */
+        for (size_t i = 0; i < s->n_members; i++) {
+                const struct cmember *m = &s->members[i];
+                const struct chost *h = find_host(s, m->host);
+                if (!m->learner && m->started && h && !h->nominated && (h->volunteer || h->endpoints)) {
+                        set(a, ACT_RENOMINATE, m->host, m->id,
+                            "repairing the nomination key of %s: it is a voting member", m->host);
+                        return;
                 }
         }
 
-        /* 4. nominated hosts: finish the nomination (add as learner) or drop it */
+        /* 6. nominated hosts that are not members yet: add as learner, or drop */
+        wanted = nv;
         for (size_t i = 0; i < s->n_hosts; i++)
-                if (s->hosts[i].nominated)
-                        nominated++;
+                if (s->hosts[i].nominated && !member_of(s, s->hosts[i].name))
+                        wanted++;
         for (size_t i = 0; i < s->n_hosts; i++) {
                 const struct chost *h = &s->hosts[i];
                 if (!h->nominated || member_of(s, h->name))
                         continue;
-                if (s->ideal >= 1 && (long long) nominated > s->ideal) {
+                if (s->ideal >= 1 && (long long) wanted > s->ideal) {
                         set(a, ACT_UNNOMINATE, h->name, 0,
-                            "un-nominating %s before it joins: %zu nominated > ideal %lld", h->name, nominated,
-                            s->ideal);
+                            "un-nominating %s before it joins: %zu wanted > ideal %lld", h->name, wanted, s->ideal);
                         return;
                 }
                 if (!h->volunteer) {
                         set(a, ACT_UNNOMINATE, h->name, 0, "un-nominating %s: nominated but not volunteering",
                             h->name);
+                        return;
+                }
+                if (h->conflict) {
+                        set(a, ACT_UNNOMINATE, h->name, 0, "un-nominating %s: its URLs collide with host %s",
+                            h->name, h->conflict);
+                        return;
+                }
+                if (cstate_healthy_voters(s) < nv) {
+                        set(a, ACT_NONE, h->name, 0, "not adding %s as learner yet: %zu of %zu voters are healthy",
+                            h->name, cstate_healthy_voters(s), nv);
                         return;
                 }
                 set(a, ACT_ADD_LEARNER, h->name, 0, "adding %s as learner: it is nominated", h->name);
@@ -203,30 +249,21 @@ void coordinator_decide(const struct cstate *s, struct caction *a) {
         if (s->ideal < 1)
                 return; /* the caller warns about the invalid size */
 
-        /* 5. too many: un-nominate one, never ourselves, last by name */
-        if ((long long) nominated > s->ideal) {
-                for (size_t i = s->n_hosts; i-- > 0;) {
-                        const struct chost *h = &s->hosts[i];
-                        const struct cmember *m = member_of(s, h->name);
-                        if (!h->nominated || streq(h->name, s->self) || !m)
-                                continue;
-                        char why[128];
-                        snprintf(why, sizeof why, "%zu nominated > ideal %lld", nominated, s->ideal);
-                        if (remove_voter(s, m, true, a, why))
-                                return;
-                        break;
-                }
-                return;
-        }
-
-        /* 6. too few: nominate the first free volunteer by name */
-        if ((long long) nominated < s->ideal) {
+        /* 7. too few: nominate the first free volunteer by name */
+        if ((long long) wanted < s->ideal) {
                 for (size_t i = 0; i < s->n_hosts; i++) {
                         const struct chost *h = &s->hosts[i];
-                        if (!h->volunteer || h->nominated || member_of(s, h->name) || h->cooldown_until > s->now)
+                        if (!h->volunteer || h->nominated || member_of(s, h->name))
                                 continue;
-                        set(a, ACT_NOMINATE, h->name, 0, "nominating %s: %zu nominated < ideal %lld", h->name,
-                            nominated, s->ideal);
+                        if (h->conflict) {
+                                set(a, ACT_NONE, h->name, 0, "not nominating %s: its URLs collide with host %s",
+                                    h->name, h->conflict);
+                                continue;
+                        }
+                        if (h->cooldown_until > s->now)
+                                continue;
+                        set(a, ACT_NOMINATE, h->name, 0, "nominating %s: %zu voters and nominees < ideal %lld",
+                            h->name, wanted, s->ideal);
                         return;
                 }
         }

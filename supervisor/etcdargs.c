@@ -154,6 +154,66 @@ static char *dup_or_null(const char *s) {
         return s ? strdup(s) : NULL;
 }
 
+/* The flag name of an etcd argument: "--data-dir=/x" -> "data-dir" (etcd
+ * also takes one dash); NULL for a value. */
+static size_t flag_name(const char *arg, const char **ret) {
+        if (arg[0] != '-')
+                return 0;
+        arg += arg[1] == '-' ? 2 : 1;
+        *ret = arg;
+        return strcspn(arg, "=");
+}
+
+static bool etcd_arg_given(const struct sup_config *sc, const char *name) {
+        for (size_t i = 0; sc->etcd_args && sc->etcd_args[i]; i++) {
+                const char *f;
+                size_t n = flag_name(sc->etcd_args[i], &f);
+                if (n && n == strlen(name) && strneq(f, name, n))
+                        return true;
+        }
+        return false;
+}
+
+/* Flags the supervisor owns: passing them through would move the data out of
+ * its checks or contradict the cluster it computes. */
+static const char *const owned_flags[] = {
+        "name", "data-dir", "wal-dir", "initial-cluster", "initial-cluster-state", "initial-cluster-token",
+        "listen-client-urls", "listen-peer-urls", "advertise-client-urls", "initial-advertise-peer-urls",
+        "force-new-cluster", "discovery", "discovery-srv", "config-file", NULL,
+};
+
+static int check_etcd_args(char *const *args, char *err, size_t errlen) {
+        for (size_t i = 0; args && args[i]; i++) {
+                const char *f;
+                size_t n = flag_name(args[i], &f);
+                for (size_t k = 0; n && owned_flags[k]; k++)
+                        if (n == strlen(owned_flags[k]) && strneq(f, owned_flags[k], n)) {
+                                snprintf(err, errlen,
+                                         "--etcd-arg '%s': the supervisor sets --%s itself (use --prefix, "
+                                         "--hostname, --client-urls, --server-urls and the advertise flags)",
+                                         args[i], owned_flags[k]);
+                                return -EINVAL;
+                        }
+        }
+        return 0;
+}
+
+/* A listen or advertise URL is scheme://host:port and nothing more. */
+static int check_url_shape(char *const *urls, const char *flag, char *err, size_t errlen) {
+        for (size_t i = 0; urls && urls[i]; i++) {
+                const char *p = strstr(urls[i], "://");
+                const char *colon = p ? strrchr(p + 3, ':') : NULL;
+                const char *bracket = p ? strrchr(p + 3, ']') : NULL;
+                if (!colon || (bracket && colon < bracket) || !colon[1] ||
+                    strspn(colon + 1, "0123456789") != strlen(colon + 1)) {
+                        snprintf(err, errlen, "%s '%s': expected scheme://host:port with a numeric port and no path",
+                                 flag, urls[i]);
+                        return -EINVAL;
+                }
+        }
+        return 0;
+}
+
 int sup_config_from(struct sup_config *sc, const struct config *cfg, char *err, size_t errlen) {
         const struct opt_val *v = cfg->v;
         char host[256];
@@ -195,6 +255,19 @@ int sup_config_from(struct sup_config *sc, const struct config *cfg, char *err, 
         if (!sc->hostname || !sc->client_urls || !sc->server_urls || !sc->etcd_binary || !sc->etcd_args)
                 return -ENOMEM;
 
+        if ((r = check_etcd_args(sc->etcd_args, err, errlen)) < 0 ||
+            (r = check_url_shape(sc->client_urls, "--client-urls", err, errlen)) < 0 ||
+            (r = check_url_shape(sc->server_urls, "--server-urls", err, errlen)) < 0 ||
+            (r = check_url_shape(v[OPT_ADV_CLIENT_URLS].list, "--advertise-client-urls", err, errlen)) < 0 ||
+            (r = check_url_shape(v[OPT_ADV_SERVER_URLS].list, "--advertise-server-urls", err, errlen)) < 0)
+                return r;
+        if (sc->nominate_timeout < USEC_PER_SEC || sc->dead_grace < USEC_PER_SEC || sc->stop_timeout < USEC_PER_SEC) {
+                snprintf(err, errlen, "--%s must be at least 1 second",
+                         sc->nominate_timeout < USEC_PER_SEC ? "nominate-timeout"
+                         : sc->dead_grace < USEC_PER_SEC     ? "dead-member-grace"
+                                                             : "stop-timeout");
+                return -EINVAL;
+        }
         if ((sc->cert != NULL) != (sc->key != NULL)) {
                 snprintf(err, errlen, "--cert-file and --key-file go together");
                 return -EINVAL;
@@ -247,6 +320,7 @@ int sup_config_from(struct sup_config *sc, const struct config *cfg, char *err, 
                 return -EINVAL;
         }
 
+        sc->tmp_prefix = v[OPT_TMP_PREFIX].b;
         if (v[OPT_TMP_PREFIX].b) {
                 char tmpl[] = "/tmp/mgmt-XXXXXX";
                 if (!mkdtemp(tmpl))
@@ -322,6 +396,7 @@ void sup_config_free(struct sup_config *sc) {
         free(sc->peer_key);
         free(sc->peer_ca);
         strv_free(sc->etcd_args);
+        free(sc->cluster_token);
         *sc = (struct sup_config){ 0 };
 }
 
@@ -362,9 +437,17 @@ char **etcd_argv(const struct sup_config *sc, const char *initial_cluster, bool 
         push_flag(&v, "--initial-cluster-state", existing ? "existing" : "new");
         if (!existing) {
                 _cleanup_free_ char *token = NULL;
-                if (asprintf(&token, "mgmt-%s", sc->hostname) >= 0)
+                if (sc->cluster_token)
+                        push_flag(&v, "--initial-cluster-token", sc->cluster_token);
+                else if (asprintf(&token, "mgmt-%s", sc->hostname) >= 0)
                         push_flag(&v, "--initial-cluster-token", token);
         }
+        /* the coordinator checks member health itself, precisely and sooner
+         * than etcd's 5 s rule; an --etcd-arg can turn the rule back on */
+        if (!etcd_arg_given(sc, "strict-reconfig-check"))
+                strv_push(&v, "--strict-reconfig-check=false");
+        if (!etcd_arg_given(sc, "auto-compaction-retention"))
+                strv_push(&v, "--auto-compaction-retention=1");
         if (sc->cert) {
                 push_flag(&v, "--cert-file", sc->cert);
                 push_flag(&v, "--key-file", sc->key);

@@ -6,6 +6,7 @@
 
 #include "log.h"
 #include "supervisor.h"
+#include "util.h"
 
 static const char usage[] =
         "Usage: mgmt-supervisor [OPTIONS]\n"
@@ -98,6 +99,14 @@ int main(int argc, char **argv) {
         r = sd_event_loop(e);
 out:
         node_free(n);
+        if (sc.tmp_prefix && sc.prefix) {
+                /* --tmp-prefix is for tests and demos: nothing in it outlives us */
+                int rr = rm_rf(sc.prefix);
+                if (rr < 0)
+                        log_warn_errno(rr, "cannot remove temporary prefix '%s': %m", sc.prefix);
+                else
+                        log_info("removed temporary prefix '%s'", sc.prefix);
+        }
         sd_event_unref(e);
         sup_config_free(&sc);
         config_free(&cfg);

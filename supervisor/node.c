@@ -6,8 +6,10 @@
  *   - watches on volunteer/, nominated/, endpoints/ and idealClusterSize,
  *     each event scheduling a refresh that re-reads the whole picture in one
  *     transaction plus the member list (rounds are idempotent);
- *   - reacting to nomination: start etcd joining the existing cluster;
- *     to un-nomination or removal: stop etcd, wipe its data, volunteer again;
+ *   - the role (role.c decides, this file acts): start etcd joining the
+ *     cluster when nominated and added; keep serving while leaving; stop
+ *     etcd and move its data aside only once our removal is confirmed by
+ *     our own cluster; refuse to act on a view from another cluster;
  *   - a one-second tick asking our own etcd for its status: health, learner,
  *     and whether it is the raft leader, which makes us the coordinator;
  *   - the endpoints cache under the prefix, sd_notify READY/STATUS/WATCHDOG.
@@ -32,20 +34,6 @@ static int64_t lease_ttl(const struct node *n) {
 #define TICK_USEC (1 * USEC_PER_SEC)
 /* status ticks our etcd may fail before we take back our endpoints key */
 #define UNHEALTHY_WITHDRAW_TICKS 3
-
-const char *node_role_to_string(enum node_role r) {
-        static const char *const names[] = {
-                [ROLE_CLIENT] = "client", [ROLE_VOLUNTEER] = "volunteer", [ROLE_NOMINEE] = "nominee",
-                [ROLE_MEMBER] = "member", [ROLE_LEAVING] = "leaving",
-        };
-        return names[r];
-}
-
-static void set_role(struct node *n, enum node_role r) {
-        if (n->role != r)
-                log_notice("role: %s -> %s", node_role_to_string(n->role), node_role_to_string(r));
-        n->role = r;
-}
 
 static bool has_data(struct node *n) {
         char p[4096];
@@ -104,13 +92,20 @@ static void cache_write(struct node *n, char *const *urls) {
                 log_warn("cannot write endpoint cache '%s'", p);
 }
 
-/* Client endpoints: our own etcd first when it runs, then every known member, then seeds. */
+/* Client endpoints: our own etcd first when it runs, then every member the
+ * cluster lists and every published endpoint, then seeds. A view that names
+ * no endpoint at all (power loss: nobody has published yet) leaves the list
+ * as it is: a known-good list is never shrunk to seeds that may be dead. */
 static void update_endpoints(struct node *n) {
         _cleanup_strv_ char **v = NULL;
         if (n->child.state != CHILD_DOWN && !n->learner)
                 for (size_t i = 0; n->sc->adv_client_urls[i]; i++)
                         strv_push(&v, n->sc->adv_client_urls[i]);
-        for (size_t i = 0; n->end_urls && n->end_urls[i]; i++) {
+        for (size_t i = 0; n->view_ok && i < n->members.n; i++)
+                for (size_t j = 0; n->members.m[i].client_urls[j]; j++)
+                        if (!strv_contains(v, n->members.m[i].client_urls[j]))
+                                strv_push(&v, n->members.m[i].client_urls[j]);
+        for (size_t i = 0; n->view_ok && n->end_urls && n->end_urls[i]; i++) {
                 char err[256];
                 _cleanup_strv_ char **u = NULL;
                 if (urls_parse(n->end_urls[i], &u, err, sizeof err) < 0)
@@ -119,20 +114,23 @@ static void update_endpoints(struct node *n) {
                         if (!strv_contains(v, u[j]))
                                 strv_push(&v, u[j]);
         }
+        if (strv_length(v) == 0)
+                return;
         _cleanup_strv_ char **known = strv_copy(v);
         for (size_t i = 0; n->sc->seeds && n->sc->seeds[i]; i++)
                 if (!strv_contains(v, n->sc->seeds[i]))
                         strv_push(&v, n->sc->seeds[i]);
-        if (strv_length(v) == 0)
-                return;
         etcd_client_set_endpoints(n->client, v);
-        if (strv_length(known) > 0)
-                cache_write(n, known);
+        cache_write(n, known);
 }
 
 /* ---------------- session: lease, volunteer, endpoints ---------------- */
 
 static void session_start(struct node *n);
+static void judge_view(struct node *n);
+static void restore_ideal(struct node *n);
+static void refresh_soon(struct node *n);
+static void volunteer(struct node *n);
 static void session_retry(struct node *n, const char *what, const struct etcd_error *err);
 static void watches_start(struct node *n, int64_t rev);
 
@@ -249,6 +247,7 @@ static void granted(struct etcd_client *c, const struct etcd_error *err, json_t 
                 return session_retry(n, "cannot get a lease", &perr);
         etcd_parse_revision(reply, &rev);
         n->lease = id;
+        n->ka_ok_at = now_usec();
         lease_file(n, p, sizeof p);
         snprintf(buf, sizeof buf, "%lld\n", (long long) id);
         write_file_atomic(p, buf, strlen(buf), 0600);
@@ -288,6 +287,7 @@ static void keepalive_done(struct etcd_client *c, const struct etcd_error *err, 
                 log_debug("lease keepalive failed: %s", err->msg);
                 return;
         }
+        n->ka_ok_at = now_usec();
         if (etcd_parse_lease_keepalive(reply, &ttl, &perr) < 0 || ttl <= 0) {
                 log_warnx("session lease %llx expired; starting a new session", (unsigned long long) n->lease);
                 drop_lease(n);
@@ -303,6 +303,17 @@ static int keepalive_cb(sd_event_source *s, uint64_t usec, void *ud) {
          * its own etcd, so partitioned endpoints in the list cannot starve it */
         if (!n->lease || n->session_busy || n->ka_lease)
                 return 0;
+        /* keepalives failing for a whole TTL: the lease may be gone with our
+         * keys; a new session puts them back (a stale one is revoked) */
+        if (n->ka_ok_at && usec - n->ka_ok_at > (uint64_t) lease_ttl(n) * USEC_PER_SEC) {
+                log_warnx("lease keepalives have failed for %llus: session lease %llx may have expired; starting a "
+                          "new session",
+                          (unsigned long long) ((usec - n->ka_ok_at) / USEC_PER_SEC), (unsigned long long) n->lease);
+                n->ka_ok_at = 0;
+                drop_lease(n);
+                session_start(n);
+                return 0;
+        }
         n->ka_lease = n->lease;
         int r = n->healthy && !n->learner
                         ? etcd_call_at(n->client, n->sc->adv_client_urls[0], ETCD_LEASE_KEEPALIVE,
@@ -386,6 +397,48 @@ static void split_kvs(const struct etcd_kvs *kvs, const char *prefix, char ***ho
         }
 }
 
+/* Does the comma-joined URL list hold any of urls? Returns the first shared one. */
+static const char *shared_url(const char *list, char *const *urls) {
+        for (size_t i = 0; urls && urls[i]; i++) {
+                size_t n = strlen(urls[i]);
+                for (const char *p = list; p && *p;) {
+                        const char *e = strchrnul(p, ',');
+                        if ((size_t) (e - p) == n && strneq(p, urls[i], n))
+                                return urls[i];
+                        p = *e ? e + 1 : e;
+                }
+        }
+        return NULL;
+}
+
+/* Another host volunteering (before us) or serving with our URLs. */
+static void find_url_conflict(struct node *n, const struct etcd_kvs *vol, const struct etcd_kvs *ep,
+                              const char *vp, const char *epp) {
+        int64_t mine = INT64_MAX;
+        free(n->url_conflict);
+        free(n->url_conflict_what);
+        n->url_conflict = n->url_conflict_what = NULL;
+        for (size_t i = 0; i < vol->n; i++) {
+                const char *h = key_host_suffix(vol->kvs[i].key, vp);
+                if (h && streq(h, n->sc->hostname))
+                        mine = vol->kvs[i].create_revision;
+        }
+        for (size_t l = 0; l < 2 && !n->url_conflict; l++) {
+                const struct etcd_kvs *kvs = l == 0 ? vol : ep;
+                char *const *urls = l == 0 ? n->sc->adv_server_urls : n->sc->adv_client_urls;
+                for (size_t i = 0; i < kvs->n; i++) {
+                        const char *h = key_host_suffix(kvs->kvs[i].key, l == 0 ? vp : epp);
+                        const char *u = shared_url(kvs->kvs[i].value, urls);
+                        if (!h || !u || streq(h, n->sc->hostname) || (l == 0 && kvs->kvs[i].create_revision > mine))
+                                continue;
+                        n->url_conflict = strdup(h);
+                        if (asprintf(&n->url_conflict_what, "%s URL '%s'", l == 0 ? "peer" : "client", u) < 0)
+                                n->url_conflict_what = NULL;
+                        break;
+                }
+        }
+}
+
 static void members_done(struct etcd_client *c, const struct etcd_error *err, json_t *reply, void *ud) {
         struct node *n = ud;
         struct etcd_members ms;
@@ -402,8 +455,11 @@ static void members_done(struct etcd_client *c, const struct etcd_error *err, js
         }
         etcd_members_clear(&n->members);
         n->members = ms;
+        n->view_own = n->view_own_pending;
+        judge_view(n);
         n->have_state = true;
-        update_endpoints(n);
+        if (n->view_ok)
+                update_endpoints(n);
         node_after_change(n);
         if (n->refresh_again) {
                 n->refresh_again = false;
@@ -411,9 +467,88 @@ static void members_done(struct etcd_client *c, const struct etcd_error *err, js
         }
 }
 
+/* /_mgmt/cluster: {"id": hex, "generation": N, "created": time} */
+static void parse_cluster_key(struct node *n, const char *v) {
+        json_t *j = v ? json_loads(v, 0, NULL) : NULL;
+        const char *id = NULL;
+        json_int_t gen = 0;
+        n->view_key_id = 0;
+        n->view_gen = 0;
+        if (j && json_unpack(j, "{s:s, s:I}", "id", &id, "generation", &gen) == 0 && gen > 0) {
+                n->view_key_id = strtoull(id, NULL, 16);
+                n->view_gen = gen;
+        } else if (v && (!n->cluster_key_text || !streq(n->cluster_key_text, v)))
+                log_warnx("ignoring a malformed /_mgmt/cluster value '%.80s'", v);
+        free(n->cluster_key_text);
+        n->cluster_key_text = v ? strdup(v) : NULL;
+        json_decref(j);
+}
+
+/* Is what we just read from the cluster this node belongs to? A node with no
+ * record yet adopts the cluster it first reads; a record is replaced only by
+ * a newer generation of the cluster (a restore), and data of the old one is
+ * then moved aside by the role function. */
+static void judge_view(struct node *n) {
+        uint64_t cid = n->view_cid;
+        bool coherent = cid && cid == n->members.cluster_id;
+        bool newer = coherent && n->view_key_id == cid && n->view_gen > n->ident.generation;
+        bool has_etcd = n->role == ROLE_NOMINEE || n->role == ROLE_MEMBER || n->role == ROLE_LEAVING ||
+                        n->role == ROLE_DEPARTED;
+
+        n->view_superseded = false;
+        if (!coherent) {
+                n->view_ok = false;
+                return;
+        }
+        if (!n->ident.id && !has_etcd) {
+                /* a volunteer or client: adopt the first cluster we meet, or a newer generation */
+                if (!n->ident.known || n->view_gen >= n->ident.generation || !n->view_gen) {
+                        n->ident.id = cid;
+                        n->ident.known = true;
+                        if (n->view_gen > 0)
+                                n->ident.generation = n->view_gen;
+                        if (n->ident.generation < 1)
+                                n->ident.generation = 1;
+                        if (ident_save(n->sc->prefix, &n->ident) < 0)
+                                log_warn("cannot record the cluster in '%s/cluster.json'", n->sc->prefix);
+                        log_info("joined cluster %016llx, generation %lld", (unsigned long long) cid,
+                                 n->ident.generation);
+                }
+        }
+        if (!n->ident.id) {
+                n->view_ok = true; /* a member whose etcd has not reported yet: the old behaviour */
+                return;
+        }
+        if (cid == n->ident.id) {
+                n->view_ok = true;
+                if (n->refused_cid) {
+                        log_notice("the cluster read is ours again (%016llx)", (unsigned long long) cid);
+                        n->refused_cid = 0;
+                }
+                if (n->view_key_id == cid && n->view_gen > n->ident.generation) {
+                        n->ident.generation = n->view_gen;
+                        ident_save(n->sc->prefix, &n->ident);
+                }
+                return;
+        }
+        if (newer && !has_etcd) {
+                log_notice("cluster %016llx, generation %lld, replaces our record of %016llx, generation %lld "
+                           "(restored from a snapshot): joining it",
+                           (unsigned long long) cid, (long long) n->view_gen, (unsigned long long) n->ident.id,
+                           n->ident.generation);
+                n->ident.id = cid;
+                n->ident.generation = n->view_gen;
+                ident_save(n->sc->prefix, &n->ident);
+                n->view_ok = true;
+                return;
+        }
+        n->view_ok = false;
+        n->view_superseded = newer;
+}
+
 static void state_done(struct etcd_client *c, const struct etcd_error *err, json_t *reply, void *ud) {
         struct node *n = ud;
-        struct etcd_kvs kv[4] = { 0 };
+        struct etcd_kvs kv[5] = { 0 };
         struct etcd_error perr;
         bool ok;
 
@@ -423,10 +558,12 @@ static void state_done(struct etcd_client *c, const struct etcd_error *err, json
                 log_debug("cannot read cluster state: %s", err ? err->msg : perr.msg);
                 return;
         }
-        for (size_t i = 0; i < 4; i++)
+        n->view_cid = 0;
+        etcd_parse_cluster_id(reply, &n->view_cid);
+        for (size_t i = 0; i < 5; i++)
                 if (etcd_parse_txn_range(reply, i, &kv[i], &perr) < 0) {
                         n->refresh_busy = false;
-                        for (size_t j = 0; j < 4; j++)
+                        for (size_t j = 0; j < 5; j++)
                                 etcd_kvs_clear(&kv[j]);
                         log_warnx("bad cluster state reply: %s", perr.msg);
                         return;
@@ -435,17 +572,26 @@ static void state_done(struct etcd_client *c, const struct etcd_error *err, json
         _cleanup_free_ char *ik = key_ideal_size();
         if (!vp || !np || !ep || !ik) {
                 n->refresh_busy = false;
-                for (size_t j = 0; j < 4; j++)
+                for (size_t j = 0; j < 5; j++)
                         etcd_kvs_clear(&kv[j]);
                 log_errorx("out of memory reading the cluster state");
                 return;
         }
         split_kvs(&kv[0], vp, &n->vol_hosts, &n->vol_urls);
+        free(n->vol_crev);
+        n->vol_crev = calloc(kv[0].n + 1, sizeof *n->vol_crev);
+        for (size_t i = 0, k = 0; n->vol_crev && i < kv[0].n; i++)
+                if (key_host_suffix(kv[0].kvs[i].key, vp))
+                        n->vol_crev[k++] = kv[0].kvs[i].create_revision;
         split_kvs(&kv[1], np, &n->nom_hosts, &n->nom_urls);
         split_kvs(&kv[2], ep, &n->end_hosts, &n->end_urls);
+        find_url_conflict(n, &kv[0], &kv[2], vp, ep);
         const char *iv = kv[3].n ? kv[3].kvs[0].value : NULL;
+        n->ideal_missing = !iv;
         if (!iv) {
-                n->ideal = n->sc->ideal;
+                /* deleted: the last size we saw stands (the coordinator puts it back),
+                 * so the target never depends on which host leads */
+                n->ideal = n->ideal_seen > 0 ? n->ideal_seen : n->sc->ideal;
         } else {
                 const char *e = NULL;
                 long long v = strtonum(iv, 1, 1000, &e);
@@ -454,13 +600,21 @@ static void state_done(struct etcd_client *c, const struct etcd_error *err, json
                                 log_warnx("ignoring %s '%s': %s (must be 1..1000); no resizing", ik, iv, e);
                         n->ideal = -1;
                 } else
-                        n->ideal = v;
+                        n->ideal = n->ideal_seen = v;
         }
         free(n->ideal_text);
         n->ideal_text = iv ? strdup(iv) : NULL;
-        for (size_t j = 0; j < 4; j++)
+        parse_cluster_key(n, kv[4].n ? kv[4].kvs[0].value : NULL);
+        for (size_t j = 0; j < 5; j++)
                 etcd_kvs_clear(&kv[j]);
-        if (etcd_call(n->client, ETCD_MEMBER_LIST, json_object(), members_done, n) < 0)
+        /* the member list from our own etcd when it is a healthy voter: only
+         * what our own etcd applied can confirm our removal */
+        n->view_own_pending = n->child.state == CHILD_UP && n->healthy && !n->learner;
+        int r = n->view_own_pending
+                        ? etcd_call_at(n->client, n->sc->adv_client_urls[0], ETCD_MEMBER_LIST, json_object(),
+                                       members_done, n)
+                        : etcd_call(n->client, ETCD_MEMBER_LIST, json_object(), members_done, n);
+        if (r < 0)
                 n->refresh_busy = false;
 }
 
@@ -472,26 +626,59 @@ void node_refresh(struct node *n) {
                 return;
         }
         _cleanup_free_ char *v = key_volunteer_prefix(), *no = key_nominated_prefix(), *e = key_endpoints_prefix(),
-                            *i = key_ideal_size();
-        json_t *ops = json_pack("[oooo]", etcd_op_range(v, true), etcd_op_range(no, true), etcd_op_range(e, true),
-                                etcd_op_range(i, false));
+                            *i = key_ideal_size(), *ck = key_cluster();
+        json_t *ops = json_pack("[ooooo]", etcd_op_range(v, true), etcd_op_range(no, true), etcd_op_range(e, true),
+                                etcd_op_range(i, false), etcd_op_range(ck, false));
         n->refresh_busy = true;
         if (etcd_call(n->client, ETCD_TXN, etcd_req_txn(NULL, ops, NULL), state_done, n) < 0)
                 n->refresh_busy = false;
 }
 
-/* ---------------- reacting to nomination ---------------- */
+/* The coordinator puts a deleted idealClusterSize back with the last value seen. */
+static void ideal_restored(struct etcd_client *c, const struct etcd_error *err, json_t *reply, void *ud) {
+        struct node *n = ud;
+        n->ideal_restore_busy = false;
+        if (err)
+                log_warnx("cannot restore idealClusterSize: %s", err->msg);
+}
 
+static void restore_ideal(struct node *n) {
+        if (!n->ideal_missing || n->ideal_seen < 1 || n->ideal_restore_busy)
+                return;
+        _cleanup_free_ char *ik = key_ideal_size();
+        char v[32];
+        snprintf(v, sizeof v, "%lld", n->ideal_seen);
+        log_notice("coordinator: %s was deleted; putting back the last value seen, %lld", ik, n->ideal_seen);
+        n->ideal_restore_busy = true;
+        if (etcd_call(n->client, ETCD_TXN,
+                      etcd_req_txn(json_pack("[o]", etcd_cmp_version(ik, "=", 0)), json_pack("[o]", etcd_op_put(ik, v, 0)),
+                                   NULL),
+                      ideal_restored, n) < 0)
+                n->ideal_restore_busy = false;
+}
+
+/* ---------------- the role: observe, decide (role.c), act ---------------- */
+
+/* Our member: the one with our name; an unstarted learner (no name yet)
+ * carrying our advertised peer URLs. Never a member named after another host,
+ * even with our URLs (two hosts given the same URLs). */
 static const struct etcd_member *my_member(struct node *n) {
         for (size_t i = 0; i < n->members.n; i++) {
                 const struct etcd_member *m = &n->members.m[i];
-                if (streq(m->name, n->sc->hostname))
-                        return m;
+                if (m->name && *m->name) {
+                        if (streq(m->name, n->sc->hostname))
+                                return m;
+                        continue;
+                }
                 for (size_t j = 0; m->peer_urls[j]; j++)
                         if (strv_contains(n->sc->adv_server_urls, m->peer_urls[j]))
                                 return m;
         }
         return NULL;
+}
+
+static bool etcd_running(const struct node *n) {
+        return n->child.state == CHILD_STARTING || n->child.state == CHILD_UP;
 }
 
 static void start_etcd(struct node *n, const char *initial_cluster, bool existing) {
@@ -506,107 +693,175 @@ static void start_etcd(struct node *n, const char *initial_cluster, bool existin
                 log_error_errno(r, "cannot start etcd '%s': %m", n->sc->etcd_binary);
 }
 
-static void wipe_and_volunteer(struct node *n) {
-        log_notice("wiping etcd data in '%s'", n->sc->data_dir);
-        int r = rm_rf(n->sc->data_dir);
+/* Data of a member whose removal its own cluster confirmed (or of an older
+ * generation of the cluster) goes under PREFIX/old/, never deleted outright. */
+static void move_data_aside(struct node *n, const char *why) {
+        char to[4096];
+        int r = data_move_aside(n->sc->prefix, n->sc->data_dir, why, to, sizeof to);
         if (r < 0)
-                log_error_errno(r, "cannot wipe '%s': %m", n->sc->data_dir);
-        n->healthy = n->learner = n->coordinator = false;
-        n->my_id = 0;
-        round_forget(n);
-        set_role(n, n->sc->no_server ? ROLE_CLIENT : ROLE_VOLUNTEER);
-        update_endpoints(n);
-        if (!n->sc->no_server && !n->volunteered && n->lease)
-                volunteer(n);
-        refresh_soon(n);
+                log_error_errno(r, "cannot move etcd data '%s' aside: %m", n->sc->data_dir);
+        else if (r > 0)
+                log_notice("moved etcd data '%s' aside to '%s' (%s)", n->sc->data_dir, to, why);
 }
 
-static void stopped_for_leave(struct child *ch, void *ud) {
+static void role_event(struct node *n, enum role_event ev, const struct role_facts *f);
+
+static void stopped_cb(struct child *ch, void *ud) {
         struct node *n = ud;
         ch->on_stopped = NULL;
         if (n->shutting_down)
                 return;
-        wipe_and_volunteer(n);
+        role_event(n, REV_STOPPED, NULL);
 }
 
-static void leave(struct node *n, const char *why) {
-        if (n->role == ROLE_LEAVING && n->child.state == CHILD_STOPPING)
+static void refuse_view(struct node *n) {
+        if (n->refused_cid == n->view_cid)
                 return;
-        log_notice("leaving the cluster: %s; stopping etcd", why);
-        set_role(n, ROLE_LEAVING);
-        withdraw_endpoints(n);
-        n->coordinator = false;
-        n->child.on_stopped = stopped_for_leave;
-        child_stop(&n->child);
+        n->refused_cid = n->view_cid;
+        log_errorx("refusing to act: the cluster read through %s has id %016llx (member list %016llx), but this "
+                   "node belongs to cluster %016llx, generation %lld (%s/cluster.json); keeping our data and "
+                   "doing nothing until they agree",
+                   etcd_client_current_endpoint(n->client), (unsigned long long) n->view_cid,
+                   (unsigned long long) n->members.cluster_id, (unsigned long long) n->ident.id,
+                   n->ident.generation, n->sc->prefix);
+}
+
+/* Carry out one step of the role function. */
+static void role_event(struct node *n, enum role_event ev, const struct role_facts *fin) {
+        struct role_facts f = fin ? *fin : (struct role_facts){ 0 };
+        struct role_step st;
+
+        f.no_server = n->sc->no_server;
+        f.learner = n->learner;
+        f.etcd_running = etcd_running(n);
+        role_next(n->role, ev, &f, &st);
+        if (st.role != n->role) {
+                log_notice("role: %s -> %s: %s", node_role_to_string(n->role), node_role_to_string(st.role),
+                           st.why ? st.why : role_event_to_string(ev));
+                if (st.role == ROLE_DEPARTED && n->role != ROLE_DEPARTED)
+                        n->clear_why = f.superseded ? "old-generation" : "removed";
+                n->role = st.role;
+        } else if (st.why && st.action == RA_NONE && ev == REV_VIEW)
+                log_debug("role %s: %s", node_role_to_string(n->role), st.why);
+
+        switch (st.action) {
+        case RA_NONE:
+                break;
+        case RA_START_ETCD: {
+                _cleanup_free_ char *ic = initial_cluster_from(&n->members, n->sc->hostname, n->sc->adv_server_urls);
+                log_notice("nominated: joining the cluster (initial cluster %s)", ic);
+                move_data_aside(n, "stale"); /* a volunteer has none; anything there predates us */
+                start_etcd(n, ic, true);
+                break;
+        }
+        case RA_RESTART_ETCD:
+                child_schedule_restart(&n->child);
+                break;
+        case RA_STOP_ETCD:
+                log_notice("leaving the cluster: %s; stopping etcd", st.why);
+                if (n->endpoints_published)
+                        withdraw_endpoints(n);
+                n->coordinator = false;
+                n->child.on_stopped = stopped_cb;
+                child_stop(&n->child);
+                break;
+        case RA_CLEAR_DATA:
+                move_data_aside(n, n->clear_why ? n->clear_why : "removed");
+                n->healthy = n->learner = n->coordinator = false;
+                n->my_id = 0;
+                round_forget(n);
+                update_endpoints(n);
+                if (!n->sc->no_server && !n->volunteered && n->lease)
+                        volunteer(n);
+                refresh_soon(n);
+                break;
+        case RA_REFUSE:
+                refuse_view(n);
+                break;
+        }
 }
 
 static void bootstrap_done(struct etcd_client *c, const struct etcd_error *err, json_t *reply, void *ud) {
         struct node *n = ud;
-        if (err) {
-                log_warnx("cannot record bootstrap keys: %s; will retry", err->msg);
+        bool ok = false;
+        struct etcd_error perr;
+        if (err || etcd_parse_txn(reply, &ok, &perr) < 0) {
+                log_warnx("cannot record bootstrap keys: %s; will retry", err ? err->msg : perr.msg);
                 return;
         }
         n->bootstrap_pending = false;
-        log_notice("bootstrapped a new cluster: nominated '%s', idealClusterSize %lld (unless already set)",
-                   n->sc->hostname, n->sc->ideal);
+        log_notice("bootstrapped a new cluster %016llx (token %s): nominated '%s', idealClusterSize %lld "
+                   "(unless already set)",
+                   (unsigned long long) n->ident.id, n->ident.token, n->sc->hostname, n->sc->ideal);
         refresh_soon(n);
 }
 
-/* The seed records itself as nominated and the ideal size, each only if absent. */
+/* The seed records the cluster, itself as nominated and the ideal size, each
+ * only if absent, in one transaction. */
 static void bootstrap_keys(struct node *n) {
-        _cleanup_free_ char *nk = key_nominated(n->sc->hostname), *ik = key_ideal_size();
+        _cleanup_free_ char *nk = key_nominated(n->sc->hostname), *ik = key_ideal_size(), *ck = key_cluster();
         _cleanup_free_ char *urls = strv_join(n->sc->adv_server_urls, ",");
-        char ideal[32];
+        _cleanup_free_ char *now = rfc3339_now();
+        char ideal[32], id[32];
+        if (!n->ident.id)
+                return; /* our etcd has not told us the cluster id yet */
         snprintf(ideal, sizeof ideal, "%lld", n->sc->ideal);
-        /* two independent "put if absent": a txn per key */
+        snprintf(id, sizeof id, "%016llx", (unsigned long long) n->ident.id);
+        json_t *cj = json_pack("{s:s, s:I, s:s}", "id", id, "generation", (json_int_t) n->ident.generation, "created",
+                               now ? now : "");
+        _cleanup_free_ char *cv = cj ? json_dumps(cj, JSON_SORT_KEYS) : NULL;
+        json_decref(cj);
+        if (!cv)
+                return;
+        /* three independent "put if absent": nested txns are not in 3.4, so
+         * the first two ride along and the last one reports */
         etcd_call(n->client, ETCD_TXN,
                   etcd_req_txn(json_pack("[o]", etcd_cmp_version(ik, "=", 0)),
                                json_pack("[o]", etcd_op_put(ik, ideal, 0)), NULL),
-                  NULL, NULL);
+                  NULL, NULL); /* checked by the coordinator: a missing size is restored */
+        etcd_call(n->client, ETCD_TXN,
+                  etcd_req_txn(json_pack("[o]", etcd_cmp_version(ck, "=", 0)), json_pack("[o]", etcd_op_put(ck, cv, 0)),
+                               NULL),
+                  NULL, NULL); /* read back on every refresh; absent only until this lands */
         etcd_call(n->client, ETCD_TXN,
                   etcd_req_txn(json_pack("[o]", etcd_cmp_version(nk, "=", 0)),
                                json_pack("[o]", etcd_op_put(nk, urls, 0)), NULL),
                   bootstrap_done, n);
 }
 
-/* Called after every refresh: act on our own nomination, then coordinate. */
+/* A volunteer whose advertised URLs another host already uses refuses to
+ * start: etcd would fail to bind, or worse, we would adopt their member. */
+static bool check_url_conflict(struct node *n) {
+        if (!n->url_conflict)
+                return false;
+        log_errorx("host '%s' already uses %s, which this node ('%s') advertises too: two hosts cannot share URLs; "
+                   "give this node its own --server-urls/--client-urls (and advertise flags); refusing to start",
+                   n->url_conflict, n->url_conflict_what ? n->url_conflict_what : "our URLs", n->sc->hostname);
+        node_shutdown(n, 1);
+        return true;
+}
+
+/* Called after every refresh: act on what we read, then coordinate. */
 void node_after_change(struct node *n) {
-        bool nominated = strv_contains(n->nom_hosts, n->sc->hostname);
-        const struct etcd_member *me = my_member(n);
+        struct role_facts f = {
+                .same_cluster = n->view_ok,
+                .superseded = n->view_superseded,
+                .nominated = strv_contains(n->nom_hosts, n->sc->hostname),
+                .member = my_member(n) != NULL,
+                .own_view = n->view_own,
+        };
 
         if (n->bootstrap_pending) {
                 notify_status(n);
                 return;
         }
-        switch (n->role) {
-        case ROLE_VOLUNTEER:
-                if (nominated && me && n->child.state == CHILD_DOWN) {
-                        _cleanup_free_ char *ic = initial_cluster_from(&n->members, n->sc->hostname,
-                                                                       n->sc->adv_server_urls);
-                        log_notice("nominated: joining the cluster (initial cluster %s)", ic);
-                        rm_rf(n->sc->data_dir);
-                        set_role(n, ROLE_NOMINEE);
-                        start_etcd(n, ic, true);
-                } else if (nominated && !me)
-                        log_debug("nominated; waiting to be added as a member");
-                break;
-        case ROLE_NOMINEE:
-        case ROLE_MEMBER:
-                if (!nominated)
-                        leave(n, "no longer nominated");
-                else if (!me && n->child.state != CHILD_STARTING)
-                        leave(n, "our member was removed from the cluster");
-                break;
-        case ROLE_LEAVING:
-                if (n->child.state != CHILD_STOPPING && (!nominated || !me))
-                        leave(n, n->sc->no_server ? "--no-server: un-nominated by the coordinator"
-                                                  : "un-nominated");
-                break;
-        case ROLE_CLIENT:
-                break;
-        }
-        if (n->coordinator)
+        if ((n->role == ROLE_VOLUNTEER || n->role == ROLE_CLIENT) && check_url_conflict(n))
+                return;
+        role_event(n, REV_VIEW, &f);
+        if (n->coordinator && n->view_ok) {
+                restore_ideal(n);
                 round_run(n);
+        }
         notify_status(n);
 }
 
@@ -640,6 +895,31 @@ static void note_unhealthy(struct node *n) {
         }
 }
 
+/* Our own etcd says which cluster our data belongs to: record it the first
+ * time (PREFIX/cluster.json), complain once if it ever disagrees. */
+static void note_cluster_id(struct node *n, uint64_t cid) {
+        if (!cid || n->ident.id == cid || !(n->role == ROLE_MEMBER || n->role == ROLE_NOMINEE || n->role == ROLE_LEAVING))
+                return;
+        if (n->ident.id && n->ident.known) {
+                if (n->own_mismatch_warned != cid)
+                        log_errorx("our etcd's data belongs to cluster %016llx but %s/cluster.json says %016llx; "
+                                   "not acting on other clusters' keys until this is resolved",
+                                   (unsigned long long) cid, n->sc->prefix, (unsigned long long) n->ident.id);
+                n->own_mismatch_warned = cid;
+                return;
+        }
+        n->ident.id = cid;
+        n->ident.known = true;
+        if (n->ident.generation < 1)
+                n->ident.generation = 1;
+        int r = ident_save(n->sc->prefix, &n->ident);
+        if (r < 0)
+                log_error_errno(r, "cannot record the cluster in '%s/cluster.json': %m", n->sc->prefix);
+        else
+                log_info("this prefix belongs to cluster %016llx, generation %lld", (unsigned long long) cid,
+                         n->ident.generation);
+}
+
 static void status_done(struct etcd_client *c, const struct etcd_error *err, json_t *reply, void *ud) {
         struct node *n = ud;
         struct etcd_status st;
@@ -660,6 +940,7 @@ static void status_done(struct etcd_client *c, const struct etcd_error *err, jso
         }
         n->my_id = st.member_id;
         n->learner = st.learner;
+        note_cluster_id(n, st.cluster_id);
         if (st.leader == 0) {
                 if (!n->quorum_warned)
                         log_warnx("quorum lost: our etcd sees no leader; no membership change until it is back");
@@ -678,7 +959,7 @@ static void status_done(struct etcd_client *c, const struct etcd_error *err, jso
         n->unhealthy_ticks = 0;
         child_mark_healthy(&n->child);
         if (n->role == ROLE_NOMINEE && !st.learner) {
-                set_role(n, ROLE_MEMBER);
+                role_event(n, REV_PROMOTED, NULL);
                 update_endpoints(n);
         }
         if (n->bootstrap_pending)
@@ -687,7 +968,7 @@ static void status_done(struct etcd_client *c, const struct etcd_error *err, jso
                 publish_endpoints(n);
         if (!n->lease && !n->session_busy)
                 session_start(n);
-        become_coordinator(n, st.leader == st.member_id && n->role == ROLE_MEMBER);
+        become_coordinator(n, st.leader == st.member_id && (n->role == ROLE_MEMBER || n->role == ROLE_LEAVING));
         etcd_status_clear(&st);
         notify_status(n);
 }
@@ -719,15 +1000,10 @@ static void child_exited(struct child *ch, int status, void *ud) {
         if (n->endpoints_published)
                 withdraw_endpoints(n);
         if (ch->removed_seen) {
-                log_notice("etcd says this member was removed from the cluster");
-                wipe_and_volunteer(n);
+                role_event(n, REV_REMOVED, NULL);
                 return;
         }
-        if (n->role == ROLE_LEAVING && !n->sc->no_server) {
-                wipe_and_volunteer(n);
-                return;
-        }
-        child_schedule_restart(ch);
+        role_event(n, REV_ETCD_EXIT, NULL);
 }
 
 /* ---------------- life cycle ---------------- */
@@ -740,21 +1016,59 @@ int node_new(sd_event *e, struct config *cfg, struct sup_config *sc, struct node
         n->cfg = cfg;
         n->sc = sc;
         n->ideal = sc->ideal;
+        n->lock_fd = -1;
         child_init(&n->child, e, sc->stop_timeout, child_exited, n);
         *ret = n;
         return 0;
 }
 
+/* The prefix: a directory only we can read, locked for our lifetime. */
+static int prefix_prepare(struct node *n) {
+        struct sup_config *sc = n->sc;
+        struct stat st;
+        char err[512];
+        int r;
+
+        if (lstat(sc->prefix, &st) == 0 && !S_ISDIR(st.st_mode))
+                return log_error_errno(-ENOTDIR, "--prefix '%s' exists and is not a directory", sc->prefix);
+        r = mkdir_p(sc->prefix, 0700);
+        if (r < 0)
+                return log_error_errno(r, "cannot create state directory '%s': %m", sc->prefix);
+        if (stat(sc->prefix, &st) == 0 && (st.st_mode & 077)) {
+                if (chmod(sc->prefix, 0700) < 0)
+                        return log_error_errno(-errno, "state directory '%s' is open to others (mode %04o) and "
+                                               "cannot be tightened: %m", sc->prefix, (unsigned) (st.st_mode & 07777));
+                log_notice("tightened state directory '%s' from mode %04o to 0700", sc->prefix,
+                           (unsigned) (st.st_mode & 07777));
+        }
+        if (access(sc->prefix, W_OK) < 0)
+                return log_error_errno(-errno, "state directory '%s' is not writable: %m", sc->prefix);
+        if (lstat(sc->data_dir, &st) == 0 && S_ISDIR(st.st_mode) && access(sc->data_dir, W_OK) < 0)
+                return log_error_errno(-errno, "etcd data dir '%s' is not writable: %m", sc->data_dir);
+        r = prefix_lock(sc->prefix, &n->lock_fd, err, sizeof err);
+        if (r < 0) {
+                log_errorx("%s", err);
+                return r;
+        }
+        r = ident_load(sc->prefix, &n->ident, err, sizeof err);
+        if (r < 0) {
+                log_errorx("%s", err);
+                return r;
+        }
+        return 0;
+}
+
 int node_start(struct node *n) {
         struct sup_config *sc = n->sc;
-        _cleanup_strv_ char **eps = NULL, **cached = cache_read(n);
+        _cleanup_strv_ char **eps = NULL, **cached = NULL;
         char p[4096];
         _cleanup_free_ char *old = NULL;
         int r;
 
-        r = mkdir_p(sc->prefix, 0700);
+        r = prefix_prepare(n);
         if (r < 0)
-                return log_error_errno(r, "cannot create state directory '%s': %m", sc->prefix);
+                return r;
+        cached = cache_read(n);
         lease_file(n, p, sizeof p);
         if (read_file_max(p, 64, &old, NULL) >= 0)
                 parse_int64(strtok(old, "\n"), &n->old_lease);
@@ -770,6 +1084,14 @@ int node_start(struct node *n) {
         }
         if (!sc->seeds && !data && sc->no_server)
                 return log_error_errno(-EINVAL, "--no-server needs --seeds: there is no cluster to be a client of");
+        /* a prefix that has belonged to a cluster never bootstraps another one */
+        bool rejoin = !data && !sc->seeds && n->ident.known;
+        if (rejoin && !cached)
+                return log_error_errno(-ENOENT,
+                                       "this prefix belonged to cluster %016llx (generation %lld, %s/cluster.json) "
+                                       "and has neither data nor cached endpoints: it will not bootstrap a second "
+                                       "cluster; give --seeds, or move %s/cluster.json aside to start a new cluster",
+                                       (unsigned long long) n->ident.id, n->ident.generation, sc->prefix, sc->prefix);
 
         /* endpoints: ourselves if we have a member, then cached members, then seeds */
         if (!sc->no_server && (data || !sc->seeds))
@@ -793,25 +1115,33 @@ int node_start(struct node *n) {
         if (data) {
                 /* never bootstrap over old data: restart our member */
                 log_notice("found etcd data in '%s': restarting our member", sc->data_dir);
-                set_role(n, sc->no_server ? ROLE_LEAVING : ROLE_MEMBER);
+                n->role = sc->no_server ? ROLE_LEAVING : ROLE_MEMBER;
                 if (sc->no_server)
                         log_notice("--no-server with member data: serving until the coordinator removes us");
                 start_etcd(n, NULL, true);
-        } else if (!sc->seeds) {
-                log_notice("no --seeds and no data: bootstrapping a new one-member cluster");
-                set_role(n, ROLE_MEMBER);
+        } else if (!sc->seeds && !rejoin) {
+                log_notice("no --seeds, no data and no record of a cluster: bootstrapping a new one-member cluster");
+                n->role = ROLE_MEMBER;
                 n->bootstrap_pending = true;
+                n->ident = (struct cluster_ident){ .known = true, .generation = 1 };
+                ident_new_token(sc->hostname, n->ident.token, sizeof n->ident.token);
+                r = ident_save(sc->prefix, &n->ident);
+                if (r < 0)
+                        return log_error_errno(r, "cannot write '%s/cluster.json': %m", sc->prefix);
+                free(sc->cluster_token);
+                sc->cluster_token = strdup(n->ident.token);
                 start_etcd(n, NULL, false);
         } else {
-                _cleanup_free_ char *s = strv_join(sc->seeds, ",");
-                set_role(n, sc->no_server ? ROLE_CLIENT : ROLE_VOLUNTEER);
-                log_notice("joining through seeds %s as %s", s, node_role_to_string(n->role));
+                _cleanup_free_ char *s = strv_join(sc->seeds ? sc->seeds : cached, ",");
+                n->role = sc->no_server ? ROLE_CLIENT : ROLE_VOLUNTEER;
+                log_notice("joining through %s %s as %s", sc->seeds ? "seeds" : "cached endpoints", s,
+                           node_role_to_string(n->role));
                 session_start(n);
         }
         /* a restarted member reaches the cluster through the others right
          * away (its own etcd may never come back: removed); a lone seed
          * starts its session once its etcd answers */
-        if ((n->role == ROLE_MEMBER || n->role == ROLE_LEAVING) && (sc->seeds || cached))
+        if ((n->role == ROLE_MEMBER || n->role == ROLE_LEAVING) && (sc->seeds || cached) && !n->session_busy)
                 session_start(n);
 
         uint64_t now;
@@ -910,10 +1240,17 @@ void node_free(struct node *n) {
         strv_free(n->end_hosts);
         strv_free(n->end_urls);
         free(n->ideal_text);
+        free(n->vol_crev);
+        free(n->url_conflict);
+        free(n->url_conflict_what);
+        free(n->cluster_key_text);
+        if (n->lock_fd >= 0)
+                close(n->lock_fd);
         etcd_members_clear(&n->members);
         round_forget(n);
         free(n->track);
         free(n->last_decision);
+        free(n->plan_since);
         sd_event_unref(n->event);
         free(n);
 }

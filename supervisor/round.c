@@ -115,21 +115,23 @@ static void learner_added(struct etcd_client *c, const struct etcd_error *err, j
 
 struct pending_remove {
         struct node *n;
-        uint64_t id;
+        char *key; /* nominated/<host> to delete once the member is gone, or NULL */
 };
 
-static void remove_member_after_unnominate(struct etcd_client *c, const struct etcd_error *err, json_t *reply,
-                                           void *ud) {
+/* The member is removed first, while its etcd still serves; its nomination
+ * key goes after. A coordinator dying in between leaves a key without a
+ * member, which the next round drops or turns into a fresh nomination. */
+static void nomination_after_remove(struct etcd_client *c, const struct etcd_error *err, json_t *reply, void *ud) {
         struct pending_remove *p = ud;
         struct node *n = p->n;
-        uint64_t id = p->id;
+        _cleanup_free_ char *key = p->key;
         free(p);
-        if (err) {
+        if (err || !key) {
                 action_done(c, err, reply, n);
                 return;
         }
-        if (etcd_call(c, ETCD_MEMBER_REMOVE, etcd_req_member_id(id), action_done, n) < 0)
-                n->round_busy = false;
+        if (etcd_call(c, ETCD_DELETE, etcd_req_delete(key, false), action_done, n) < 0)
+                action_done(c, NULL, NULL, n);
 }
 
 static void execute(struct node *n, const struct caction *a) {
@@ -199,14 +201,28 @@ static void execute(struct node *n, const struct caction *a) {
                         r = -ENOMEM;
                         break;
                 }
-                *p = (struct pending_remove){ n, a->id };
-                if (nk)
-                        r = etcd_call(n->client, ETCD_DELETE, etcd_req_delete(nk, false),
-                                      remove_member_after_unnominate, p);
-                else
-                        r = etcd_call(n->client, ETCD_MEMBER_REMOVE, etcd_req_member_id(a->id), action_done, n);
-                if (r < 0 || !nk)
+                *p = (struct pending_remove){ n, a->host && strv_contains(n->nom_hosts, a->host) ? TAKE_PTR(nk) : NULL };
+                r = etcd_call(n->client, ETCD_MEMBER_REMOVE, etcd_req_member_id(a->id), nomination_after_remove, p);
+                if (r < 0) {
+                        free(p->key);
                         free(p);
+                }
+                break;
+        }
+        case ACT_RENOMINATE: {
+                const struct etcd_member *m = NULL;
+                for (size_t i = 0; i < n->members.n; i++)
+                        if (n->members.m[i].id == a->id)
+                                m = &n->members.m[i];
+                _cleanup_free_ char *urls = m ? strv_join(m->peer_urls, ",") : NULL;
+                if (!urls) {
+                        r = -ENOENT;
+                        break;
+                }
+                r = etcd_call(n->client, ETCD_TXN,
+                              etcd_req_txn(json_pack("[o]", etcd_cmp_version(nk, "=", 0)),
+                                           json_pack("[o]", etcd_op_put(nk, urls, 0)), NULL),
+                              action_done, n);
                 break;
         }
         case ACT_TRANSFER:
@@ -220,6 +236,91 @@ static void execute(struct node *n, const struct caction *a) {
         if (r < 0) {
                 n->round_busy = false;
                 log_error_errno(r, "cannot send membership change: %m");
+        }
+}
+
+/* The shape of a reason: its text without digits, so a countdown ("41 s
+ * of grace left") is one decision, logged once. */
+static bool same_shape(const char *a, const char *b) {
+        while (*a || *b) {
+                while (*a >= '0' && *a <= '9')
+                        a++;
+                while (*b >= '0' && *b <= '9')
+                        b++;
+                if (*a != *b)
+                        return false;
+                if (*a)
+                        a++, b++;
+        }
+        return true;
+}
+
+static void plan_done(struct etcd_client *c, const struct etcd_error *err, json_t *reply, void *ud) {
+        if (err)
+                log_debug("cannot publish the plan: %s", err->msg);
+}
+
+/* Log a decision once (a retried one is not repeated) and publish it as
+ * /_mgmt/plan on our session lease, so operators see what the coordinator
+ * does next or why it waits. */
+static void report(struct node *n, const struct caction *a) {
+        const char *why = a->why[0] ? a->why : "nothing to do: the cluster is at its ideal size";
+        bool changed = !n->last_decision || !same_shape(n->last_decision, why);
+
+        if (changed) {
+                if (a->type != ACT_NONE)
+                        log_notice("coordinator: %s", why);
+                else if (a->why[0])
+                        log_info("coordinator: %s", why);
+                free(n->plan_since);
+                n->plan_since = rfc3339_now();
+        }
+        if (n->last_decision && streq(n->last_decision, why))
+                return;
+        free(n->last_decision);
+        n->last_decision = strdup(why);
+        if (!n->lease)
+                return;
+        _cleanup_free_ char *k = key_plan();
+        json_t *j = json_pack("{s:s, s:s, s:s?, s:s, s:s}", "coordinator", n->sc->hostname, "action",
+                              caction_to_string(a->type), "host", a->host, "why", why, "since",
+                              n->plan_since ? n->plan_since : "");
+        _cleanup_free_ char *v = j ? json_dumps(j, JSON_SORT_KEYS) : NULL;
+        json_decref(j);
+        if (v && k)
+                etcd_call(n->client, ETCD_PUT, etcd_req_put(k, v, n->lease), plan_done, n);
+}
+
+/* A volunteer advertising a URL that an older volunteer or a member of
+ * another name already uses is never nominated (its etcd could not bind, or
+ * would pass for the other host's member). */
+static void mark_conflicts(struct node *n, struct cstate *s) {
+        for (size_t i = 0; n->vol_hosts && n->vol_hosts[i]; i++) {
+                struct chost *h = NULL;
+                for (size_t k = 0; k < s->n_hosts; k++)
+                        if (streq(s->hosts[k].name, n->vol_hosts[i]))
+                                h = &s->hosts[k];
+                if (!h)
+                        continue;
+                for (size_t j = 0; !h->conflict && n->vol_hosts[j]; j++) {
+                        if (j == i || (n->vol_crev && n->vol_crev[j] > n->vol_crev[i]))
+                                continue;
+                        _cleanup_strv_ char **u = NULL;
+                        char err[256];
+                        if (urls_parse(n->vol_urls[j], &u, err, sizeof err) < 0)
+                                continue;
+                        for (size_t k = 0; u[k]; k++)
+                                if (urls_hold(n->vol_urls[i], u[k]))
+                                        h->conflict = n->vol_hosts[j];
+                }
+                for (size_t m = 0; !h->conflict && m < n->members.n; m++) {
+                        const struct etcd_member *em = &n->members.m[m];
+                        if (!em->name || !*em->name || streq(em->name, h->name))
+                                continue;
+                        for (size_t k = 0; em->peer_urls[k]; k++)
+                                if (urls_hold(n->vol_urls[i], em->peer_urls[k]))
+                                        h->conflict = em->name;
+                }
         }
 }
 
@@ -296,21 +397,12 @@ void round_run(struct node *n) {
                 h->cooldown_until = t->cooldown_until;
         }
 
+        mark_conflicts(n, &s);
         coordinator_decide(&s, &a);
-        /* one line per decision; a retried one is not repeated */
-        if (a.why[0] && (!n->last_decision || !streq(n->last_decision, a.why))) {
-                if (a.type != ACT_NONE)
-                        log_notice("coordinator: %s", a.why);
-                else
-                        log_info("coordinator: %s", a.why);
-                free(n->last_decision);
-                n->last_decision = strdup(a.why);
-        }
-        if (s.ideal < 1 && !a.why[0] && (!n->last_decision || !streq(n->last_decision, "invalid ideal"))) {
-                log_warnx("coordinator: idealClusterSize is invalid; not resizing");
-                free(n->last_decision);
-                n->last_decision = strdup("invalid ideal");
-        }
+        if (s.ideal < 1 && !a.why[0])
+                snprintf(a.why, sizeof a.why, "idealClusterSize '%s' is invalid: not resizing",
+                         n->ideal_text ? n->ideal_text : "");
+        report(n, &a);
         if (a.type != ACT_NONE)
                 execute(n, &a);
 out:

@@ -62,6 +62,8 @@ struct sup_config {
         char *cert, *key, *ca, *peer_cert, *peer_key, *peer_ca;
         bool client_cert_auth, peer_client_cert_auth;
         char **etcd_args;
+        char *cluster_token; /* --initial-cluster-token at bootstrap (random) */
+        bool tmp_prefix;
 };
 
 /* etcdargs.c */
@@ -74,6 +76,23 @@ char **etcd_argv(const struct sup_config *sc, const char *initial_cluster, bool 
 /* "name=url,name=url" from a member list, with self's name filled in for the
  * member carrying our advertised peer URL. */
 char *initial_cluster_from(const struct etcd_members *ms, const char *self, char *const *self_peer_urls);
+
+/* ---------- identity.c: prefix lock, cluster record, data moved aside ---------- */
+struct cluster_ident {
+        bool known;            /* PREFIX/cluster.json exists: this prefix belongs to a cluster */
+        uint64_t id;           /* etcd cluster id; 0 until our etcd told us */
+        char token[96];        /* --initial-cluster-token it was bootstrapped with */
+        long long generation;  /* 1 at bootstrap; a restore makes generation + 1 */
+};
+/* flock PREFIX/lock for the life of the process; -EBUSY (err names the pid) if held. */
+int prefix_lock(const char *prefix, int *ret_fd, char *err, size_t errlen);
+/* 1 loaded, 0 absent, < 0 damaged (err says so). */
+int ident_load(const char *prefix, struct cluster_ident *ret, char *err, size_t errlen);
+int ident_save(const char *prefix, const struct cluster_ident *c);
+void ident_new_token(const char *host, char *buf, size_t len);
+/* Rename data_dir to PREFIX/old/<UTC time>-<why> (ret_path); 0 if there was
+ * none, 1 if moved. Only "removed" dirs are ever pruned (newest 3 kept). */
+int data_move_aside(const char *prefix, const char *data_dir, const char *why, char *ret_path, size_t len);
 
 /* ---------- tls.c ---------- */
 /* Does the certificate in cert_file cover the host of every URL (IP SANs
@@ -107,6 +126,8 @@ struct child {
         uint64_t stop_timeout;
         uint64_t started_at;
         bool removed_seen; /* etcd said this member was removed */
+        char last_error[512], prev_error[512]; /* etcd's last error line in this run and the previous one */
+        bool loop_reported;
         child_exit_cb on_exit;
         void (*on_stopped)(struct child *ch, void *userdata);
         void *userdata;
@@ -140,6 +161,7 @@ struct chost {
         uint64_t nominated_since; /* when this coordinator first saw it nominated and not started */
         uint64_t gone_since;      /* when first seen without volunteer and endpoints; 0 if present */
         uint64_t cooldown_until;
+        const char *conflict;     /* another host advertising one of its URLs, or NULL */
 };
 
 struct cstate {
@@ -160,8 +182,9 @@ enum caction_type {
         ACT_ADD_LEARNER,   /* member add --learner for <host> (already nominated) */
         ACT_PROMOTE,       /* member promote <id> */
         ACT_UNNOMINATE,    /* delete nominated/<host> */
-        ACT_REMOVE,        /* delete nominated/<host> if any, member remove <id> */
+        ACT_REMOVE,        /* member remove <id>, then delete nominated/<host> if any */
         ACT_TRANSFER,      /* move raft leadership to <id> before removing ourselves */
+        ACT_RENOMINATE,    /* put nominated/<host> back for a voting member that lost it */
 };
 
 struct caction {
@@ -178,14 +201,53 @@ void coordinator_decide(const struct cstate *s, struct caction *ret);
 /* Voting members that are healthy (started, host has endpoints). */
 size_t cstate_healthy_voters(const struct cstate *s);
 
-/* ---------- node.c / round.c ---------- */
+/* ---------- role.c: the node's role as a pure transition function ---------- */
 enum node_role {
-        ROLE_CLIENT,    /* --no-server: client only */
-        ROLE_VOLUNTEER, /* offering to serve */
-        ROLE_NOMINEE,   /* nominated, etcd starting as learner */
+        ROLE_CLIENT,    /* --no-server: client only, no etcd here */
+        ROLE_VOLUNTEER, /* offering to serve, no etcd running */
+        ROLE_NOMINEE,   /* nominated and added: etcd running as a learner */
         ROLE_MEMBER,    /* voting member */
-        ROLE_LEAVING,   /* un-nominated or removed: stopping etcd, wiping data */
+        ROLE_LEAVING,   /* to be removed (un-nominated, --no-server): etcd serves until the removal is committed */
+        ROLE_DEPARTED,  /* removal confirmed: stopping etcd, then moving its data aside */
 };
+
+enum role_event {
+        REV_VIEW,      /* a fresh read of the cluster: keys and member list */
+        REV_PROMOTED,  /* our etcd reports it is a voter */
+        REV_REMOVED,   /* our etcd reported this member removed */
+        REV_ETCD_EXIT, /* our etcd exited on its own */
+        REV_STOPPED,   /* our etcd stopped as we asked */
+};
+
+struct role_facts {
+        bool no_server;    /* --no-server */
+        bool same_cluster; /* REV_VIEW: read from the cluster our data (or record) belongs to */
+        bool superseded;   /* REV_VIEW: ... or from a newer generation of it (restored) */
+        bool nominated;    /* REV_VIEW: nominated/<self> exists */
+        bool member;       /* REV_VIEW: the member list holds our member */
+        bool own_view;     /* REV_VIEW: the member list was read from our own etcd */
+        bool learner;      /* our etcd is a learner */
+        bool etcd_running; /* our etcd is starting or up */
+};
+
+enum role_action {
+        RA_NONE,
+        RA_START_ETCD,   /* join: start etcd with --initial-cluster-state existing */
+        RA_RESTART_ETCD, /* after a crash: restart after a backoff, data kept */
+        RA_STOP_ETCD,    /* removal confirmed: stop etcd (REV_STOPPED follows) */
+        RA_CLEAR_DATA,   /* move the removed member's data aside, volunteer again */
+        RA_REFUSE,       /* the view is from another cluster: act on nothing, say so */
+};
+
+struct role_step {
+        enum node_role role;
+        enum role_action action;
+        const char *why; /* static text, or NULL */
+};
+
+void role_next(enum node_role r, enum role_event ev, const struct role_facts *f, struct role_step *ret);
+const char *role_event_to_string(enum role_event e);
+const char *role_action_to_string(enum role_action a);
 const char *node_role_to_string(enum node_role r);
 
 struct node;
@@ -197,9 +259,6 @@ void node_shutdown(struct node *n, int code);
 /* SIGHUP: re-read the config file. */
 void node_reload(struct node *n);
 
-/* round.c (uses node internals) */
-struct node_state;
-void round_schedule(struct node *n);
 
 /* ---------- the node (node.c, round.c) ---------- */
 struct track {
@@ -222,13 +281,28 @@ struct node {
         sd_event_source *session_timer, *keepalive_timer, *tick, *refresh_defer;
         struct etcd_watch *watches[4];
         int64_t ka_lease; /* lease of the keepalive in flight, 0 if none */
+        uint64_t ka_ok_at; /* last successful keepalive (CLOCK_MONOTONIC) */
 
         /* what the last refresh read */
         bool have_state;
         char **vol_hosts, **vol_urls; /* parallel: host, its peer URLs */
         char **nom_hosts, **nom_urls;
         char **end_hosts, **end_urls;
-        long long ideal;
+        int64_t *vol_crev; /* create revision of each volunteer key */
+        long long ideal, ideal_seen; /* ideal_seen: last valid value read */
+        bool ideal_missing, ideal_restore_busy;
+        uint64_t view_cid;        /* cluster id in the header of the state read */
+        uint64_t view_key_id;     /* /_mgmt/cluster as read: id and generation */
+        long long view_gen;
+        char *cluster_key_text;
+        bool view_ok;             /* the view is from our cluster (judge_view) */
+        bool view_superseded;     /* ... or from a newer generation of it */
+        bool view_own, view_own_pending; /* member list read from our own etcd */
+        uint64_t refused_cid, own_mismatch_warned;
+        char *url_conflict, *url_conflict_what; /* a host using our URLs before us */
+        const char *clear_why; /* why the data of a departed member is moved aside */
+        struct cluster_ident ident;
+        int lock_fd;
         char *ideal_text;
         struct etcd_members members;
         bool refresh_busy, refresh_again;
@@ -243,7 +317,7 @@ struct node {
         bool coordinator, round_busy;
         struct track *track;
         size_t n_track;
-        char *last_decision;
+        char *last_decision, *plan_since;
 
         bool ready_sent, shutting_down;
         int exit_code;

@@ -102,7 +102,7 @@ static const struct tcase cases[] = {
         .host = "h4",
         .check_host = true,
         .id = 0,
-        .why = "before it joins: 4 nominated > ideal 3",
+        .why = "before it joins: 4 wanted > ideal 3",
     },
     {
         .name = "bootstrap: nominate the first volunteer by name",
@@ -118,7 +118,7 @@ static const struct tcase cases[] = {
         .host = "h2",
         .check_host = true,
         .id = 0,
-        .why = "nominating h2: 1 nominated < ideal 3",
+        .why = "nominating h2: 1 voters and nominees < ideal 3",
     },
     {
         .name = "nominated host without a member: add it as learner",
@@ -316,10 +316,10 @@ static const struct tcase cases[] = {
         .host = "a9",
         .check_host = true,
         .id = 0,
-        .why = "nominating a9: 3 nominated < ideal 5",
+        .why = "nominating a9: 3 voters and nominees < ideal 5",
     },
     {
-        .name = "shrink: 5 voters, ideal 3, un-nominate the last by name",
+        .name = "shrink: 5 voters, ideal 3, remove the last by name while it still serves",
         .self = "h1",
         .self_id = 1,
         .ideal = 3,
@@ -329,11 +329,11 @@ static const struct tcase cases[] = {
         .members = {VOTER(1, "h1"), VOTER(2, "h2"), VOTER(3, "h3"), VOTER(4, "h4"), VOTER(5, "h5")},
         .hosts = {MEMBER_HOST("h1"), MEMBER_HOST("h2"), MEMBER_HOST("h3"), MEMBER_HOST("h4"),
                   MEMBER_HOST("h5")},
-        .type = ACT_UNNOMINATE,
+        .type = ACT_REMOVE,
         .host = "h5",
         .check_host = true,
         .id = 5,
-        .why = "5 nominated > ideal 3",
+        .why = "removing member h5: 5 voters > ideal 3",
     },
     {
         .name = "shrink: never the coordinator, even when it sorts last",
@@ -346,14 +346,14 @@ static const struct tcase cases[] = {
         .members = {VOTER(1, "h1"), VOTER(2, "h2"), VOTER(3, "h3"), VOTER(4, "h4"), VOTER(5, "h5")},
         .hosts = {MEMBER_HOST("h1"), MEMBER_HOST("h2"), MEMBER_HOST("h3"), MEMBER_HOST("h4"),
                   MEMBER_HOST("h5")},
-        .type = ACT_UNNOMINATE,
+        .type = ACT_REMOVE,
         .host = "h4",
         .check_host = true,
         .id = 4,
-        .why = "un-nominating h4",
+        .why = "removing member h4: 5 voters > ideal 3",
     },
     {
-        .name = "un-nominated voter still a member: remove",
+        .name = "voter whose nomination key is gone, one voter too many: removed by size, not by key",
         .self = "h1",
         .self_id = 1,
         .ideal = 3,
@@ -367,10 +367,10 @@ static const struct tcase cases[] = {
         .host = "h4",
         .check_host = true,
         .id = 4,
-        .why = "removing member h4: it is no longer nominated",
+        .why = "removing member h4: 4 voters > ideal 3",
     },
     {
-        .name = "quitter (--no-server restart), still nominated: un-nominate first",
+        .name = "quitter (--no-server restart), still nominated: removed while it serves",
         .self = "h1",
         .self_id = 1,
         .ideal = 3,
@@ -380,11 +380,11 @@ static const struct tcase cases[] = {
         .members = {VOTER(1, "h1"), VOTER(2, "h2"), VOTER(3, "h3")},
         .hosts = {MEMBER_HOST("h1"), MEMBER_HOST("h2"), HOST("h3", false, true, true, 0, 0, 0),
                   FREE_HOST("h4")},
-        .type = ACT_UNNOMINATE,
+        .type = ACT_REMOVE,
         .host = "h3",
         .check_host = true,
         .id = 3,
-        .why = "un-nominating h3: it stopped volunteering",
+        .why = "removing member h3: it stopped volunteering",
     },
     {
         .name = "quitter already un-nominated: remove",
@@ -422,7 +422,7 @@ static const struct tcase cases[] = {
         .why = "moving leadership to h3",
     },
     {
-        .name = "coordinator no longer nominated: transfer leadership",
+        .name = "coordinator whose key was deleted: the key is repaired, nothing removed",
         .self = "h2",
         .self_id = 2,
         .ideal = 3,
@@ -431,11 +431,11 @@ static const struct tcase cases[] = {
         .dead_grace = DEAD_GRACE,
         .members = {VOTER(1, "h1"), VOTER(2, "h2"), VOTER(3, "h3")},
         .hosts = {MEMBER_HOST("h1"), HOST("h2", true, false, true, 0, 0, 0), MEMBER_HOST("h3")},
-        .type = ACT_TRANSFER,
-        .host = "h1",
+        .type = ACT_RENOMINATE,
+        .host = "h2",
         .check_host = true,
-        .id = 1,
-        .why = "before removing ourselves",
+        .id = 2,
+        .why = "repairing the nomination key of h2",
     },
     {
         .name = "lone coordinator quitting: cannot remove itself",
@@ -465,10 +465,10 @@ static const struct tcase cases[] = {
         .hosts = {MEMBER_HOST("h1"), MEMBER_HOST("h2"), HOST("h3", false, true, false, 0, NOW - 59 * SEC, 0),
                   FREE_HOST("h4")},
         .type = ACT_NONE,
-        .host = NULL,
+        .host = "h3",
         .check_host = true,
-        .id = 0,
-        .why = "",
+        .id = 3,
+        .why = "member h3 is gone: 1s of grace left",
     },
     {
         .name = "dead member past the grace period: removed",
@@ -535,7 +535,7 @@ static const struct tcase cases[] = {
         .host = "h3",
         .check_host = true,
         .id = 0,
-        .why = "nominating h3: 2 nominated < ideal 5",
+        .why = "nominating h3: 2 voters and nominees < ideal 5",
     },
     {
         .name = "ideal above the volunteers, all serving: nothing to do",
@@ -586,7 +586,7 @@ static const struct tcase cases[] = {
         .why = "",
     },
     {
-        .name = "removing an un-nominated healthy voter would break quorum",
+        .name = "a healthy voter without its key (deleted by hand): repaired, never removed",
         .self = "h1",
         .self_id = 1,
         .ideal = 3,
@@ -597,14 +597,14 @@ static const struct tcase cases[] = {
         /* h3 volunteers but its etcd is not healthy (no endpoints): 2 of 3 healthy */
         .hosts = {MEMBER_HOST("h1"), HOST("h2", true, false, true, 0, 0, 0),
                   HOST("h3", true, true, false, 0, 0, 0)},
-        .type = ACT_NONE,
+        .type = ACT_RENOMINATE,
         .host = "h2",
         .check_host = true,
         .id = 2,
-        .why = "would break quorum (2 healthy of 3 voting)",
+        .why = "repairing the nomination key of h2: it is a voting member",
     },
     {
-        .name = "shrinking by a healthy voter would break quorum",
+        .name = "shrinking with one unhealthy voter: the unhealthy one goes, quorum kept",
         .self = "h1",
         .self_id = 1,
         .ideal = 2,
@@ -613,11 +613,11 @@ static const struct tcase cases[] = {
         .dead_grace = DEAD_GRACE,
         .members = {VOTER(1, "h1"), VOTER(2, "h2"), VOTER(3, "h3")},
         .hosts = {MEMBER_HOST("h1"), HOST("h2", true, true, false, 0, 0, 0), MEMBER_HOST("h3")},
-        .type = ACT_NONE,
-        .host = "h3",
+        .type = ACT_REMOVE,
+        .host = "h2",
         .check_host = true,
-        .id = 3,
-        .why = "quorum",
+        .id = 2,
+        .why = "removing member h2: 3 voters > ideal 2",
     },
     {
         .name = "shrinking by an unhealthy voter keeps quorum",
@@ -629,11 +629,11 @@ static const struct tcase cases[] = {
         .dead_grace = DEAD_GRACE,
         .members = {VOTER(1, "h1"), VOTER(2, "h2"), VOTER(3, "h3")},
         .hosts = {MEMBER_HOST("h1"), MEMBER_HOST("h2"), HOST("h3", true, true, false, 0, 0, 0)},
-        .type = ACT_UNNOMINATE,
+        .type = ACT_REMOVE,
         .host = "h3",
         .check_host = true,
         .id = 3,
-        .why = "un-nominating h3",
+        .why = "removing member h3: 3 voters > ideal 2",
     },
     {
         .name = "removing a dead voter when only the coordinator is healthy would break quorum",
@@ -885,6 +885,9 @@ static void sim_step(struct sim *m, const char *self, uint64_t self_id, long lon
                                 snprintf(out, outlen, "started %s", m->members[i].host);
                         }
                 break;
+        case ACT_RENOMINATE:
+                sim_host(m, a.host)->nominated = true;
+                break;
         case ACT_TRANSFER:
                 ck_abort_msg("unexpected transfer to %s", a.host);
         }
@@ -933,7 +936,7 @@ START_TEST(test_sim_shrink) {
             .next_id = 10,
         };
         static const char *const want[] = {
-            "unnominate h4", "remove h4", "unnominate h3", "remove h3", NULL,
+            "remove h4", "remove h3", NULL,
         };
         /* the coordinator h5 sorts last and stays */
         sim_run(&m, "h5", 5, 3, want);

@@ -143,6 +143,8 @@ START_TEST(test_bootstrap) {
             "--initial-cluster=h1=http://127.0.0.1:12380",
             "--initial-cluster-state=new",
             "--initial-cluster-token=mgmt-h1",
+            "--strict-reconfig-check=false",
+            "--auto-compaction-retention=1",
             NULL,
         };
         assert_argv_eq(v, want);
@@ -204,6 +206,8 @@ START_TEST(test_join) {
             "--initial-advertise-peer-urls=http://10.0.0.2:2380",
             "--initial-cluster=h1=http://10.0.0.1:2380,h3=http://10.0.0.3:2380,h2=http://10.0.0.2:2380",
             "--initial-cluster-state=existing",
+            "--strict-reconfig-check=false",
+            "--auto-compaction-retention=1",
             NULL,
         };
         assert_argv_eq(v, want);

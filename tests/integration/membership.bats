@@ -1,0 +1,156 @@
+#!/usr/bin/env bats
+# Membership safety with real etcd (issues 12, 13): no resize and no fault
+# costs the quorum; a node acts only on confirmed facts. Each resize test runs
+# a writer and checks that no acknowledged write is lost.
+
+load sup
+
+setup() { mgmt_setup; }
+teardown() { mgmt_teardown; }
+
+# One cluster id among every answering member.
+one_cluster_id() {
+        local ids
+        ids=$(for f in "$TMP"/*.cport; do
+                curl -fsS --max-time 2 -X POST -d '{}' "http://127.0.0.1:$(cat "$f")/v3/cluster/member/list" 2>/dev/null |
+                        jq -r '.header.cluster_id'
+        done | sort -u | grep -v null)
+        echo "cluster ids: $ids"
+        [ "$(echo "$ids" | grep -c .)" -eq 1 ]
+}
+
+# Writes work right now (a quorum answers).
+writable() {
+        etcdctl --endpoints "$(all_urls)" --dial-timeout 2s --command-timeout 3s put /test/probe x >/dev/null
+}
+
+# At least N acknowledged writes so far.
+acked_at_least() { [ "$(wc -l < "$TMP/writer.acked")" -ge "$1" ]; }
+
+resize_to() {
+        set_ideal "$1"
+        wait_until 90 voter_count_is "$1"
+        wait_until 10 writable
+}
+
+@test "shrink 2 -> 1 keeps the quorum; the leaving host leaves only after its removal" {
+        start_sup h1 --ideal-cluster-size 2
+        start_sup h2 --seeds "$URL_h1"
+        wait_until 60 voter_count_is 2
+        start_writer
+        wait_until 20 acked_at_least 20
+        resize_to 1
+        wait_until 20 acked_at_least 40
+        check_writes
+        # the leaver served until the cluster had removed it
+        left=$(comm -23 <(printf 'h1\nh2\n') <(voters))
+        wait_until 20 grep -q "role: departed -> volunteer" "$TMP/$left.log"
+        ! grep -q "quorum lost" "$TMP"/h*.log
+        # its data was moved aside, not deleted
+        ls -d "$TMP/$left"/old/*-removed
+}
+
+@test "shrink 3 -> 1 -> 3 keeps the quorum at every step" {
+        start_sup h1 --ideal-cluster-size 3
+        for h in h2 h3; do start_sup $h --seeds "$URL_h1"; done
+        wait_until 60 voter_count_is 3
+        start_writer
+        resize_to 1
+        resize_to 3
+        check_writes
+        ! grep -q "quorum lost" "$TMP"/h*.log
+}
+
+@test "deleting every nomination key wipes nothing: keys are repaired, data and keys stay" {
+        start_sup h1 --ideal-cluster-size 3
+        for h in h2 h3; do start_sup $h --seeds "$URL_h1"; done
+        wait_until 60 voter_count_is 3
+        for i in $(seq 1 100); do echo "put /test/k/$i $i"; done |
+                etcdctl --endpoints "$URL_h1" txn >/dev/null 2>&1 ||
+                for i in $(seq 1 100); do etcdctl --endpoints "$URL_h1" put "/test/k/$i" "$i" >/dev/null; done
+        etcdctl --endpoints "$URL_h1" del --prefix /_mgmt/nominated/
+        wait_until 20 test "$(etcdctl --endpoints "$URL_h1" get --prefix /_mgmt/nominated/ --keys-only | grep -c nominated/)" -eq 3
+        voter_count_is 3
+        [ "$(etcdctl --endpoints "$(all_urls)" get --prefix /test/k/ --keys-only | grep -c /test/k/)" -eq 100 ]
+        ! grep -q "leaving the cluster" "$TMP"/h*.log
+        for h in h1 h2 h3; do test -d "$TMP/$h/etcd/member"; done
+}
+
+@test "two hosts given the same peer URL: the second is refused, naming both" {
+        start_sup h1 --ideal-cluster-size 1
+        pport=$(free_port)
+        cport2=$(free_port)
+        cport3=$(free_port)
+        start_bg h2 "$MGMT_BIN/mgmt-supervisor" --hostname h2 --prefix "$TMP/h2" --seeds "$URL_h1" \
+                --client-urls "http://127.0.0.1:$cport2" --server-urls "http://127.0.0.1:$pport" $SUP_FLAGS
+        wait_until 20 grep -q "volunteering as 'h2'" "$TMP/h2.log"
+        start_bg h3 "$MGMT_BIN/mgmt-supervisor" --hostname h3 --prefix "$TMP/h3" --seeds "$URL_h1" \
+                --client-urls "http://127.0.0.1:$cport3" --server-urls "http://127.0.0.1:$pport" $SUP_FLAGS
+        wait_until 20 grep -q "host 'h2' already uses peer URL 'http://127.0.0.1:$pport'.*('h3')" "$TMP/h3.log"
+        wait_until 10 bash -c "! kill -0 $(cat "$TMP/h3.pid") 2>/dev/null"
+        # h2 stays a healthy volunteer and can still be nominated
+        set_ideal 2
+        wait_until 60 voter_count_is 2
+        is_voter h2
+}
+
+@test "a second supervisor on a prefix in use is refused, naming the holder's pid" {
+        start_sup h1 --ideal-cluster-size 1
+        wait_until 30 voter_count_is 1
+        run "$MGMT_BIN/mgmt-supervisor" --hostname other --prefix "$TMP/h1" --seeds "$URL_h1" \
+                --client-urls "http://127.0.0.1:$(free_port)" --server-urls "http://127.0.0.1:$(free_port)"
+        [ "$status" -ne 0 ]
+        [[ "$output" == *"in use by another mgmt-supervisor (pid $(cat "$TMP/h1.pid")"* ]]
+        test -d "$TMP/h1/etcd/member"
+        voter_count_is 1
+}
+
+@test "a replaced seed restarted with its old command line rejoins; it never bootstraps a second cluster" {
+        start_sup h1 --ideal-cluster-size 3
+        for h in h2 h3 h4; do start_sup $h --seeds "$URL_h1"; done
+        wait_until 60 voter_count_is 3
+        is_voter h1 || skip "h1 must be a voter here"
+        start_writer
+        # the seed dies for good: SIGKILL supervisor and etcd
+        etcd=$(etcd_pid_of h1)
+        kill -KILL "$(cat "$TMP/h1.pid")" "$etcd"
+        wait_until 90 bash -c "! etcdctl --endpoints '$URL_h2' member list | grep -q ', h1,'"
+        wait_until 90 voter_count_is 3 "$URL_h2"
+        # back with the same command line (no --seeds), its data now of a removed member
+        start_sup h1 --ideal-cluster-size 3
+        wait_until 60 grep -q "volunteering as 'h1'" "$TMP/h1.log"
+        ! grep -q "bootstrapping" "$TMP/h1.log"
+        one_cluster_id
+        # and even with its data gone, it does not bootstrap
+        stop_bg h1
+        mv "$TMP/h1/etcd" "$TMP/h1-etcd-gone" 2>/dev/null || true
+        start_sup h1 --ideal-cluster-size 3
+        wait_until 60 grep -q "volunteering as 'h1'" "$TMP/h1.log"
+        ! grep -q "bootstrapping" "$TMP/h1.log"
+        one_cluster_id
+        check_writes
+}
+
+@test "bad local input: owned etcd flags, zero timeouts, a file as prefix, URL with a path" {
+        run "$MGMT_BIN/mgmt-supervisor" --hostname x --prefix "$TMP/x" --etcd-arg=--data-dir=/tmp/elsewhere
+        [ "$status" -eq 2 ]
+        [[ "$output" == *"--etcd-arg '--data-dir=/tmp/elsewhere': the supervisor sets --data-dir itself"* ]]
+        run "$MGMT_BIN/mgmt-supervisor" --hostname x --prefix "$TMP/x" --etcd-arg=-initial-cluster=a=b
+        [ "$status" -eq 2 ]
+        run "$MGMT_BIN/mgmt-supervisor" --hostname x --prefix "$TMP/x" --dead-member-grace 0
+        [ "$status" -eq 2 ]
+        [[ "$output" == *"--dead-member-grace must be at least 1 second"* ]]
+        run "$MGMT_BIN/mgmt-supervisor" --hostname x --prefix "$TMP/x" --nominate-timeout 0
+        [ "$status" -eq 2 ]
+        run "$MGMT_BIN/mgmt-supervisor" --hostname x --prefix "$TMP/x" --client-urls http://127.0.0.1:2379/v3
+        [ "$status" -eq 2 ]
+        [[ "$output" == *"no path"* ]]
+        run "$MGMT_BIN/mgmt-supervisor" --hostname x --prefix "$TMP/x" --client-urls http://127.0.0.1:+2379
+        [ "$status" -ne 0 ]
+        : > "$TMP/afile"
+        run "$MGMT_BIN/mgmt-supervisor" --hostname x --prefix "$TMP/afile" \
+                --client-urls "http://127.0.0.1:$(free_port)" --server-urls "http://127.0.0.1:$(free_port)"
+        [ "$status" -eq 1 ]
+        [[ "$output" == *"is not a directory"* ]]
+        [ ! -e "$TMP/x" ]
+}
