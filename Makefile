@@ -46,7 +46,7 @@ PROGS := $(B)/mgmt-supervisor $(B)/mgmt-agent $(B)/mgmt-deploy
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 TOOL_BINS := $(patsubst tests/tools/%.c,$(B)/tools/%,$(TOOL_SRC))
 
-.PHONY: all check unit-bins deps demo install bench clean format
+.PHONY: all check soak unit-bins deps demo install bench clean format
 all: $(PROGS)
 
 $(B)/%.o: %.c
@@ -72,12 +72,25 @@ $(B)/tests/unit/%.o: tests/unit/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Isupervisor -Iagent -Ideployer $(shell pkg-config --cflags check) -MMD -MP -c -o $@ $<
 
+# the membership simulation: the real coordinator and role function
+$(B)/tests/membership-sim: $(B)/tests/sim/sim.o $(SUP_LIBOBJ) $(B)/libmgmt.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(B)/tests/sim/%.o: tests/sim/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Isupervisor -MMD -MP -c -o $@ $<
+
 # small drivers of lib/ used by the integration tests
 $(B)/tools/%: $(B)/tests/tools/%.o $(B)/libmgmt.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
-unit-bins: $(UNIT_BINS) $(TOOL_BINS)
+unit-bins: $(UNIT_BINS) $(TOOL_BINS) $(B)/tests/membership-sim
+
+# a long run of the membership simulation
+soak: $(B)/tests/membership-sim
+	$(B)/tests/membership-sim 1000000
 
 # make check: everything under ASan+UBSan in build-san/
 check: deps

@@ -3,7 +3,7 @@
 # runs the unit tests (Check), then the integration tests (bats, real etcd),
 # the fuzz smoke run and the benchmark smoke run, and ends with one line
 # "N passed, N failed" summing them all.
-#   CHECK_ONLY=unit|integration|fuzz|bench   run one part
+#   CHECK_ONLY=unit|sim|integration|fuzz|bench   run one part
 #   BATS_FILTER=regex                         only integration tests matching
 set -u
 cd "$(dirname "$0")/.."
@@ -44,6 +44,23 @@ if [ "$part" = all ] || [ "$part" = unit ]; then
                         failed=$((failed + 1))
                 fi
         done
+fi
+
+if [ "$part" = all ] || [ "$part" = unit ] || [ "$part" = sim ]; then
+        echo "== membership simulation (coordinator + role function, 10,000 schedules)"
+        if "$B"/tests/membership-sim 10000; then
+                passed=$((passed + 1))
+        else
+                failed=$((failed + 1))
+        fi
+        # regression: the old leave-before-remove order must break an invariant
+        if "$B"/tests/membership-sim --legacy --seed 203 | tail -1 | grep -q "still in the member list"; then
+                echo "sim: the legacy leave-before-remove order is caught (seed 203)"
+                passed=$((passed + 1))
+        else
+                echo "sim: the legacy order was NOT caught by the invariants"
+                failed=$((failed + 1))
+        fi
 fi
 
 if [ "$part" = all ] || [ "$part" = integration ]; then

@@ -127,7 +127,9 @@ void coordinator_decide(const struct cstate *s, struct caction *a) {
                         return;
                 }
                 if (m->started) {
-                        if (cstate_healthy_voters(s) < nv) {
+                        /* quorum must hold after the promotion, counting the learner */
+                        size_t hv = cstate_healthy_voters(s) + (h->endpoints || h->volunteer ? 1 : 0);
+                        if (hv < (nv + 1) / 2 + 1) {
                                 set(a, ACT_NONE, m->host, m->id,
                                     "not promoting learner %s yet: %zu of %zu voters are healthy", m->host,
                                     cstate_healthy_voters(s), nv);
