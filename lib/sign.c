@@ -148,15 +148,18 @@ static int load_file(const char *path, bool private_key, struct sign_key **ret, 
                 return fail(err, errlen, -errno, "cannot read key '%s': %s", path, strerror(errno));
         if (!S_ISREG(st.st_mode))
                 return fail(err, errlen, -EINVAL, "key '%s' is not a regular file", path);
-        if (private_key && (st.st_mode & 077))
-                return fail(err, errlen, -EPERM,
-                            "private key '%s' is readable by others (mode %04o): run 'chmod 600 %s'", path,
-                            (unsigned) (st.st_mode & 07777), path);
         r = read_file_max(path, KEY_FILE_MAX, &text, &len);
         if (r == -EFBIG)
                 return fail(err, errlen, -EINVAL, "key '%s' is larger than %d bytes: not a key", path, KEY_FILE_MAX);
         if (r < 0)
                 return fail(err, errlen, r, "cannot read key '%s': %s", path, strerror(-r));
+        /* a public key given by mistake is named as such before its mode is looked at */
+        if (private_key && (st.st_mode & 077) && !has_pem_label(text, len, "-----BEGIN PUBLIC KEY-----")) {
+                explicit_bzero(text, len);
+                return fail(err, errlen, -EPERM,
+                            "private key '%s' is readable by others (mode %04o): run 'chmod 600 %s'", path,
+                            (unsigned) (st.st_mode & 07777), path);
+        }
         r = sign_key_from_pem(text, len, private_key, path, ret, err, errlen);
         explicit_bzero(text, len);
         return r;
