@@ -14,13 +14,14 @@
 #include "sign.h"
 
 int agent_trust_load(struct agent *a, const char *path) {
-        struct sign_keyring kr = { 0 };
+        struct sign_keyring kr = {0};
         char err[1024] = "";
         int r;
 
         if (!path || !*path) {
-                log_notice("no --trusted-keys: every deploy is applied unchecked (anyone who can write to etcd "
-                           "runs commands on this host)");
+                log_notice(
+                    "no --trusted-keys: every deploy is applied unchecked (anyone who can write to etcd "
+                    "runs commands on this host)");
                 return 0;
         }
         r = sign_keyring_load(path, &kr, err, sizeof err);
@@ -51,7 +52,7 @@ void agent_trust_free(struct agent *a) {
 
 int agent_trust_check(const struct agent *a, int64_t id, const char *payload, size_t len, char *err,
                       size_t errlen) {
-        struct deploy d = { 0 };
+        struct deploy d = {0};
         char why[512] = "";
         int r;
 
@@ -59,18 +60,19 @@ int agent_trust_check(const struct agent *a, int64_t id, const char *payload, si
                 return 0;
         r = deploy_decode(payload, len, &d, why, sizeof why);
         if (r == -ENOMEM) {
-                snprintf(err, errlen, "deploy %lld: out of memory", (long long) id);
+                snprintf(err, errlen, "deploy %lld: out of memory", (long long)id);
                 return r;
         }
         if (r < 0) {
-                snprintf(err, errlen, "deploy %lld: bad payload: %s", (long long) id, why);
+                snprintf(err, errlen, "deploy %lld: bad payload: %s", (long long)id, why);
                 return -EPERM;
         }
         r = deploy_verify(&d, id, a->trusted, err, errlen);
         if (r == -ENOMEM)
-                snprintf(err, errlen, "deploy %lld: out of memory verifying its signature", (long long) id);
+                snprintf(err, errlen, "deploy %lld: out of memory verifying its signature", (long long)id);
         else if (r >= 0)
-                log_info("deploy %lld is signed by trusted key %.*s...", (long long) id, SIGN_FPR_SHORT, d.signer);
+                log_info("deploy %lld is signed by trusted key %.*s...", (long long)id, SIGN_FPR_SHORT,
+                         d.signer);
         deploy_clear(&d);
         return r;
 }

@@ -25,7 +25,8 @@ int cmd_keygen(struct deployer *d) {
                  "' (give it to every agent with --trusted-keys)",
                  dir, dir);
         if (d->json)
-                printf("{\"fingerprint\":\"%s\",\"key\":\"%s/" SIGN_KEY_FILE "\",\"pub\":\"%s/" SIGN_PUB_FILE "\"}\n",
+                printf("{\"fingerprint\":\"%s\",\"key\":\"%s/" SIGN_KEY_FILE "\",\"pub\":\"%s/" SIGN_PUB_FILE
+                       "\"}\n",
                        fpr, dir, dir);
         else
                 printf("%s\n", fpr);

@@ -24,10 +24,10 @@
 
 struct deploy;
 
-#define SIGN_FPR_LEN 64       /* sha256 hex of the raw 32-byte public key */
-#define SIGN_FPR_SHORT 16     /* hex digits shown in messages */
-#define SIGN_SIG_BYTES 64     /* Ed25519 signature */
-#define SIGN_SIG_HEX_LEN 128  /* as stored in the deploy record */
+#define SIGN_FPR_LEN 64      /* sha256 hex of the raw 32-byte public key */
+#define SIGN_FPR_SHORT 16    /* hex digits shown in messages */
+#define SIGN_SIG_BYTES 64    /* Ed25519 signature */
+#define SIGN_SIG_HEX_LEN 128 /* as stored in the deploy record */
 #define SIGN_KEY_FILE "deploy.key"
 #define SIGN_PUB_FILE "deploy.pub"
 #define SIGN_TAG "mgmt-deploy-signature-v1"
@@ -89,4 +89,5 @@ int deploy_sign(struct deploy *d, const struct sign_key *k);
 /* Verify the record read from deploy key id against the ring. 0: signed by a
  * trusted key over exactly this id and content; -EPERM: refused, why says
  * why in words naming the deploy and the key; -ENOMEM. */
-int deploy_verify(const struct deploy *d, int64_t id, const struct sign_keyring *kr, char *why, size_t whylen);
+int deploy_verify(const struct deploy *d, int64_t id, const struct sign_keyring *kr, char *why,
+                  size_t whylen);
