@@ -130,6 +130,8 @@ static int agent_run(struct config *cfg) {
         a.once = cfg->v[OPT_ONCE].b;
         a.prefix = cfg->v[OPT_PREFIX].s;
         (void)parse_converged_timeout(cfg->v[OPT_CONVERGED_TIMEOUT].s, &a.converged_timeout);
+        if (a.once && cfg->v[OPT_TRUSTED_KEYS].s)
+                log_notice("--trusted-keys does not apply to --once: the local graph is trusted as given");
         if (!a.once && agent_trust_load(&a, cfg->v[OPT_TRUSTED_KEYS].s) < 0) {
                 free(a.hostname);
                 return -EINVAL;
