@@ -214,7 +214,7 @@ int main(int argc, char **argv) {
                 return EXIT_ERROR;
         }
         if (!d.cfg.args[0]) {
-                fprintf(stderr, PROG ": missing command: yaml, empty, list, show, status or keygen (see '" PROG " --help')\n");
+                fprintf(stderr, PROG ": missing command: yaml, empty, list, show or status (see '" PROG " --help')\n");
                 config_free(&d.cfg);
                 return EXIT_USAGE;
         }

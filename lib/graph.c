@@ -1313,7 +1313,9 @@ static int build_graph(struct ctx *c, const struct ynode *root, struct graph **r
                         if (an && (r = get_bool(c, "collect 'allow_exec'", an, &col->allow_exec)) < 0)
                                 return r;
                         if (an && kind != RES_EXEC)
-                                return fail(c, an, "'allow_exec' applies only to a 'collect' entry of kind 'exec', not '%s'",
+                                return fail(c, an,
+                                            "'allow_exec' applies only to a 'collect' entry of kind 'exec', "
+                                            "not '%s'",
                                             ks);
                 }
         }
