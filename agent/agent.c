@@ -88,7 +88,7 @@ void agent_graph_changed(struct agent *a) {
 
         if (!a->base_set)
                 return;
-        r = agent_exchange_compose(a->base, a->coll, a->n_coll, &g);
+        r = agent_exchange_compose(a->base, a->coll, a->n_coll, a->trusted != NULL, &g);
         if (r < 0) {
                 log_error_errno(r, "cannot build the graph to run: %m");
                 return;

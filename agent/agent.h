@@ -7,6 +7,7 @@
  *   res_exec.c  kind "exec": child processes watched by sd-event (never block)
  *   deploys.c   follow /_mgmt/deploy/ with a watch, validate, hand graphs over
  *   exchange.c  export "@@" resources, collect every host's exports
+ *   trust.c     --trusted-keys: only deploys signed by a trusted key run
  *   status.c    lease, /_mgmt/status/<host>, /_mgmt/converged/<host>, endpoints
  */
 #pragma once
@@ -83,6 +84,7 @@ struct agent {
         bool deploy_failed; /* deploy_id failed validation: base is an older one */
         char *deploy_error;
         int64_t file_until; /* --seeds --file: run until a deploy > this; -1: not in that mode */
+        struct sign_keyring *trusted; /* --trusted-keys, NULL: every deploy runs unchecked */
 
         /* cluster (NULL with --once) */
         struct etcd_client *etcd;
@@ -123,10 +125,23 @@ int agent_deploy_payload_graph(const char *payload, size_t len, int64_t id, cons
 /* exchange.c */
 int agent_exchange_start(struct agent *a);
 void agent_exchange_publish(struct agent *a); /* replace this host's exports */
-/* Build the graph the engine runs: base minus exports plus collected resources. */
-int agent_exchange_compose(const struct graph *base, const struct collected *coll, size_t n_coll,
+/* Build the graph the engine runs: base minus exports plus collected resources.
+ * trusted (--trusted-keys set): a collected exec only where base's collect
+ * entry for exec says allow_exec. */
+int agent_exchange_compose(const struct graph *base, const struct collected *coll, size_t n_coll, bool trusted,
                            struct graph **ret);
 void agent_collected_free_all(struct agent *a);
+
+/* trust.c */
+struct sign_keyring;
+/* Load --trusted-keys FILE|DIR (path NULL: trust is off, say so). */
+int agent_trust_load(struct agent *a, const char *path);
+void agent_trust_free(struct agent *a);
+/* With trusted keys: 0 when the payload read from deploy key id is signed by
+ * one of them over exactly this id and content; -EPERM with the reason in err
+ * otherwise. Without trusted keys: always 0. */
+int agent_trust_check(const struct agent *a, int64_t id, const char *payload, size_t len, char *err,
+                      size_t errlen);
 
 /* status.c */
 int agent_status_start(struct agent *a);

@@ -88,7 +88,8 @@ static void deploy_received(struct agent *a, int64_t id, const char *payload, si
                            (long long)id);
                 a->file_until = -1;
         }
-        if (agent_deploy_payload_graph(payload, len, id, a->hostname, &g, err, sizeof err) < 0) {
+        if (agent_trust_check(a, id, payload, len, err, sizeof err) < 0 ||
+            agent_deploy_payload_graph(payload, len, id, a->hostname, &g, err, sizeof err) < 0) {
                 log_errorx("deploy %lld refused, keeping the previous graph: %s", (long long)id, err);
                 a->deploy_failed = true;
                 free(a->deploy_error);

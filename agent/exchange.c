@@ -7,6 +7,8 @@
  * host's exports (this host's included); the graph the engine runs is the
  * base graph minus its exports plus the collected resources of each
  * `collect` kind, a collected file landing at pattern + basename(path).
+ * With --trusted-keys, a collected exec runs only when the (signed) graph's
+ * collect entry for exec sets allow_exec.
  * A withdrawn export simply leaves the table: the file is no longer managed
  * (and left in place, as mgmt does). */
 #include <errno.h>
@@ -125,7 +127,7 @@ static int collected_delete(struct agent *a, const char *key) {
         return 1;
 }
 
-int agent_exchange_compose(const struct graph *base, const struct collected *coll, size_t n_coll,
+int agent_exchange_compose(const struct graph *base, const struct collected *coll, size_t n_coll, bool trusted,
                            struct graph **ret) {
         struct graph *g = calloc(1, sizeof *g);
         _cleanup_free_ size_t *map = NULL;
@@ -169,6 +171,13 @@ int agent_exchange_compose(const struct graph *base, const struct collected *col
                 for (size_t i = 0; i < n_coll; i++) {
                         if (coll[i].res.kind != col->kind)
                                 continue;
+                        if (trusted && col->kind == RES_EXEC && !col->allow_exec) {
+                                /* a host that can export could otherwise run commands on every other */
+                                log_warnx("refusing collected exec[%s] from '%s': the signed graph's collect entry "
+                                          "for exec does not set 'allow_exec: true'",
+                                          coll[i].res.name, coll[i].host);
+                                continue;
+                        }
                         if (g->n_res == max) /* several collect entries of one kind */
                                 break;
                         struct resource *nr = &g->res[g->n_res];

@@ -23,6 +23,7 @@ enum {
         OPT_CERT_FILE,
         OPT_KEY_FILE,
         OPT_TRUSTED_CA_FILE,
+        OPT_TRUSTED_KEYS,
         _OPT_MAX,
 };
 
@@ -43,6 +44,10 @@ static const struct opt_def opts[] = {
     [OPT_KEY_FILE] = {"key-file", NULL, OPT_STRING, "FILE", NULL, "TLS client key for etcd", 0, 0},
     [OPT_TRUSTED_CA_FILE] = {"trusted-ca-file", NULL, OPT_STRING, "FILE", NULL,
                              "CA bundle to verify etcd's certificate", 0, 0},
+    [OPT_TRUSTED_KEYS] = {"trusted-keys", NULL, OPT_STRING, "FILE|DIR", NULL,
+                          "apply only deploys signed by this Ed25519 public key or any DIR/*.pub; "
+                          "unset: deploys run unchecked",
+                          0, 0},
 };
 
 static const char usage[] = "usage: mgmt-agent --seeds URLS [--file GRAPH] [OPTIONS]\n"
@@ -125,6 +130,12 @@ static int agent_run(struct config *cfg) {
         a.once = cfg->v[OPT_ONCE].b;
         a.prefix = cfg->v[OPT_PREFIX].s;
         (void)parse_converged_timeout(cfg->v[OPT_CONVERGED_TIMEOUT].s, &a.converged_timeout);
+        if (a.once && cfg->v[OPT_TRUSTED_KEYS].s)
+                log_notice("--trusted-keys does not apply to --once: the local graph is trusted as given");
+        if (!a.once && agent_trust_load(&a, cfg->v[OPT_TRUSTED_KEYS].s) < 0) {
+                free(a.hostname);
+                return -EINVAL;
+        }
         if (cfg->v[OPT_PREFIX].s) {
                 r = mkdir_p(cfg->v[OPT_PREFIX].s, 0755);
                 if (r < 0)
@@ -218,6 +229,7 @@ out:
                 etcd_client_free(a.etcd);
         }
         agent_collected_free_all(&a);
+        agent_trust_free(&a);
         if (a.base)
                 graph_free(a.base);
         sd_event_source_unref(a.converged_timer);

@@ -9,6 +9,7 @@
 #include "graph.h"
 #include "log.h"
 #include "macro.h"
+#include "sign.h"
 #include "util.h"
 
 static const char empty_graph[] = "graph: empty\n";
@@ -69,6 +70,7 @@ static int settle_lost_reply(struct deployer *d, struct etcd_client *c, int64_t 
 
 int deploy_graph_text(struct deployer *d, const char *text, size_t len, const char *filename) {
         _cleanup_etcd_ struct etcd_client *c = NULL;
+        _cleanup_sign_key_ struct sign_key *key = NULL;
         struct deploy_origin origin = { 0 };
         struct graph *g = NULL;
         char err[1024], hash[65];
@@ -89,6 +91,10 @@ int deploy_graph_text(struct deployer *d, const char *text, size_t len, const ch
                  g->n_edges, g->n_collect);
         graph_free(g);
         sha256_hex(text, len, hash);
+        if (deployer_load_sign_key(d, &key) < 0) {
+                log_errorx("nothing was deployed");
+                return EXIT_ERROR;
+        }
 
         r = deploy_origin_from_env(&origin);
         if (r < 0) {
@@ -116,7 +122,8 @@ int deploy_graph_text(struct deployer *d, const char *text, size_t len, const ch
                         log_errorx("nothing was deployed");
                         goto out;
                 }
-                if (head.id > 0 && streq(head.hash, hash) && !d->force) {
+                if (head.id > 0 && streq(head.hash, hash) && !d->force &&
+                    (!key || streq(head.record.signer, sign_key_fingerprint(key)))) {
                         log_info("graph is identical to the latest deploy %lld (hash %.12s): nothing to do "
                                  "(use --force to deploy it again)",
                                  (long long) head.id, hash);
@@ -133,6 +140,13 @@ int deploy_graph_text(struct deployer *d, const char *text, size_t len, const ch
                 r = deploy_new(&rec, head.id + 1, head.id > 0 ? head.hash : NULL, text, len, &origin);
                 if (r < 0) {
                         log_error_errno(r, "cannot build the deploy record: %m");
+                        deploy_head_clear(&head);
+                        goto out;
+                }
+                if (key && (r = deploy_sign(&rec, key)) < 0) {
+                        log_error_errno(r, "cannot sign deploy %lld with '%s': %m; nothing was deployed",
+                                        (long long) rec.id, sign_key_origin(key));
+                        deploy_clear(&rec);
                         deploy_head_clear(&head);
                         goto out;
                 }

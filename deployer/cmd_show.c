@@ -111,8 +111,12 @@ int cmd_show(struct deployer *d) {
                 json_decref(j);
         } else {
                 origin_text(&rec.origin, origin, sizeof origin);
-                printf("id: %lld\ntime: %s\nhash: %s\nprevious: %s\norigin: %s\n\n", (long long) rec.id, rec.time,
+                printf("id: %lld\ntime: %s\nhash: %s\nprevious: %s\norigin: %s\n", (long long) rec.id, rec.time,
                        rec.hash, rec.previous[0] ? rec.previous : "-", origin);
+                if (rec.signer[0])
+                        printf("signed: by key %.16s... (fingerprint %s)\n\n", rec.signer, rec.signer);
+                else
+                        printf("signed: no\n\n");
                 fwrite(rec.graph ? rec.graph : "", 1, rec.graph_len, stdout);
                 if (rec.graph_len > 0 && rec.graph[rec.graph_len - 1] != '\n')
                         fputc('\n', stdout);

@@ -28,6 +28,7 @@ enum {
         OPT_CERT_FILE,
         OPT_KEY_FILE,
         OPT_TRUSTED_CA_FILE,
+        OPT_SIGN_KEY,
         _OPT_MAX,
 };
 
@@ -53,6 +54,12 @@ int deploy_graph_text(struct deployer *d, const char *text, size_t len, const ch
 int cmd_list(struct deployer *d);
 int cmd_show(struct deployer *d);
 int cmd_status(struct deployer *d);
+
+/* cmd_keygen.c: keygen, and --sign-key */
+struct sign_key;
+int cmd_keygen(struct deployer *d);
+/* Load --sign-key (MGMT_SIGN_KEY): 1 loaded, 0 not given, < 0 refused (logged). */
+int deployer_load_sign_key(struct deployer *d, struct sign_key **ret);
 
 /* wait.c */
 /* Watch /_mgmt/status/ until every reporting host converged on id (EXIT_DONE),

@@ -22,6 +22,8 @@ static const struct opt_def opts[_OPT_MAX] = {
         [OPT_KEY_FILE] = { "key-file", NULL, OPT_STRING, "FILE", NULL, "TLS client key for etcd" },
         [OPT_TRUSTED_CA_FILE] = { "trusted-ca-file", NULL, OPT_STRING, "FILE", NULL,
                                   "CA certificate to verify etcd's TLS certificate" },
+        [OPT_SIGN_KEY] = { "sign-key", NULL, OPT_STRING, "FILE", NULL,
+                           "sign the deploy with this Ed25519 private key (see 'keygen')" },
 };
 
 struct command {
@@ -40,7 +42,10 @@ static const struct command commands[] = {
           "write it as deploy N+1 in one etcd transaction that checks deploy N is\n"
           "still the latest. A lost race is retried with a fresh read (at most 10\n"
           "tries). A graph identical to the latest deploy is a successful no-op\n"
-          "unless --force. Prints the deploy id on stdout (JSON with --json).\n" },
+          "unless --force. Prints the deploy id on stdout (JSON with --json).\n"
+          "With --sign-key FILE the record (id, previous hash, hash, graph) is\n"
+          "signed with that Ed25519 key; agents run with --trusted-keys refuse\n"
+          "anything not signed by a key they trust.\n" },
         { "empty", cmd_empty, "", 0, 0, "deploy an empty graph (agents remove nothing, apply nothing)",
           "Deploy the empty graph \"graph: empty\" as the next id, exactly like\n"
           "'yaml' would. Prints the deploy id on stdout (JSON with --json).\n" },
@@ -53,6 +58,13 @@ static const struct command commands[] = {
         { "status", cmd_status, "", 0, 0, "print each agent's status: deploy id, state and time",
           "Print the status every agent reports under /_mgmt/status/: host,\n"
           "deploy id, state (applying, converged, failed), since when, and errors.\n" },
+        { "keygen", cmd_keygen, "DIR", 1, 1, "write a new Ed25519 key pair for signing deploys into DIR",
+          "Generate an Ed25519 key pair with libcrypto and write DIR/deploy.key\n"
+          "(the private key, mode 0600) and DIR/deploy.pub (the public key); DIR is\n"
+          "created (0700) if needed. Refuses to overwrite either file. Prints the\n"
+          "key's fingerprint (sha256 of the raw public key) on stdout.\n"
+          "Sign deploys with '--sign-key DIR/deploy.key'; give deploy.pub to every\n"
+          "agent with '--trusted-keys'. Keep the private key off the nodes.\n" },
         { "help", NULL, "[COMMAND]", 0, 1, "print the help of mgmt-deploy or of COMMAND",
           "Print the help of COMMAND, the same text as 'mgmt-deploy COMMAND --help'.\n" },
 };

@@ -10,6 +10,7 @@
 #include "etcd.h"
 #include "keys.h"
 #include "macro.h"
+#include "sign.h"
 #include "util.h"
 
 #ifndef _cleanup_json_
@@ -122,6 +123,12 @@ json_t *deploy_to_json(const struct deploy *d, bool with_graph) {
                 json_decref(j);
                 return NULL;
         }
+        if (j && d->signature[0] &&
+            (json_object_set_new(j, "signature", json_string(d->signature)) < 0 ||
+             json_object_set_new(j, "signer", json_string(d->signer)) < 0)) {
+                json_decref(j);
+                return NULL;
+        }
         return j;
 }
 
@@ -187,8 +194,31 @@ static int opt_string(json_t *o, const char *field, char **ret, char *err, size_
         return *ret ? 0 : -ENOMEM;
 }
 
+/* "signature" and "signer": both or neither, each of its fixed length. */
+static int signature_from_json(json_t *j, struct deploy *d, char *err, size_t errlen) {
+        json_t *s = json_object_get(j, "signature"), *k = json_object_get(j, "signer");
+
+        if (!s && !k)
+                return 0;
+        if (!s || !k)
+                return bad(err, errlen, "deploy record has '%s' without '%s'", s ? "signature" : "signer",
+                           s ? "signer" : "signature");
+        if (!json_is_string(s) || !sign_is_signature(json_string_value(s)))
+                return bad(err, errlen,
+                           "'signature' must be %d lowercase hex digits (an Ed25519 signature), got %s%zu "
+                           "characters",
+                           SIGN_SIG_HEX_LEN, json_is_string(s) ? "" : "a non-string, ",
+                           json_is_string(s) ? json_string_length(s) : 0);
+        if (!json_is_string(k) || !sign_is_fingerprint(json_string_value(k)))
+                return bad(err, errlen, "'signer' must be %d lowercase hex digits (a key fingerprint)", SIGN_FPR_LEN);
+        strlcpy(d->signature, json_string_value(s), sizeof d->signature);
+        strlcpy(d->signer, json_string_value(k), sizeof d->signer);
+        return 0;
+}
+
 int deploy_from_json(json_t *j, struct deploy *ret, char *err, size_t errlen) {
-        static const char *const known[] = { "id", "hash", "previous", "graph", "time", "origin", NULL };
+        static const char *const known[] = { "id",   "hash",   "previous",  "graph",
+                                             "time", "origin", "signature", "signer", NULL };
         struct deploy d = { 0 };
         json_t *v, *o;
         const char *k;
@@ -231,6 +261,8 @@ int deploy_from_json(json_t *j, struct deploy *ret, char *err, size_t errlen) {
         o = json_object_get(j, "origin");
         if (o && !json_is_object(o))
                 return bad(err, errlen, "'origin' must be an object");
+        if ((r = signature_from_json(j, &d, err, errlen)) < 0)
+                return r;
         if (v) {
                 sha256_hex(json_string_value(v), json_string_length(v), h);
                 if (!streq(h, d.hash))

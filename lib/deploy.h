@@ -41,6 +41,8 @@ struct deploy {
         size_t graph_len;
         char *time;                         /* RFC 3339, UTC */
         struct deploy_origin origin;
+        char signature[128 + 1];            /* Ed25519 hex (sign.h), "" when unsigned */
+        char signer[DEPLOY_HASH_LEN + 1];   /* fingerprint of the signing key, "" when unsigned */
 };
 
 void deploy_origin_clear(struct deploy_origin *o);
@@ -54,7 +56,8 @@ int deploy_new(struct deploy *ret, int64_t id, const char *previous, const char 
                const struct deploy_origin *origin);
 
 /* JSON payload: {"id":N,"hash":H,"previous":H|null,"graph":TEXT,"time":T,
- * "origin":{"hostname":..,"commit":..,"job_url":..}}. */
+ * "origin":{"hostname":..,"commit":..,"job_url":..}}, plus "signature":
+ * 128 hex digits and "signer": 64 hex digits when signed (both or neither). */
 json_t *deploy_to_json(const struct deploy *d, bool with_graph);
 char *deploy_encode(const struct deploy *d); /* compact JSON text */
 /* Parse and validate a payload: types, id >= 1, hashes 64 lowercase hex,

@@ -1267,7 +1267,7 @@ static int build_graph(struct ctx *c, const struct ynode *root, struct graph **r
         /* collect: [ {kind: K, pattern: P} ] */
         v = map_get(root, "collect");
         if (v && !ynode_is_null(v)) {
-                static const char *const fields[] = { "kind", "pattern", NULL };
+                static const char *const fields[] = { "kind", "pattern", "allow_exec", NULL };
                 if (v->type != Y_SEQ)
                         return fail(c, v, "'collect' must be a list of {kind, pattern}, got %s", ytype_name(v));
                 g->collect = calloc(v->n + 1, sizeof(struct collect));
@@ -1309,6 +1309,14 @@ static int build_graph(struct ctx *c, const struct ynode *root, struct graph **r
                                             col->pattern);
                         if (pl == 0)
                                 return fail(c, pn, "collect 'pattern' must not be empty");
+                        const struct ynode *an = map_get(e, "allow_exec");
+                        if (an && (r = get_bool(c, "collect 'allow_exec'", an, &col->allow_exec)) < 0)
+                                return r;
+                        if (an && kind != RES_EXEC)
+                                return fail(c, an,
+                                            "'allow_exec' applies only to a 'collect' entry of kind 'exec', "
+                                            "not '%s'",
+                                            ks);
                 }
         }
 

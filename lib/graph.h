@@ -46,6 +46,7 @@ struct resource {
 struct collect {
         enum res_kind kind;
         char *pattern; /* for file: directory (ends with '/') where collected files land */
+        bool allow_exec; /* kind exec: agents with --trusted-keys run collected execs only if set */
 };
 
 struct edge {

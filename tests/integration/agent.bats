@@ -63,6 +63,9 @@ EOF
         [ "$status" -eq 0 ]
         [[ "$output" == *--converged-timeout* ]]
         [[ "$output" == *--trusted-ca-file* ]]
+        [[ "$output" == *"--trusted-keys FILE|DIR"*"env MGMT_TRUSTED_KEYS"* ]]
+        grep -q 'trusted-keys' "$BATS_TEST_DIRNAME/../../docs/mgmt-agent.8"
+        grep -q '^\.SH SECURITY' "$BATS_TEST_DIRNAME/../../docs/mgmt-agent.8"
         run "$AGENT" --no-such-flag
         [ "$status" -eq 2 ]
         run "$AGENT" --once

@@ -238,7 +238,7 @@ race() {
 }
 
 @test "help texts are identical at every level" {
-        for c in yaml empty list show status help; do
+        for c in yaml empty list show status keygen help; do
                 a=$("$DEPLOY" help "$c")
                 [ -n "$a" ]
                 [ "$a" = "$("$DEPLOY" "$c" --help)" ]
@@ -251,10 +251,10 @@ race() {
         top=$("$DEPLOY" --help)
         [ "$top" = "$("$DEPLOY" -h)" ]
         [ "$top" = "$("$DEPLOY" help)" ]
-        for c in yaml empty list show status; do
+        for c in yaml empty list show status keygen; do
                 echo "$top" | grep -qE "^  $c "
         done
-        for f in seeds force wait timeout json cert-file key-file trusted-ca-file; do
+        for f in seeds force wait timeout json cert-file key-file trusted-ca-file sign-key; do
                 echo "$top" | grep -q -- "--$f"
                 env=MGMT_$(echo "$f" | tr a-z- A-Z_)
                 echo "$top" | grep -q "env $env"
