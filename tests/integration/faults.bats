@@ -80,7 +80,7 @@ kill_host() {
         check_data "$URL_h2"
 }
 
-@test "supervisor restart within the grace rejoins as the same member; after it, the stale data is wiped" {
+@test "supervisor restart within the grace rejoins as the same member; after it, the stale data is moved aside" {
         SUP_FLAGS="--dead-member-grace 8 --nominate-timeout 8 --stop-timeout 5"
         three h4
         put_data
@@ -97,8 +97,9 @@ kill_host() {
         wait_until 60 is_voter h4
         wait_until 30 voter_count_is 3
         start_sup h3 --seeds "$URL_h1"
-        # it finds its member removed, wipes the stale data and volunteers again
-        wait_until 40 grep -q "wiping etcd data" "$TMP/h3.log"
+        # it finds its member removed, moves the stale data aside and volunteers again
+        wait_until 40 grep -q "moved etcd data '$TMP/h3/etcd' aside to '$TMP/h3/old/.*-removed'" "$TMP/h3.log"
+        ls -d "$TMP"/h3/old/*-removed/member
         wait_until 20 grep -q "volunteering as 'h3'" "$TMP/h3.log"
         voter_count_is 3
         check_data

@@ -61,6 +61,19 @@ resize_to() {
         ! grep -q "quorum lost" "$TMP"/h*.log
 }
 
+@test "resize 5 -> 2 -> 4 -> 1 -> 3 -> 5 -> 1: every size reached, writes served at every step" {
+        start_sup h1 --ideal-cluster-size 5
+        for h in h2 h3 h4 h5; do start_sup $h --seeds "$URL_h1"; done
+        wait_until 90 voter_count_is 5
+        start_writer
+        wait_until 20 acked_at_least 20
+        for size in 2 4 1 3 5 1; do
+                resize_to $size
+        done
+        check_writes
+        ! grep -q "quorum lost" "$TMP"/h*.log
+}
+
 @test "deleting every nomination key wipes nothing: keys are repaired, data and keys stay" {
         start_sup h1 --ideal-cluster-size 3
         for h in h2 h3; do start_sup $h --seeds "$URL_h1"; done
