@@ -29,13 +29,6 @@ member_id_of() {
         member_list | awk -F', ' -v n="$1" '$3 == n { print $1 }'
 }
 
-kill_host() {
-        local ep
-        ep=$(etcd_pid_of "$1" || true)
-        kill -KILL "$(cat "$TMP/$1.pid")"
-        [ -n "$ep" ] && kill -KILL "$ep" 2>/dev/null || true
-}
-
 @test "a member's host dies: its etcd dies with it, the dead member is removed first, a spare replaces it" {
         three h4
         put_data

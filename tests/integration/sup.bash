@@ -6,6 +6,7 @@
 #   voters ENDPOINTS            started voting members (names) per `etcdctl member list`
 #   voter_count_is N            exactly N started voting members and no learner
 #   etcd_pid_of NAME            the etcd child of supervisor NAME
+#   kill_host NAME              SIGKILL supervisor NAME and its etcd (power loss)
 
 load lib
 
@@ -60,6 +61,14 @@ voter_count_is() {
         learners=$(echo "$list" | awk -F', ' '$6 != "false"' | wc -l)
         [ "$(echo "$list" | awk -F', ' '$2 == "started" && $6 == "false"' | wc -l)" -eq "$want" ] &&
                 [ "$(echo "$list" | grep -c .)" -eq "$want" ] && [ "$learners" -eq 0 ]
+}
+
+# Power off one host: SIGKILL its supervisor and its etcd at once.
+kill_host() {
+        local ep
+        ep=$(etcd_pid_of "$1" || true)
+        kill -KILL "$(cat "$TMP/$1.pid")" 2>/dev/null || true
+        [ -n "$ep" ] && kill -KILL "$ep" 2>/dev/null || true
 }
 
 etcd_pid_of() {
