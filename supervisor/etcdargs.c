@@ -37,12 +37,12 @@ const struct opt_def supervisor_opts[_OPT_MAX] = {
                          "state directory: etcd data (DIR/etcd), endpoint cache, lease (default "
                          "$STATE_DIRECTORY under systemd)" },
         [OPT_TMP_PREFIX] = { "tmp-prefix", NULL, OPT_BOOL, NULL, "false",
-                             "use a new temporary directory as --prefix (for tests and demos)" },
+                             "use a new temporary directory as --prefix (for tests and demos; removed on exit)" },
         [OPT_ETCD_BINARY] = { "etcd-binary", NULL, OPT_STRING, "PATH", "etcd", "the etcd program to run" },
         [OPT_NOMINATE_TIMEOUT] = { "nominate-timeout", NULL, OPT_SECONDS, "SECONDS", "30",
-                                   "a nominee whose etcd has not started by then is removed and cools down" },
+                                   "a nominee whose etcd has not started by then is removed and cools down (at least 1)" },
         [OPT_DEAD_GRACE] = { "dead-member-grace", NULL, OPT_SECONDS, "SECONDS", "60",
-                             "a member whose host is gone this long is removed" },
+                             "a member whose host is gone this long is removed (at least 1)" },
         [OPT_STOP_TIMEOUT] = { "stop-timeout", NULL, OPT_SECONDS, "SECONDS", "15",
                                "how long etcd may take to stop after SIGTERM before SIGKILL" },
         [OPT_CERT] = { "cert-file", NULL, OPT_STRING, "FILE", NULL,
@@ -58,7 +58,8 @@ const struct opt_def supervisor_opts[_OPT_MAX] = {
                                         "etcd requires peer certificates" },
         [OPT_ETCD_ARG] = { "etcd-arg", NULL, OPT_LIST, "ARG", NULL,
                            "pass ARG to etcd as is, e.g. --etcd-arg=--heartbeat-interval=500 (ETCD_* "
-                           "variables reach etcd too)" },
+                           "variables reach etcd too); flags the supervisor sets itself (--name, --data-dir, "
+                           "--initial-cluster*, listen/advertise URLs...) are refused" },
 };
 
 /* Source address this host uses to reach host:port (no packet is sent). */
