@@ -5,6 +5,8 @@
 #   make demo       run a real local cluster (scripts/demo.sh)
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make bench      benchmarks with real processes (bench/run.sh)
+#   make soak       a million schedules of the membership simulation
+#   make chaos      four minutes of faults and resizes against real etcd
 # Helpers building in parallel use B=/some/dir so object files never collide.
 
 B ?= build
@@ -46,7 +48,7 @@ PROGS := $(B)/mgmt-supervisor $(B)/mgmt-agent $(B)/mgmt-deploy
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 TOOL_BINS := $(patsubst tests/tools/%.c,$(B)/tools/%,$(TOOL_SRC))
 
-.PHONY: all check soak unit-bins deps demo install bench clean format
+.PHONY: all check soak chaos unit-bins deps demo install bench clean format
 all: $(PROGS)
 
 $(B)/%.o: %.c
@@ -91,6 +93,10 @@ unit-bins: $(UNIT_BINS) $(TOOL_BINS) $(B)/tests/membership-sim
 # a long run of the membership simulation
 soak: $(B)/tests/membership-sim
 	$(B)/tests/membership-sim 1000000
+
+# four minutes of chaos against real etcd (make check runs 40 s of it)
+chaos: all
+	MGMT_BIN=$(abspath $(B)) CHAOS_SECONDS=$${CHAOS_SECONDS:-240} bats --tap tests/integration/chaos.bats
 
 # make check: everything under ASan+UBSan in build-san/
 check: deps

@@ -741,6 +741,7 @@ static void role_event(struct node *n, enum role_event ev, const struct role_fac
                 if (st.role == ROLE_DEPARTED && n->role != ROLE_DEPARTED)
                         n->clear_why = f.superseded ? "old-generation" : "removed";
                 n->role = st.role;
+                n->learner_announced = false;
         } else if (st.why && st.action == RA_NONE && ev == REV_VIEW)
                 log_debug("role %s: %s", node_role_to_string(n->role), st.why);
 
@@ -961,6 +962,14 @@ static void status_done(struct etcd_client *c, const struct etcd_error *err, jso
         if (n->role == ROLE_NOMINEE && !st.learner) {
                 role_event(n, REV_PROMOTED, NULL);
                 update_endpoints(n);
+        } else if (n->role == ROLE_NOMINEE && n->lease && !n->learner_announced) {
+                /* our learner answers: touch our volunteer key so the
+                 * coordinator's watch fires and it promotes us now, not on
+                 * its next tick (a member change is not a key event) */
+                _cleanup_free_ char *k = key_volunteer(n->sc->hostname);
+                _cleanup_free_ char *v = strv_join(n->sc->adv_server_urls, ",");
+                n->learner_announced = true;
+                etcd_call(n->client, ETCD_PUT, etcd_req_put(k, v, n->lease), NULL, NULL); /* only a hint */
         }
         if (n->bootstrap_pending)
                 bootstrap_keys(n);

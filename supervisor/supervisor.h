@@ -312,6 +312,7 @@ struct node {
         bool healthy, learner, quorum_warned;
         unsigned unhealthy_ticks; /* status ticks failed in a row */
         bool endpoints_published, bootstrap_pending;
+        bool learner_announced; /* our learner's readiness told to the coordinator */
 
         /* coordinator */
         bool coordinator, round_busy;
