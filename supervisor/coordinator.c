@@ -126,6 +126,15 @@ void coordinator_decide(const struct cstate *s, struct caction *a) {
                                     m->host);
                         return;
                 }
+                if (h->nominated_since && s->now - h->nominated_since >= s->nominate_timeout) {
+                        /* never started, or started and never caught up */
+                        set(a, ACT_REMOVE, m->host, m->id,
+                            "removing learner %s: not promoted within %llus (%s); cooling down", m->host,
+                            (unsigned long long) (s->nominate_timeout / USEC_PER_SEC),
+                            m->started ? "it never caught up" : "its etcd did not start");
+                        a->cooldown = true;
+                        return;
+                }
                 if (m->started) {
                         /* quorum must hold after the promotion, counting the learner */
                         size_t hv = cstate_healthy_voters(s) + (h->endpoints || h->volunteer ? 1 : 0);
@@ -136,13 +145,6 @@ void coordinator_decide(const struct cstate *s, struct caction *a) {
                                 return;
                         }
                         set(a, ACT_PROMOTE, m->host, m->id, "promoting learner %s: its etcd has started", m->host);
-                        return;
-                }
-                if (h->nominated_since && s->now - h->nominated_since >= s->nominate_timeout) {
-                        set(a, ACT_REMOVE, m->host, m->id,
-                            "removing learner %s: its etcd did not start within %llus; cooling down", m->host,
-                            (unsigned long long) (s->nominate_timeout / USEC_PER_SEC));
-                        a->cooldown = true;
                         return;
                 }
                 set(a, ACT_NONE, m->host, m->id, "waiting for learner %s to start", m->host);

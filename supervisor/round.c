@@ -384,9 +384,11 @@ void round_run(struct node *n) {
                         }
                 } else
                         t->gone_since = 0;
+                /* the nomination is done once the member votes */
                 bool started = false;
                 for (size_t k = 0; k < s.n_members; k++)
-                        if (s.members[k].host && streq(s.members[k].host, h->name) && s.members[k].started)
+                        if (s.members[k].host && streq(s.members[k].host, h->name) && s.members[k].started &&
+                            !s.members[k].learner)
                                 started = true;
                 if (!h->nominated || started)
                         t->nominated_since = 0;

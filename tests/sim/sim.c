@@ -180,7 +180,7 @@ static void coordinator_round(struct world *w) {
                 } else
                         h->gone_since = 0;
                 struct member *m = member_by_host(w, i);
-                if (!h->nominated || (m && m->started))
+                if (!h->nominated || (m && m->started && !m->learner))
                         h->nominated_since = 0;
                 else if (!h->nominated_since)
                         h->nominated_since = w->now;
