@@ -55,12 +55,21 @@ static bool is_error_line(const char *l) {
                strstr(l, "\"level\":\"panic\"") || strstr(l, "\"level\":\"error\"") || startswith(l, "panic:");
 }
 
+/* The failure without its timestamp, so two runs' lines compare equal. */
+static const char *error_text(const char *l) {
+        const char *p = strstr(l, " | ");
+        if (p && p - l < 48)
+                return p - 1; /* capnslog: "2024-.. 12:00:00.1 C | pkg: msg" */
+        p = strstr(l, "\"msg\":");
+        return p ? p : l; /* zap: {"level":..,"ts":..,"caller":..,"msg":..} */
+}
+
 static void flush_line(struct child *ch) {
         ch->linebuf[ch->linelen] = 0;
         if (ch->linelen > 0) {
                 log_info("etcd: %s", ch->linebuf);
                 if (is_error_line(ch->linebuf))
-                        strlcpy(ch->last_error, ch->linebuf, sizeof ch->last_error);
+                        strlcpy(ch->last_error, error_text(ch->linebuf), sizeof ch->last_error);
                 if (strstr(ch->linebuf, "permanently removed from the cluster") ||
                     strstr(ch->linebuf, "has already been removed"))
                         ch->removed_seen = true;

@@ -212,3 +212,46 @@ power_loss_after_seed_replaced() {
         wait_until 20 writable
         check_writes
 }
+
+@test "a deleted idealClusterSize is put back with the last value seen; the size does not depend on who leads" {
+        start_sup h1 --ideal-cluster-size 3
+        for h in h2 h3 h4; do start_sup $h --seeds "$URL_h1" --ideal-cluster-size 1; done
+        wait_until 60 voter_count_is 3
+        etcdctl --endpoints "$URL_h1" del /_mgmt/idealClusterSize
+        wait_until 20 key_is "$URL_h1" /_mgmt/idealClusterSize 3
+        grep -h "was deleted; putting back the last value seen, 3" "$TMP"/h*.log
+        voter_count_is 3
+}
+
+@test "an open prefix is tightened to 0700; --tmp-prefix leaves nothing behind" {
+        mkdir -m 0777 "$TMP/open"
+        cport=$(free_port)
+        start_bg open "$MGMT_BIN/mgmt-supervisor" --hostname open --prefix "$TMP/open" --ideal-cluster-size 1 \
+                --client-urls "http://127.0.0.1:$cport" --server-urls "http://127.0.0.1:$(free_port)" $SUP_FLAGS
+        wait_until 30 etcd_healthy "http://127.0.0.1:$cport"
+        [ "$(stat -c %a "$TMP/open")" = 700 ]
+        grep -q "tightened state directory '$TMP/open' from mode 0777 to 0700" "$TMP/open.log"
+        cport=$(free_port)
+        start_bg tmp "$MGMT_BIN/mgmt-supervisor" --hostname tmp --tmp-prefix --ideal-cluster-size 1 \
+                --client-urls "http://127.0.0.1:$cport" --server-urls "http://127.0.0.1:$(free_port)" $SUP_FLAGS
+        wait_until 30 etcd_healthy "http://127.0.0.1:$cport"
+        dir=$(sed -n "s/.*starting as 'tmp' (prefix \(.*\))$/\1/p" "$TMP/tmp.log")
+        test -d "$dir/etcd/member"
+        stop_bg tmp TERM
+        [ ! -e "$dir" ]
+        grep -q "removed temporary prefix '$dir'" "$TMP/tmp.log"
+}
+
+@test "etcd failing the same way over and over is reported once as an error, with backoff" {
+        start_sup h1 --ideal-cluster-size 1
+        wait_until 30 voter_count_is 1
+        stop_bg h1 TERM
+        # damage the data: etcd cannot open its WAL
+        for f in "$TMP"/h1/etcd/member/wal/*.wal; do head -c 4096 /dev/urandom > "$f"; done
+        start_sup h1 --ideal-cluster-size 1
+        wait_until 60 grep -q "etcd keeps failing the same way" "$TMP/h1.log"
+        wait_until 30 grep -q "crashed 4 time(s) in a row" "$TMP/h1.log"
+        [ "$(grep -c "etcd keeps failing the same way" "$TMP/h1.log")" -eq 1 ]
+        # the damaged data is still there for the operator
+        ls "$TMP"/h1/etcd/member/wal/*.wal
+}
