@@ -1091,11 +1091,10 @@ int node_start(struct node *n) {
                         return r;
                 }
         }
-        if (!sc->seeds && !data && sc->no_server)
+        enum start_mode mode = node_start_mode(data, sc->seeds, n->ident.known, cached, sc->no_server);
+        if (mode == START_REFUSE && sc->no_server)
                 return log_error_errno(-EINVAL, "--no-server needs --seeds: there is no cluster to be a client of");
-        /* a prefix that has belonged to a cluster never bootstraps another one */
-        bool rejoin = !data && !sc->seeds && n->ident.known;
-        if (rejoin && !cached)
+        if (mode == START_REFUSE)
                 return log_error_errno(-ENOENT,
                                        "this prefix belonged to cluster %016llx (generation %lld, %s/cluster.json) "
                                        "and has neither data nor cached endpoints: it will not bootstrap a second "
@@ -1121,14 +1120,14 @@ int node_start(struct node *n) {
                 return log_error_errno(r, "cannot create etcd client: %m");
         etcd_client_set_timeout(n->client, 3 * USEC_PER_SEC);
 
-        if (data) {
+        if (mode == START_RESTART) {
                 /* never bootstrap over old data: restart our member */
                 log_notice("found etcd data in '%s': restarting our member", sc->data_dir);
                 n->role = sc->no_server ? ROLE_LEAVING : ROLE_MEMBER;
                 if (sc->no_server)
                         log_notice("--no-server with member data: serving until the coordinator removes us");
                 start_etcd(n, NULL, true);
-        } else if (!sc->seeds && !rejoin) {
+        } else if (mode == START_BOOTSTRAP) {
                 log_notice("no --seeds, no data and no record of a cluster: bootstrapping a new one-member cluster");
                 n->role = ROLE_MEMBER;
                 n->bootstrap_pending = true;

@@ -106,3 +106,27 @@ void role_next(enum node_role r, enum role_event ev, const struct role_facts *f,
         }
         return step(ret, r, RA_NONE, NULL);
 }
+
+const char *start_mode_to_string(enum start_mode m) {
+        static const char *const names[] = {
+                [START_RESTART] = "restart-member", [START_BOOTSTRAP] = "bootstrap", [START_JOIN] = "join",
+                [START_REFUSE] = "refuse",
+        };
+        return names[m];
+}
+
+/* How a supervisor starts: with data it restarts its member (never a second
+ * cluster over old data); a prefix with no record of a cluster and no seeds
+ * bootstraps; one that ever belonged to a cluster only rejoins, through its
+ * seeds or its cached endpoints, and refuses when it has neither. */
+enum start_mode node_start_mode(bool data, bool seeds, bool ident_known, bool cached, bool no_server) {
+        if (data)
+                return START_RESTART;
+        if (no_server && !seeds)
+                return START_REFUSE;
+        if (seeds)
+                return START_JOIN;
+        if (!ident_known)
+                return START_BOOTSTRAP;
+        return cached ? START_JOIN : START_REFUSE;
+}

@@ -248,6 +248,15 @@ struct role_step {
 void role_next(enum node_role r, enum role_event ev, const struct role_facts *f, struct role_step *ret);
 const char *role_event_to_string(enum role_event e);
 const char *role_action_to_string(enum role_action a);
+
+enum start_mode {
+        START_RESTART,   /* data present: restart our member */
+        START_BOOTSTRAP, /* a new one-member cluster */
+        START_JOIN,      /* volunteer (or client) through seeds or cached endpoints */
+        START_REFUSE,    /* nothing to join and not allowed to bootstrap */
+};
+enum start_mode node_start_mode(bool data, bool seeds, bool ident_known, bool cached, bool no_server);
+const char *start_mode_to_string(enum start_mode m);
 const char *node_role_to_string(enum node_role r);
 
 struct node;

@@ -358,10 +358,15 @@ static void node_act(struct world *w, int hi, enum role_event ev, const struct r
 
 static void host_start(struct world *w, int hi) {
         struct host *h = &w->h[hi];
+        /* node_start decides as the real one does: h1 runs without --seeds;
+         * every prefix has met the cluster and cached its endpoints */
+        enum start_mode mode = node_start_mode(h->data != 0, hi != 0, true, true, false);
+        if (mode == START_BOOTSTRAP)
+                failf(w, "%s would bootstrap a second cluster", h->name);
+        if (mode == START_REFUSE || mode == START_BOOTSTRAP)
+                return;
         h->alive = true;
-        /* node_start: data -> restart our member; none -> volunteer (a prefix
-         * that belonged to a cluster never bootstraps) */
-        if (h->data) {
+        if (mode == START_RESTART) {
                 h->role = ROLE_MEMBER;
                 h->etcd = true;
                 struct member *me = member_by_host(w, hi);

@@ -104,11 +104,41 @@ START_TEST(test_exhaustive) {
 }
 END_TEST
 
+START_TEST(test_start_mode) {
+        /* data, seeds, record, cache, no-server -> mode */
+        static const struct {
+                bool data, seeds, known, cached, no_server;
+                enum start_mode want;
+                const char *name;
+        } t[] = {
+            {true, false, true, true, false, START_RESTART, "data: restart, never bootstrap over it"},
+            {true, true, false, false, true, START_RESTART, "--no-server with data: restart to be removed"},
+            {false, false, false, false, false, START_BOOTSTRAP, "brand new seed: bootstrap"},
+            {false, false, true, true, false, START_JOIN, "replaced seed, same command line: rejoin via cache"},
+            {false, false, true, false, false, START_REFUSE, "replaced seed, no cache: refuse, no second cluster"},
+            {false, true, false, false, false, START_JOIN, "joiner: join"},
+            {false, true, true, false, false, START_JOIN, "known joiner with seeds: join"},
+            {false, false, false, false, true, START_REFUSE, "--no-server without seeds: nothing to be a client of"},
+            {false, true, false, false, true, START_JOIN, "client: join"},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(t); i++) {
+                enum start_mode m = node_start_mode(t[i].data, t[i].seeds, t[i].known, t[i].cached, t[i].no_server);
+                ck_assert_msg(m == t[i].want, "%s: got %s, want %s", t[i].name, start_mode_to_string(m),
+                              start_mode_to_string(t[i].want));
+        }
+        /* exhaustive: a prefix with a record never bootstraps */
+        for (unsigned b = 0; b < 32; b++)
+                if (b & 4)
+                        ck_assert(node_start_mode(b & 1, b & 2, true, b & 8, b & 16) != START_BOOTSTRAP);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("role");
         TCase *tc = tcase_create("transitions");
         tcase_add_loop_test(tc, test_table, 0, (int) ELEMENTSOF(cases));
         tcase_add_test(tc, test_exhaustive);
+        tcase_add_test(tc, test_start_mode);
         suite_add_tcase(s, tc);
         SRunner *sr = srunner_create(s);
         srunner_run_all(sr, CK_NORMAL);
