@@ -238,7 +238,6 @@ int sup_config_from(struct sup_config *sc, const struct config *cfg, char *err, 
         sc->client_urls = strv_copy(v[OPT_CLIENT_URLS].list);
         sc->server_urls = strv_copy(v[OPT_SERVER_URLS].list);
         sc->ideal = v[OPT_IDEAL].n;
-        sc->ideal_set = v[OPT_IDEAL].set;
         sc->no_server = v[OPT_NO_SERVER].b;
         sc->etcd_binary = strdup(v[OPT_ETCD_BINARY].s);
         sc->nominate_timeout = (uint64_t) v[OPT_NOMINATE_TIMEOUT].n;

@@ -53,7 +53,6 @@ struct sup_config {
         char **client_urls, **server_urls;       /* listen */
         char **adv_client_urls, **adv_server_urls; /* advertised */
         long long ideal;
-        bool ideal_set;
         bool no_server;
         char *prefix;
         char *data_dir;

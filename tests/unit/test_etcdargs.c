@@ -374,7 +374,6 @@ static void check_same(const char *const *flags, const char *yaml, const char *i
         for (size_t i = 0; a.seeds && a.seeds[i]; i++)
                 ck_assert_str_eq(a.seeds[i], b.seeds[i]);
         ck_assert_int_eq(a.ideal, b.ideal);
-        ck_assert_int_eq(a.ideal_set, b.ideal_set);
         ck_assert_int_eq(a.no_server, b.no_server);
         ck_assert_uint_eq(a.nominate_timeout, b.nominate_timeout);
         ck_assert_uint_eq(a.dead_grace, b.dead_grace);
