@@ -55,6 +55,28 @@ START=$SECONDS
 if [ -n "$SMOKE" ]; then OUT_DIR=$BENCH_DIR/out; else OUT_DIR=$BENCH_DIR; fi
 mkdir -p "$OUT_DIR" || exit 2
 
+# side_by_side FILE...: one table of the medians (and ratios) of each
+# per-version results file, a column pair per file, rows in first-seen order
+side_by_side() {
+        awk -F' *[|] *' '
+                FNR == 1 { nf++; sub(/^# mgmt benchmarks \(etcd /, ""); sub(/\).*/, ""); ver[nf] = $0; next }
+                /^[|] / && $2 != "figure" && $2 !~ /^-+$/ {
+                        k = $2 " | " $3
+                        if (!(k in seen)) { seen[k] = 1; keys[++nk] = k }
+                        med[k, nf] = $4; rat[k, nf] = $8
+                }
+                END {
+                        h = "| figure | N |"; u = "|---|---|"
+                        for (i = 1; i <= nf; i++) { h = h " etcd " ver[i] " | ratio |"; u = u "---|---|" }
+                        print h; print u
+                        for (j = 1; j <= nk; j++) {
+                                line = "| " keys[j] " |"
+                                for (i = 1; i <= nf; i++) line = line " " med[keys[j], i] " | " rat[keys[j], i] " |"
+                                print line
+                        }
+                }' "$@"
+}
+
 # several etcd versions: this script once per version (BENCH_ETCD_ONE set),
 # each writing results-etcdV.md/.png, then results.md is their tables in turn
 # (MGMT_TEST_ETCD_DIR alone: one run on that etcd)
@@ -88,6 +110,10 @@ if [ -z "${BENCH_ETCD_ONE:-}" ] && { [ -n "${MGMT_ETCD_VERSIONS:-}" ] || [ -z "$
                 if [ ${#parts[@]} -gt 0 ]; then
                         {
                                 echo "# mgmt benchmarks on etcd $(echo $versions | sed 's/ /, /g')"
+                                echo
+                                echo "Medians side by side (ratio: to the floor on the same etcd); each version's full table follows."
+                                echo
+                                side_by_side "${parts[@]}"
                                 for f in "${parts[@]}"; do
                                         echo
                                         sed '1s/^# mgmt benchmarks/## mgmt benchmarks/' "$f"

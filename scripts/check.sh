@@ -121,8 +121,10 @@ fi
 
 if [ "$part" = all ] || [ "$part" = bench ]; then
         if [ -x bench/run.sh ]; then
-                echo "== benchmark smoke run"
-                if BENCH_SMOKE=1 MGMT_BIN=$PWD/$B bench/run.sh; then
+                # on one etcd version: the first one selected
+                bver=$(echo ${MGMT_ETCD_VERSIONS:-3.4} | cut -d' ' -f1)
+                echo "== benchmark smoke run (etcd $bver)"
+                if BENCH_SMOKE=1 MGMT_ETCD_VERSIONS=$bver MGMT_BIN=$PWD/$B bench/run.sh; then
                         passed=$((passed + 1))
                 else
                         echo "benchmark smoke run failed"
