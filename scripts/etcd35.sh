@@ -60,7 +60,7 @@ set -- -q -o "Dir::Etc::sourcelist=$APT/etc/sources.list" \
         -o "Dir::Etc::trustedparts=$APT/etc/trusted.gpg.d" \
         -o "Dir::State=$APT/state" -o "Dir::State::status=$APT/state/status" \
         -o "Dir::Cache=$APT/cache" -o "APT::Sandbox::User=$(id -un)" \
-        -o "Acquire::Retries=3"
+        -o "Acquire::Retries=3" -o "Acquire::http::Timeout=30"
 
 say "fetching the package lists of Debian '$SUITE' from '$MIRROR' into '$APT'"
 apt-get "$@" update >"$APT/update.log" 2>&1 || {
