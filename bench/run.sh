@@ -9,6 +9,13 @@
 #   BENCH_SMOKE=1    smallest sizes, one repetition, short windows (make check)
 #   BENCH_RUNS=N     repetitions in full mode (default 5)
 #   BENCH_KEEP=1     keep the temporary directory (logs) for inspection
+#   MGMT_ETCD_VERSIONS="3.4 3.5"
+#                    the etcd versions to measure, one whole run each, one
+#                    table each in results.md: 3.4 is the system's etcd, 3.5
+#                    Debian 13's (scripts/etcd35.sh fetches it into a cache).
+#                    Default: both in a full run, 3.4 alone in a smoke run
+#   MGMT_TEST_ETCD_DIR=DIR
+#                    etcd and etcdctl from DIR instead of PATH (one version)
 #
 # The benchmark never fails for being slow: a figure that cannot be measured
 # (a program missing or failing, a timeout) is reported as "n/a (error: ...)".
@@ -47,6 +54,86 @@ START=$SECONDS
 # a smoke run writes beside, not over, the last full results
 if [ -n "$SMOKE" ]; then OUT_DIR=$BENCH_DIR/out; else OUT_DIR=$BENCH_DIR; fi
 mkdir -p "$OUT_DIR" || exit 2
+
+# side_by_side FILE...: one table of the medians (and ratios) of each
+# per-version results file, a column pair per file, rows in first-seen order
+side_by_side() {
+        awk -F' *[|] *' '
+                FNR == 1 { nf++; sub(/^# mgmt benchmarks \(etcd /, ""); sub(/\).*/, ""); ver[nf] = $0; next }
+                /^[|] / && $2 != "figure" && $2 !~ /^-+$/ {
+                        k = $2 " | " $3
+                        if (!(k in seen)) { seen[k] = 1; keys[++nk] = k }
+                        med[k, nf] = $4; rat[k, nf] = $8
+                }
+                END {
+                        h = "| figure | N |"; u = "|---|---|"
+                        for (i = 1; i <= nf; i++) { h = h " etcd " ver[i] " | ratio |"; u = u "---|---|" }
+                        print h; print u
+                        for (j = 1; j <= nk; j++) {
+                                line = "| " keys[j] " |"
+                                for (i = 1; i <= nf; i++) line = line " " med[keys[j], i] " | " rat[keys[j], i] " |"
+                                print line
+                        }
+                }' "$@"
+}
+
+# several etcd versions: this script once per version (BENCH_ETCD_ONE set),
+# each writing results-etcdV.md/.png, then results.md is their tables in turn
+# (MGMT_TEST_ETCD_DIR alone: one run on that etcd)
+if [ -z "${BENCH_ETCD_ONE:-}" ] && { [ -n "${MGMT_ETCD_VERSIONS:-}" ] || [ -z "${MGMT_TEST_ETCD_DIR:-}" ]; }; then
+        versions=${MGMT_ETCD_VERSIONS:-$([ -n "$SMOKE" ] && echo 3.4 || echo "3.4 3.5")}
+        if [ "$(echo $versions)" != 3.4 ]; then
+                rc=0
+                parts=()
+                for ver in $versions; do
+                        case "$ver" in
+                        3.4) dir= ;;
+                        3.5)
+                                if ! dir=$("$ROOT/scripts/etcd35.sh"); then
+                                        echo "bench: etcd 3.5 could not be fetched (scripts/etcd35.sh failed): no figures on etcd 3.5" >&2
+                                        rc=2
+                                        continue
+                                fi
+                                ;;
+                        *)
+                                echo "bench: MGMT_ETCD_VERSIONS: unknown etcd version '$ver' (known: 3.4 3.5)" >&2
+                                rc=2
+                                continue
+                                ;;
+                        esac
+                        src="the system's"
+                        [ -n "$dir" ] && src="from $dir"
+                        echo "bench: == etcd $ver ($src)" >&2
+                        BENCH_ETCD_ONE=$ver MGMT_TEST_ETCD_DIR=$dir "$BENCH_DIR/run.sh" || rc=$?
+                        [ -f "$OUT_DIR/results-etcd$ver.md" ] && parts+=("$OUT_DIR/results-etcd$ver.md")
+                done
+                if [ ${#parts[@]} -gt 0 ]; then
+                        {
+                                echo "# mgmt benchmarks on etcd $(echo $versions | sed 's/ /, /g')"
+                                echo
+                                echo "Medians side by side (ratio: to the floor on the same etcd); each version's full table follows."
+                                echo
+                                side_by_side "${parts[@]}"
+                                for f in "${parts[@]}"; do
+                                        echo
+                                        sed '1s/^# mgmt benchmarks/## mgmt benchmarks/' "$f"
+                                done
+                        } >"$OUT_DIR/results.md"
+                        echo "bench: all versions in $OUT_DIR/results.md" >&2
+                fi
+                exit $rc
+        fi
+fi
+if [ -n "${MGMT_TEST_ETCD_DIR:-}" ]; then
+        if [ ! -x "$MGMT_TEST_ETCD_DIR/etcd" ]; then
+                echo "bench: MGMT_TEST_ETCD_DIR: no executable 'etcd' in '$MGMT_TEST_ETCD_DIR'" >&2
+                exit 2
+        fi
+        PATH=$MGMT_TEST_ETCD_DIR:$PATH
+        export PATH
+fi
+ETCD_VERSION=$(etcd --version 2>/dev/null | sed -n 's/^etcd Version: //p')
+RESULTS=results${BENCH_ETCD_ONE:+-etcd$BENCH_ETCD_ONE}
 
 for t in etcd etcdctl jq curl ss awk pgrep; do
         if ! command -v "$t" >/dev/null; then
@@ -600,9 +687,9 @@ target() {
 }
 
 report() {
-        local md=$OUT_DIR/results.md n
+        local md=$OUT_DIR/$RESULTS.md n
         {
-                echo "# mgmt benchmarks"
+                echo "# mgmt benchmarks (etcd ${ETCD_VERSION:-?})"
                 echo
                 echo "$(date -u '+%Y-%m-%d %H:%M UTC') on $(uname -n), $(nproc) CPUs, $(etcd --version | head -1);" \
                         "binaries from \`$BIN\`; $([ -n "$SMOKE" ] && echo "smoke run (smallest sizes, 1 repetition)" || echo "median of $RUNS runs, with min and max")."
@@ -651,7 +738,7 @@ report() {
 }
 
 plot() {
-        local png=$OUT_DIR/results.png n
+        local png=$OUT_DIR/$RESULTS.png n
         if ! command -v gnuplot >/dev/null; then
                 echo "bench: gnuplot not installed: no plot (apt-get install gnuplot-nox)" >&2
                 return 0
@@ -675,7 +762,7 @@ plot() {
         if gnuplot >"$WORK/gnuplot.log" 2>&1 <<EOF; then
 set terminal pngcairo size 1200,500
 set output "$png"
-set multiplot layout 1,2 title "mgmt benchmarks ($([ -n "$SMOKE" ] && echo smoke || echo "median of $RUNS, bars min-max"))"
+set multiplot layout 1,2 title "mgmt benchmarks, etcd ${ETCD_VERSION:-?} ($([ -n "$SMOKE" ] && echo smoke || echo "median of $RUNS, bars min-max"))"
 set title "Deploy propagation (10 resources)"
 set xlabel "agents / watchers (N)"
 set ylabel "seconds"

@@ -5,6 +5,9 @@
 # "N passed, N failed" summing them all.
 #   CHECK_ONLY=unit|sim|integration|fuzz|bench   run one part
 #   BATS_FILTER=regex                         only integration tests matching
+#   MGMT_ETCD_VERSIONS="3.4 3.5"              the etcd versions the integration
+#                                             tests run on (default both): 3.4 the
+#                                             system's, 3.5 Debian 13's (scripts/etcd35.sh)
 set -u
 cd "$(dirname "$0")/.."
 B=${B:-build-san}
@@ -63,21 +66,62 @@ if [ "$part" = all ] || [ "$part" = unit ] || [ "$part" = sim ]; then
         fi
 fi
 
-if [ "$part" = all ] || [ "$part" = integration ]; then
-        echo "== integration tests (bats, real etcd)"
+# bats_on LABEL DIR: the bats suite once, with etcd from DIR (empty: from
+# PATH); adds to the totals and prints one line per run
+bats_on() {
+        local label=$1 dir=$2 files out p f
         files=$(ls tests/integration/*.bats 2>/dev/null)
-        if [ -n "$files" ]; then
-                args=()
-                [ -n "${BATS_FILTER:-}" ] && args=(--filter "$BATS_FILTER")
-                out=$(mktemp)
-                bats --tap "${args[@]}" $files 2>&1 | tee "$out"
-                p=$(grep -cE '^ok ' "$out")
-                f=$(grep -cE '^not ok ' "$out")
-                passed=$((passed + p))
-                failed=$((failed + f))
-                echo "bats: $p passed, $f failed"
-                rm -f "$out"
-        fi
+        [ -n "$files" ] || return 0
+        local args=()
+        [ -n "${BATS_FILTER:-}" ] && args=(--filter "$BATS_FILTER")
+        out=$(mktemp)
+        local t0=$SECONDS
+        # shellcheck disable=SC2086
+        MGMT_TEST_ETCD_DIR=$dir bats --tap "${args[@]}" $files 2>&1 | tee "$out"
+        p=$(grep -cE '^ok ' "$out")
+        f=$(grep -cE '^not ok ' "$out")
+        passed=$((passed + p))
+        failed=$((failed + f))
+        bats_lines+=("bats ($label): $p passed, $f failed")
+        echo "bats ($label): took $((SECONDS - t0)) s"
+        echo "${bats_lines[-1]}"
+        rm -f "$out"
+}
+
+# etcd_version DIR: "3.4.23", the version of DIR/etcd (or etcd on PATH)
+etcd_version() {
+        "${1:+$1/}etcd" --version 2>/dev/null | sed -n 's/^etcd Version: //p'
+}
+
+if [ "$part" = all ] || [ "$part" = integration ]; then
+        # MGMT_ETCD_VERSIONS: 3.4 is the system's etcd (PATH), 3.5 Debian 13's,
+        # fetched into a cache by scripts/etcd35.sh (nothing installed)
+        bats_lines=()
+        for ver in ${MGMT_ETCD_VERSIONS:-3.4 3.5}; do
+                case "$ver" in
+                3.4)
+                        v=$(etcd_version "")
+                        echo "== integration tests (bats, real etcd ${v:-?}, the system's)"
+                        bats_on "etcd ${v:-3.4 not found}" ""
+                        ;;
+                3.5)
+                        if ! dir=$(scripts/etcd35.sh); then
+                                echo "etcd 3.5 could not be fetched (scripts/etcd35.sh failed, see above): the integration tests on etcd 3.5 did not run"
+                                failed=$((failed + 1))
+                                bats_lines+=("bats (etcd 3.5): not run, etcd 3.5 could not be fetched (1 failed)")
+                                continue
+                        fi
+                        v=$(etcd_version "$dir")
+                        echo "== integration tests (bats, real etcd ${v:-?} from $dir)"
+                        bats_on "etcd ${v:-3.5}" "$dir"
+                        ;;
+                *)
+                        echo "MGMT_ETCD_VERSIONS: unknown etcd version '$ver' (known: 3.4 3.5)"
+                        failed=$((failed + 1))
+                        ;;
+                esac
+        done
+        [ ${#bats_lines[@]} -gt 1 ] && printf '%s\n' "${bats_lines[@]}"
 fi
 
 if [ "$part" = all ] || [ "$part" = fuzz ]; then
@@ -94,8 +138,10 @@ fi
 
 if [ "$part" = all ] || [ "$part" = bench ]; then
         if [ -x bench/run.sh ]; then
-                echo "== benchmark smoke run"
-                if BENCH_SMOKE=1 MGMT_BIN=$PWD/$B bench/run.sh; then
+                # on one etcd version: the first one selected
+                bver=$(echo ${MGMT_ETCD_VERSIONS:-3.4} | cut -d' ' -f1)
+                echo "== benchmark smoke run (etcd $bver)"
+                if BENCH_SMOKE=1 MGMT_ETCD_VERSIONS=$bver MGMT_BIN=$PWD/$B bench/run.sh; then
                         passed=$((passed + 1))
                 else
                         echo "benchmark smoke run failed"

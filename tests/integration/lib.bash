@@ -15,6 +15,21 @@
 export MGMT_BIN
 export ETCDCTL_API=3
 
+# MGMT_TEST_ETCD_DIR=DIR: etcd and etcdctl from DIR (scripts/check.sh sets it
+# for etcd 3.5, see scripts/etcd35.sh), else from PATH. Everything the tests
+# start, the supervisors' etcd children included, finds them through PATH.
+if [ -n "${MGMT_TEST_ETCD_DIR:-}" ]; then
+        if [ ! -x "$MGMT_TEST_ETCD_DIR/etcd" ]; then
+                echo "MGMT_TEST_ETCD_DIR: no executable 'etcd' in '$MGMT_TEST_ETCD_DIR'" >&2
+                return 1
+        fi
+        case ":$PATH:" in
+        "$MGMT_TEST_ETCD_DIR:"*) ;;
+        *) PATH="$MGMT_TEST_ETCD_DIR:$PATH" ;;
+        esac
+        export PATH
+fi
+
 mgmt_setup() {
         TMP=$(mktemp -d "${BATS_TMPDIR:-/tmp}/mgmt-test.XXXXXX")
         export TMP

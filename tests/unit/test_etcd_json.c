@@ -1,6 +1,7 @@
 /* test_etcd_json.c: unit tests for the pure parts of lib/etcd.c: request bodies
- * and the parsers of every gateway reply shape, with real etcd 3.4 replies and
- * malformed ones (wrong types, missing fields, bad base64, huge arrays). */
+ * and the parsers of every gateway reply shape, with real etcd 3.4 and 3.5
+ * replies and malformed ones (wrong types, missing fields, bad base64, huge
+ * arrays). */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,6 +70,38 @@ static const char error_reply[] = "{\"error\":\"etcdserver: requested lease not 
 static const char stream_error_reply[] =
     "{\"error\":{\"grpc_code\":14,\"http_code\":503,\"message\":\"etcdserver: no leader\",\"http_status\":"
     "\"Service Unavailable\"}}";
+
+/* Real replies captured from etcd 3.5.16's JSON gateway (Debian 13): spaces
+ * after separators, errors as {"code","message"} with no "error" key, no
+ * cancel_reason on a watch canceled for compaction, watch_id 0 omitted. */
+#define HDR35                                                                                               \
+        "\"header\":{\"cluster_id\":\"6001611773266757492\", \"member_id\":\"13049071153751544597\", "      \
+        "\"revision\":\"3\", \"raft_term\":\"2\"}"
+static const char members35_reply[] =
+    "{\"header\":{\"cluster_id\":\"6001611773266757492\", \"member_id\":\"13049071153751544597\", "
+    "\"raft_term\":\"2\"}, \"members\":[{\"ID\":\"13049071153751544597\", \"name\":\"p\", "
+    "\"peerURLs\":[\"http://127.0.0.1:24380\"], \"clientURLs\":[\"http://127.0.0.1:24379\"]}, "
+    "{\"ID\":\"16323896634489817941\", \"peerURLs\":[\"http://127.0.0.1:24390\"], \"isLearner\":true}]}";
+static const char member_add35_reply[] =
+    "{\"header\":{\"cluster_id\":\"6001611773266757492\", \"member_id\":\"13049071153751544597\", "
+    "\"raft_term\":\"2\"}, \"member\":{\"ID\":\"16323896634489817941\", "
+    "\"peerURLs\":[\"http://127.0.0.1:24390\"], \"isLearner\":true}, "
+    "\"members\":[{\"ID\":\"13049071153751544597\", \"name\":\"p\", "
+    "\"peerURLs\":[\"http://127.0.0.1:24380\"], \"clientURLs\":[\"http://127.0.0.1:24379\"]}, "
+    "{\"ID\":\"16323896634489817941\", \"peerURLs\":[\"http://127.0.0.1:24390\"], \"isLearner\":true}]}";
+static const char status35_reply[] =
+    "{" HDR35 ", \"version\":\"3.5.16\", \"dbSize\":\"20480\", \"leader\":\"13049071153751544597\", "
+    "\"raftIndex\":\"6\", \"raftTerm\":\"2\", \"raftAppliedIndex\":\"6\", \"dbSizeInUse\":\"16384\"}";
+static const char watch_compacted35_msg[] =
+    "{\"header\":{\"cluster_id\":\"6001611773266757492\",\"member_id\":\"13049071153751544597\","
+    "\"raft_term\":\"2\"},\"canceled\":true,\"compact_revision\":\"3\"}";
+static const char error35_not_found[] = "{\"code\":5, \"message\":\"etcdserver: member not found\"}";
+static const char error35_future_rev[] =
+    "{\"code\":11, \"message\":\"etcdserver: mvcc: required revision is a future revision\"}";
+static const char error35_peer_exists[] =
+    "{\"code\":9, \"message\":\"etcdserver: Peer URLs already exists\"}";
+static const char error35_bad_json[] =
+    "{\"code\":3, \"message\":\"invalid character 'g' looking for beginning of value\"}";
 
 static json_t *J(const char *s) {
         json_error_t e;
@@ -309,6 +342,72 @@ START_TEST(test_error) {
         ck_assert_int_eq(etcd_parse_error(n2, &err), 1);
         ck_assert_int_eq(err.code, 14);
         ck_assert_int_eq(etcd_parse_error(n3, &err), 0);
+}
+END_TEST
+
+START_TEST(test_etcd35) {
+        _cleanup_json_ json_t *l = J(members35_reply), *a = J(member_add35_reply), *st = J(status35_reply),
+                              *w = J(watch_compacted35_msg), *ok = J("{" HDR35 "}");
+        struct etcd_error err = {0};
+        struct etcd_members ms;
+        struct etcd_status s;
+        struct etcd_watch_msg m;
+        uint64_t id = 0;
+
+        ck_assert_int_eq(etcd_parse_members(l, &ms, &err), 0);
+        ck_assert(ms.cluster_id == 6001611773266757492ULL);
+        ck_assert(ms.member_id == 13049071153751544597ULL);
+        ck_assert_uint_eq(ms.n, 2);
+        ck_assert_str_eq(ms.m[0].name, "p");
+        ck_assert(!ms.m[0].learner);
+        ck_assert_str_eq(ms.m[0].client_urls[0], "http://127.0.0.1:24379");
+        ck_assert(ms.m[1].id == 16323896634489817941ULL);
+        ck_assert(ms.m[1].learner);
+        ck_assert_str_eq(ms.m[1].name, "");
+        ck_assert_uint_eq(strv_length(ms.m[1].client_urls), 0);
+        etcd_members_clear(&ms);
+
+        ck_assert_int_eq(etcd_parse_member_add(a, &id, &ms, &err), 0);
+        ck_assert(id == 16323896634489817941ULL);
+        ck_assert_uint_eq(ms.n, 2);
+        ck_assert(ms.m[1].learner);
+        etcd_members_clear(&ms);
+
+        ck_assert_int_eq(etcd_parse_status(st, &s, &err), 0);
+        ck_assert(s.member_id == 13049071153751544597ULL);
+        ck_assert(s.leader == 13049071153751544597ULL);
+        ck_assert_int_eq(s.raft_index, 6);
+        ck_assert_int_eq(s.db_size, 20480);
+        ck_assert(!s.learner);
+        ck_assert_str_eq(s.version, "3.5.16");
+        etcd_status_clear(&s);
+
+        ck_assert_int_eq(etcd_parse_watch_msg(w, &m, &err), 0);
+        ck_assert(m.canceled);
+        ck_assert(!m.created);
+        ck_assert_int_eq(m.compact_revision, 3);
+        ck_assert_ptr_null(m.cancel_reason);
+        etcd_watch_msg_clear(&m);
+
+        static const struct {
+                const char *reply;
+                int code;
+                const char *msg;
+        } errs[] = {
+            {error35_not_found, 5, "etcdserver: member not found"},
+            {error35_future_rev, 11, "etcdserver: mvcc: required revision is a future revision"},
+            {error35_peer_exists, 9, "etcdserver: Peer URLs already exists"},
+            {error35_bad_json, 3, "invalid character 'g' looking for beginning of value"},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(errs); i++) {
+                _cleanup_json_ json_t *e = J(errs[i].reply);
+                ck_assert_int_eq(etcd_parse_error(e, &err), 1);
+                ck_assert_int_eq(err.code, errs[i].code);
+                ck_assert_str_eq(err.msg, errs[i].msg);
+        }
+        /* a success reply is no error */
+        ck_assert_int_eq(etcd_parse_error(ok, &err), 0);
+        ck_assert_int_eq(etcd_parse_error(st, &err), 0);
 }
 END_TEST
 
@@ -705,6 +804,7 @@ static Suite *etcd_json_suite(void) {
         tcase_add_test(tc, test_status);
         tcase_add_test(tc, test_watch_msg);
         tcase_add_test(tc, test_error);
+        tcase_add_test(tc, test_etcd35);
         tcase_add_test(tc, test_json_int);
         suite_add_tcase(s, tc);
         TCase *tm = tcase_create("malformed");
