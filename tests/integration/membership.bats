@@ -19,6 +19,10 @@ one_cluster_id() {
         [ "$(echo "$ids" | grep -c .)" -eq 1 ]
 }
 
+nominated_count_is() {
+        [ "$(etcdctl --endpoints "$(all_urls)" get --prefix /_mgmt/nominated/ --keys-only | grep -c nominated/)" -eq "$1" ]
+}
+
 # Writes work right now (a quorum answers).
 writable() {
         etcdctl --endpoints "$(all_urls)" --dial-timeout 2s --command-timeout 3s put /test/probe x >/dev/null
@@ -82,7 +86,7 @@ resize_to() {
                 etcdctl --endpoints "$URL_h1" txn >/dev/null 2>&1 ||
                 for i in $(seq 1 100); do etcdctl --endpoints "$URL_h1" put "/test/k/$i" "$i" >/dev/null; done
         etcdctl --endpoints "$URL_h1" del --prefix /_mgmt/nominated/
-        wait_until 20 test "$(etcdctl --endpoints "$URL_h1" get --prefix /_mgmt/nominated/ --keys-only | grep -c nominated/)" -eq 3
+        wait_until 20 nominated_count_is 3
         voter_count_is 3
         [ "$(etcdctl --endpoints "$(all_urls)" get --prefix /test/k/ --keys-only | grep -c /test/k/)" -eq 100 ]
         ! grep -q "leaving the cluster" "$TMP"/h*.log

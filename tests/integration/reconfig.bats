@@ -14,6 +14,10 @@ plan_says() { # TEXT
                 jq -e --arg t "$1" '.why | contains($t)' >/dev/null
 }
 
+member_count_is() {
+        [ "$(member_list "$URL_h1" | grep -c .)" -eq "$1" ]
+}
+
 learners() {
         member_list | awk -F', ' '$6 == "true"' | wc -l
 }
@@ -63,7 +67,7 @@ EOS
         wait_until 60 grep -q "removing learner h2: not promoted within 8s" "$TMP/h1.log"
         ! grep -q "coordinator: promoting learner h2" "$TMP/h1.log"
         ! grep -q "nominee -> member" "$TMP/h2.log"
-        wait_until 10 test "$(member_list "$URL_h1" | grep -c .)" -eq 1
+        wait_until 10 member_count_is 1
         # the quorum was never at risk: h1 alone still serves
         etcdctl --endpoints "$URL_h1" put /test/after ok
         ! grep -q "quorum lost" "$TMP/h1.log"
