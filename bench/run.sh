@@ -167,6 +167,7 @@ have() { [ -x "$BIN/$1" ]; }
 
 declare -A SUP_PID SUP_CP SUP_SP
 HOSTS=()
+SUP_EXTRA=() # extra flags for every supervisor started
 # start_sup DIR NAME IDEAL [SEED_URL]: a supervisor on fresh ports
 start_sup() {
         local dir=$1 name=$2 ideal=$3 seed=${4:-} cp sp
@@ -175,6 +176,7 @@ start_sup() {
         local args=(--hostname "$name" --prefix "$dir/$name" --client-urls "http://127.0.0.1:$cp"
                 --server-urls "http://127.0.0.1:$sp" --ideal-cluster-size "$ideal" --dead-member-grace "$GRACE")
         [ -n "$seed" ] && args+=(--seeds "$seed")
+        args+=("${SUP_EXTRA[@]}")
         bg "$dir/$name.log" "$BIN/mgmt-supervisor" "${args[@]}"
         SUP_PID[$name]=$LASTPID
         SUP_CP[$name]=$cp
@@ -220,6 +222,20 @@ bench_formation() {
                         else
                                 fail "form.ours.$n" "timeout after ${WAIT_LIMIT}s"
                         fi
+                        stop_sups
+                        # ours with etcd's own strict reconfiguration check back on
+                        d=$WORK/form-strict-$n-$run
+                        HOSTS=()
+                        SUP_EXTRA=(--etcd-arg=--strict-reconfig-check=true)
+                        t0=$(now)
+                        if ! start_cluster "$d" "$n" "$n"; then
+                                fail "form.strict.$n" "no free port"
+                        elif wait_until "$WAIT_LIMIT" cluster_ok "$n" "$(sup_eps)"; then
+                                sample "form.strict.$n" "$(elapsed "$t0")"
+                        else
+                                fail "form.strict.$n" "timeout after ${WAIT_LIMIT}s"
+                        fi
+                        SUP_EXTRA=()
                         stop_sups
                         # floor: stock etcd, all members known up front
                         d=$WORK/form-floor-$n-$run
@@ -697,7 +713,10 @@ report() {
                 echo
                 echo "| figure | N | median | min | max | floor median | ratio | notes |"
                 echo "|---|---|---|---|---|---|---|---|"
-                for n in $FORM_SIZES; do row "formation (s)" "$n" "form.ours.$n" "form.floor.$n" "floor: $n stock etcd, static --initial-cluster"; done
+                for n in $FORM_SIZES; do
+                        row "formation (s)" "$n" "form.ours.$n" "form.floor.$n" "floor: $n stock etcd, static --initial-cluster"
+                        row "formation, etcd's strict check on (s)" "$n" "form.strict.$n" "form.floor.$n" "--etcd-arg=--strict-reconfig-check=true: the old default"
+                done
                 row "resize 3→5 (s)" 5 resize.up "" "five hosts"
                 row "resize 5→3 (s)" 3 resize.down "" "five hosts"
                 row "failover minus grace (s)" 3 failover "" "4 hosts, ideal 3, grace ${GRACE}s, SIGKILL of a non-coordinator member"
@@ -724,6 +743,7 @@ report() {
                 echo "Targets (from issue 9):"
                 echo
                 target "formation of 3 within 2x the static floor" form.ours.3 "<=" 2 ratio form.floor.3
+                target "formation of 5 within 3x the static floor" form.ours.5 "<=" 3 ratio form.floor.5
                 target "deploy to 50 agents within 3x the floor" deploy.ours.50 "<=" 3 ratio deploy.floor.50
                 target "idle supervisor under 4 MB RSS" foot.sup.rss "<" 4
                 target "idle supervisor under 4 MB PSS (shared libraries divided among users)" foot.sup.pss "<" 4

@@ -32,6 +32,7 @@ static int64_t lease_ttl(const struct node *n) {
         return t < 3 ? 3 : t > 10 ? 10 : t;
 }
 #define TICK_USEC (1 * USEC_PER_SEC)
+#define FAST_TICK_USEC (100 * USEC_PER_MSEC)
 /* status ticks our etcd may fail before we take back our endpoints key */
 #define UNHEALTHY_WITHDRAW_TICKS 3
 
@@ -146,14 +147,15 @@ static int session_timer_cb(sd_event_source *s, uint64_t usec, void *ud) {
 }
 
 static void session_retry(struct node *n, const char *what, const struct etcd_error *err) {
-        uint64_t delay = USEC_PER_SEC << (n->session_failures < 4 ? n->session_failures : 4), now;
+        /* 250 ms, doubling to 16 s: a seed that starts a moment after us is met at once */
+        uint64_t delay = (USEC_PER_SEC / 4) << (n->session_failures < 6 ? n->session_failures : 6), now;
         _cleanup_free_ char *eps = strv_join(etcd_client_endpoints(n->client), ",");
 
         n->session_busy = false;
         n->session_failures++;
         if (n->session_failures == 1 || n->session_failures % 10 == 0)
-                log_warnx("%s: %s (endpoints %s); retrying every %llus", what, err ? err->msg : "failed",
-                          eps ? eps : "?", (unsigned long long) (delay / USEC_PER_SEC));
+                log_warnx("%s: %s (endpoints %s); retrying in %.2gs, backing off to 16s", what,
+                          err ? err->msg : "failed", eps ? eps : "?", (double) delay / USEC_PER_SEC);
         if (n->shutting_down)
                 return;
         sd_event_now(n->event, CLOCK_MONOTONIC, &now);
@@ -982,9 +984,15 @@ static void status_done(struct etcd_client *c, const struct etcd_error *err, jso
         notify_status(n);
 }
 
+/* The tick asks our etcd for its status: every 100 ms while it starts or is
+ * a learner waiting for promotion (so the coordinator hears of it at once),
+ * every second otherwise. Timeouts (nominee, dead grace) are judged on the
+ * one-second beat, when a coordinator, or a nominee waiting for its member
+ * to be added, reads the cluster again. */
 static int tick_cb(sd_event_source *s, uint64_t usec, void *ud) {
         struct node *n = ud;
-        sd_event_source_set_time(s, usec + TICK_USEC);
+        bool fast = n->child.state == CHILD_STARTING || n->role == ROLE_NOMINEE;
+        sd_event_source_set_time(s, usec + (fast ? FAST_TICK_USEC : TICK_USEC));
         sd_event_source_set_enabled(s, SD_EVENT_ON);
         if (n->shutting_down)
                 return 0;
@@ -992,8 +1000,9 @@ static int tick_cb(sd_event_source *s, uint64_t usec, void *ud) {
                 etcd_call_at(n->client, n->sc->adv_client_urls[0], ETCD_STATUS, json_object(), status_done, n);
         else
                 become_coordinator(n, false);
-        /* timeouts (nominee, dead grace) are judged on the tick too; a
-         * nominee waiting for its member to be added looks again */
+        if (usec - n->last_beat < TICK_USEC - FAST_TICK_USEC / 2)
+                return 0;
+        n->last_beat = usec;
         if (n->coordinator || (n->role == ROLE_VOLUNTEER && strv_contains(n->nom_hosts, n->sc->hostname)))
                 node_refresh(n);
         return 0;

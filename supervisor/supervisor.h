@@ -328,6 +328,7 @@ struct node {
         size_t n_track;
         char *last_decision, *plan_since;
 
+        uint64_t last_beat; /* the last one-second tick */
         bool ready_sent, shutting_down;
         int exit_code;
         char status[256];
