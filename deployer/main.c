@@ -41,6 +41,10 @@ static const struct command commands[] = {
           "still the latest. A lost race is retried with a fresh read (at most 10\n"
           "tries). A graph identical to the latest deploy is a successful no-op\n"
           "unless --force. Prints the deploy id on stdout (JSON with --json).\n" },
+        { "validate", cmd_validate, "FILE", 1, 1, "validate the graph in FILE without a cluster",
+          "Read the graph in FILE ('-' for standard input) and validate it completely,\n"
+          "with no cluster: every error is printed, one 'FILE:LINE:COL: message' per\n"
+          "line (at most 50, then how many more). Exit 0 if valid, 1 if not.\n" },
         { "empty", cmd_empty, "", 0, 0, "deploy an empty graph (agents remove nothing, apply nothing)",
           "Deploy the empty graph \"graph: empty\" as the next id, exactly like\n"
           "'yaml' would. Prints the deploy id on stdout (JSON with --json).\n" },

@@ -83,32 +83,64 @@ static bool ynode_is_null(const struct ynode *n) {
                        streq(n->value, "Null") || streq(n->value, "NULL")));
 }
 
-/* Error context: where messages go and which file they name. */
+/* Error context: where messages go and which file they name. With many
+ * set (a whole graph), each error is appended to err as a line and
+ * validation goes on; otherwise err holds the one error. */
 struct ctx {
         const char *filename; /* NULL: JSON input, no location prefix */
         char *err;
         size_t errlen;
+        bool many;
+        size_t n_errs, stored; /* errors found, errors written to err */
 };
 
 static int fail_at(struct ctx *c, unsigned line, unsigned col, const char *fmt, ...) _printf_(4, 5);
 static int fail_at(struct ctx *c, unsigned line, unsigned col, const char *fmt, ...) {
+        char msg[PATH_MAX + 1024];
         va_list ap;
         size_t o = 0;
 
+        c->n_errs++;
         if (!c->err || c->errlen == 0)
                 return -EINVAL;
         if (c->filename && line > 0)
-                o = (size_t) snprintf(c->err, c->errlen, "%s:%u:%u: ", c->filename, line, col);
+                o = (size_t) snprintf(msg, sizeof msg, "%s:%u:%u: ", c->filename, line, col);
         else if (c->filename)
-                o = (size_t) snprintf(c->err, c->errlen, "%s: ", c->filename);
+                o = (size_t) snprintf(msg, sizeof msg, "%s: ", c->filename);
         else if (line > 0)
-                o = (size_t) snprintf(c->err, c->errlen, "%u:%u: ", line, col);
-        if (o >= c->errlen)
-                return -EINVAL;
+                o = (size_t) snprintf(msg, sizeof msg, "%u:%u: ", line, col);
+        if (o >= sizeof msg)
+                o = 0;
         va_start(ap, fmt);
-        vsnprintf(c->err + o, c->errlen - o, fmt, ap);
+        vsnprintf(msg + o, sizeof msg - o, fmt, ap);
         va_end(ap);
+        if (!c->many || c->stored == 0) {
+                strlcpy(c->err, msg, c->errlen);
+                c->stored = 1;
+                return -EINVAL;
+        }
+        /* keep room for the "... and N more errors" line */
+        size_t used = strlen(c->err);
+        if (c->stored < GRAPH_ERRORS_MAX && used + 1 + strlen(msg) + 48 < c->errlen) {
+                c->err[used] = '\n';
+                strlcpy(c->err + used + 1, msg, c->errlen - used - 1);
+                c->stored++;
+        }
         return -EINVAL;
+}
+
+/* In "many" mode, an -EINVAL was recorded and validation goes on. */
+static bool recorded(struct ctx *c, int r) {
+        return c->many && r == -EINVAL;
+}
+
+/* Append "... and N more errors" when some were left out. */
+static void errors_finish(struct ctx *c) {
+        if (c->err && c->errlen && c->n_errs > c->stored) {
+                size_t used = strlen(c->err);
+                snprintf(c->err + used, c->errlen - used, "\n... and %zu more error%s", c->n_errs - c->stored,
+                         c->n_errs - c->stored == 1 ? "" : "s");
+        }
 }
 
 #define fail(c, node, ...) fail_at((c), (node) ? (node)->line : 0, (node) ? (node)->col : 0, __VA_ARGS__)
@@ -542,25 +574,57 @@ void resource_clear(struct resource *r) {
         free(r->name);
         free(r->file.path);
         free(r->file.content);
+        free(r->file.source);
         free(r->file.owner);
         free(r->file.group);
         free(r->exec.cmd);
         free(r->exec.shell);
         free(r->exec.ifcmd);
+        free(r->exec.ifshell);
+        free(r->exec.watchcmd);
+        free(r->exec.watchshell);
         free(r->print.msg);
         *r = (struct resource){ .file.mode = -1 };
 }
 
-static const char *const fields_file[] = { "name", "path", "content", "state", "mode", "owner", "group", NULL };
-static const char *const fields_exec[] = { "name", "cmd", "shell", "ifcmd", "timeout", NULL };
-static const char *const fields_print[] = { "name", "msg", NULL };
-static const char *const fields_noop[] = { "name", NULL };
+static const char *const fields_file[] = { "name",  "path",  "content", "source", "state", "mode",
+                                           "owner", "group", "recurse", "force",  "meta",  NULL };
+static const char *const fields_exec[] = { "name",       "cmd",     "shell",   "ifcmd", "ifshell", "watchcmd",
+                                           "watchshell", "timeout", "pollint", "state", "meta",    NULL };
+static const char *const fields_print[] = { "name", "msg", "meta", NULL };
+static const char *const fields_noop[] = { "name", "meta", NULL };
 static const char *const *const kind_fields[_RES_KIND_MAX] = {
         [RES_FILE] = fields_file,
         [RES_EXEC] = fields_exec,
         [RES_PRINT] = fields_print,
         [RES_NOOP] = fields_noop,
 };
+
+/* Fields of mgmt's resources this agent refuses, and why (docs/mgmt-graph.5). */
+static const struct {
+        int kind; /* -1: any kind */
+        const char *field, *why;
+} refused_fields[] = {
+        { RES_EXEC, "cwd", "set the directory in 'cmd' instead ('cd DIR && ...')" },
+        { RES_EXEC, "ifcwd", "set the directory in 'ifcmd' instead ('cd DIR && ...')" },
+        { RES_EXEC, "watchcwd", "set the directory in 'watchcmd' instead ('cd DIR && ...')" },
+        { RES_EXEC, "env", "set variables in 'cmd' instead ('VAR=value cmd')" },
+        { RES_EXEC, "args", "write the arguments into 'cmd'" },
+        { RES_EXEC, "user", "the agent runs commands as itself: use 'runuser -u USER -- cmd'" },
+        { RES_EXEC, "group", "the agent runs commands as itself: use 'setpriv --regid GROUP cmd'" },
+        { RES_EXEC, "sendoutput", "resources do not send values to each other here" },
+        { RES_FILE, "fragments", "build the content in the graph, or with an exec" },
+        { RES_FILE, "symlink", "symbolic links are not managed by the file kind" },
+        { RES_FILE, "purge", "the agent never deletes files it does not manage" },
+};
+
+static const char *refused_why(enum res_kind kind, const char *field) {
+        for (size_t i = 0; i < ELEMENTSOF(refused_fields); i++)
+                if ((refused_fields[i].kind < 0 || refused_fields[i].kind == (int) kind) &&
+                    streq(refused_fields[i].field, field))
+                        return refused_fields[i].why;
+        return NULL;
+}
 
 static bool field_known(const char *const *fields, const char *k) {
         for (; *fields; fields++)
@@ -579,28 +643,51 @@ static void fields_list(const char *const *fields, char *buf, size_t len) {
 }
 
 /* Check the keys of a mapping: scalars, known (extra may name one more
- * accepted key), no duplicates. Known-before-duplicate keeps this linear. */
-static int check_keys(struct ctx *c, const struct ynode *m, const char *const *fields, const char *extra,
-                      const char *where) {
-        char list[256];
+ * accepted key), no duplicates. Every bad key is reported (in "many" mode);
+ * kind >= 0 explains fields of mgmt's that this agent refuses. */
+static int check_keys_kind(struct ctx *c, const struct ynode *m, const char *const *fields, const char *extra,
+                           const char *where, int kind) {
+        char list[512];
+        int r = 0;
 
         for (size_t i = 0; i + 1 < m->n; i += 2) {
                 const struct ynode *k = m->items[i];
-                if (k->type != Y_SCALAR || ynode_is_null(k))
-                        return fail(c, k, "field names in %s must be strings", where);
+                const char *why;
+                if (k->type != Y_SCALAR || ynode_is_null(k)) {
+                        r = fail(c, k, "field names in %s must be strings", where);
+                        if (!c->many)
+                                return r;
+                        continue;
+                }
                 if (!field_known(fields, k->value) && !(extra && streq(extra, k->value))) {
-                        fields_list(fields, list, sizeof list);
-                        if (extra) {
-                                strlcat(list, ", ", sizeof list);
-                                strlcat(list, extra, sizeof list);
+                        if (kind >= 0 && (why = refused_why((enum res_kind) kind, k->value)))
+                                r = fail(c, k, "field '%s' in %s is not supported: %s", k->value, where, why);
+                        else {
+                                fields_list(fields, list, sizeof list);
+                                if (extra) {
+                                        strlcat(list, ", ", sizeof list);
+                                        strlcat(list, extra, sizeof list);
+                                }
+                                r = fail(c, k, "unknown field '%s' in %s (known: %s)", k->value, where, list);
                         }
-                        return fail(c, k, "unknown field '%s' in %s (known: %s)", k->value, where, list);
+                        if (!c->many)
+                                return r;
+                        continue;
                 }
                 for (size_t j = 0; j < i; j += 2)
-                        if (streq(m->items[j]->value, k->value))
-                                return fail(c, k, "duplicate field '%s' in %s", k->value, where);
+                        if (m->items[j]->type == Y_SCALAR && streq(m->items[j]->value, k->value)) {
+                                r = fail(c, k, "duplicate field '%s' in %s", k->value, where);
+                                if (!c->many)
+                                        return r;
+                                break;
+                        }
         }
-        return 0;
+        return r;
+}
+
+static int check_keys(struct ctx *c, const struct ynode *m, const char *const *fields, const char *extra,
+                      const char *where) {
+        return check_keys_kind(c, m, fields, extra, where, -1);
 }
 
 static const struct ynode *map_get(const struct ynode *m, const char *key) {
@@ -610,14 +697,151 @@ static const struct ynode *map_get(const struct ynode *m, const char *key) {
         return NULL;
 }
 
-/* Validate one resource mapping of a known kind and fill r. */
+/* mgmt writes every field with its empty default ('' , 0, false, [], {}):
+ * such a value means "not set". */
+static bool is_unset(const struct ynode *v) {
+        if (!v || ynode_is_null(v))
+                return true;
+        if (v->type != Y_SCALAR)
+                return v->n == 0;
+        if (v->len == 0)
+                return true;
+        return v->plain && (streq(v->value, "0") || streq(v->value, "false"));
+}
+
+/* An integer field (plain scalar or JSON integer) in [min, max]. */
+static int get_int(struct ctx *c, const char *what, const struct ynode *v, long long min, long long max,
+                   long long *ret) {
+        const char *s;
+        char *end;
+        long long n;
+        int r;
+
+        if (v->type == Y_SCALAR && v->is_int)
+                n = v->ival;
+        else {
+                if ((r = get_string(c, what, v, &s)) < 0)
+                        return r;
+                errno = 0;
+                n = strtoll(s, &end, 10);
+                if (errno || end == s || *end)
+                        return fail(c, v, "%s must be a whole number, got '%s'", what, s);
+        }
+        if (n < min || n > max)
+                return fail(c, v, "%s must be between %lld and %lld, got %lld", what, min, max, n);
+        *ret = n;
+        return 0;
+}
+
+/* A boolean field where mgmt's empty default ('' or unset) means false. */
+static int get_bool_opt(struct ctx *c, const char *what, const struct ynode *v, bool *ret) {
+        if (is_unset(v)) {
+                *ret = false;
+                return 0;
+        }
+        return get_bool(c, what, v, ret);
+}
+
+/* meta: mgmt's meta parameters. noop, retry, delay and poll are honoured;
+ * the others are accepted only at their empty value, with the reason. */
+static int parse_meta(struct ctx *c, const char *where, const struct ynode *m, struct res_meta *ret) {
+        static const char *const fields[] = { "noop",  "retry",    "delay",     "poll",   "limit",
+                                              "burst", "sema",     "rewatch",   "realize", "reverse",
+                                              "autoedge", "autogroup", "hidden", "export", "reset",
+                                              NULL };
+        static const struct {
+                const char *field, *why;
+        } unset_only[] = {
+                { "limit", "event rate limits are not supported (the agent checks on each event)" },
+                { "burst", "event rate limits are not supported (the agent checks on each event)" },
+                { "sema", "semaphores are not supported (the agent runs one resource at a time)" },
+                { "rewatch", "watches are always kept across graph changes" },
+                { "realize", "the agent always checks a resource before it applies it" },
+                { "reverse", "removing what a resource did when it leaves the graph is not supported" },
+                { "autoedge", "automatic edges are not added: write the edge in 'edges'" },
+                { "autogroup", "resources are never grouped" },
+                { "hidden", "every resource in the graph is applied" },
+                { "export", "export with the '@@' name prefix" },
+                { "reset", "retry counters are reset on every graph change already" },
+        };
+        char what[NAME_MAX_LEN + 96];
+        struct res_meta meta = { 0 };
+        const struct ynode *v;
+        long long n;
+        int r, bad = 0;
+
+        if (ynode_is_null(m)) {
+                *ret = meta;
+                return 0;
+        }
+        if (m->type != Y_MAP)
+                return fail(c, m, "%s: 'meta' must be a mapping (noop, retry, delay, poll), got %s", where,
+                            ytype_name(m));
+        snprintf(what, sizeof what, "'meta' of %s", where);
+        if ((r = check_keys(c, m, fields, NULL, what)) < 0)
+                bad = r;
+#define META(key) (snprintf(what, sizeof what, "%s: meta '%s'", where, key), what)
+        if ((v = map_get(m, "noop")) && (r = get_bool_opt(c, META("noop"), v, &meta.noop)) < 0)
+                bad = r;
+        if ((v = map_get(m, "retry")) && !is_unset(v)) {
+                if ((r = get_int(c, META("retry"), v, -1, 32767, &n)) < 0)
+                        bad = r;
+                else
+                        meta.retry = (int) n;
+        }
+        if ((v = map_get(m, "delay")) && !is_unset(v)) {
+                if ((r = get_int(c, META("delay"), v, 0, 31536000000LL, &n)) < 0) /* ms, up to a year */
+                        bad = r;
+                else
+                        meta.delay_usec = (uint64_t) n * 1000;
+        }
+        if ((v = map_get(m, "poll")) && !is_unset(v)) {
+                if ((r = get_int(c, META("poll"), v, 0, 31536000, &n)) < 0) /* s */
+                        bad = r;
+                else
+                        meta.poll_usec = (uint64_t) n * USEC_PER_SEC;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(unset_only); i++)
+                if ((v = map_get(m, unset_only[i].field)) && !is_unset(v))
+                        bad = fail(c, v, "%s: meta '%s' is not supported: %s (only its empty value is accepted)",
+                                   where, unset_only[i].field, unset_only[i].why);
+#undef META
+        if (bad < 0)
+                return bad;
+        *ret = meta;
+        return 0;
+}
+
+/* An optional string field; mgmt's '' means not set (stays NULL). */
+static int dup_string_opt(struct ctx *c, const char *what, const struct ynode *v, char **ret) {
+        if (!v || is_unset(v))
+                return 0;
+        return dup_string(c, what, v, ret);
+}
+
+/* A path to a shell: absolute. */
+static int parse_shell(struct ctx *c, const char *what, const struct ynode *v, char **ret) {
+        int r = dup_string_opt(c, what, v, ret);
+        if (r < 0 || !*ret)
+                return r;
+        if ((*ret)[0] != '/') {
+                r = fail(c, v, "%s must be an absolute path, got '%s'", what, *ret);
+                free(*ret);
+                *ret = NULL;
+        }
+        return r;
+}
+
+/* Validate one resource mapping of a known kind and fill r. In "many" mode
+ * every error of the resource is recorded before it fails. */
 static int resource_from_node(struct ctx *c, enum res_kind kind, const struct ynode *m, const char *extra,
                               struct resource *ret) {
         struct resource r = { .kind = kind, .file.mode = -1, .line = m->line, .col = m->col };
         const struct ynode *v;
         const char *kn = kind_names[kind], *s;
         char where[NAME_MAX_LEN + 64], what[NAME_MAX_LEN + 96];
-        int q;
+        int q, bad = 0;
+        long long n;
 
         if (m->type != Y_MAP)
                 return fail(c, m, "a %s resource must be a mapping with at least 'name', got %s", kn, ytype_name(m));
@@ -642,109 +866,139 @@ static int resource_from_node(struct ctx *c, enum res_kind kind, const struct yn
         if (!r.name)
                 return -ENOMEM;
         snprintf(where, sizeof where, "%s resource '%s'", kn, r.name);
-        q = check_keys(c, m, kind_fields[kind], extra, where);
-        if (q < 0)
-                goto fail;
 
+/* a field error: -ENOMEM ends it now; -EINVAL ends it now or after every field */
+#define CHECK(expr)                                             \
+        do {                                                    \
+                int _q = (expr);                                \
+                if (_q < 0) {                                   \
+                        bad = _q;                               \
+                        if (_q != -EINVAL || !c->many)          \
+                                goto fail;                      \
+                }                                               \
+        } while (0)
 #define FIELD(key) (snprintf(what, sizeof what, "%s: '%s'", where, key), what)
+        CHECK(check_keys_kind(c, m, kind_fields[kind], extra, where, (int) kind));
+        if ((v = map_get(m, "meta")))
+                CHECK(parse_meta(c, where, v, &r.meta));
+
         switch (kind) {
         case RES_FILE:
                 v = map_get(m, "path");
-                if (!v) {
-                        q = fail(c, m, "%s has no 'path' (required, an absolute file name)", where);
-                        goto fail;
+                if (!v)
+                        CHECK(fail(c, m, "%s has no 'path' (required, an absolute file name)", where));
+                else if ((q = dup_string(c, FIELD("path"), v, &r.file.path)) < 0)
+                        CHECK(q);
+                else if (r.file.path[0] != '/')
+                        CHECK(fail(c, v, "%s: 'path' must be absolute, got '%s'", where, r.file.path));
+                else if ((s = path_problem(r.file.path)))
+                        CHECK(fail(c, v, "%s: 'path' %s, got '%s'", where, s, r.file.path));
+                bool dir = r.file.path && r.file.path[0] && r.file.path[strlen(r.file.path) - 1] == '/';
+                if (dir && streq(r.file.path, "/"))
+                        CHECK(fail(c, v, "%s: 'path' must not be the root directory", where));
+                if ((v = map_get(m, "content"))) {
+                        CHECK(dup_string(c, FIELD("content"), v, &r.file.content));
+                        if (dir)
+                                CHECK(fail(c, v, "%s: 'content' makes no sense for a directory (a 'path' ending "
+                                          "in '/')", where));
                 }
-                if ((q = dup_string(c, FIELD("path"), v, &r.file.path)) < 0)
-                        goto fail;
-                if (r.file.path[0] != '/') {
-                        q = fail(c, v, "%s: 'path' must be absolute, got '%s'", where, r.file.path);
-                        goto fail;
+                if ((v = map_get(m, "source")) && !is_unset(v)) {
+                        CHECK(dup_string(c, FIELD("source"), v, &r.file.source));
+                        if (r.file.source && r.file.source[0] != '/')
+                                CHECK(fail(c, v, "%s: 'source' must be an absolute path, got '%s'", where,
+                                           r.file.source));
+                        else if (r.file.source && (s = path_problem(r.file.source)))
+                                CHECK(fail(c, v, "%s: 'source' %s, got '%s'", where, s, r.file.source));
+                        else if (r.file.source && (dir || r.file.source[strlen(r.file.source) - 1] == '/'))
+                                CHECK(fail(c, v, "%s: 'source' of a directory is not supported (a tree copy): "
+                                          "give each file its own resource", where));
+                        if (r.file.content)
+                                CHECK(fail(c, v, "%s: give 'content' or 'source', not both", where));
                 }
-                if (r.file.path[strlen(r.file.path) - 1] == '/') {
-                        q = fail(c, v, "%s: 'path' must name a file, not a directory ending in '/'", where);
-                        goto fail;
-                }
-                if ((s = path_problem(r.file.path))) {
-                        q = fail(c, v, "%s: 'path' %s, got '%s'", where, s, r.file.path);
-                        goto fail;
-                }
-                if ((v = map_get(m, "content")) && (q = dup_string(c, FIELD("content"), v, &r.file.content)) < 0)
-                        goto fail;
-                if ((v = map_get(m, "state"))) {
+                if ((v = map_get(m, "state")) && !is_unset(v)) {
                         if ((q = get_string(c, FIELD("state"), v, &s)) < 0)
-                                goto fail;
-                        if (streq(s, "absent"))
+                                CHECK(q);
+                        else if (streq(s, "absent"))
                                 r.file.absent = true;
-                        else if (!streq(s, "exists")) {
-                                q = fail(c, v, "%s: 'state' must be 'exists' or 'absent', got '%s'", where, s);
-                                goto fail;
-                        }
+                        else if (!streq(s, "exists"))
+                                CHECK(fail(c, v, "%s: 'state' must be 'exists' or 'absent', got '%s'", where, s));
                 }
-                if ((v = map_get(m, "mode")) && (q = parse_mode(c, FIELD("mode"), v, &r.file.mode)) < 0)
-                        goto fail;
-                if ((v = map_get(m, "owner")) && (q = dup_string(c, FIELD("owner"), v, &r.file.owner)) < 0)
-                        goto fail;
-                if ((v = map_get(m, "group")) && (q = dup_string(c, FIELD("group"), v, &r.file.group)) < 0)
-                        goto fail;
-                if ((v = map_get(m, "owner")) && !account_is_valid(r.file.owner)) {
-                        q = fail(c, v, "%s: 'owner' must be a user name or number, got '%s'", where, r.file.owner);
-                        goto fail;
+                if ((v = map_get(m, "mode")) && !ynode_is_null(v) && !(v->type == Y_SCALAR && v->len == 0))
+                        CHECK(parse_mode(c, FIELD("mode"), v, &r.file.mode));
+                if ((v = map_get(m, "owner"))) {
+                        CHECK(dup_string_opt(c, FIELD("owner"), v, &r.file.owner));
+                        if (r.file.owner && !account_is_valid(r.file.owner))
+                                CHECK(fail(c, v, "%s: 'owner' must be a user name or number, got '%s'", where,
+                                           r.file.owner));
                 }
-                if ((v = map_get(m, "group")) && !account_is_valid(r.file.group)) {
-                        q = fail(c, v, "%s: 'group' must be a group name or number, got '%s'", where, r.file.group);
-                        goto fail;
+                if ((v = map_get(m, "group"))) {
+                        CHECK(dup_string_opt(c, FIELD("group"), v, &r.file.group));
+                        if (r.file.group && !account_is_valid(r.file.group))
+                                CHECK(fail(c, v, "%s: 'group' must be a group name or number, got '%s'", where,
+                                           r.file.group));
                 }
-                if (r.file.absent && r.file.content) {
-                        q = fail(c, map_get(m, "content"), "%s: 'content' makes no sense with state 'absent'",
-                                 where);
-                        goto fail;
+                if ((v = map_get(m, "force")))
+                        CHECK(get_bool_opt(c, FIELD("force"), v, &r.file.force));
+                if ((v = map_get(m, "recurse"))) {
+                        bool rec = false;
+                        CHECK(get_bool_opt(c, FIELD("recurse"), v, &rec));
+                        if (rec)
+                                CHECK(fail(c, v, "%s: 'recurse: true' (managing a whole directory tree) is not "
+                                          "supported: give each file its own resource", where));
                 }
+                if (r.file.absent && (r.file.content || r.file.source))
+                        CHECK(fail(c, map_get(m, r.file.content ? "content" : "source"),
+                                   "%s: '%s' makes no sense with state 'absent'", where,
+                                   r.file.content ? "content" : "source"));
                 break;
         case RES_EXEC:
                 v = map_get(m, "cmd");
-                if (!v) {
-                        q = fail(c, m, "%s has no 'cmd' (required, the command to run)", where);
-                        goto fail;
+                if (!v)
+                        CHECK(fail(c, m, "%s has no 'cmd' (required, the command to run)", where));
+                else if ((q = dup_string(c, FIELD("cmd"), v, &r.exec.cmd)) < 0)
+                        CHECK(q);
+                else if (!*r.exec.cmd)
+                        CHECK(fail(c, v, "%s: 'cmd' must not be empty", where));
+                CHECK(parse_shell(c, FIELD("shell"), map_get(m, "shell"), &r.exec.shell));
+                CHECK(dup_string_opt(c, FIELD("ifcmd"), map_get(m, "ifcmd"), &r.exec.ifcmd));
+                CHECK(parse_shell(c, FIELD("ifshell"), map_get(m, "ifshell"), &r.exec.ifshell));
+                CHECK(dup_string_opt(c, FIELD("watchcmd"), map_get(m, "watchcmd"), &r.exec.watchcmd));
+                CHECK(parse_shell(c, FIELD("watchshell"), map_get(m, "watchshell"), &r.exec.watchshell));
+                if ((v = map_get(m, "timeout")) && !is_unset(v))
+                        CHECK(parse_timeout(c, FIELD("timeout"), v, &r.exec.timeout_usec));
+                if ((v = map_get(m, "pollint")) && !is_unset(v)) {
+                        if ((q = get_int(c, FIELD("pollint"), v, 0, 31536000, &n)) < 0)
+                                CHECK(q);
+                        else
+                                r.exec.pollint_usec = (uint64_t) n * USEC_PER_SEC;
                 }
-                if ((q = dup_string(c, FIELD("cmd"), v, &r.exec.cmd)) < 0)
-                        goto fail;
-                if (!*r.exec.cmd) {
-                        q = fail(c, v, "%s: 'cmd' must not be empty", where);
-                        goto fail;
+                if ((v = map_get(m, "state")) && !is_unset(v)) {
+                        if ((q = get_string(c, FIELD("state"), v, &s)) < 0)
+                                CHECK(q);
+                        else if (!streq(s, "present"))
+                                CHECK(fail(c, v, "%s: 'state' of an exec can only be 'present' (mgmt's only "
+                                          "value; a command cannot be made absent), got '%s'", where, s));
                 }
-                if ((v = map_get(m, "shell"))) {
-                        if ((q = dup_string(c, FIELD("shell"), v, &r.exec.shell)) < 0)
-                                goto fail;
-                        if (r.exec.shell[0] != '/') {
-                                q = fail(c, v, "%s: 'shell' must be an absolute path, got '%s'", where,
-                                         r.exec.shell);
-                                goto fail;
-                        }
-                }
-                if ((v = map_get(m, "ifcmd")) && (q = dup_string(c, FIELD("ifcmd"), v, &r.exec.ifcmd)) < 0)
-                        goto fail;
-                if ((v = map_get(m, "timeout")) &&
-                    (q = parse_timeout(c, FIELD("timeout"), v, &r.exec.timeout_usec)) < 0)
-                        goto fail;
                 break;
         case RES_PRINT:
                 v = map_get(m, "msg");
-                if (!v) {
-                        q = fail(c, m, "%s has no 'msg' (required, the message to print)", where);
-                        goto fail;
-                }
-                if ((q = dup_string(c, FIELD("msg"), v, &r.print.msg)) < 0)
-                        goto fail;
+                if (!v)
+                        CHECK(fail(c, m, "%s has no 'msg' (required, the message to print)", where));
+                else
+                        CHECK(dup_string(c, FIELD("msg"), v, &r.print.msg));
                 break;
         default:
                 break;
         }
 #undef FIELD
+#undef CHECK
+        if (bad < 0)
+                goto fail;
         *ret = r;
         return 0;
 fail:
         resource_clear(&r);
-        return q;
+        return bad;
 }
 
 int resource_from_json(json_t *j, struct resource *ret, char *err, size_t errlen) {
@@ -798,11 +1052,32 @@ json_t *resource_to_json(const struct resource *r) {
                 return NULL;
         if (r->exported)
                 q |= json_object_set_new(j, "exported", json_true());
+        if (r->meta.noop || r->meta.retry || r->meta.delay_usec || r->meta.poll_usec) {
+                json_t *m = json_object();
+                if (!m) {
+                        json_decref(j);
+                        return NULL;
+                }
+                if (r->meta.noop)
+                        q |= json_object_set_new(m, "noop", json_true());
+                if (r->meta.retry)
+                        q |= json_object_set_new(m, "retry", json_integer(r->meta.retry));
+                if (r->meta.delay_usec)
+                        q |= json_object_set_new(m, "delay", json_integer((json_int_t) (r->meta.delay_usec / 1000)));
+                if (r->meta.poll_usec)
+                        q |= json_object_set_new(m, "poll",
+                                                 json_integer((json_int_t) (r->meta.poll_usec / USEC_PER_SEC)));
+                q |= json_object_set_new(j, "meta", m);
+        }
         switch (r->kind) {
         case RES_FILE:
                 q |= json_object_set_new(j, "path", json_string(r->file.path));
                 if (r->file.content)
                         q |= json_object_set_new(j, "content", json_string(r->file.content));
+                if (r->file.source)
+                        q |= json_object_set_new(j, "source", json_string(r->file.source));
+                if (r->file.force)
+                        q |= json_object_set_new(j, "force", json_true());
                 q |= json_object_set_new(j, "state", json_string(r->file.absent ? "absent" : "exists"));
                 if (r->file.mode >= 0) {
                         snprintf(buf, sizeof buf, "%04o", (unsigned) r->file.mode);
@@ -819,6 +1094,15 @@ json_t *resource_to_json(const struct resource *r) {
                         q |= json_object_set_new(j, "shell", json_string(r->exec.shell));
                 if (r->exec.ifcmd)
                         q |= json_object_set_new(j, "ifcmd", json_string(r->exec.ifcmd));
+                if (r->exec.ifshell)
+                        q |= json_object_set_new(j, "ifshell", json_string(r->exec.ifshell));
+                if (r->exec.watchcmd)
+                        q |= json_object_set_new(j, "watchcmd", json_string(r->exec.watchcmd));
+                if (r->exec.watchshell)
+                        q |= json_object_set_new(j, "watchshell", json_string(r->exec.watchshell));
+                if (r->exec.pollint_usec)
+                        q |= json_object_set_new(
+                                j, "pollint", json_integer((json_int_t) (r->exec.pollint_usec / USEC_PER_SEC)));
                 if (r->exec.timeout_usec) {
                         if (r->exec.timeout_usec % USEC_PER_SEC == 0)
                                 q |= json_object_set_new(
@@ -851,9 +1135,13 @@ static int strdup_opt(const char *s, char **ret) {
 
 int resource_copy(const struct resource *src, struct resource *dst) {
         struct resource r = *src;
-        r.name = r.file.path = r.file.content = r.file.owner = r.file.group = NULL;
+        r.name = r.file.path = r.file.content = r.file.source = r.file.owner = r.file.group = NULL;
         r.exec.cmd = r.exec.shell = r.exec.ifcmd = r.print.msg = NULL;
+        r.exec.ifshell = r.exec.watchcmd = r.exec.watchshell = NULL;
         if (strdup_opt(src->name, &r.name) < 0 || strdup_opt(src->file.path, &r.file.path) < 0 ||
+            strdup_opt(src->file.source, &r.file.source) < 0 || strdup_opt(src->exec.ifshell, &r.exec.ifshell) < 0 ||
+            strdup_opt(src->exec.watchcmd, &r.exec.watchcmd) < 0 ||
+            strdup_opt(src->exec.watchshell, &r.exec.watchshell) < 0 ||
             strdup_opt(src->file.content, &r.file.content) < 0 || strdup_opt(src->file.owner, &r.file.owner) < 0 ||
             strdup_opt(src->file.group, &r.file.group) < 0 || strdup_opt(src->exec.cmd, &r.exec.cmd) < 0 ||
             strdup_opt(src->exec.shell, &r.exec.shell) < 0 || strdup_opt(src->exec.ifcmd, &r.exec.ifcmd) < 0 ||
@@ -875,14 +1163,22 @@ static bool streq_null(const char *a, const char *b) {
 bool resource_equal(const struct resource *a, const struct resource *b) {
         if (a->kind != b->kind || a->exported != b->exported || !streq_null(a->name, b->name))
                 return false;
+        if (a->meta.noop != b->meta.noop || a->meta.retry != b->meta.retry ||
+            a->meta.delay_usec != b->meta.delay_usec || a->meta.poll_usec != b->meta.poll_usec)
+                return false;
         switch (a->kind) {
         case RES_FILE:
                 return streq_null(a->file.path, b->file.path) && streq_null(a->file.content, b->file.content) &&
                        a->file.absent == b->file.absent && a->file.mode == b->file.mode &&
-                       streq_null(a->file.owner, b->file.owner) && streq_null(a->file.group, b->file.group);
+                       streq_null(a->file.owner, b->file.owner) && streq_null(a->file.group, b->file.group) &&
+                       streq_null(a->file.source, b->file.source) && a->file.force == b->file.force;
         case RES_EXEC:
                 return streq_null(a->exec.cmd, b->exec.cmd) && streq_null(a->exec.shell, b->exec.shell) &&
-                       streq_null(a->exec.ifcmd, b->exec.ifcmd) && a->exec.timeout_usec == b->exec.timeout_usec;
+                       streq_null(a->exec.ifcmd, b->exec.ifcmd) && a->exec.timeout_usec == b->exec.timeout_usec &&
+                       streq_null(a->exec.ifshell, b->exec.ifshell) &&
+                       streq_null(a->exec.watchcmd, b->exec.watchcmd) &&
+                       streq_null(a->exec.watchshell, b->exec.watchshell) &&
+                       a->exec.pollint_usec == b->exec.pollint_usec;
         case RES_PRINT:
                 return streq_null(a->print.msg, b->print.msg);
         default:
@@ -1107,8 +1403,8 @@ static int push_res(struct graph *g, size_t *cap, struct resource *r) {
 }
 
 /* from/to of an edge: {kind, name} naming an existing resource. */
-static int edge_end(struct ctx *c, const struct graph *g, const size_t *sorted, const char *ename, const char *which,
-                    const struct ynode *v, size_t *ret) {
+static int edge_end(struct ctx *c, const struct graph *g, const size_t *sorted, char *const *refused,
+                    const char *ename, const char *which, const struct ynode *v, size_t *ret) {
         static const char *const fields[] = { "kind", "name", NULL };
         char where[NAME_MAX_LEN + 64];
         const struct ynode *kn, *nn;
@@ -1132,6 +1428,12 @@ static int edge_end(struct ctx *c, const struct graph *g, const size_t *sorted, 
         if (startswith(ns, "@@"))
                 ns += 2;
         ssize_t i = find_res(g, sorted, (enum res_kind) kind, ns);
+        if (i < 0 && refused) {
+                char key[NAME_MAX_LEN + 16];
+                snprintf(key, sizeof key, "%s/%s", ks, ns);
+                if (strv_contains(refused, key))
+                        return -ENOENT; /* its error is reported already */
+        }
         if (i < 0)
                 return fail(c, nn, "%s names no existing resource: there is no %s resource '%s'", where, ks, ns);
         *ret = (size_t) i;
@@ -1153,15 +1455,19 @@ static int check_unique_names(struct ctx *c, struct graph *g, size_t **ret_sorte
         for (size_t i = 0; i < g->n_res; i++)
                 sorted[i] = i;
         qsort_r(sorted, g->n_res, sizeof(size_t), cmp_res_idx, g);
+        int r = 0;
         for (size_t i = 1; i < g->n_res; i++) {
                 const struct resource *a = &g->res[sorted[i - 1]], *b = &g->res[sorted[i]];
-                if (a->kind == b->kind && streq(a->name, b->name))
-                        return fail_at(c, b->line, b->col, "duplicate %s resource name '%s' (first declared at line %u)",
-                                       kind_names[b->kind], b->name, a->line);
+                if (a->kind == b->kind && streq(a->name, b->name)) {
+                        r = fail_at(c, b->line, b->col, "duplicate %s resource name '%s' (first declared at line %u)",
+                                    kind_names[b->kind], b->name, a->line);
+                        if (!c->many)
+                                return r;
+                }
         }
         if (ret_sorted)
                 *ret_sorted = TAKE_PTR(sorted);
-        return 0;
+        return r;
 }
 
 /* Two file resources applied here must not manage the same path: each would
@@ -1169,6 +1475,7 @@ static int check_unique_names(struct ctx *c, struct graph *g, size_t **ret_sorte
 static int check_unique_paths(struct ctx *c, const struct graph *g) {
         _cleanup_free_ size_t *idx = calloc(g->n_res + 1, sizeof(size_t));
         size_t n = 0;
+        int r = 0;
 
         if (!idx)
                 return -ENOMEM;
@@ -1184,22 +1491,35 @@ static int check_unique_paths(struct ctx *c, const struct graph *g) {
                                 a = b;
                                 b = t;
                         }
-                        return fail_at(c, b->line, b->col,
-                                       "file resources '%s' and '%s' (line %u) both manage '%s'", b->name, a->name,
-                                       a->line, b->file.path);
+                        r = fail_at(c, b->line, b->col, "file resources '%s' and '%s' (line %u) both manage '%s'",
+                                    b->name, a->name, a->line, b->file.path);
+                        if (!c->many)
+                                return r;
                 }
         }
-        return 0;
+        return r;
 }
 
+/* Validate the tree and build the graph. Errors are recorded and the
+ * validation goes on (c->many) wherever what follows does not depend on the
+ * broken part: every resource, collect entry and edge is checked. */
 static int build_graph(struct ctx *c, const struct ynode *root, struct graph **ret) {
         static const char *const top_fields[] = { "graph", "comment", "resources", "collect", "edges", NULL };
         _cleanup_(graph_freep) struct graph *g = calloc(1, sizeof(*g));
         _cleanup_free_ size_t *sorted = NULL;
         _cleanup_free_ unsigned *eline = NULL, *ecol = NULL;
+        _cleanup_strv_ char **refused = NULL; /* "kind/name" of resources that failed validation */
         const struct ynode *v;
         size_t cap = 0;
         int r;
+
+/* an error: -ENOMEM (or any error outside "many" mode) ends the validation */
+#define KEEP_GOING(expr)                                \
+        do {                                            \
+                int _r = (expr);                        \
+                if (_r < 0 && !recorded(c, _r))         \
+                        return _r;                      \
+        } while (0)
 
         if (!g)
                 return -ENOMEM;
@@ -1208,49 +1528,70 @@ static int build_graph(struct ctx *c, const struct ynode *root, struct graph **r
         if (root->type != Y_MAP)
                 return fail(c, root, "a graph must be a mapping with 'graph', 'resources', 'collect', 'edges', got %s",
                             ytype_name(root));
-        if ((r = check_keys(c, root, top_fields, NULL, "the graph")) < 0)
-                return r;
+        KEEP_GOING(check_keys(c, root, top_fields, NULL, "the graph"));
         v = map_get(root, "graph");
         if (!v)
-                return fail(c, root, "the graph has no 'graph' field (its name)");
-        if ((r = dup_string(c, "'graph' (the graph name)", v, &g->name)) < 0)
-                return r;
-        if (!*g->name)
-                return fail(c, v, "'graph' (the graph name) must not be empty");
-        if (has_ctrl(g->name) || strlen(g->name) > NAME_MAX_LEN)
-                return fail(c, v, "'graph' (the graph name) must be at most %d bytes with no control characters",
-                            NAME_MAX_LEN);
+                KEEP_GOING(fail(c, root, "the graph has no 'graph' field (its name)"));
+        else if ((r = dup_string(c, "'graph' (the graph name)", v, &g->name)) < 0)
+                KEEP_GOING(r);
+        else if (!*g->name)
+                KEEP_GOING(fail(c, v, "'graph' (the graph name) must not be empty"));
+        else if (has_ctrl(g->name) || strlen(g->name) > NAME_MAX_LEN)
+                KEEP_GOING(fail(c, v, "'graph' (the graph name) must be at most %d bytes with no control characters",
+                                NAME_MAX_LEN));
         if ((v = map_get(root, "comment")) && v->type != Y_SCALAR)
-                return fail(c, v, "'comment' must be a string, got %s", ytype_name(v));
+                KEEP_GOING(fail(c, v, "'comment' must be a string, got %s", ytype_name(v)));
 
         /* resources: {kind: [ {name:..., ...}, ... ]} */
         v = map_get(root, "resources");
-        if (v && !ynode_is_null(v)) {
-                if (v->type != Y_MAP)
-                        return fail(c, v, "'resources' must be a mapping of kind to a list of resources, got %s",
-                                    ytype_name(v));
+        if (v && !ynode_is_null(v) && v->type != Y_MAP)
+                KEEP_GOING(fail(c, v, "'resources' must be a mapping of kind to a list of resources, got %s",
+                                ytype_name(v)));
+        else if (v && !ynode_is_null(v)) {
                 for (size_t i = 0; i + 1 < v->n; i += 2) {
                         const struct ynode *k = v->items[i], *list = v->items[i + 1];
-                        if (k->type != Y_SCALAR || ynode_is_null(k))
-                                return fail(c, k, "resource kinds must be strings");
+                        bool twice = false;
+                        if (k->type != Y_SCALAR || ynode_is_null(k)) {
+                                KEEP_GOING(fail(c, k, "resource kinds must be strings"));
+                                continue;
+                        }
                         int kind = res_kind_from_string(k->value);
-                        if (kind < 0)
-                                return fail(c, k, "unknown resource kind '%s' (known: file, exec, print, noop)",
-                                            k->value);
+                        if (kind < 0) {
+                                KEEP_GOING(fail(c, k, "unknown resource kind '%s' (known: file, exec, print, noop)",
+                                                k->value));
+                                continue;
+                        }
                         for (size_t j = 0; j < i; j += 2)
-                                if (streq(v->items[j]->value, k->value))
-                                        return fail(c, k, "resource kind '%s' appears twice in 'resources'",
-                                                    k->value);
+                                if (v->items[j]->type == Y_SCALAR && streq(v->items[j]->value, k->value))
+                                        twice = true;
+                        if (twice) {
+                                KEEP_GOING(fail(c, k, "resource kind '%s' appears twice in 'resources'", k->value));
+                                continue;
+                        }
                         if (ynode_is_null(list))
                                 continue;
-                        if (list->type != Y_SEQ)
-                                return fail(c, list, "resources of kind '%s' must be a list, got %s", k->value,
-                                            ytype_name(list));
+                        if (list->type != Y_SEQ) {
+                                KEEP_GOING(fail(c, list, "resources of kind '%s' must be a list, got %s", k->value,
+                                                ytype_name(list)));
+                                continue;
+                        }
                         for (size_t j = 0; j < list->n; j++) {
                                 struct resource res;
                                 r = resource_from_node(c, (enum res_kind) kind, list->items[j], NULL, &res);
-                                if (r < 0)
-                                        return r;
+                                if (r < 0) {
+                                        KEEP_GOING(r);
+                                        /* edges to it must not report it missing */
+                                        const struct ynode *nn =
+                                                list->items[j]->type == Y_MAP ? map_get(list->items[j], "name") : NULL;
+                                        if (nn && nn->type == Y_SCALAR && nn->value) {
+                                                char key[NAME_MAX_LEN + 16];
+                                                snprintf(key, sizeof key, "%s/%s", k->value,
+                                                         startswith(nn->value, "@@") ? nn->value + 2 : nn->value);
+                                                if (strv_push(&refused, key) < 0)
+                                                        return -ENOMEM;
+                                        }
+                                        continue;
+                                }
                                 if ((r = push_res(g, &cap, &res)) < 0) {
                                         resource_clear(&res);
                                         return r;
@@ -1259,65 +1600,86 @@ static int build_graph(struct ctx *c, const struct ynode *root, struct graph **r
                 }
         }
 
-        if ((r = check_unique_names(c, g, &sorted)) < 0)
-                return r;
-        if ((r = check_unique_paths(c, g)) < 0)
-                return r;
+        KEEP_GOING(check_unique_names(c, g, &sorted));
+        if (!sorted)
+                return -ENOMEM; /* check_unique_names returns it unless out of memory */
+        KEEP_GOING(check_unique_paths(c, g));
 
-        /* collect: [ {kind: K, pattern: P} ] */
+        /* collect: [ {kind: K, pattern: P} ]; an empty pattern ('') is not set */
         v = map_get(root, "collect");
-        if (v && !ynode_is_null(v)) {
+        if (v && !ynode_is_null(v) && v->type != Y_SEQ)
+                KEEP_GOING(fail(c, v, "'collect' must be a list of {kind, pattern}, got %s", ytype_name(v)));
+        else if (v && !ynode_is_null(v)) {
                 static const char *const fields[] = { "kind", "pattern", NULL };
-                if (v->type != Y_SEQ)
-                        return fail(c, v, "'collect' must be a list of {kind, pattern}, got %s", ytype_name(v));
                 g->collect = calloc(v->n + 1, sizeof(struct collect));
                 if (!g->collect)
                         return -ENOMEM;
                 for (size_t i = 0; i < v->n; i++) {
                         const struct ynode *e = v->items[i], *kn, *pn;
                         const char *ks;
-                        if (e->type != Y_MAP)
-                                return fail(c, e, "a 'collect' entry must be a mapping {kind, pattern}, got %s",
-                                            ytype_name(e));
-                        if ((r = check_keys(c, e, fields, NULL, "a 'collect' entry")) < 0)
-                                return r;
+                        bool twice = false;
+                        if (e->type != Y_MAP) {
+                                KEEP_GOING(fail(c, e, "a 'collect' entry must be a mapping {kind, pattern}, got %s",
+                                                ytype_name(e)));
+                                continue;
+                        }
+                        if ((r = check_keys(c, e, fields, NULL, "a 'collect' entry")) < 0) {
+                                KEEP_GOING(r);
+                                continue;
+                        }
                         kn = map_get(e, "kind");
                         pn = map_get(e, "pattern");
-                        if (!kn)
-                                return fail(c, e, "'collect' entry has no 'kind'");
-                        if (!pn)
-                                return fail(c, e, "'collect' entry has no 'pattern'");
-                        if ((r = get_string(c, "collect 'kind'", kn, &ks)) < 0)
-                                return r;
+                        if (!kn) {
+                                KEEP_GOING(fail(c, e, "'collect' entry has no 'kind'"));
+                                continue;
+                        }
+                        if (!pn) {
+                                KEEP_GOING(fail(c, e, "'collect' entry has no 'pattern'"));
+                                continue;
+                        }
+                        if ((r = get_string(c, "collect 'kind'", kn, &ks)) < 0) {
+                                KEEP_GOING(r);
+                                continue;
+                        }
                         int kind = res_kind_from_string(ks);
-                        if (kind < 0)
-                                return fail(c, kn, "unknown kind '%s' in 'collect' (known: file, exec, print, noop)",
-                                            ks);
+                        if (kind < 0) {
+                                KEEP_GOING(fail(c, kn,
+                                                "unknown kind '%s' in 'collect' (known: file, exec, print, noop)", ks));
+                                continue;
+                        }
                         for (size_t j = 0; j < g->n_collect; j++)
                                 if (g->collect[j].kind == (enum res_kind) kind)
-                                        return fail(c, kn, "kind '%s' is collected twice in 'collect'", ks);
+                                        twice = true;
+                        if (twice) {
+                                KEEP_GOING(fail(c, kn, "kind '%s' is collected twice in 'collect'", ks));
+                                continue;
+                        }
                         struct collect *col = &g->collect[g->n_collect];
                         col->kind = (enum res_kind) kind;
-                        if ((r = dup_string(c, "collect 'pattern'", pn, &col->pattern)) < 0)
-                                return r;
+                        if (is_unset(pn)) { /* mgmt's '': collected resources keep their own path */
+                                g->n_collect++;
+                                continue;
+                        }
+                        if ((r = dup_string(c, "collect 'pattern'", pn, &col->pattern)) < 0) {
+                                KEEP_GOING(r);
+                                continue;
+                        }
                         g->n_collect++;
                         size_t pl = strlen(col->pattern);
                         if (kind == RES_FILE && (col->pattern[0] != '/' || col->pattern[pl - 1] != '/'))
-                                return fail(c, pn,
-                                            "collect 'pattern' for kind 'file' must be an absolute directory "
-                                            "ending in '/', got '%s'",
-                                            col->pattern);
-                        if (pl == 0)
-                                return fail(c, pn, "collect 'pattern' must not be empty");
+                                KEEP_GOING(fail(c, pn,
+                                                "collect 'pattern' for kind 'file' must be an absolute directory "
+                                                "ending in '/', got '%s'",
+                                                col->pattern));
                 }
         }
 
         /* edges: [ {name, from: {kind, name}, to: {kind, name}, notify} ] */
         v = map_get(root, "edges");
-        if (v && !ynode_is_null(v)) {
+        if (v && !ynode_is_null(v) && v->type != Y_SEQ)
+                KEEP_GOING(fail(c, v, "'edges' must be a list, got %s", ytype_name(v)));
+        else if (v && !ynode_is_null(v)) {
                 static const char *const fields[] = { "name", "from", "to", "notify", NULL };
-                if (v->type != Y_SEQ)
-                        return fail(c, v, "'edges' must be a list, got %s", ytype_name(v));
                 g->edges = calloc(v->n + 1, sizeof(struct edge));
                 eline = calloc(v->n + 1, sizeof(unsigned));
                 ecol = calloc(v->n + 1, sizeof(unsigned));
@@ -1327,40 +1689,77 @@ static int build_graph(struct ctx *c, const struct ynode *root, struct graph **r
                         const struct ynode *e = v->items[i], *nn, *fn, *tn, *on;
                         struct edge *ed = &g->edges[g->n_edges];
                         char where[NAME_MAX_LEN + 32];
-                        if (e->type != Y_MAP)
-                                return fail(c, e, "an edge must be a mapping {name, from, to, notify}, got %s",
-                                            ytype_name(e));
+                        size_t dup = SIZE_MAX;
+                        if (e->type != Y_MAP) {
+                                KEEP_GOING(fail(c, e, "an edge must be a mapping {name, from, to, notify}, got %s",
+                                                ytype_name(e)));
+                                continue;
+                        }
                         nn = map_get(e, "name");
-                        if (!nn)
-                                return fail(c, e, "edge has no 'name'");
-                        if ((r = dup_string(c, "edge 'name'", nn, &ed->name)) < 0)
-                                return r;
-                        g->n_edges++;
-                        if ((r = check_name(c, "edge name", nn, ed->name)) < 0)
-                                return r;
+                        if (!nn) {
+                                KEEP_GOING(fail(c, e, "edge has no 'name'"));
+                                continue;
+                        }
+                        if ((r = dup_string(c, "edge 'name'", nn, &ed->name)) < 0) {
+                                KEEP_GOING(r);
+                                continue;
+                        }
+                        if ((r = check_name(c, "edge name", nn, ed->name)) < 0) {
+                                KEEP_GOING(r);
+                                free(ed->name);
+                                ed->name = NULL;
+                                continue;
+                        }
                         snprintf(where, sizeof where, "edge '%s'", ed->name);
-                        if ((r = check_keys(c, e, fields, NULL, where)) < 0)
-                                return r;
+                        for (size_t j = 0; j < g->n_edges; j++)
+                                if (streq(g->edges[j].name, ed->name))
+                                        dup = j;
+                        bool ok = true;
+                        if ((r = check_keys(c, e, fields, NULL, where)) < 0) {
+                                KEEP_GOING(r);
+                                ok = false;
+                        }
                         fn = map_get(e, "from");
                         tn = map_get(e, "to");
-                        if (!fn)
-                                return fail(c, e, "edge '%s' has no 'from'", ed->name);
-                        if (!tn)
-                                return fail(c, e, "edge '%s' has no 'to'", ed->name);
-                        if ((r = edge_end(c, g, sorted, ed->name, "from", fn, &ed->from)) < 0 ||
-                            (r = edge_end(c, g, sorted, ed->name, "to", tn, &ed->to)) < 0)
-                                return r;
-                        if ((on = map_get(e, "notify")) && (r = get_bool(c, "edge 'notify'", on, &ed->notify)) < 0)
-                                return r;
-                        eline[i] = e->line;
-                        ecol[i] = e->col;
-                        for (size_t j = 0; j < i; j++)
-                                if (streq(g->edges[j].name, ed->name))
-                                        return fail(c, nn, "duplicate edge name '%s' (first declared at line %u)",
-                                                    ed->name, eline[j]);
+                        if (!fn) {
+                                KEEP_GOING(fail(c, e, "edge '%s' has no 'from'", ed->name));
+                                ok = false;
+                        } else if ((r = edge_end(c, g, sorted, refused, ed->name, "from", fn, &ed->from)) < 0) {
+                                if (r != -ENOENT)
+                                        KEEP_GOING(r);
+                                ok = false;
+                        }
+                        if (!tn) {
+                                KEEP_GOING(fail(c, e, "edge '%s' has no 'to'", ed->name));
+                                ok = false;
+                        } else if ((r = edge_end(c, g, sorted, refused, ed->name, "to", tn, &ed->to)) < 0) {
+                                if (r != -ENOENT)
+                                        KEEP_GOING(r);
+                                ok = false;
+                        }
+                        if ((on = map_get(e, "notify")) && (r = get_bool_opt(c, "edge 'notify'", on, &ed->notify)) < 0) {
+                                KEEP_GOING(r);
+                                ok = false;
+                        }
+                        if (dup != SIZE_MAX) {
+                                KEEP_GOING(fail(c, nn, "duplicate edge name '%s' (first declared at line %u)", ed->name,
+                                                eline[dup]));
+                                ok = false;
+                        }
+                        if (!ok) {
+                                free(ed->name);
+                                *ed = (struct edge){ 0 };
+                                continue;
+                        }
+                        eline[g->n_edges] = e->line;
+                        ecol[g->n_edges] = e->col;
+                        g->n_edges++;
                 }
         }
+#undef KEEP_GOING
 
+        if (c->n_errs > 0)
+                return -EINVAL;
         if (g->n_edges > 0) {
                 char cyc[1024];
                 size_t ce = 0;
@@ -1390,8 +1789,11 @@ int graph_parse(const char *text, size_t len, const char *filename, struct graph
         r = ytree_parse(&c, text, len, &root);
         if (r < 0)
                 return r;
+        c.many = true;
         r = build_graph(&c, root, ret);
         ynode_free(root);
+        if (r == -EINVAL)
+                errors_finish(&c);
         return r;
 }
 
@@ -1473,6 +1875,10 @@ int graph_subst_hostname(struct graph *g, const char *hostname, char *err, size_
                 r |= subst(&x->exec.cmd, hostname);
                 r |= subst(&x->exec.shell, hostname);
                 r |= subst(&x->exec.ifcmd, hostname);
+                r |= subst(&x->exec.ifshell, hostname);
+                r |= subst(&x->exec.watchcmd, hostname);
+                r |= subst(&x->exec.watchshell, hostname);
+                r |= subst(&x->file.source, hostname);
                 r |= subst(&x->print.msg, hostname);
         }
         for (size_t i = 0; i < g->n_collect; i++)

@@ -13,10 +13,20 @@
 
 enum res_kind { RES_FILE, RES_EXEC, RES_PRINT, RES_NOOP, _RES_KIND_MAX };
 
+/* Every kind's "meta" (mgmt's meta parameters); zero values mean "not set". */
+struct res_meta {
+        bool noop;           /* check only: report what would change, never apply */
+        int retry;           /* 0: the agent's default; -1: forever; N: N retries then failed */
+        uint64_t delay_usec; /* between retries (0: the agent's backoff) */
+        uint64_t poll_usec;  /* check again every poll (0: only on events) */
+};
+
 struct res_file {
-        char *path;    /* absolute */
+        char *path;    /* absolute; ends with '/' for a directory */
         char *content; /* NULL: content not managed */
+        char *source;  /* NULL: none; else a local file whose content is copied */
         bool absent;   /* state: absent (default exists) */
+        bool force;    /* replace a thing of the wrong type (moved aside, never deleted) */
         int mode;      /* -1: not managed; else 0..07777 */
         char *owner;   /* NULL: not managed */
         char *group;
@@ -26,7 +36,11 @@ struct res_exec {
         char *cmd;
         char *shell;   /* NULL: run cmd via /bin/sh -c */
         char *ifcmd;   /* run cmd only when ifcmd exits 0 */
+        char *ifshell; /* shell for ifcmd (NULL: /bin/sh) */
+        char *watchcmd;   /* long-running; every output line triggers a check */
+        char *watchshell; /* shell for watchcmd */
         uint64_t timeout_usec; /* 0: none */
+        uint64_t pollint_usec; /* check (ifcmd, cmd) again every pollint; 0: none */
 };
 
 struct res_print {
@@ -38,6 +52,7 @@ struct resource {
         char *name;    /* without the "@@" */
         bool exported; /* name started with "@@" */
         unsigned line, col; /* where it was declared (1-based), 0 if from JSON */
+        struct res_meta meta;
         struct res_file file;
         struct res_exec exec;
         struct res_print print;
@@ -67,8 +82,14 @@ struct graph {
 const char *res_kind_to_string(enum res_kind k);
 int res_kind_from_string(const char *s); /* -EINVAL if unknown */
 
+/* Validation goes on after an error: err holds every error found, one
+ * "FILE:LINE:COL: message" per line, at most GRAPH_ERRORS_MAX of them and
+ * then "... and N more errors". GRAPH_ERR_LEN holds that many. */
+#define GRAPH_ERRORS_MAX 50
+#define GRAPH_ERR_LEN (GRAPH_ERRORS_MAX * 600)
+
 /* Parse and fully validate. filename is used in messages only. On error
- * returns -EINVAL and err holds "FILE:LINE:COL: message". */
+ * returns -EINVAL and err holds the errors (see above). */
 int graph_parse(const char *text, size_t len, const char *filename, struct graph **ret, char *err,
                 size_t errlen);
 /* Read a file (refusing > GRAPH_MAX_SIZE) and parse it. */
