@@ -35,14 +35,20 @@ enum engine_state engine_get_state(const struct engine *e);
 const char *engine_state_to_string(enum engine_state s);
 /* Messages of the resources currently failed (borrowed, NULL-terminated). */
 char **engine_errors(struct engine *e);
+/* Check only, for every resource (--noop): log what would change. */
+void engine_set_noop(struct engine *e, bool noop);
+/* noop checks so far that found something to change. */
+size_t engine_noop_changes(const struct engine *e);
 /* Retry backoff bounds (tests shorten them). */
 void engine_set_backoff(struct engine *e, uint64_t min_usec, uint64_t max_usec);
 
 /* ---- res_file.c ---- */
 
 /* Check then apply one file resource. Returns 1 if something was changed,
- * 0 if it already matched, -errno on failure with a message in err. */
-int res_file_apply(const struct res_file *f, char *err, size_t errlen);
+ * 0 if it already matched, -errno on failure with a message in err. With
+ * noop nothing changes: 1 means something would, and each difference is
+ * logged. */
+int res_file_apply(const struct res_file *f, bool noop, char *err, size_t errlen);
 
 /* ---- res_exec.c ---- */
 
@@ -50,10 +56,16 @@ struct exec_job;
 /* status: exit code (>= 0), or -errno (spawn failed, -ETIME on timeout,
  * -EINTR killed by a signal). ran_cmd: cmd itself ran (ifcmd said yes). */
 typedef void (*exec_done_cb)(struct exec_job *j, int status, bool ran_cmd, void *userdata);
-/* Run ifcmd (if any) then cmd as child processes; output goes to the log,
- * tagged with name. force: skip ifcmd. */
-int exec_job_start(sd_event *event, const char *name, const struct res_exec *x, bool force, exec_done_cb cb,
-                   void *userdata, struct exec_job **ret);
+/* Run ifcmd (if any, with ifshell) then cmd as child processes; output goes
+ * to the log, tagged with name. force: skip ifcmd. noop: run only ifcmd
+ * (-EINVAL without one) and call back with ran_cmd meaning "would run". */
+int exec_job_start(sd_event *event, const char *name, const struct res_exec *x, bool force, bool noop,
+                   exec_done_cb cb, void *userdata, struct exec_job **ret);
+typedef void (*exec_line_cb)(struct exec_job *j, void *userdata);
+/* Run a long-lived watchcmd: line_cb for every line it prints, cb when it
+ * ends (status as above, ran_cmd false). */
+int exec_watch_start(sd_event *event, const char *name, const char *cmd, const char *shell, exec_line_cb line_cb,
+                     exec_done_cb cb, void *userdata, struct exec_job **ret);
 /* Kill the running child (SIGKILL) and free; the callback is not called. */
 void exec_job_cancel(struct exec_job *j);
 
@@ -70,6 +82,7 @@ struct agent {
         char *hostname;
         struct engine *engine;
         bool once;
+        bool noop; /* --noop: check only */
         uint64_t converged_timeout; /* 0: never exit on convergence */
         sd_event_source *converged_timer;
         bool ready_sent;

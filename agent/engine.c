@@ -13,6 +13,11 @@
  *   - arm the retry timer for failed resources.
  * Drift: every managed file's parent directory is watched with an sd-event
  * inotify source; an event on the file marks it DIRTY and a pass restores it.
+ * An exec's watchcmd (every output line), its pollint and any resource's
+ * meta poll mark it DIRTY too (the daemon only, not --once).
+ * noop (the engine's, from --noop, or a resource's meta): check only, log
+ * what would change, never apply. meta retry/delay bound the retries of a
+ * failed resource (by default: forever with backoff, none with --once).
  */
 #include <bsd/string.h>
 #include <errno.h>
@@ -31,6 +36,12 @@ enum rs_state { RS_DIRTY, RS_RUNNING, RS_OK, RS_FAILED };
 struct rstate {
         enum rs_state st;
         bool refresh;   /* a notify edge asked for a refresh */
+        bool poked;     /* watchcmd line or poll: check (an exec runs) again */
+        bool job_noop;  /* the running job only checks (noop) */
+        bool will_retry; /* FAILED: the retry timer will try again */
+        sd_event_source *poll_timer;
+        struct exec_job *watch;
+        sd_event_source *watch_restart;
         bool done;      /* exec/print: ran at least once successfully */
         unsigned fails; /* consecutive failures */
         uint64_t retry_at;
@@ -51,6 +62,8 @@ struct engine {
         sd_event_source *retry_timer;
         enum engine_state state;
         bool reported;
+        bool noop;       /* check only, for every resource */
+        size_t n_would;  /* noop: checks that found something to change */
         char **errors;
         uint64_t backoff_min, backoff_max;
         bool in_pass;
@@ -74,6 +87,14 @@ char **engine_errors(struct engine *e) {
         return e->errors;
 }
 
+void engine_set_noop(struct engine *e, bool noop) {
+        e->noop = noop;
+}
+
+size_t engine_noop_changes(const struct engine *e) {
+        return e->n_would;
+}
+
 void engine_set_backoff(struct engine *e, uint64_t min_usec, uint64_t max_usec) {
         e->backoff_min = min_usec;
         e->backoff_max = max_usec;
@@ -82,6 +103,10 @@ void engine_set_backoff(struct engine *e, uint64_t min_usec, uint64_t max_usec) 
 static void rstate_clear(struct rstate *rs) {
         exec_job_cancel(rs->job);
         rs->job = NULL;
+        exec_job_cancel(rs->watch);
+        rs->watch = NULL;
+        rs->poll_timer = sd_event_source_disable_unref(rs->poll_timer);
+        rs->watch_restart = sd_event_source_disable_unref(rs->watch_restart);
         rs->inotify = sd_event_source_unref(rs->inotify);
         free(rs->error);
         rs->error = NULL;
@@ -131,9 +156,15 @@ static void rs_failed(struct engine *e, struct rstate *rs, const char *msg) {
                 delay *= 2;
         if (delay > e->backoff_max)
                 delay = e->backoff_max;
+        if (r->meta.delay_usec)
+                delay = r->meta.delay_usec;
+        /* meta retry: 0 the default (forever in the daemon, never with --once), -1 forever, N times */
+        rs->will_retry = r->meta.retry == 0 ? e->retry : r->meta.retry < 0 || rs->fails <= (unsigned)r->meta.retry;
         rs->retry_at = now_usec() + delay;
-        if (e->retry)
+        if (rs->will_retry)
                 log_warnx("%s failed: %s (retry %u in %.1f s)", l, msg, rs->fails, (double)delay / 1e6);
+        else if (r->meta.retry > 0)
+                log_errorx("%s failed: %s (no retries left of %d)", l, msg, r->meta.retry);
         else
                 log_errorx("%s failed: %s", l, msg);
 }
@@ -206,7 +237,9 @@ static void on_exec_done(struct exec_job *j, int status, bool ran, void *userdat
                 if (status == 0) {
                         bool again = rs->refresh; /* refreshed while it ran */
                         rs->done = true;
-                        rs_ok(e, rs, ran);
+                        if (rs->job_noop && ran)
+                                e->n_would++;
+                        rs_ok(e, rs, ran && !rs->job_noop);
                         if (again)
                                 rs->st = RS_DIRTY;
                 } else {
@@ -232,49 +265,166 @@ static void engine_run_one(struct engine *e, size_t i) {
         const struct resource *r = &e->g->res[i];
         char err[512] = "";
         char l[256];
-        bool refresh = rs->refresh;
+        bool refresh = rs->refresh, poked = rs->poked;
+        bool noop = e->noop || r->meta.noop;
         int k;
 
-        rs->refresh = false;
+        rs->refresh = rs->poked = false;
         switch (r->kind) {
         case RES_FILE:
-                k = res_file_apply(&r->file, err, sizeof err);
+                k = res_file_apply(&r->file, noop, err, sizeof err);
                 if (k < 0) {
                         rs_failed(e, rs, err);
                         return;
                 }
-                rs_ok(e, rs, k > 0 || refresh);
+                if (noop && k > 0)
+                        e->n_would++;
+                rs_ok(e, rs, !noop && (k > 0 || refresh));
                 rs_watch_file(e, rs, &r->file);
                 return;
         case RES_PRINT:
                 if (!rs->done || refresh) {
-                        log_notice("print '%s': %s", r->name, r->print.msg ? r->print.msg : "");
+                        if (noop) {
+                                log_notice("noop: print '%s': would print: %s", r->name,
+                                           r->print.msg ? r->print.msg : "");
+                                e->n_would++;
+                        } else
+                                log_notice("print '%s': %s", r->name, r->print.msg ? r->print.msg : "");
                         rs->done = true;
-                        rs_ok(e, rs, true);
+                        rs_ok(e, rs, !noop);
                 } else
                         rs_ok(e, rs, false);
                 return;
         case RES_NOOP:
-                rs_ok(e, rs, refresh);
+                rs_ok(e, rs, refresh && !noop);
                 return;
         case RES_EXEC:
-                if (rs->done && !refresh) {
+                if (rs->done && !refresh && !poked) {
                         rs_ok(e, rs, false);
                         return;
                 }
-                log_info("%s: running%s", res_label(r, l, sizeof l), refresh ? " (refresh)" : "");
-                k = exec_job_start(e->event, r->name, &r->exec, false, on_exec_done, e, &rs->job);
+                if (noop && !r->exec.ifcmd) {
+                        log_notice("noop: %s: would run cmd '%s'", res_label(r, l, sizeof l), r->exec.cmd);
+                        e->n_would++;
+                        rs->done = true;
+                        rs_ok(e, rs, false);
+                        return;
+                }
+                log_info("%s: %s%s", res_label(r, l, sizeof l), noop ? "checking ifcmd (noop)" : "running",
+                         refresh ? " (refresh)" : poked ? " (watch or poll event)" : "");
+                k = exec_job_start(e->event, r->name, &r->exec, false, noop, on_exec_done, e, &rs->job);
                 if (k < 0) {
                         snprintf(err, sizeof err, "cannot start: %s", strerror(-k));
                         rs_failed(e, rs, err);
                         return;
                 }
+                rs->job_noop = noop;
                 rs->st = RS_RUNNING;
                 return;
         default:
                 rs_failed(e, rs, "unknown kind");
                 return;
         }
+}
+
+/* The resource of a source or job (sources carry the engine, not the
+ * resource: states move between arrays when the graph changes). */
+static struct rstate *rs_find(struct engine *e, const void *src) {
+        for (size_t i = 0; e->g && i < e->g->n_res; i++) {
+                struct rstate *rs = &e->rs[i];
+                if (rs->poll_timer == src || rs->watch == src || rs->watch_restart == src)
+                        return rs;
+        }
+        return NULL;
+}
+
+/* A watch or poll event: check the resource again. */
+static void rs_poke(struct engine *e, struct rstate *rs) {
+        rs->poked = true;
+        if (rs->st == RS_OK)
+                rs->st = RS_DIRTY;
+        engine_schedule(e);
+}
+
+static int on_poll(sd_event_source *s, uint64_t usec, void *userdata) {
+        struct engine *e = userdata;
+        struct rstate *rs = rs_find(e, s);
+        uint64_t every;
+
+        if (!rs)
+                return 0;
+        const struct resource *r = &e->g->res[rs_index(e, rs)];
+        every = r->meta.poll_usec ? r->meta.poll_usec : r->exec.pollint_usec;
+        (void)sd_event_source_set_time_relative(s, every);
+        (void)sd_event_source_set_enabled(s, SD_EVENT_ON);
+        log_debug("%s: poll", r->name);
+        rs_poke(e, rs);
+        return 0;
+}
+
+static void on_watch_line(struct exec_job *j, void *userdata) {
+        struct engine *e = userdata;
+        struct rstate *rs = rs_find(e, j);
+
+        if (rs)
+                rs_poke(e, rs);
+}
+
+static void rs_start_watch(struct engine *e, struct rstate *rs);
+
+static int on_watch_restart(sd_event_source *s, uint64_t usec, void *userdata) {
+        struct engine *e = userdata;
+        struct rstate *rs = rs_find(e, s);
+
+        if (rs) {
+                rs->watch_restart = sd_event_source_unref(rs->watch_restart);
+                rs_start_watch(e, rs);
+        }
+        return 0;
+}
+
+/* A watchcmd ended (it should not): start it again a second later. */
+static void on_watch_done(struct exec_job *j, int status, bool ran, void *userdata) {
+        struct engine *e = userdata;
+        struct rstate *rs = rs_find(e, j);
+
+        if (!rs)
+                return;
+        rs->watch = NULL;
+        if (sd_event_add_time_relative(e->event, &rs->watch_restart, CLOCK_MONOTONIC, USEC_PER_SEC, 0,
+                                       on_watch_restart, e) < 0)
+                log_warnx("exec '%s': cannot restart watchcmd", e->g->res[rs_index(e, rs)].name);
+}
+
+static void rs_start_watch(struct engine *e, struct rstate *rs) {
+        const struct resource *r = &e->g->res[rs_index(e, rs)];
+        int k;
+
+        if (rs->watch || rs->watch_restart)
+                return;
+        k = exec_watch_start(e->event, r->name, r->exec.watchcmd, r->exec.watchshell, on_watch_line, on_watch_done, e,
+                             &rs->watch);
+        if (k < 0) {
+                log_warnx("exec '%s': cannot start watchcmd: %s; retrying in 1 s", r->name, strerror(-k));
+                (void)sd_event_add_time_relative(e->event, &rs->watch_restart, CLOCK_MONOTONIC, USEC_PER_SEC, 0,
+                                                 on_watch_restart, e);
+        }
+}
+
+/* The daemon's event sources of a resource: its poll timer and watchcmd. */
+static void rs_start_events(struct engine *e, struct rstate *rs) {
+        const struct resource *r = &e->g->res[rs_index(e, rs)];
+        uint64_t every = r->meta.poll_usec;
+
+        if (!e->retry) /* --once: one check, no events */
+                return;
+        if (r->kind == RES_EXEC && !every)
+                every = r->exec.pollint_usec;
+        if (every && !rs->poll_timer &&
+            sd_event_add_time_relative(e->event, &rs->poll_timer, CLOCK_MONOTONIC, every, 0, on_poll, e) >= 0)
+                (void)sd_event_source_set_enabled(rs->poll_timer, SD_EVENT_ON);
+        if (r->kind == RES_EXEC && r->exec.watchcmd)
+                rs_start_watch(e, rs);
 }
 
 static int on_retry(sd_event_source *s, uint64_t usec, void *userdata);
@@ -300,10 +450,13 @@ static void engine_update_state(struct engine *e) {
                         pending = true;
                         break;
                 case RS_FAILED:
-                        failed = true;
+                        if (rs->will_retry && !e->retry)
+                                running = true; /* --once with meta retry: not over yet */
+                        else
+                                failed = true;
                         if (rs->error)
                                 (void)strv_push(&errs, rs->error);
-                        if (!next_retry || rs->retry_at < next_retry)
+                        if (rs->will_retry && (!next_retry || rs->retry_at < next_retry))
                                 next_retry = rs->retry_at;
                         break;
                 case RS_OK:
@@ -318,7 +471,7 @@ static void engine_update_state(struct engine *e) {
                                : running || pending             ? ENGINE_APPLYING
                                                                 : ENGINE_CONVERGED;
 
-        if (e->retry && failed && next_retry) {
+        if (next_retry) {
                 if (!e->retry_timer)
                         (void)sd_event_add_time(e->event, &e->retry_timer, CLOCK_MONOTONIC, next_retry, 0,
                                                 on_retry, e);
@@ -342,7 +495,7 @@ static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
         uint64_t now = now_usec();
 
         for (size_t i = 0; e->g && i < e->g->n_res; i++)
-                if (e->rs[i].st == RS_FAILED && e->rs[i].retry_at <= now + 1000)
+                if (e->rs[i].st == RS_FAILED && e->rs[i].will_retry && e->rs[i].retry_at <= now + 1000)
                         e->rs[i].st = RS_DIRTY;
         engine_schedule(e);
         return 0;
@@ -463,6 +616,8 @@ int engine_set_graph(struct engine *e, struct graph *g) {
         e->g = g;
         e->rs = TAKE_PTR(rs);
         e->order = TAKE_PTR(order);
+        for (size_t i = 0; g && i < g->n_res; i++)
+                rs_start_events(e, &e->rs[i]);
         e->reported = false; /* a new graph always gets a state report */
         log_info("engine: new graph with %zu resources", g ? g->n_res : 0);
         engine_schedule(e);

@@ -270,20 +270,20 @@ START_TEST(test_file_kind) {
         snprintf(path, sizeof path, "%s/a/b/f", tmpdir);
         f.path = path;
         f.content = (char *)"x\n";
-        ck_assert_int_eq(res_file_apply(&f, err, sizeof err), 1);
-        ck_assert_int_eq(res_file_apply(&f, err, sizeof err), 0);
+        ck_assert_int_eq(res_file_apply(&f, false, err, sizeof err), 1);
+        ck_assert_int_eq(res_file_apply(&f, false, err, sizeof err), 0);
         f.mode = 0640;
-        ck_assert_int_eq(res_file_apply(&f, err, sizeof err), 1);
-        ck_assert_int_eq(res_file_apply(&f, err, sizeof err), 0);
+        ck_assert_int_eq(res_file_apply(&f, false, err, sizeof err), 1);
+        ck_assert_int_eq(res_file_apply(&f, false, err, sizeof err), 0);
         f.content = NULL; /* content not managed */
-        ck_assert_int_eq(res_file_apply(&f, err, sizeof err), 0);
+        ck_assert_int_eq(res_file_apply(&f, false, err, sizeof err), 0);
         f.absent = true;
-        ck_assert_int_eq(res_file_apply(&f, err, sizeof err), 1);
+        ck_assert_int_eq(res_file_apply(&f, false, err, sizeof err), 1);
         ck_assert_int_ne(access(path, F_OK), 0);
-        ck_assert_int_eq(res_file_apply(&f, err, sizeof err), 0);
+        ck_assert_int_eq(res_file_apply(&f, false, err, sizeof err), 0);
         f.absent = false;
         f.owner = (char *)"no-such-user-mgmt";
-        ck_assert_int_lt(res_file_apply(&f, err, sizeof err), 0);
+        ck_assert_int_lt(res_file_apply(&f, false, err, sizeof err), 0);
         ck_assert_ptr_nonnull(strstr(err, "no-such-user-mgmt"));
 }
 END_TEST
@@ -301,14 +301,14 @@ START_TEST(test_file_keeps_owner) {
         ck_assert_int_eq(chown(path, 65534, 65534), 0);
         f.path = path;
         f.content = (char *)"new\n";
-        ck_assert_int_eq(res_file_apply(&f, err, sizeof err), 1);
+        ck_assert_int_eq(res_file_apply(&f, false, err, sizeof err), 1);
         ck_assert_int_eq(stat(path, &st), 0);
         ck_assert_uint_eq(st.st_uid, 65534);
         ck_assert_uint_eq(st.st_gid, 65534);
         ck_assert_uint_eq(st.st_mode & 07777, 0640);
         f.owner = (char *)"0"; /* managed: set */
         f.content = (char *)"newer\n";
-        ck_assert_int_eq(res_file_apply(&f, err, sizeof err), 1);
+        ck_assert_int_eq(res_file_apply(&f, false, err, sizeof err), 1);
         ck_assert_int_eq(stat(path, &st), 0);
         ck_assert_uint_eq(st.st_uid, 0);
         ck_assert_uint_eq(st.st_gid, 65534);
@@ -316,7 +316,7 @@ START_TEST(test_file_keeps_owner) {
         snprintf(path, sizeof path, "%s/adir", tmpdir);
         ck_assert_int_eq(mkdir(path, 0755), 0);
         f = (struct res_file){.mode = -1, .path = path, .absent = true};
-        ck_assert_int_eq(res_file_apply(&f, err, sizeof err), -EISDIR);
+        ck_assert_int_eq(res_file_apply(&f, false, err, sizeof err), -EISDIR);
         ck_assert_ptr_nonnull(strstr(err, "is a directory"));
         ck_assert_int_eq(access(path, F_OK), 0);
 
@@ -324,7 +324,7 @@ START_TEST(test_file_keeps_owner) {
         name[sizeof name - 1] = 0;
         snprintf(path, sizeof path, "%s/%s", tmpdir, name);
         f = (struct res_file){.mode = -1, .path = path, .content = (char *)"long\n"};
-        ck_assert_msg(res_file_apply(&f, err, sizeof err) == 1, "%s", err);
+        ck_assert_msg(res_file_apply(&f, false, err, sizeof err) == 1, "%s", err);
         ck_assert_int_eq(access(path, F_OK), 0);
 }
 END_TEST
