@@ -235,7 +235,7 @@ static void on_exec_done(struct exec_job *j, int status, bool ran, void *userdat
                         continue;
                 rs->job = NULL;
                 if (status == 0) {
-                        bool again = rs->refresh; /* refreshed while it ran */
+                        bool again = rs->refresh || rs->poked; /* refreshed or poked while it ran */
                         rs->done = true;
                         if (rs->job_noop && ran)
                                 e->n_would++;
