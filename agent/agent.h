@@ -5,6 +5,8 @@
  *   engine.c    resource engine: ordering, check-then-apply, retries, notify, drift
  *   res_file.c  kind "file": check and apply (atomic write, mode, owner, group)
  *   res_exec.c  kind "exec": child processes watched by sd-event (never block)
+ *   res_svc.c   kind "svc": systemd units over sd-bus (check, enable, start, drift)
+ *   res_pkg.c   kind "pkg": Debian packages (dpkg status, apt-get, serialized)
  *   deploys.c   follow /_mgmt/deploy/ with a watch, validate, hand graphs over
  *   exchange.c  export "@@" resources, collect every host's exports
  *   status.c    lease, /_mgmt/status/<host>, /_mgmt/converged/<host>, endpoints
@@ -68,6 +70,36 @@ int exec_watch_start(sd_event *event, const char *name, const char *cmd, const c
                      exec_done_cb cb, void *userdata, struct exec_job **ret);
 /* Kill the running child (SIGKILL) and free; the callback is not called. */
 void exec_job_cancel(struct exec_job *j);
+
+/* ---- res_svc.c ---- */
+
+#include <systemd/sd-bus.h>
+
+struct svc_bus; /* the system bus connection, on the agent's loop */
+struct svc_job; /* one check (and apply) of a unit */
+struct svc_props {
+        char active[32], unitfile[32], load[32]; /* ActiveState, UnitFileState, LoadState */
+};
+struct svc_plan {
+        bool enable, disable, reload, start, stop, restart;
+        const char *error; /* the wanted state cannot be reached */
+};
+/* The plan for a unit in state p (pure). refresh: a notify edge fired. */
+void svc_decide(const struct svc_props *p, const struct res_svc *want, bool refresh, struct svc_plan *ret);
+bool svc_plan_empty(const struct svc_plan *p);
+/* Read a Properties.GetAll reply (a{sv}) of org.freedesktop.systemd1.Unit. */
+int svc_props_parse(sd_bus_message *m, struct svc_props *ret);
+int svc_bus_new(sd_event *event, struct svc_bus **ret); /* connects on first use */
+void svc_bus_free(struct svc_bus *sb);
+/* r: 0 or -errno with msg; changed: something was (noop: would be) changed. */
+typedef void (*svc_done_cb)(struct svc_job *j, int r, bool changed, const char *msg, void *userdata);
+/* Check the unit, and unless noop apply the plan, waiting for systemd's job. */
+int svc_job_start(struct svc_bus *sb, const char *name, const struct res_svc *want, bool refresh, bool noop,
+                  svc_done_cb cb, void *userdata, struct svc_job **ret, char *err, size_t errlen);
+/* Stop waiting (no callback); a job already handed to systemd goes on. */
+void svc_job_cancel(struct svc_job *j);
+/* cb on every PropertiesChanged of the unit (drift). */
+int svc_watch(struct svc_bus *sb, const char *name, sd_bus_message_handler_t cb, void *userdata, sd_bus_slot **ret);
 
 /* ---- the agent (main.c) and its cluster parts ---- */
 

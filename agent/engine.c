@@ -42,6 +42,8 @@ struct rstate {
         sd_event_source *poll_timer;
         struct exec_job *watch;
         sd_event_source *watch_restart;
+        struct svc_job *svc_job;
+        sd_bus_slot *svc_watch; /* PropertiesChanged of the unit */
         bool done;      /* exec/print: ran at least once successfully */
         unsigned fails; /* consecutive failures */
         uint64_t retry_at;
@@ -63,6 +65,7 @@ struct engine {
         enum engine_state state;
         bool reported;
         bool noop;       /* check only, for every resource */
+        struct svc_bus *svc; /* the system bus, opened for the first svc resource */
         size_t n_would;  /* noop: checks that found something to change */
         char **errors;
         uint64_t backoff_min, backoff_max;
@@ -105,6 +108,9 @@ static void rstate_clear(struct rstate *rs) {
         rs->job = NULL;
         exec_job_cancel(rs->watch);
         rs->watch = NULL;
+        svc_job_cancel(rs->svc_job);
+        rs->svc_job = NULL;
+        rs->svc_watch = sd_bus_slot_unref(rs->svc_watch);
         rs->poll_timer = sd_event_source_disable_unref(rs->poll_timer);
         rs->watch_restart = sd_event_source_disable_unref(rs->watch_restart);
         rs->inotify = sd_event_source_unref(rs->inotify);
@@ -259,6 +265,38 @@ static void on_exec_done(struct exec_job *j, int status, bool ran, void *userdat
         engine_schedule(e);
 }
 
+static int on_svc_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error);
+
+static void on_svc_done(struct svc_job *j, int r, bool changed, const char *msg, void *userdata) {
+        struct engine *e = userdata;
+
+        for (size_t i = 0; e->g && i < e->g->n_res; i++) {
+                struct rstate *rs = &e->rs[i];
+                const struct resource *res = &e->g->res[i];
+                if (rs->svc_job != j)
+                        continue;
+                rs->svc_job = NULL;
+                if (r < 0) {
+                        rs_failed(e, rs, msg ? msg : strerror(-r));
+                        break;
+                }
+                bool noop = rs->job_noop, again = rs->refresh || rs->poked;
+                if (noop && changed)
+                        e->n_would++;
+                rs_ok(e, rs, changed && !noop);
+                if (again)
+                        rs->st = RS_DIRTY;
+                /* drift: the unit's PropertiesChanged signals (the daemon only) */
+                if (e->retry && !rs->svc_watch) {
+                        int k = svc_watch(e->svc, res->name, on_svc_changed, e, &rs->svc_watch);
+                        if (k < 0)
+                                log_warn_errno(k, "svc '%s': cannot watch the unit for changes: %m", res->name);
+                }
+                break;
+        }
+        engine_schedule(e);
+}
+
 /* Check (and if needed apply) one resource whose predecessors are all OK. */
 static void engine_run_one(struct engine *e, size_t i) {
         struct rstate *rs = &e->rs[i];
@@ -321,10 +359,46 @@ static void engine_run_one(struct engine *e, size_t i) {
                 rs->job_noop = noop;
                 rs->st = RS_RUNNING;
                 return;
+        case RES_SVC:
+                if (!e->svc && (k = svc_bus_new(e->event, &e->svc)) < 0) {
+                        rs_failed(e, rs, strerror(-k));
+                        return;
+                }
+                k = svc_job_start(e->svc, r->name, &r->svc, refresh, noop, on_svc_done, e, &rs->svc_job, err,
+                                  sizeof err);
+                if (k < 0) {
+                        rs_failed(e, rs, err[0] ? err : strerror(-k));
+                        return;
+                }
+                rs->job_noop = noop;
+                rs->st = RS_RUNNING;
+                return;
         default:
                 rs_failed(e, rs, "unknown kind");
                 return;
         }
+}
+
+/* A unit's properties changed (stopped by hand, disabled...): check it. */
+static int on_svc_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        struct engine *e = userdata;
+        sd_bus_slot *slot = sd_bus_get_current_slot(sd_bus_message_get_bus(m));
+        const char *iface = NULL;
+
+        if (sd_bus_message_read(m, "s", &iface) < 0 || !iface || !streq(iface, "org.freedesktop.systemd1.Unit"))
+                return 0;
+        for (size_t i = 0; e->g && i < e->g->n_res; i++) {
+                struct rstate *rs = &e->rs[i];
+                if (rs->svc_watch != slot)
+                        continue;
+                if (rs->st == RS_OK) {
+                        log_info("svc '%s': properties changed, checking", e->g->res[i].name);
+                        rs->st = RS_DIRTY;
+                        engine_schedule(e);
+                }
+                break;
+        }
+        return 0;
 }
 
 /* The resource of a source or job (sources carry the engine, not the
@@ -554,6 +628,7 @@ void engine_free(struct engine *e) {
         if (e->g)
                 graph_free(e->g);
         strv_free(e->errors);
+        svc_bus_free(e->svc);
         sd_event_source_unref(e->defer);
         sd_event_source_unref(e->retry_timer);
         sd_event_unref(e->event);

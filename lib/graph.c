@@ -23,7 +23,52 @@ static const char *const kind_names[_RES_KIND_MAX] = {
         [RES_EXEC] = "exec",
         [RES_PRINT] = "print",
         [RES_NOOP] = "noop",
+        [RES_SVC] = "svc",
+        [RES_PKG] = "pkg",
 };
+
+static const char *const svc_state_names[] = { [SVC_STATE_UNSET] = "", [SVC_RUNNING] = "running",
+                                                [SVC_STOPPED] = "stopped" };
+static const char *const svc_startup_names[] = { [SVC_STARTUP_UNSET] = "", [SVC_ENABLED] = "enabled",
+                                                 [SVC_DISABLED] = "disabled" };
+static const char *const pkg_state_names[] = { [PKG_INSTALLED] = "installed", [PKG_UNINSTALLED] = "uninstalled",
+                                               [PKG_NEWEST] = "newest" };
+
+const char *svc_state_to_string(enum svc_state s) {
+        return (unsigned) s < ELEMENTSOF(svc_state_names) ? svc_state_names[s] : NULL;
+}
+
+const char *svc_startup_to_string(enum svc_startup s) {
+        return (unsigned) s < ELEMENTSOF(svc_startup_names) ? svc_startup_names[s] : NULL;
+}
+
+const char *pkg_state_to_string(enum pkg_state s) {
+        return (unsigned) s < ELEMENTSOF(pkg_state_names) ? pkg_state_names[s] : NULL;
+}
+
+int svc_unit_name(const char *name, char *buf, size_t len) {
+        int n = snprintf(buf, len, "%s%s", name, strchr(name, '.') ? "" : ".service");
+        return n < 0 || (size_t) n >= len ? -ENAMETOOLONG : 0;
+}
+
+/* Debian package names (Policy 5.6.1), optionally with ":ARCH". */
+static bool pkg_name_is_valid(const char *s) {
+        const char *colon = strchr(s, ':');
+        size_t n = colon ? (size_t) (colon - s) : strlen(s);
+        if (n < 2 || n > 128 || !(islower((unsigned char) s[0]) || isdigit((unsigned char) s[0])))
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!islower((unsigned char) s[i]) && !isdigit((unsigned char) s[i]) && !strchr("+-.", s[i]))
+                        return false;
+        if (colon) {
+                if (!colon[1] || strlen(colon + 1) > 32)
+                        return false;
+                for (const char *p = colon + 1; *p; p++)
+                        if (!islower((unsigned char) *p) && !isdigit((unsigned char) *p) && *p != '-')
+                                return false;
+        }
+        return true;
+}
 
 const char *res_kind_to_string(enum res_kind k) {
         if ((unsigned) k >= _RES_KIND_MAX)
@@ -593,11 +638,17 @@ static const char *const fields_exec[] = { "name",       "cmd",     "shell",   "
                                            "watchshell", "timeout", "pollint", "state", "meta",    NULL };
 static const char *const fields_print[] = { "name", "msg", "meta", NULL };
 static const char *const fields_noop[] = { "name", "meta", NULL };
+static const char *const fields_svc[] = { "name", "state", "startup", "session", "meta", NULL };
+static const char *const fields_pkg[] = { "name",        "state",           "allowuntrusted",
+                                          "allownonfree", "allowunsupported", "meta",
+                                          NULL };
 static const char *const *const kind_fields[_RES_KIND_MAX] = {
         [RES_FILE] = fields_file,
         [RES_EXEC] = fields_exec,
         [RES_PRINT] = fields_print,
         [RES_NOOP] = fields_noop,
+        [RES_SVC] = fields_svc,
+        [RES_PKG] = fields_pkg,
 };
 
 /* Fields of mgmt's resources this agent refuses, and why (docs/mgmt-graph.5). */
@@ -987,6 +1038,68 @@ static int resource_from_node(struct ctx *c, enum res_kind kind, const struct yn
                 else
                         CHECK(dup_string(c, FIELD("msg"), v, &r.print.msg));
                 break;
+        case RES_SVC: {
+                char unit[NAME_MAX_LEN + 16];
+                bool session = false;
+                if (svc_unit_name(r.name, unit, sizeof unit) < 0 || strlen(unit) > NAME_MAX_LEN)
+                        CHECK(fail(c, map_get(m, "name"), "%s: the unit name is too long", where));
+                if ((v = map_get(m, "state")) && !is_unset(v)) {
+                        if ((q = get_string(c, FIELD("state"), v, &s)) < 0)
+                                CHECK(q);
+                        else if (streq(s, "running"))
+                                r.svc.state = SVC_RUNNING;
+                        else if (streq(s, "stopped"))
+                                r.svc.state = SVC_STOPPED;
+                        else
+                                CHECK(fail(c, v, "%s: 'state' must be 'running' or 'stopped', got '%s'", where, s));
+                }
+                if ((v = map_get(m, "startup")) && !is_unset(v)) {
+                        if ((q = get_string(c, FIELD("startup"), v, &s)) < 0)
+                                CHECK(q);
+                        else if (streq(s, "enabled"))
+                                r.svc.startup = SVC_ENABLED;
+                        else if (streq(s, "disabled"))
+                                r.svc.startup = SVC_DISABLED;
+                        else
+                                CHECK(fail(c, v, "%s: 'startup' must be 'enabled', 'disabled' or '', got '%s'", where,
+                                           s));
+                }
+                if ((v = map_get(m, "session"))) {
+                        CHECK(get_bool_opt(c, FIELD("session"), v, &session));
+                        if (session)
+                                CHECK(fail(c, v, "%s: 'session: true' (a user's service manager) is not supported: "
+                                          "the agent manages the system's units", where));
+                }
+                break;
+        }
+        case RES_PKG:
+                if (!pkg_name_is_valid(r.name))
+                        CHECK(fail(c, map_get(m, "name"), "%s: '%s' is not a Debian package name ([a-z0-9][a-z0-9+.-]+, "
+                                  "optionally ':ARCH')", where, r.name));
+                if ((v = map_get(m, "state")) && !is_unset(v)) {
+                        if ((q = get_string(c, FIELD("state"), v, &s)) < 0)
+                                CHECK(q);
+                        else if (streq(s, "installed"))
+                                r.pkg.state = PKG_INSTALLED;
+                        else if (streq(s, "uninstalled"))
+                                r.pkg.state = PKG_UNINSTALLED;
+                        else if (streq(s, "newest"))
+                                r.pkg.state = PKG_NEWEST;
+                        else
+                                CHECK(fail(c, v, "%s: 'state' must be 'installed', 'uninstalled' or 'newest', got '%s' "
+                                          "(pinning a version is not supported: use apt preferences)", where, s));
+                }
+                for (size_t i = 0; i < 3; i++) {
+                        static const char *const allow[] = { "allowuntrusted", "allownonfree", "allowunsupported" };
+                        bool yes = false;
+                        if ((v = map_get(m, allow[i]))) {
+                                CHECK(get_bool_opt(c, FIELD(allow[i]), v, &yes));
+                                if (yes)
+                                        CHECK(fail(c, v, "%s: '%s: true' is not supported: packages come from apt's "
+                                                  "configured, trusted sources", where, allow[i]));
+                        }
+                }
+                break;
         default:
                 break;
         }
@@ -1014,7 +1127,7 @@ int resource_from_json(json_t *j, struct resource *ret, char *err, size_t errlen
                 return fail_at(&c, 0, 0, "resource has no 'kind' string");
         kind = res_kind_from_string(json_string_value(k));
         if (kind < 0)
-                return fail_at(&c, 0, 0, "unknown resource kind '%s' (known: file, exec, print, noop)",
+                return fail_at(&c, 0, 0, "unknown resource kind '%s' (known: file, exec, print, noop, svc, pkg)",
                                json_string_value(k));
         r = json_to_ynode(j, &n);
         if (r < 0)
@@ -1115,6 +1228,15 @@ json_t *resource_to_json(const struct resource *r) {
         case RES_PRINT:
                 q |= json_object_set_new(j, "msg", json_string(r->print.msg));
                 break;
+        case RES_SVC:
+                if (r->svc.state)
+                        q |= json_object_set_new(j, "state", json_string(svc_state_to_string(r->svc.state)));
+                if (r->svc.startup)
+                        q |= json_object_set_new(j, "startup", json_string(svc_startup_to_string(r->svc.startup)));
+                break;
+        case RES_PKG:
+                q |= json_object_set_new(j, "state", json_string(pkg_state_to_string(r->pkg.state)));
+                break;
         default:
                 break;
         }
@@ -1181,6 +1303,10 @@ bool resource_equal(const struct resource *a, const struct resource *b) {
                        a->exec.pollint_usec == b->exec.pollint_usec;
         case RES_PRINT:
                 return streq_null(a->print.msg, b->print.msg);
+        case RES_SVC:
+                return a->svc.state == b->svc.state && a->svc.startup == b->svc.startup;
+        case RES_PKG:
+                return a->pkg.state == b->pkg.state;
         default:
                 return true;
         }
@@ -1424,7 +1550,7 @@ static int edge_end(struct ctx *c, const struct graph *g, const size_t *sorted, 
                 return r;
         kind = res_kind_from_string(ks);
         if (kind < 0)
-                return fail(c, kn, "%s: unknown kind '%s' (known: file, exec, print, noop)", where, ks);
+                return fail(c, kn, "%s: unknown kind '%s' (known: file, exec, print, noop, svc, pkg)", where, ks);
         if (startswith(ns, "@@"))
                 ns += 2;
         ssize_t i = find_res(g, sorted, (enum res_kind) kind, ns);
@@ -1557,7 +1683,7 @@ static int build_graph(struct ctx *c, const struct ynode *root, struct graph **r
                         }
                         int kind = res_kind_from_string(k->value);
                         if (kind < 0) {
-                                KEEP_GOING(fail(c, k, "unknown resource kind '%s' (known: file, exec, print, noop)",
+                                KEEP_GOING(fail(c, k, "unknown resource kind '%s' (known: file, exec, print, noop, svc, pkg)",
                                                 k->value));
                                 continue;
                         }
@@ -1644,7 +1770,7 @@ static int build_graph(struct ctx *c, const struct ynode *root, struct graph **r
                         int kind = res_kind_from_string(ks);
                         if (kind < 0) {
                                 KEEP_GOING(fail(c, kn,
-                                                "unknown kind '%s' in 'collect' (known: file, exec, print, noop)", ks));
+                                                "unknown kind '%s' in 'collect' (known: file, exec, print, noop, svc, pkg)", ks));
                                 continue;
                         }
                         for (size_t j = 0; j < g->n_collect; j++)

@@ -11,7 +11,7 @@
 
 #define GRAPH_MAX_SIZE (1024 * 1024) /* bytes of YAML accepted */
 
-enum res_kind { RES_FILE, RES_EXEC, RES_PRINT, RES_NOOP, _RES_KIND_MAX };
+enum res_kind { RES_FILE, RES_EXEC, RES_PRINT, RES_NOOP, RES_SVC, RES_PKG, _RES_KIND_MAX };
 
 /* Every kind's "meta" (mgmt's meta parameters); zero values mean "not set". */
 struct res_meta {
@@ -47,6 +47,23 @@ struct res_print {
         char *msg;
 };
 
+enum svc_state { SVC_STATE_UNSET, SVC_RUNNING, SVC_STOPPED };
+enum svc_startup { SVC_STARTUP_UNSET, SVC_ENABLED, SVC_DISABLED };
+
+/* svc: a systemd unit; the resource name is the unit ("NAME.service" when
+ * the name has no '.'). Unset fields are not managed. */
+struct res_svc {
+        enum svc_state state;
+        enum svc_startup startup;
+};
+
+enum pkg_state { PKG_INSTALLED, PKG_UNINSTALLED, PKG_NEWEST };
+
+/* pkg: a Debian package; the resource name is the package name. */
+struct res_pkg {
+        enum pkg_state state;
+};
+
 struct resource {
         enum res_kind kind;
         char *name;    /* without the "@@" */
@@ -56,6 +73,8 @@ struct resource {
         struct res_file file;
         struct res_exec exec;
         struct res_print print;
+        struct res_svc svc;
+        struct res_pkg pkg;
 };
 
 struct collect {
@@ -80,6 +99,12 @@ struct graph {
 };
 
 const char *res_kind_to_string(enum res_kind k);
+const char *svc_state_to_string(enum svc_state s);
+const char *svc_startup_to_string(enum svc_startup s);
+const char *pkg_state_to_string(enum pkg_state s);
+/* The systemd unit of a svc resource: its name, plus ".service" when the
+ * name has no '.' (as mgmt does). */
+int svc_unit_name(const char *name, char *buf, size_t len);
 int res_kind_from_string(const char *s); /* -EINVAL if unknown */
 
 /* Validation goes on after an error: err holds every error found, one

@@ -302,7 +302,7 @@ START_TEST(test_json_invalid) {
         } cases[] = {
                 { "[]", "must be a JSON object" },
                 { "{\"name\": \"a\"}", "has no 'kind'" },
-                { "{\"kind\": \"pkg\", \"name\": \"a\"}", "unknown resource kind 'pkg'" },
+                { "{\"kind\": \"timer\", \"name\": \"a\"}", "unknown resource kind 'timer'" },
                 { "{\"kind\": \"file\", \"name\": \"a\"}", "has no 'path'" },
                 { "{\"kind\": \"file\", \"name\": \"a\", \"path\": \"rel\"}", "'path' must be absolute" },
                 { "{\"kind\": \"file\", \"name\": \"a\", \"path\": \"/a\", \"bogus\": 1}", "unknown field 'bogus'" },
@@ -328,7 +328,7 @@ END_TEST
 START_TEST(test_kind_names) {
         for (int k = 0; k < _RES_KIND_MAX; k++)
                 ck_assert_int_eq(res_kind_from_string(res_kind_to_string((enum res_kind) k)), k);
-        ck_assert_int_eq(res_kind_from_string("pkg"), -EINVAL);
+        ck_assert_int_eq(res_kind_from_string("timer"), -EINVAL);
         ck_assert_int_eq(res_kind_from_string(NULL), -EINVAL);
         ck_assert_ptr_null(res_kind_to_string(_RES_KIND_MAX));
 }
