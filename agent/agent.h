@@ -101,6 +101,23 @@ void svc_job_cancel(struct svc_job *j);
 /* cb on every PropertiesChanged of the unit (drift). */
 int svc_watch(struct svc_bus *sb, const char *name, sd_bus_message_handler_t cb, void *userdata, sd_bus_slot **ret);
 
+/* ---- res_pkg.c ---- */
+
+#define DPKG_ADMINDIR "/var/lib/dpkg"
+struct pkg_db; /* the packages dpkg's status lists */
+int pkg_db_new(struct pkg_db **ret);
+void pkg_db_free(struct pkg_db *db);
+/* Parse dpkg's status format (Package, Architecture, Version, Status). */
+int pkg_db_parse(struct pkg_db *db, const char *text, size_t len);
+/* Read path again if it changed since the last read (or invalidate). */
+int pkg_db_refresh(struct pkg_db *db, const char *path);
+void pkg_db_invalidate(struct pkg_db *db);
+/* NAME or NAME:ARCH fully installed? Its version in *ret_version (borrowed). */
+bool pkg_db_installed(const struct pkg_db *db, const char *spec, const char **ret_version);
+/* The apt-get command to reach want (NULL: nothing to do), and for
+ * "newest" the check (exit 0: an upgrade is pending). Pure. */
+int pkg_plan(const char *name, enum pkg_state want, bool installed, char **ret_ifcmd, char **ret_cmd);
+
 /* ---- the agent (main.c) and its cluster parts ---- */
 
 struct collected {

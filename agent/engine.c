@@ -66,6 +66,9 @@ struct engine {
         bool reported;
         bool noop;       /* check only, for every resource */
         struct svc_bus *svc; /* the system bus, opened for the first svc resource */
+        struct pkg_db *pkgdb;  /* dpkg's status, cached until it changes */
+        bool apt_busy;         /* one apt-get at a time */
+        sd_event_source *dpkg_watch;
         size_t n_would;  /* noop: checks that found something to change */
         char **errors;
         uint64_t backoff_min, backoff_max;
@@ -240,6 +243,8 @@ static void on_exec_done(struct exec_job *j, int status, bool ran, void *userdat
                 if (rs->job != j)
                         continue;
                 rs->job = NULL;
+                if (e->g->res[i].kind == RES_PKG)
+                        e->apt_busy = false;
                 if (status == 0) {
                         bool again = rs->refresh || rs->poked; /* refreshed or poked while it ran */
                         rs->done = true;
@@ -295,6 +300,88 @@ static void on_svc_done(struct svc_job *j, int r, bool changed, const char *msg,
                 break;
         }
         engine_schedule(e);
+}
+
+/* dpkg's status changed (a package installed or removed, by us or by
+ * hand): check every package resource again. */
+static int on_dpkg_status(sd_event_source *s, const struct inotify_event *ev, void *userdata) {
+        struct engine *e = userdata;
+
+        if (ev->len == 0 || !streq(ev->name, "status"))
+                return 0;
+        if (e->pkgdb)
+                pkg_db_invalidate(e->pkgdb);
+        for (size_t i = 0; e->g && i < e->g->n_res; i++)
+                if (e->g->res[i].kind == RES_PKG && e->rs[i].st == RS_OK) {
+                        log_debug("pkg '%s': dpkg status changed, checking", e->g->res[i].name);
+                        e->rs[i].st = RS_DIRTY;
+                }
+        engine_schedule(e);
+        return 0;
+}
+
+/* pkg: the check reads dpkg's status in process; apt-get runs only to
+ * change something (or, for "newest", to simulate), one at a time. */
+static void engine_run_pkg(struct engine *e, size_t i, bool noop) {
+        struct rstate *rs = &e->rs[i];
+        const struct resource *r = &e->g->res[i];
+        _cleanup_free_ char *ifcmd = NULL, *cmd = NULL;
+        const char *version = NULL;
+        char err[512], l[256];
+        int k;
+
+        if (e->retry && !e->dpkg_watch) {
+                k = sd_event_add_inotify(e->event, &e->dpkg_watch, DPKG_ADMINDIR,
+                                         IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_ONLYDIR,
+                                         on_dpkg_status, e);
+                if (k < 0)
+                        log_warn_errno(k, "cannot watch '%s' for package changes: %m", DPKG_ADMINDIR);
+        }
+        if (!e->pkgdb && (k = pkg_db_new(&e->pkgdb)) < 0) {
+                rs_failed(e, rs, strerror(-k));
+                return;
+        }
+        k = pkg_db_refresh(e->pkgdb, DPKG_ADMINDIR "/status");
+        if (k < 0) {
+                snprintf(err, sizeof err, "cannot read dpkg's status '%s': %s", DPKG_ADMINDIR "/status",
+                         strerror(-k));
+                rs_failed(e, rs, err);
+                return;
+        }
+        bool installed = pkg_db_installed(e->pkgdb, r->name, &version);
+        if ((k = pkg_plan(r->name, r->pkg.state, installed, &ifcmd, &cmd)) < 0) {
+                rs_failed(e, rs, strerror(-k));
+                return;
+        }
+        log_debug("pkg '%s': %s%s%s", r->name, installed ? "installed " : "not installed",
+                  version ? version : "", cmd ? "" : " (as wanted)");
+        if (!cmd) {
+                rs_ok(e, rs, false);
+                return;
+        }
+        if (noop && !ifcmd) {
+                log_notice("noop: pkg '%s': would %s it", r->name, installed ? "remove" : "install");
+                e->n_would++;
+                rs_ok(e, rs, false);
+                return;
+        }
+        if (e->apt_busy)
+                return; /* stays DIRTY: run when the apt-get running now ends */
+        log_info("%s: %s", res_label(r, l, sizeof l),
+                 noop       ? "checking for an upgrade (noop)"
+                 : ifcmd    ? "upgrading if apt has a newer version"
+                 : installed ? "removing"
+                             : "installing");
+        struct res_exec x = { .cmd = cmd, .ifcmd = ifcmd };
+        k = exec_job_start(e->event, l, &x, false, noop, on_exec_done, e, &rs->job);
+        if (k < 0) {
+                snprintf(err, sizeof err, "cannot run apt-get: %s", strerror(-k));
+                rs_failed(e, rs, err);
+                return;
+        }
+        e->apt_busy = true;
+        rs->job_noop = noop;
+        rs->st = RS_RUNNING;
 }
 
 /* Check (and if needed apply) one resource whose predecessors are all OK. */
@@ -358,6 +445,9 @@ static void engine_run_one(struct engine *e, size_t i) {
                 }
                 rs->job_noop = noop;
                 rs->st = RS_RUNNING;
+                return;
+        case RES_PKG:
+                engine_run_pkg(e, i, noop);
                 return;
         case RES_SVC:
                 if (!e->svc && (k = svc_bus_new(e->event, &e->svc)) < 0) {
@@ -629,6 +719,8 @@ void engine_free(struct engine *e) {
                 graph_free(e->g);
         strv_free(e->errors);
         svc_bus_free(e->svc);
+        pkg_db_free(e->pkgdb);
+        sd_event_source_unref(e->dpkg_watch);
         sd_event_source_unref(e->defer);
         sd_event_source_unref(e->retry_timer);
         sd_event_unref(e->event);
