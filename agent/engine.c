@@ -765,7 +765,7 @@ int engine_set_graph(struct engine *e, struct graph *g) {
                         taken[j] = true;
                         rs[i] = e->rs[j];
                         memset(&e->rs[j], 0, sizeof e->rs[j]);
-                        if (rs[i].st == RS_OK && nr->kind == RES_FILE)
+                        if (rs[i].st == RS_OK && (nr->kind == RES_FILE || nr->kind == RES_PKG || nr->kind == RES_SVC))
                                 rs[i].st = RS_DIRTY; /* cheap re-check; changes nothing if converged */
                         if (rs[i].st == RS_FAILED) {
                                 rs[i].st = RS_DIRTY;

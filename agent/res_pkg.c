@@ -146,7 +146,8 @@ int pkg_db_parse(struct pkg_db *db, const char *text, size_t len) {
                 pkg_db_clear(db);
                 return r;
         }
-        qsort(db->v, db->n, sizeof *db->v, cmp_entry);
+        if (db->n > 0)
+                qsort(db->v, db->n, sizeof *db->v, cmp_entry);
         db->loaded = true;
         return 0;
 }
