@@ -1,7 +1,7 @@
 /* test_svc.c: the svc kind without a bus: the decision (unit properties and
  * the wanted state in, the calls to make out) as a table, and the parsing of
  * a Properties.GetAll reply built in memory. The calls themselves need a
- * running systemd (see the note in tests/integration/svcpkg.bats). */
+ * running systemd: tests/integration/svc.bats boots one in a container. */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
