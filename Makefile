@@ -121,9 +121,10 @@ install: all
 		$(DESTDIR)$(PREFIX)/share/bash-completion/completions
 	install -m 0755 $(B)/mgmt-supervisor $(B)/mgmt-agent $(DESTDIR)$(SBINDIR)/
 	install -m 0755 $(B)/mgmt-deploy $(DESTDIR)$(BINDIR)/
-	for f in docs/*.1; do [ -e "$$f" ] && install -m 0644 "$$f" $(DESTDIR)$(MANDIR)/man1/ || true; done
-	for f in docs/*.5; do [ -e "$$f" ] && install -m 0644 "$$f" $(DESTDIR)$(MANDIR)/man5/ || true; done
-	for f in docs/*.8; do [ -e "$$f" ] && install -m 0644 "$$f" $(DESTDIR)$(MANDIR)/man8/ || true; done
+	for s in 1 5 8; do for f in docs/*.$$s; do [ -e "$$f" ] || continue; \
+		sed 's|@PREFIX@|$(PREFIX)|g; s|@SBINDIR@|$(SBINDIR)|g; s|@BINDIR@|$(BINDIR)|g' "$$f" \
+			> $(DESTDIR)$(MANDIR)/man$$s/$$(basename $$f) && chmod 0644 $(DESTDIR)$(MANDIR)/man$$s/$$(basename $$f); \
+		done; done
 	for f in units/*.service; do [ -e "$$f" ] && sed 's|@SBINDIR@|$(SBINDIR)|g; s|@BINDIR@|$(BINDIR)|g' "$$f" \
 		> $(DESTDIR)$(UNITDIR)/$$(basename $$f) || true; done
 	for f in units/*.env examples/*.yaml; do [ -e "$$f" ] && install -m 0644 "$$f" \

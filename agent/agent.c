@@ -62,7 +62,11 @@ void agent_on_engine_state(struct engine *e, enum engine_state st, void *userdat
         if (a->etcd)
                 agent_status_update(a);
         else if (a->once) {
-                if (st == ENGINE_CONVERGED)
+                if (st == ENGINE_CONVERGED && a->noop)
+                        log_notice("noop: graph checked: %zu resource check%s found something to change, "
+                                   "nothing was changed",
+                                   engine_noop_changes(e), engine_noop_changes(e) == 1 ? "" : "s");
+                else if (st == ENGINE_CONVERGED)
                         log_notice("graph converged");
                 else if (st == ENGINE_FAILED)
                         log_errorx("graph failed");

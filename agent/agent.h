@@ -5,6 +5,8 @@
  *   engine.c    resource engine: ordering, check-then-apply, retries, notify, drift
  *   res_file.c  kind "file": check and apply (atomic write, mode, owner, group)
  *   res_exec.c  kind "exec": child processes watched by sd-event (never block)
+ *   res_svc.c   kind "svc": systemd units over sd-bus (check, enable, start, drift)
+ *   res_pkg.c   kind "pkg": Debian packages (dpkg status, apt-get, serialized)
  *   deploys.c   follow /_mgmt/deploy/ with a watch, validate, hand graphs over
  *   exchange.c  export "@@" resources, collect every host's exports
  *   trust.c     --trusted-keys: only deploys signed by a trusted key run
@@ -36,14 +38,20 @@ enum engine_state engine_get_state(const struct engine *e);
 const char *engine_state_to_string(enum engine_state s);
 /* Messages of the resources currently failed (borrowed, NULL-terminated). */
 char **engine_errors(struct engine *e);
+/* Check only, for every resource (--noop): log what would change. */
+void engine_set_noop(struct engine *e, bool noop);
+/* noop checks so far that found something to change. */
+size_t engine_noop_changes(const struct engine *e);
 /* Retry backoff bounds (tests shorten them). */
 void engine_set_backoff(struct engine *e, uint64_t min_usec, uint64_t max_usec);
 
 /* ---- res_file.c ---- */
 
 /* Check then apply one file resource. Returns 1 if something was changed,
- * 0 if it already matched, -errno on failure with a message in err. */
-int res_file_apply(const struct res_file *f, char *err, size_t errlen);
+ * 0 if it already matched, -errno on failure with a message in err. With
+ * noop nothing changes: 1 means something would, and each difference is
+ * logged. */
+int res_file_apply(const struct res_file *f, bool noop, char *err, size_t errlen);
 
 /* ---- res_exec.c ---- */
 
@@ -51,12 +59,65 @@ struct exec_job;
 /* status: exit code (>= 0), or -errno (spawn failed, -ETIME on timeout,
  * -EINTR killed by a signal). ran_cmd: cmd itself ran (ifcmd said yes). */
 typedef void (*exec_done_cb)(struct exec_job *j, int status, bool ran_cmd, void *userdata);
-/* Run ifcmd (if any) then cmd as child processes; output goes to the log,
- * tagged with name. force: skip ifcmd. */
-int exec_job_start(sd_event *event, const char *name, const struct res_exec *x, bool force, exec_done_cb cb,
-                   void *userdata, struct exec_job **ret);
+/* Run ifcmd (if any, with ifshell) then cmd as child processes; output goes
+ * to the log, tagged with name. force: skip ifcmd. noop: run only ifcmd
+ * (-EINVAL without one) and call back with ran_cmd meaning "would run". */
+int exec_job_start(sd_event *event, const char *name, const struct res_exec *x, bool force, bool noop,
+                   exec_done_cb cb, void *userdata, struct exec_job **ret);
+typedef void (*exec_line_cb)(struct exec_job *j, void *userdata);
+/* Run a long-lived watchcmd: line_cb for every line it prints, cb when it
+ * ends (status as above, ran_cmd false). */
+int exec_watch_start(sd_event *event, const char *name, const char *cmd, const char *shell, exec_line_cb line_cb,
+                     exec_done_cb cb, void *userdata, struct exec_job **ret);
 /* Kill the running child (SIGKILL) and free; the callback is not called. */
 void exec_job_cancel(struct exec_job *j);
+
+/* ---- res_svc.c ---- */
+
+#include <systemd/sd-bus.h>
+
+struct svc_bus; /* the system bus connection, on the agent's loop */
+struct svc_job; /* one check (and apply) of a unit */
+struct svc_props {
+        char active[32], unitfile[32], load[32]; /* ActiveState, UnitFileState, LoadState */
+};
+struct svc_plan {
+        bool enable, disable, reload, start, stop, restart;
+        const char *error; /* the wanted state cannot be reached */
+};
+/* The plan for a unit in state p (pure). refresh: a notify edge fired. */
+void svc_decide(const struct svc_props *p, const struct res_svc *want, bool refresh, struct svc_plan *ret);
+bool svc_plan_empty(const struct svc_plan *p);
+/* Read a Properties.GetAll reply (a{sv}) of org.freedesktop.systemd1.Unit. */
+int svc_props_parse(sd_bus_message *m, struct svc_props *ret);
+int svc_bus_new(sd_event *event, struct svc_bus **ret); /* connects on first use */
+void svc_bus_free(struct svc_bus *sb);
+/* r: 0 or -errno with msg; changed: something was (noop: would be) changed. */
+typedef void (*svc_done_cb)(struct svc_job *j, int r, bool changed, const char *msg, void *userdata);
+/* Check the unit, and unless noop apply the plan, waiting for systemd's job. */
+int svc_job_start(struct svc_bus *sb, const char *name, const struct res_svc *want, bool refresh, bool noop,
+                  svc_done_cb cb, void *userdata, struct svc_job **ret, char *err, size_t errlen);
+/* Stop waiting (no callback); a job already handed to systemd goes on. */
+void svc_job_cancel(struct svc_job *j);
+/* cb on every PropertiesChanged of the unit (drift). */
+int svc_watch(struct svc_bus *sb, const char *name, sd_bus_message_handler_t cb, void *userdata, sd_bus_slot **ret);
+
+/* ---- res_pkg.c ---- */
+
+#define DPKG_ADMINDIR "/var/lib/dpkg"
+struct pkg_db; /* the packages dpkg's status lists */
+int pkg_db_new(struct pkg_db **ret);
+void pkg_db_free(struct pkg_db *db);
+/* Parse dpkg's status format (Package, Architecture, Version, Status). */
+int pkg_db_parse(struct pkg_db *db, const char *text, size_t len);
+/* Read path again if it changed since the last read (or invalidate). */
+int pkg_db_refresh(struct pkg_db *db, const char *path);
+void pkg_db_invalidate(struct pkg_db *db);
+/* NAME or NAME:ARCH fully installed? Its version in *ret_version (borrowed). */
+bool pkg_db_installed(const struct pkg_db *db, const char *spec, const char **ret_version);
+/* The apt-get command to reach want (NULL: nothing to do), and for
+ * "newest" the check (exit 0: an upgrade is pending). Pure. */
+int pkg_plan(const char *name, enum pkg_state want, bool installed, char **ret_ifcmd, char **ret_cmd);
 
 /* ---- the agent (main.c) and its cluster parts ---- */
 
@@ -71,6 +132,7 @@ struct agent {
         char *hostname;
         struct engine *engine;
         bool once;
+        bool noop; /* --noop: check only */
         uint64_t converged_timeout; /* 0: never exit on convergence */
         sd_event_source *converged_timer;
         bool ready_sent;

@@ -19,6 +19,8 @@ enum {
         OPT_PREFIX,
         OPT_FILE,
         OPT_ONCE,
+        OPT_CHECK,
+        OPT_NOOP,
         OPT_CONVERGED_TIMEOUT,
         OPT_CERT_FILE,
         OPT_KEY_FILE,
@@ -38,6 +40,11 @@ static const struct opt_def opts[] = {
                   "run this local graph (YAML) instead of following deploys", 0, 0},
     [OPT_ONCE] = {"once", NULL, OPT_BOOL, NULL, NULL,
                   "with --file and no --seeds: apply the graph once and exit (0 converged, 1 failed)", 0, 0},
+    [OPT_CHECK] = {"check", NULL, OPT_BOOL, NULL, NULL,
+                   "with --file: validate the graph (every error, FILE:LINE:COL) and exit 0 valid, 1 not; "
+                   "needs no cluster", 0, 0},
+    [OPT_NOOP] = {"noop", NULL, OPT_BOOL, NULL, NULL,
+                  "check only: report per resource what would change, never change anything", 0, 0},
     [OPT_CONVERGED_TIMEOUT] = {"converged-timeout", NULL, OPT_STRING, "S", NULL,
                                "exit 0 after being converged for S seconds (-1 or unset: never)", 0, 0},
     [OPT_CERT_FILE] = {"cert-file", NULL, OPT_STRING, "FILE", NULL, "TLS client certificate for etcd", 0, 0},
@@ -51,12 +58,14 @@ static const struct opt_def opts[] = {
 };
 
 static const char usage[] = "usage: mgmt-agent --seeds URLS [--file GRAPH] [OPTIONS]\n"
-                            "       mgmt-agent --file GRAPH --once [OPTIONS]\n"
+                            "       mgmt-agent --file GRAPH --once [--noop] [OPTIONS]\n"
+                            "       mgmt-agent --file GRAPH --check\n"
                             "\n"
                             "Apply resource graphs to this host. With --seeds only, follow the deploys\n"
                             "written by mgmt-deploy; with --seeds --file, run the local graph through the\n"
                             "cluster (exporting and collecting) until a newer deploy arrives; with\n"
-                            "--file --once, apply the graph locally with no cluster and exit.\n";
+                            "--file --once, apply the graph locally with no cluster and exit; with\n"
+                            "--file --check, only validate the graph. --noop checks without changing.\n";
 
 static const char footer[] = "\n"
                              "Every flag has an environment twin (--seeds: MGMT_SEEDS) and a key in the\n"
@@ -97,6 +106,52 @@ static int parse_converged_timeout(const char *s, uint64_t *ret) {
         return 0;
 }
 
+/* Load and validate a graph file, logging every error on its own line. */
+static int load_graph(const char *file, struct graph **ret) {
+        _cleanup_free_ char *err = malloc(GRAPH_ERR_LEN);
+        int r;
+
+        if (!err)
+                return log_error_errno(-ENOMEM, "out of memory");
+        err[0] = 0;
+        r = graph_load_file(file, ret, NULL, err, GRAPH_ERR_LEN);
+        if (r == -ENOMEM)
+                return log_error_errno(r, "cannot load graph '%s': %m", file);
+        if (r < 0) {
+                for (const char *p = err; *p;) {
+                        size_t n = strcspn(p, "\n");
+                        log_errorx("invalid graph: %.*s", (int)n, p);
+                        p += n;
+                        if (*p)
+                                p++;
+                }
+        }
+        return r;
+}
+
+/* --check: validate the graph and ${hostname} substitution, no cluster. */
+static int agent_check(struct config *cfg) {
+        const char *file = cfg->v[OPT_FILE].s;
+        const char *host = cfg->v[OPT_HOSTNAME_].s ? cfg->v[OPT_HOSTNAME_].s : "localhost";
+        struct graph *g = NULL;
+        char err[1024] = "";
+        int r;
+
+        r = load_graph(file, &g);
+        if (r < 0)
+                return 1;
+        r = graph_subst_hostname(g, host, err, sizeof err);
+        if (r < 0) {
+                log_errorx("invalid graph: %s:%s (after ${hostname} substitution)", file, err);
+                graph_free(g);
+                return 1;
+        }
+        printf("%s: graph '%s' is valid: %zu resources, %zu edges, %zu collects\n", file, g->name, g->n_res,
+               g->n_edges, g->n_collect);
+        graph_free(g);
+        return 0;
+}
+
 static int agent_run(struct config *cfg) {
         struct agent a = {.exit_code = 1, .file_until = -1};
         const char *file = cfg->v[OPT_FILE].s;
@@ -128,6 +183,7 @@ static int agent_run(struct config *cfg) {
         }
         log_set_field("MGMT_HOST", a.hostname);
         a.once = cfg->v[OPT_ONCE].b;
+        a.noop = cfg->v[OPT_NOOP].b;
         a.prefix = cfg->v[OPT_PREFIX].s;
         (void)parse_converged_timeout(cfg->v[OPT_CONVERGED_TIMEOUT].s, &a.converged_timeout);
         if (a.once && cfg->v[OPT_TRUSTED_KEYS].s)
@@ -166,13 +222,15 @@ static int agent_run(struct config *cfg) {
                 goto out;
         }
 
+        engine_set_noop(a.engine, cfg->v[OPT_NOOP].b);
+        if (cfg->v[OPT_NOOP].b)
+                log_notice("noop: checking only, nothing will be changed");
+
         struct graph *g = NULL;
         if (file) {
-                r = graph_load_file(file, &g, NULL, err, sizeof err);
-                if (r < 0) {
-                        log_errorx("invalid graph: %s", err);
+                r = load_graph(file, &g);
+                if (r < 0)
                         goto out;
-                }
                 r = graph_subst_hostname(g, a.hostname, err, sizeof err);
                 if (r < 0) {
                         graph_free(g);
@@ -265,6 +323,13 @@ int main(int argc, char **argv) {
         const char *problem = NULL;
         if (cfg.args && cfg.args[0])
                 problem = "unexpected argument";
+        else if (cfg.v[OPT_CHECK].b && !cfg.v[OPT_FILE].s)
+                problem = "--check needs --file GRAPH";
+        else if (cfg.v[OPT_CHECK].b) {
+                r = agent_check(&cfg);
+                config_free(&cfg);
+                return r;
+        }
         else if (cfg.v[OPT_ONCE].b && !cfg.v[OPT_FILE].s)
                 problem = "--once needs --file GRAPH";
         else if (cfg.v[OPT_ONCE].b && cfg.v[OPT_SEEDS].list)

@@ -1,5 +1,7 @@
 /* res_exec.c: the "exec" resource kind: ifcmd then cmd as child processes
  * watched by sd-event child, io and timer sources, so the loop never blocks.
+ * The same child handling runs a watchcmd, whose every output line is an
+ * event for its owner.
  * Output (stdout and stderr) goes to the log line by line. */
 #include <bsd/unistd.h>
 #include <errno.h>
@@ -17,7 +19,10 @@
 
 struct exec_job {
         sd_event *event;
-        char *name, *cmd, *shell, *ifcmd;
+        char *name, *cmd, *shell, *ifcmd, *ifshell;
+        bool noop;     /* run ifcmd only; report whether cmd would run */
+        bool is_watch; /* a watchcmd: every output line calls line_cb */
+        exec_line_cb line_cb;
         uint64_t timeout_usec;
         bool running_cmd; /* false: running ifcmd */
         pid_t pid;
@@ -33,8 +38,11 @@ struct exec_job {
 static void job_flush_line(struct exec_job *j) {
         if (j->line_len == 0)
                 return;
-        log_info("exec '%s'%s: %.*s", j->name, j->running_cmd ? "" : " (ifcmd)", (int)j->line_len, j->line);
+        log_info("exec '%s'%s: %.*s", j->name, j->is_watch ? " (watchcmd)" : j->running_cmd ? "" : " (ifcmd)",
+                 (int)j->line_len, j->line);
         j->line_len = 0;
+        if (j->line_cb)
+                j->line_cb(j, j->userdata);
 }
 
 /* Read what the child wrote so far; returns 0 at EOF, 1 if more may come. */
@@ -81,6 +89,7 @@ static void job_free(struct exec_job *j) {
         free(j->cmd);
         free(j->shell);
         free(j->ifcmd);
+        free(j->ifshell);
         free(j);
 }
 
@@ -124,11 +133,22 @@ static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata) {
                 status = -ETIME;
         job_close_child(j);
 
+        if (j->is_watch) {
+                log_warnx("exec '%s': watchcmd %s", j->name,
+                          status >= 0 ? "exited" : status == -ETIME ? "timed out" : "was killed by a signal");
+                job_finish(j, status, false);
+                return 0;
+        }
         if (!j->running_cmd) {
                 if (status != 0) {
                         log_info("exec '%s': ifcmd %s, not running cmd", j->name,
                                  status > 0 ? "exited non-zero" : "did not finish");
                         job_finish(j, 0, false);
+                        return 0;
+                }
+                if (j->noop) {
+                        log_notice("noop: exec '%s': ifcmd passed: would run cmd '%s'", j->name, j->cmd);
+                        job_finish(j, 0, true);
                         return 0;
                 }
                 j->running_cmd = true;
@@ -151,7 +171,10 @@ static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata) {
 static int job_spawn(struct exec_job *j, const char *cmd) {
         int fds[2];
         int r;
-        const char *sh = j->shell ? j->shell : "/bin/sh";
+        const char *sh = j->running_cmd ? j->shell : j->ifshell;
+
+        if (!sh)
+                sh = "/bin/sh";
 
         if (pipe2(fds, O_CLOEXEC) < 0)
                 return log_error_errno(-errno, "exec '%s': pipe failed: %m", j->name);
@@ -208,8 +231,8 @@ static int strdup_or_null(const char *s, char **ret) {
         return *ret ? 0 : -ENOMEM;
 }
 
-int exec_job_start(sd_event *event, const char *name, const struct res_exec *x, bool force, exec_done_cb cb,
-                   void *userdata, struct exec_job **ret) {
+int exec_job_start(sd_event *event, const char *name, const struct res_exec *x, bool force, bool noop,
+                   exec_done_cb cb, void *userdata, struct exec_job **ret) {
         struct exec_job *j = calloc(1, sizeof *j);
         int r;
 
@@ -221,12 +244,46 @@ int exec_job_start(sd_event *event, const char *name, const struct res_exec *x, 
         j->userdata = userdata;
         j->timeout_usec = x->timeout_usec;
         if (strdup_or_null(name, &j->name) < 0 || strdup_or_null(x->cmd, &j->cmd) < 0 ||
-            strdup_or_null(x->shell, &j->shell) < 0 || strdup_or_null(x->ifcmd, &j->ifcmd) < 0 || !j->cmd) {
+            strdup_or_null(x->shell, &j->shell) < 0 || strdup_or_null(x->ifcmd, &j->ifcmd) < 0 ||
+            strdup_or_null(x->ifshell, &j->ifshell) < 0 || !j->cmd) {
                 job_free(j);
                 return -ENOMEM;
         }
+        j->noop = noop;
         j->running_cmd = force || !j->ifcmd;
+        if (noop && j->running_cmd) { /* nothing to check: the caller reports it */
+                job_free(j);
+                return -EINVAL;
+        }
         r = job_spawn(j, j->running_cmd ? j->cmd : j->ifcmd);
+        if (r < 0) {
+                job_free(j);
+                return r;
+        }
+        *ret = j;
+        return 0;
+}
+
+int exec_watch_start(sd_event *event, const char *name, const char *cmd, const char *shell, exec_line_cb line_cb,
+                     exec_done_cb cb, void *userdata, struct exec_job **ret) {
+        struct exec_job *j = calloc(1, sizeof *j);
+        int r;
+
+        if (!j)
+                return -ENOMEM;
+        j->event = event;
+        j->out_fd = -1;
+        j->cb = cb;
+        j->line_cb = line_cb;
+        j->userdata = userdata;
+        j->is_watch = true;
+        j->running_cmd = true;
+        if (strdup_or_null(name, &j->name) < 0 || strdup_or_null(cmd, &j->cmd) < 0 ||
+            strdup_or_null(shell, &j->shell) < 0 || !j->cmd) {
+                job_free(j);
+                return -ENOMEM;
+        }
+        r = job_spawn(j, j->cmd);
         if (r < 0) {
                 job_free(j);
                 return r;
@@ -238,6 +295,7 @@ int exec_job_start(sd_event *event, const char *name, const struct res_exec *x, 
 void exec_job_cancel(struct exec_job *j) {
         if (!j)
                 return;
+        j->line_cb = NULL; /* no callbacks into an owner that is letting go */
         if (j->pid > 0) {
                 kill(-j->pid, SIGKILL);
                 (void)waitpid(j->pid, NULL, 0);

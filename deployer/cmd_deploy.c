@@ -68,22 +68,38 @@ static int settle_lost_reply(struct deployer *d, struct etcd_client *c, int64_t 
         return r;
 }
 
+/* One log line per validation error (err holds one per line). */
+static void log_graph_errors(const char *err) {
+        for (const char *p = err; *p;) {
+                size_t n = strcspn(p, "\n");
+                log_errorx("%.*s", (int) n, p);
+                p += n;
+                if (*p)
+                        p++;
+        }
+}
+
 int deploy_graph_text(struct deployer *d, const char *text, size_t len, const char *filename) {
         _cleanup_etcd_ struct etcd_client *c = NULL;
         _cleanup_sign_key_ struct sign_key *key = NULL;
         struct deploy_origin origin = { 0 };
         struct graph *g = NULL;
-        char err[1024], hash[65];
+        _cleanup_free_ char *err = malloc(GRAPH_ERR_LEN);
+        char hash[65];
         int64_t id = 0, next = 0;
         int r, ret = EXIT_ERROR;
 
         /* 1. validate completely before anything is sent */
-        r = graph_parse(text, len, filename, &g, err, sizeof err);
+        if (!err) {
+                log_errorx("out of memory");
+                return EXIT_ERROR;
+        }
+        r = graph_parse(text, len, filename, &g, err, GRAPH_ERR_LEN);
         if (r < 0) {
                 if (r == -ENOMEM)
                         log_errorx("out of memory parsing '%s'", filename);
                 else
-                        log_errorx("%s", err);
+                        log_graph_errors(err);
                 log_errorx("nothing was deployed");
                 return EXIT_ERROR;
         }
@@ -217,6 +233,46 @@ int cmd_yaml(struct deployer *d) {
                 return EXIT_ERROR;
         }
         return deploy_graph_text(d, text, len, in ? "<stdin>" : file);
+}
+
+/* validate FILE: every error, no cluster; exit 0 valid, 1 invalid. */
+int cmd_validate(struct deployer *d) {
+        _cleanup_free_ char *text = NULL, *err = malloc(GRAPH_ERR_LEN);
+        const char *file = d->args[0];
+        bool in = streq(file, "-");
+        struct graph *g = NULL;
+        size_t len = 0;
+        int r;
+
+        if (!err) {
+                log_errorx("out of memory");
+                return EXIT_ERROR;
+        }
+        r = read_file_max(in ? "/dev/stdin" : file, GRAPH_MAX_SIZE, &text, &len);
+        if (r == -EFBIG) {
+                log_errorx("%s: graph is larger than the limit of %d bytes (1 MiB)", file, GRAPH_MAX_SIZE);
+                return EXIT_ERROR;
+        }
+        if (r < 0) {
+                log_errorx("cannot read graph '%s': %s", file, strerror(-r));
+                return EXIT_ERROR;
+        }
+        r = graph_parse(text, len, in ? "<stdin>" : file, &g, err, GRAPH_ERR_LEN);
+        if (r < 0) {
+                if (r == -ENOMEM)
+                        log_errorx("out of memory parsing '%s'", file);
+                else
+                        log_graph_errors(err);
+                return EXIT_ERROR;
+        }
+        if (d->json)
+                printf("{\"valid\": true, \"resources\": %zu, \"edges\": %zu, \"collects\": %zu}\n", g->n_res,
+                       g->n_edges, g->n_collect);
+        else
+                printf("%s: graph '%s' is valid: %zu resources, %zu edges, %zu collects\n", in ? "<stdin>" : file,
+                       g->name, g->n_res, g->n_edges, g->n_collect);
+        graph_free(g);
+        return EXIT_DONE;
 }
 
 int cmd_empty(struct deployer *d) {

@@ -47,6 +47,7 @@ int deployer_connect(struct deployer *d, struct etcd_client **ret);
 /* cmd_deploy.c: yaml, empty */
 int cmd_yaml(struct deployer *d);
 int cmd_empty(struct deployer *d);
+int cmd_validate(struct deployer *d); /* validate FILE: no cluster */
 /* Validate text and write it as the next deploy (then --wait). */
 int deploy_graph_text(struct deployer *d, const char *text, size_t len, const char *filename);
 

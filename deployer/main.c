@@ -46,6 +46,10 @@ static const struct command commands[] = {
           "With --sign-key FILE the record (id, previous hash, hash, graph) is\n"
           "signed with that Ed25519 key; agents run with --trusted-keys refuse\n"
           "anything not signed by a key they trust.\n" },
+        { "validate", cmd_validate, "FILE", 1, 1, "validate the graph in FILE without a cluster",
+          "Read the graph in FILE ('-' for standard input) and validate it completely,\n"
+          "with no cluster: every error is printed, one 'FILE:LINE:COL: message' per\n"
+          "line (at most 50, then how many more). Exit 0 if valid, 1 if not.\n" },
         { "empty", cmd_empty, "", 0, 0, "deploy an empty graph (agents remove nothing, apply nothing)",
           "Deploy the empty graph \"graph: empty\" as the next id, exactly like\n"
           "'yaml' would. Prints the deploy id on stdout (JSON with --json).\n" },

@@ -1,7 +1,8 @@
-/* graph.c: mgmt's YAML graph format (DESIGN.md "Graphs"): parse with the
- * libyaml event API into a small tree (depth-limited, no aliases), validate
- * everything with FILE:LINE:COL messages, then build struct graph. The same
- * field rules are used for the JSON form of a resource (export/collect). */
+/* graph.c: mgmt's YAML graph format (DESIGN.md "Graphs"): build struct
+ * graph from the tree (graph_yaml.c), validating everything with
+ * FILE:LINE:COL messages and going on after an error so that all of them
+ * are reported at once; names and paths unique, edges resolved and
+ * acyclic; ${hostname} substitution. The field rules are in graph_fields.c. */
 #include <bsd/stdlib.h>
 #include <bsd/string.h>
 #include <ctype.h>
@@ -12,883 +13,9 @@
 #include <yaml.h>
 
 #include "graph.h"
+#include "graph_internal.h"
 #include "macro.h"
 #include "util.h"
-
-#define YTREE_MAX_DEPTH 32
-#define NAME_MAX_LEN 255
-
-static const char *const kind_names[_RES_KIND_MAX] = {
-        [RES_FILE] = "file",
-        [RES_EXEC] = "exec",
-        [RES_PRINT] = "print",
-        [RES_NOOP] = "noop",
-};
-
-const char *res_kind_to_string(enum res_kind k) {
-        if ((unsigned) k >= _RES_KIND_MAX)
-                return NULL;
-        return kind_names[k];
-}
-
-int res_kind_from_string(const char *s) {
-        for (int k = 0; s && k < _RES_KIND_MAX; k++)
-                if (streq(s, kind_names[k]))
-                        return k;
-        return -EINVAL;
-}
-
-/* ---- a minimal YAML tree ---- */
-
-enum ytype { Y_SCALAR, Y_SEQ, Y_MAP };
-
-struct ynode {
-        enum ytype type;
-        unsigned line, col; /* 1-based; 0 when the node came from JSON */
-        char *value;        /* scalar text */
-        size_t len;
-        bool plain;   /* plain (unquoted) scalar: may be null or a number */
-        bool is_int;  /* from a JSON integer: ival holds it */
-        long long ival;
-        struct ynode **items; /* sequence items; mapping: key, value, key, value... */
-        size_t n, cap;
-};
-
-static void ynode_free(struct ynode *n) {
-        if (!n)
-                return;
-        for (size_t i = 0; i < n->n; i++)
-                ynode_free(n->items[i]);
-        free(n->items);
-        free(n->value);
-        free(n);
-}
-
-static int ynode_append(struct ynode *parent, struct ynode *child) {
-        if (parent->n == parent->cap) {
-                size_t nc = parent->cap ? parent->cap * 2 : 8;
-                struct ynode **ni = reallocarray(parent->items, nc, sizeof(*ni));
-                if (!ni)
-                        return -ENOMEM;
-                parent->items = ni;
-                parent->cap = nc;
-        }
-        parent->items[parent->n++] = child;
-        return 0;
-}
-
-static bool ynode_is_null(const struct ynode *n) {
-        return !n || (n->type == Y_SCALAR && n->plain && !n->is_int &&
-                      (n->len == 0 || streq(n->value, "~") || streq(n->value, "null") ||
-                       streq(n->value, "Null") || streq(n->value, "NULL")));
-}
-
-/* Error context: where messages go and which file they name. */
-struct ctx {
-        const char *filename; /* NULL: JSON input, no location prefix */
-        char *err;
-        size_t errlen;
-};
-
-static int fail_at(struct ctx *c, unsigned line, unsigned col, const char *fmt, ...) _printf_(4, 5);
-static int fail_at(struct ctx *c, unsigned line, unsigned col, const char *fmt, ...) {
-        va_list ap;
-        size_t o = 0;
-
-        if (!c->err || c->errlen == 0)
-                return -EINVAL;
-        if (c->filename && line > 0)
-                o = (size_t) snprintf(c->err, c->errlen, "%s:%u:%u: ", c->filename, line, col);
-        else if (c->filename)
-                o = (size_t) snprintf(c->err, c->errlen, "%s: ", c->filename);
-        else if (line > 0)
-                o = (size_t) snprintf(c->err, c->errlen, "%u:%u: ", line, col);
-        if (o >= c->errlen)
-                return -EINVAL;
-        va_start(ap, fmt);
-        vsnprintf(c->err + o, c->errlen - o, fmt, ap);
-        va_end(ap);
-        return -EINVAL;
-}
-
-#define fail(c, node, ...) fail_at((c), (node) ? (node)->line : 0, (node) ? (node)->col : 0, __VA_ARGS__)
-
-static struct ynode *ynode_new(enum ytype t, const yaml_mark_t *m) {
-        struct ynode *n = calloc(1, sizeof(*n));
-        if (!n)
-                return NULL;
-        n->type = t;
-        if (m) {
-                n->line = (unsigned) m->line + 1;
-                n->col = (unsigned) m->column + 1;
-        }
-        return n;
-}
-
-/* Line and column of a byte offset (for reader errors, which carry only an offset). */
-static void offset_to_mark(const char *text, size_t len, size_t off, unsigned *line, unsigned *col) {
-        *line = 1;
-        *col = 1;
-        for (size_t i = 0; i < off && i < len; i++) {
-                if (text[i] == '\n') {
-                        (*line)++;
-                        *col = 1;
-                } else
-                        (*col)++;
-        }
-}
-
-static int yaml_syntax_error(struct ctx *c, yaml_parser_t *p, const char *text, size_t len) {
-        unsigned line, col;
-        const char *problem = p->problem ? p->problem : "invalid YAML";
-
-        if (p->error == YAML_READER_ERROR) {
-                offset_to_mark(text, len, p->problem_offset, &line, &col);
-                return fail_at(c, line, col, "yaml syntax error: %s", problem);
-        }
-        if (p->error == YAML_MEMORY_ERROR)
-                return -ENOMEM;
-        line = (unsigned) p->problem_mark.line + 1;
-        col = (unsigned) p->problem_mark.column + 1;
-        if (p->context)
-                return fail_at(c, line, col, "yaml syntax error: %s %s (started at line %zu)", problem,
-                               p->context, p->context_mark.line + 1);
-        return fail_at(c, line, col, "yaml syntax error: %s", problem);
-}
-
-/* Parse text into a tree with the event API. Refuses aliases, several
- * documents and nesting deeper than YTREE_MAX_DEPTH. *ret is NULL for an
- * empty stream. */
-static int ytree_parse(struct ctx *c, const char *text, size_t len, struct ynode **ret) {
-        yaml_parser_t p;
-        yaml_event_t ev;
-        struct ynode *stack[YTREE_MAX_DEPTH + 1];
-        size_t depth = 0;
-        struct ynode *root = NULL;
-        unsigned docs = 0;
-        int r = 0;
-        bool done = false;
-
-        if (!yaml_parser_initialize(&p))
-                return -ENOMEM;
-        yaml_parser_set_input_string(&p, (const unsigned char *) text, len);
-        yaml_parser_set_encoding(&p, YAML_UTF8_ENCODING);
-
-        while (!done) {
-                if (!yaml_parser_parse(&p, &ev)) {
-                        r = yaml_syntax_error(c, &p, text, len);
-                        break;
-                }
-                struct ynode *n = NULL;
-                switch (ev.type) {
-                case YAML_STREAM_END_EVENT:
-                        done = true;
-                        break;
-                case YAML_DOCUMENT_START_EVENT:
-                        if (++docs > 1)
-                                r = fail_at(c, (unsigned) ev.start_mark.line + 1,
-                                            (unsigned) ev.start_mark.column + 1,
-                                            "only one YAML document is allowed in a graph");
-                        break;
-                case YAML_ALIAS_EVENT:
-                        r = fail_at(c, (unsigned) ev.start_mark.line + 1, (unsigned) ev.start_mark.column + 1,
-                                    "yaml aliases ('*%s') are not supported in graphs",
-                                    (const char *) ev.data.alias.anchor);
-                        break;
-                case YAML_SCALAR_EVENT:
-                        n = ynode_new(Y_SCALAR, &ev.start_mark);
-                        if (!n) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                        n->len = ev.data.scalar.length;
-                        n->value = malloc(n->len + 1);
-                        if (!n->value) {
-                                free(n);
-                                n = NULL;
-                                r = -ENOMEM;
-                                break;
-                        }
-                        memcpy(n->value, ev.data.scalar.value, n->len);
-                        n->value[n->len] = 0;
-                        /* an escaped "\0" would silently cut the string short */
-                        if (memchr(n->value, 0, n->len)) {
-                                r = fail_at(c, (unsigned) ev.start_mark.line + 1, (unsigned) ev.start_mark.column + 1,
-                                            "a string contains a NUL byte (\\0)");
-                                ynode_free(n);
-                                n = NULL;
-                                break;
-                        }
-                        n->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE && !ev.data.scalar.tag;
-                        break;
-                case YAML_SEQUENCE_START_EVENT:
-                case YAML_MAPPING_START_EVENT:
-                        if (depth >= YTREE_MAX_DEPTH) {
-                                r = fail_at(c, (unsigned) ev.start_mark.line + 1,
-                                            (unsigned) ev.start_mark.column + 1,
-                                            "nesting deeper than %d levels", YTREE_MAX_DEPTH);
-                                break;
-                        }
-                        n = ynode_new(ev.type == YAML_SEQUENCE_START_EVENT ? Y_SEQ : Y_MAP, &ev.start_mark);
-                        if (!n)
-                                r = -ENOMEM;
-                        break;
-                case YAML_SEQUENCE_END_EVENT:
-                case YAML_MAPPING_END_EVENT:
-                        if (depth > 0)
-                                depth--;
-                        break;
-                default:
-                        break;
-                }
-                if (r >= 0 && n) {
-                        if (depth > 0)
-                                r = ynode_append(stack[depth - 1], n);
-                        else if (!root)
-                                root = n;
-                        else
-                                r = -EINVAL; /* cannot happen: one document, one root */
-                        if (r < 0)
-                                ynode_free(n);
-                        else if (n->type != Y_SCALAR)
-                                stack[depth++] = n;
-                }
-                yaml_event_delete(&ev);
-                if (r < 0)
-                        break;
-        }
-        yaml_parser_delete(&p);
-        if (r < 0) {
-                ynode_free(root);
-                return r;
-        }
-        *ret = root;
-        return 0;
-}
-
-/* ---- JSON to tree, so JSON resources get the same validation ---- */
-
-static int json_to_ynode(json_t *j, struct ynode **ret);
-
-/* Convert v and append it to parent; on failure nothing is appended. */
-static int json_append_ynode(struct ynode *parent, json_t *v) {
-        struct ynode *vn = NULL;
-        int r = json_to_ynode(v, &vn);
-        if (r < 0)
-                return r;
-        r = ynode_append(parent, vn);
-        if (r < 0)
-                ynode_free(vn);
-        return r;
-}
-
-static int json_to_ynode(json_t *j, struct ynode **ret) {
-        struct ynode *n = NULL;
-        char buf[64];
-        int r;
-
-        switch (json_typeof(j)) {
-        case JSON_OBJECT: {
-                const char *k;
-                json_t *v;
-                n = ynode_new(Y_MAP, NULL);
-                if (!n)
-                        return -ENOMEM;
-                json_object_foreach(j, k, v) {
-                        json_t *ks = json_string(k);
-                        r = ks ? json_append_ynode(n, ks) : -ENOMEM;
-                        json_decref(ks);
-                        if (r >= 0)
-                                r = json_append_ynode(n, v);
-                        if (r < 0) {
-                                ynode_free(n);
-                                return r;
-                        }
-                }
-                break;
-        }
-        case JSON_ARRAY: {
-                size_t i;
-                json_t *v;
-                n = ynode_new(Y_SEQ, NULL);
-                if (!n)
-                        return -ENOMEM;
-                json_array_foreach(j, i, v) {
-                        r = json_append_ynode(n, v);
-                        if (r < 0) {
-                                ynode_free(n);
-                                return r;
-                        }
-                }
-                break;
-        }
-        default: {
-                const char *s;
-                size_t len;
-                n = ynode_new(Y_SCALAR, NULL);
-                if (!n)
-                        return -ENOMEM;
-                if (json_is_string(j)) {
-                        s = json_string_value(j);
-                        len = json_string_length(j);
-                } else if (json_is_integer(j)) {
-                        snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT, json_integer_value(j));
-                        s = buf;
-                        len = strlen(buf);
-                        n->plain = true;
-                        n->is_int = true;
-                        n->ival = (long long) json_integer_value(j);
-                } else if (json_is_real(j)) {
-                        /* plain decimal, as YAML input must be: the one real field is
-                         * a timeout in whole microseconds, which "%.6f" keeps exactly
-                         * ("%g" would write 1e-05) */
-                        double d = json_real_value(j);
-                        snprintf(buf, sizeof buf, fabs(d) < 1e15 ? "%.6f" : "%.17g", d);
-                        s = buf;
-                        len = strlen(buf);
-                        n->plain = true;
-                } else if (json_is_boolean(j)) {
-                        s = json_is_true(j) ? "true" : "false";
-                        len = strlen(s);
-                        n->plain = true;
-                } else {
-                        s = "";
-                        len = 0;
-                        n->plain = true;
-                }
-                n->value = malloc(len + 1);
-                if (!n->value) {
-                        free(n);
-                        return -ENOMEM;
-                }
-                memcpy(n->value, s, len);
-                n->value[len] = 0;
-                n->len = len;
-                break;
-        }
-        }
-        *ret = n;
-        return 0;
-}
-
-/* ---- field helpers ---- */
-
-static const char *ytype_name(const struct ynode *n) {
-        if (ynode_is_null(n))
-                return "nothing (null)";
-        switch (n->type) {
-        case Y_SCALAR:
-                return "a scalar";
-        case Y_SEQ:
-                return "a list";
-        default:
-                return "a mapping";
-        }
-}
-
-/* A string value: a scalar that is not null and has no NUL byte. */
-static int get_string(struct ctx *c, const char *what, const struct ynode *v, const char **ret) {
-        if (v->type != Y_SCALAR)
-                return fail(c, v, "%s must be a string, got %s", what, ytype_name(v));
-        if (ynode_is_null(v))
-                return fail(c, v, "%s has no value (write \"\" for an empty string)", what);
-        if (strlen(v->value) != v->len)
-                return fail(c, v, "%s contains a NUL byte", what);
-        *ret = v->value;
-        return 0;
-}
-
-static int dup_string(struct ctx *c, const char *what, const struct ynode *v, char **ret) {
-        const char *s;
-        int r = get_string(c, what, v, &s);
-        if (r < 0)
-                return r;
-        *ret = strdup(s);
-        return *ret ? 0 : -ENOMEM;
-}
-
-static int get_bool(struct ctx *c, const char *what, const struct ynode *v, bool *ret) {
-        const char *s;
-        int r = get_string(c, what, v, &s);
-        if (r < 0)
-                return r;
-        if (!v->plain)
-                return fail(c, v, "%s must be true or false, got the string \"%s\"", what, s);
-        if (streq(s, "true") || streq(s, "True") || streq(s, "TRUE") || streq(s, "yes") || streq(s, "on"))
-                *ret = true;
-        else if (streq(s, "false") || streq(s, "False") || streq(s, "FALSE") || streq(s, "no") ||
-                 streq(s, "off"))
-                *ret = false;
-        else
-                return fail(c, v, "%s must be true or false, got '%s'", what, s);
-        return 0;
-}
-
-static bool has_ctrl(const char *s) {
-        for (; *s; s++)
-                if ((unsigned char) *s < 0x20 || *s == 0x7f)
-                        return true;
-        return false;
-}
-
-/* Resource and edge names: non-empty, no '/', no control characters. */
-static int check_name(struct ctx *c, const char *what, const struct ynode *v, const char *name) {
-        if (!*name)
-                return fail(c, v, "%s must not be empty", what);
-        if (strchr(name, '/'))
-                return fail(c, v, "%s '%s' must not contain '/'", what, name);
-        if (has_ctrl(name))
-                return fail(c, v, "%s must not contain control characters", what);
-        if (strlen(name) > NAME_MAX_LEN)
-                return fail(c, v, "%s is longer than %d bytes", what, NAME_MAX_LEN);
-        return 0;
-}
-
-/* What is wrong with an absolute file path, or NULL. One spelling per file:
- * no "." or ".." components (a collected basename must not climb out of its
- * directory), no "//", no control characters, each component <= NAME_MAX. */
-static const char *path_problem(const char *path) {
-        if (strlen(path) >= PATH_MAX)
-                return "is longer than PATH_MAX";
-        if (has_ctrl(path))
-                return "must not contain control characters";
-        for (const char *p = path; *p;) {
-                const char *e;
-                size_t n;
-                p++; /* the '/' */
-                e = strchrnul(p, '/');
-                n = (size_t) (e - p);
-                if (n == 0 && *e)
-                        return "must not contain '//'";
-                if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
-                        return "must not contain '.' or '..' components";
-                if (n > NAME_MAX_LEN)
-                        return "has a component longer than 255 bytes";
-                p = e;
-        }
-        return NULL;
-}
-
-/* owner/group: a user or group name or number (no ':', spaces or control characters). */
-static bool account_is_valid(const char *s) {
-        if (!s || !*s || strlen(s) > 64)
-                return false;
-        for (; *s; s++)
-                if ((unsigned char) *s <= ' ' || *s == ':' || *s == '/' || *s == 0x7f)
-                        return false;
-        return true;
-}
-
-/* mode: always octal ("0644", 0644, 644, "0o644"), 0..07777; a JSON integer is its value. */
-static int parse_mode(struct ctx *c, const char *what, const struct ynode *v, int *ret) {
-        const char *s, *p;
-        long m = 0;
-        int r;
-
-        if (v->type == Y_SCALAR && v->is_int) {
-                if (v->ival < 0 || v->ival > 07777)
-                        return fail(c, v, "%s %lld is out of range (0..07777)", what, v->ival);
-                *ret = (int) v->ival;
-                return 0;
-        }
-        r = get_string(c, what, v, &s);
-        if (r < 0)
-                return r;
-        p = s;
-        if (startswith(p, "0o") || startswith(p, "0O"))
-                p += 2;
-        if (!*p || strlen(p) > 5)
-                goto bad;
-        for (; *p; p++) {
-                if (*p < '0' || *p > '7')
-                        goto bad;
-                m = m * 8 + (*p - '0');
-        }
-        if (m > 07777)
-                goto bad;
-        *ret = (int) m;
-        return 0;
-bad:
-        return fail(c, v, "%s must be an octal mode like \"0644\" (at most 07777), got '%s'", what, s);
-}
-
-/* timeout: seconds, integer or decimal, 0 (none) up to one year. */
-static int parse_timeout(struct ctx *c, const char *what, const struct ynode *v, uint64_t *ret) {
-        const char *s;
-        char *end;
-        double d;
-        int r = get_string(c, what, v, &s);
-        if (r < 0)
-                return r;
-        /* plain decimal only: strtod alone also takes hex, "inf" and exponents */
-        if (s[strspn(s, "0123456789.")] != 0)
-                return fail(c, v, "%s must be a number of seconds (0 to 31536000), got '%s'", what, s);
-        errno = 0;
-        d = strtod(s, &end);
-        if (errno || end == s || *end || !isfinite(d) || d < 0 || d > 86400.0 * 365)
-                return fail(c, v, "%s must be a number of seconds (0 to 31536000), got '%s'", what, s);
-        *ret = (uint64_t) llround(d * 1e6);
-        /* 0 means no timeout: a tiny value must not round to it */
-        if (*ret == 0 && d > 0)
-                return fail(c, v, "%s must be 0 (no timeout) or at least 0.000001 seconds, got '%s'", what, s);
-        return 0;
-}
-
-/* ---- resources ---- */
-
-void resource_clear(struct resource *r) {
-        if (!r)
-                return;
-        free(r->name);
-        free(r->file.path);
-        free(r->file.content);
-        free(r->file.owner);
-        free(r->file.group);
-        free(r->exec.cmd);
-        free(r->exec.shell);
-        free(r->exec.ifcmd);
-        free(r->print.msg);
-        *r = (struct resource){ .file.mode = -1 };
-}
-
-static const char *const fields_file[] = { "name", "path", "content", "state", "mode", "owner", "group", NULL };
-static const char *const fields_exec[] = { "name", "cmd", "shell", "ifcmd", "timeout", NULL };
-static const char *const fields_print[] = { "name", "msg", NULL };
-static const char *const fields_noop[] = { "name", NULL };
-static const char *const *const kind_fields[_RES_KIND_MAX] = {
-        [RES_FILE] = fields_file,
-        [RES_EXEC] = fields_exec,
-        [RES_PRINT] = fields_print,
-        [RES_NOOP] = fields_noop,
-};
-
-static bool field_known(const char *const *fields, const char *k) {
-        for (; *fields; fields++)
-                if (streq(*fields, k))
-                        return true;
-        return false;
-}
-
-static void fields_list(const char *const *fields, char *buf, size_t len) {
-        buf[0] = 0;
-        for (const char *const *f = fields; *f; f++) {
-                if (f != fields)
-                        strlcat(buf, ", ", len);
-                strlcat(buf, *f, len);
-        }
-}
-
-/* Check the keys of a mapping: scalars, known (extra may name one more
- * accepted key), no duplicates. Known-before-duplicate keeps this linear. */
-static int check_keys(struct ctx *c, const struct ynode *m, const char *const *fields, const char *extra,
-                      const char *where) {
-        char list[256];
-
-        for (size_t i = 0; i + 1 < m->n; i += 2) {
-                const struct ynode *k = m->items[i];
-                if (k->type != Y_SCALAR || ynode_is_null(k))
-                        return fail(c, k, "field names in %s must be strings", where);
-                if (!field_known(fields, k->value) && !(extra && streq(extra, k->value))) {
-                        fields_list(fields, list, sizeof list);
-                        if (extra) {
-                                strlcat(list, ", ", sizeof list);
-                                strlcat(list, extra, sizeof list);
-                        }
-                        return fail(c, k, "unknown field '%s' in %s (known: %s)", k->value, where, list);
-                }
-                for (size_t j = 0; j < i; j += 2)
-                        if (streq(m->items[j]->value, k->value))
-                                return fail(c, k, "duplicate field '%s' in %s", k->value, where);
-        }
-        return 0;
-}
-
-static const struct ynode *map_get(const struct ynode *m, const char *key) {
-        for (size_t i = 0; i + 1 < m->n; i += 2)
-                if (m->items[i]->type == Y_SCALAR && streq(m->items[i]->value, key))
-                        return m->items[i + 1];
-        return NULL;
-}
-
-/* Validate one resource mapping of a known kind and fill r. */
-static int resource_from_node(struct ctx *c, enum res_kind kind, const struct ynode *m, const char *extra,
-                              struct resource *ret) {
-        struct resource r = { .kind = kind, .file.mode = -1, .line = m->line, .col = m->col };
-        const struct ynode *v;
-        const char *kn = kind_names[kind], *s;
-        char where[NAME_MAX_LEN + 64], what[NAME_MAX_LEN + 96];
-        int q;
-
-        if (m->type != Y_MAP)
-                return fail(c, m, "a %s resource must be a mapping with at least 'name', got %s", kn, ytype_name(m));
-        v = map_get(m, "name");
-        if (!v)
-                return fail(c, m, "%s resource has no 'name'", kn);
-        q = get_string(c, "'name'", v, &s);
-        if (q < 0)
-                return q;
-        if (startswith(s, "@@")) {
-                r.exported = true;
-                s += 2;
-                /* "@@" marks an export once; "@@@@x" would read as two different names */
-                if (startswith(s, "@@"))
-                        return fail(c, v, "resource name '@@%s': '@@' marks an export once, the name itself must "
-                                    "not start with '@@'", s);
-        }
-        q = check_name(c, "resource name", v, s);
-        if (q < 0)
-                return q;
-        r.name = strdup(s);
-        if (!r.name)
-                return -ENOMEM;
-        snprintf(where, sizeof where, "%s resource '%s'", kn, r.name);
-        q = check_keys(c, m, kind_fields[kind], extra, where);
-        if (q < 0)
-                goto fail;
-
-#define FIELD(key) (snprintf(what, sizeof what, "%s: '%s'", where, key), what)
-        switch (kind) {
-        case RES_FILE:
-                v = map_get(m, "path");
-                if (!v) {
-                        q = fail(c, m, "%s has no 'path' (required, an absolute file name)", where);
-                        goto fail;
-                }
-                if ((q = dup_string(c, FIELD("path"), v, &r.file.path)) < 0)
-                        goto fail;
-                if (r.file.path[0] != '/') {
-                        q = fail(c, v, "%s: 'path' must be absolute, got '%s'", where, r.file.path);
-                        goto fail;
-                }
-                if (r.file.path[strlen(r.file.path) - 1] == '/') {
-                        q = fail(c, v, "%s: 'path' must name a file, not a directory ending in '/'", where);
-                        goto fail;
-                }
-                if ((s = path_problem(r.file.path))) {
-                        q = fail(c, v, "%s: 'path' %s, got '%s'", where, s, r.file.path);
-                        goto fail;
-                }
-                if ((v = map_get(m, "content")) && (q = dup_string(c, FIELD("content"), v, &r.file.content)) < 0)
-                        goto fail;
-                if ((v = map_get(m, "state"))) {
-                        if ((q = get_string(c, FIELD("state"), v, &s)) < 0)
-                                goto fail;
-                        if (streq(s, "absent"))
-                                r.file.absent = true;
-                        else if (!streq(s, "exists")) {
-                                q = fail(c, v, "%s: 'state' must be 'exists' or 'absent', got '%s'", where, s);
-                                goto fail;
-                        }
-                }
-                if ((v = map_get(m, "mode")) && (q = parse_mode(c, FIELD("mode"), v, &r.file.mode)) < 0)
-                        goto fail;
-                if ((v = map_get(m, "owner")) && (q = dup_string(c, FIELD("owner"), v, &r.file.owner)) < 0)
-                        goto fail;
-                if ((v = map_get(m, "group")) && (q = dup_string(c, FIELD("group"), v, &r.file.group)) < 0)
-                        goto fail;
-                if ((v = map_get(m, "owner")) && !account_is_valid(r.file.owner)) {
-                        q = fail(c, v, "%s: 'owner' must be a user name or number, got '%s'", where, r.file.owner);
-                        goto fail;
-                }
-                if ((v = map_get(m, "group")) && !account_is_valid(r.file.group)) {
-                        q = fail(c, v, "%s: 'group' must be a group name or number, got '%s'", where, r.file.group);
-                        goto fail;
-                }
-                if (r.file.absent && r.file.content) {
-                        q = fail(c, map_get(m, "content"), "%s: 'content' makes no sense with state 'absent'",
-                                 where);
-                        goto fail;
-                }
-                break;
-        case RES_EXEC:
-                v = map_get(m, "cmd");
-                if (!v) {
-                        q = fail(c, m, "%s has no 'cmd' (required, the command to run)", where);
-                        goto fail;
-                }
-                if ((q = dup_string(c, FIELD("cmd"), v, &r.exec.cmd)) < 0)
-                        goto fail;
-                if (!*r.exec.cmd) {
-                        q = fail(c, v, "%s: 'cmd' must not be empty", where);
-                        goto fail;
-                }
-                if ((v = map_get(m, "shell"))) {
-                        if ((q = dup_string(c, FIELD("shell"), v, &r.exec.shell)) < 0)
-                                goto fail;
-                        if (r.exec.shell[0] != '/') {
-                                q = fail(c, v, "%s: 'shell' must be an absolute path, got '%s'", where,
-                                         r.exec.shell);
-                                goto fail;
-                        }
-                }
-                if ((v = map_get(m, "ifcmd")) && (q = dup_string(c, FIELD("ifcmd"), v, &r.exec.ifcmd)) < 0)
-                        goto fail;
-                if ((v = map_get(m, "timeout")) &&
-                    (q = parse_timeout(c, FIELD("timeout"), v, &r.exec.timeout_usec)) < 0)
-                        goto fail;
-                break;
-        case RES_PRINT:
-                v = map_get(m, "msg");
-                if (!v) {
-                        q = fail(c, m, "%s has no 'msg' (required, the message to print)", where);
-                        goto fail;
-                }
-                if ((q = dup_string(c, FIELD("msg"), v, &r.print.msg)) < 0)
-                        goto fail;
-                break;
-        default:
-                break;
-        }
-#undef FIELD
-        *ret = r;
-        return 0;
-fail:
-        resource_clear(&r);
-        return q;
-}
-
-int resource_from_json(json_t *j, struct resource *ret, char *err, size_t errlen) {
-        struct ctx c = { .filename = NULL, .err = err, .errlen = errlen };
-        struct ynode *n = NULL;
-        json_t *k;
-        int kind, r;
-
-        if (!json_is_object(j))
-                return fail_at(&c, 0, 0, "resource must be a JSON object");
-        k = json_object_get(j, "kind");
-        if (!json_is_string(k))
-                return fail_at(&c, 0, 0, "resource has no 'kind' string");
-        kind = res_kind_from_string(json_string_value(k));
-        if (kind < 0)
-                return fail_at(&c, 0, 0, "unknown resource kind '%s' (known: file, exec, print, noop)",
-                               json_string_value(k));
-        r = json_to_ynode(j, &n);
-        if (r < 0)
-                return r;
-        /* "exported" is the JSON spelling of the "@@" prefix */
-        json_t *e = json_object_get(j, "exported");
-        if (e && !json_is_boolean(e)) {
-                ynode_free(n);
-                return fail_at(&c, 0, 0, "'exported' must be true or false");
-        }
-        /* drop "exported" from the tree so check_keys sees only kind fields */
-        for (size_t i = 0; i + 1 < n->n; i += 2)
-                if (streq(n->items[i]->value, "exported")) {
-                        ynode_free(n->items[i]);
-                        ynode_free(n->items[i + 1]);
-                        memmove(&n->items[i], &n->items[i + 2], (n->n - i - 2) * sizeof(n->items[0]));
-                        n->n -= 2;
-                        break;
-                }
-        r = resource_from_node(&c, (enum res_kind) kind, n, "kind", ret);
-        ynode_free(n);
-        if (r < 0)
-                return r;
-        ret->exported = json_is_true(e);
-        ret->line = ret->col = 0;
-        return 0;
-}
-
-json_t *resource_to_json(const struct resource *r) {
-        json_t *j = json_pack("{s:s, s:s}", "kind", res_kind_to_string(r->kind), "name", r->name);
-        char buf[16];
-        int q = 0;
-
-        if (!j)
-                return NULL;
-        if (r->exported)
-                q |= json_object_set_new(j, "exported", json_true());
-        switch (r->kind) {
-        case RES_FILE:
-                q |= json_object_set_new(j, "path", json_string(r->file.path));
-                if (r->file.content)
-                        q |= json_object_set_new(j, "content", json_string(r->file.content));
-                q |= json_object_set_new(j, "state", json_string(r->file.absent ? "absent" : "exists"));
-                if (r->file.mode >= 0) {
-                        snprintf(buf, sizeof buf, "%04o", (unsigned) r->file.mode);
-                        q |= json_object_set_new(j, "mode", json_string(buf));
-                }
-                if (r->file.owner)
-                        q |= json_object_set_new(j, "owner", json_string(r->file.owner));
-                if (r->file.group)
-                        q |= json_object_set_new(j, "group", json_string(r->file.group));
-                break;
-        case RES_EXEC:
-                q |= json_object_set_new(j, "cmd", json_string(r->exec.cmd));
-                if (r->exec.shell)
-                        q |= json_object_set_new(j, "shell", json_string(r->exec.shell));
-                if (r->exec.ifcmd)
-                        q |= json_object_set_new(j, "ifcmd", json_string(r->exec.ifcmd));
-                if (r->exec.timeout_usec) {
-                        if (r->exec.timeout_usec % USEC_PER_SEC == 0)
-                                q |= json_object_set_new(
-                                        j, "timeout", json_integer((json_int_t) (r->exec.timeout_usec / USEC_PER_SEC)));
-                        else
-                                q |= json_object_set_new(j, "timeout",
-                                                         json_real((double) r->exec.timeout_usec / 1e6));
-                }
-                break;
-        case RES_PRINT:
-                q |= json_object_set_new(j, "msg", json_string(r->print.msg));
-                break;
-        default:
-                break;
-        }
-        if (q) {
-                json_decref(j);
-                return NULL;
-        }
-        return j;
-}
-
-static int strdup_opt(const char *s, char **ret) {
-        *ret = NULL;
-        if (!s)
-                return 0;
-        *ret = strdup(s);
-        return *ret ? 0 : -ENOMEM;
-}
-
-int resource_copy(const struct resource *src, struct resource *dst) {
-        struct resource r = *src;
-        r.name = r.file.path = r.file.content = r.file.owner = r.file.group = NULL;
-        r.exec.cmd = r.exec.shell = r.exec.ifcmd = r.print.msg = NULL;
-        if (strdup_opt(src->name, &r.name) < 0 || strdup_opt(src->file.path, &r.file.path) < 0 ||
-            strdup_opt(src->file.content, &r.file.content) < 0 || strdup_opt(src->file.owner, &r.file.owner) < 0 ||
-            strdup_opt(src->file.group, &r.file.group) < 0 || strdup_opt(src->exec.cmd, &r.exec.cmd) < 0 ||
-            strdup_opt(src->exec.shell, &r.exec.shell) < 0 || strdup_opt(src->exec.ifcmd, &r.exec.ifcmd) < 0 ||
-            strdup_opt(src->print.msg, &r.print.msg) < 0) {
-                resource_clear(&r);
-                return -ENOMEM;
-        }
-        *dst = r;
-        return 0;
-}
-
-static bool streq_null(const char *a, const char *b) {
-        if (!a || !b)
-                return a == b;
-        return streq(a, b);
-}
-
-/* Same desired state (position in the file does not matter). */
-bool resource_equal(const struct resource *a, const struct resource *b) {
-        if (a->kind != b->kind || a->exported != b->exported || !streq_null(a->name, b->name))
-                return false;
-        switch (a->kind) {
-        case RES_FILE:
-                return streq_null(a->file.path, b->file.path) && streq_null(a->file.content, b->file.content) &&
-                       a->file.absent == b->file.absent && a->file.mode == b->file.mode &&
-                       streq_null(a->file.owner, b->file.owner) && streq_null(a->file.group, b->file.group);
-        case RES_EXEC:
-                return streq_null(a->exec.cmd, b->exec.cmd) && streq_null(a->exec.shell, b->exec.shell) &&
-                       streq_null(a->exec.ifcmd, b->exec.ifcmd) && a->exec.timeout_usec == b->exec.timeout_usec;
-        case RES_PRINT:
-                return streq_null(a->print.msg, b->print.msg);
-        default:
-                return true;
-        }
-}
 
 /* ---- graph ---- */
 
@@ -912,187 +39,6 @@ static void graph_freep(struct graph **g) {
         graph_free(*g);
 }
 
-/* Order resource indexes by (kind, name, position), for qsort_r. */
-static int cmp_res_idx(const void *a, const void *b, void *userdata) {
-        const struct graph *g = userdata;
-        const struct resource *x = &g->res[*(const size_t *) a], *y = &g->res[*(const size_t *) b];
-        if (x->kind != y->kind)
-                return x->kind < y->kind ? -1 : 1;
-        int c = strcmp(x->name, y->name);
-        if (c)
-                return c;
-        return *(const size_t *) a < *(const size_t *) b ? -1 : 1;
-}
-
-/* Index of resource (kind, name) via the sorted index, or -1. */
-static ssize_t find_res(const struct graph *g, const size_t *sorted, enum res_kind kind, const char *name) {
-        size_t lo = 0, hi = g->n_res;
-        while (lo < hi) {
-                size_t mid = lo + (hi - lo) / 2;
-                const struct resource *r = &g->res[sorted[mid]];
-                int c = r->kind != kind ? (r->kind < kind ? -1 : 1) : strcmp(r->name, name);
-                if (c == 0)
-                        return (ssize_t) sorted[mid];
-                if (c < 0)
-                        lo = mid + 1;
-                else
-                        hi = mid;
-        }
-        return -1;
-}
-
-/* Binary min-heap of resource indexes: ties broken by position. */
-struct heap {
-        size_t *v;
-        size_t n;
-};
-
-static void heap_push(struct heap *h, size_t x) {
-        size_t i = h->n++;
-        h->v[i] = x;
-        while (i > 0 && h->v[(i - 1) / 2] > h->v[i]) {
-                size_t p = (i - 1) / 2, t = h->v[p];
-                h->v[p] = h->v[i];
-                h->v[i] = t;
-                i = p;
-        }
-}
-
-static size_t heap_pop(struct heap *h) {
-        size_t top = h->v[0], i = 0;
-        h->v[0] = h->v[--h->n];
-        for (;;) {
-                size_t l = 2 * i + 1, r = l + 1, m = i;
-                if (l < h->n && h->v[l] < h->v[m])
-                        m = l;
-                if (r < h->n && h->v[r] < h->v[m])
-                        m = r;
-                if (m == i)
-                        break;
-                size_t t = h->v[m];
-                h->v[m] = h->v[i];
-                h->v[i] = t;
-                i = m;
-        }
-        return top;
-}
-
-/* Kahn's algorithm. On a cycle returns -ELOOP and, if ret_cycle_edge is
- * given, the index of one edge on the cycle and a text "a -> b -> a". */
-static int toposort_full(const struct graph *g, size_t **ret_order, size_t *ret_cycle_edge, char *cycle,
-                         size_t cyclelen) {
-        size_t n = g->n_res, m = g->n_edges, done = 0;
-        _cleanup_free_ size_t *indeg = calloc(n + 1, sizeof(size_t));
-        _cleanup_free_ size_t *out_start = calloc(n + 1, sizeof(size_t));
-        _cleanup_free_ size_t *out = calloc(m + 1, sizeof(size_t)); /* edge indexes grouped by source */
-        _cleanup_free_ size_t *heapv = calloc(n + 1, sizeof(size_t));
-        _cleanup_free_ size_t *order = calloc(n + 1, sizeof(size_t));
-        struct heap h = { .v = heapv };
-
-        if (!indeg || !out_start || !out || !heapv || !order)
-                return -ENOMEM;
-        for (size_t e = 0; e < m; e++) {
-                indeg[g->edges[e].to]++;
-                out_start[g->edges[e].from + 1]++;
-        }
-        for (size_t i = 0; i < n; i++)
-                out_start[i + 1] += out_start[i];
-        {
-                _cleanup_free_ size_t *fill = calloc(n + 1, sizeof(size_t));
-                if (!fill)
-                        return -ENOMEM;
-                for (size_t e = 0; e < m; e++) {
-                        size_t f = g->edges[e].from;
-                        out[out_start[f] + fill[f]++] = e;
-                }
-        }
-        for (size_t i = 0; i < n; i++)
-                if (indeg[i] == 0)
-                        heap_push(&h, i);
-        while (h.n > 0) {
-                size_t x = heap_pop(&h);
-                order[done++] = x;
-                for (size_t k = out_start[x]; k < out_start[x + 1]; k++) {
-                        size_t t = g->edges[out[k]].to;
-                        if (--indeg[t] == 0)
-                                heap_push(&h, t);
-                }
-        }
-        if (done < n) {
-                /* Walk backwards over remaining predecessors until a node repeats. */
-                if (ret_cycle_edge || cycle) {
-                        _cleanup_free_ size_t *seen = calloc(n + 1, sizeof(size_t)); /* step+1 when visited */
-                        _cleanup_free_ size_t *via = calloc(n + 1, sizeof(size_t));  /* edge taken into node */
-                        if (!seen || !via)
-                                return -ENOMEM;
-                        /* in-edges grouped by target, so each step is cheap */
-                        _cleanup_free_ size_t *in_start = calloc(n + 1, sizeof(size_t));
-                        _cleanup_free_ size_t *in = calloc(m + 1, sizeof(size_t));
-                        _cleanup_free_ size_t *fill = calloc(n + 1, sizeof(size_t));
-                        if (!in_start || !in || !fill)
-                                return -ENOMEM;
-                        for (size_t e = 0; e < m; e++)
-                                in_start[g->edges[e].to + 1]++;
-                        for (size_t i = 0; i < n; i++)
-                                in_start[i + 1] += in_start[i];
-                        for (size_t e = 0; e < m; e++) {
-                                size_t t = g->edges[e].to;
-                                in[in_start[t] + fill[t]++] = e;
-                        }
-                        size_t x = 0, step = 0;
-                        while (x < n && indeg[x] == 0)
-                                x++;
-                        while (x < n && !seen[x]) {
-                                seen[x] = ++step;
-                                size_t k;
-                                for (k = in_start[x]; k < in_start[x + 1]; k++)
-                                        if (indeg[g->edges[in[k]].from] > 0)
-                                                break;
-                                if (k == in_start[x + 1])
-                                        break; /* cannot happen */
-                                via[x] = in[k];
-                                x = g->edges[in[k]].from;
-                        }
-                        /* x starts the cycle: forward order is x -> ... following edges in reverse of the walk */
-                        if (x < n && seen[x]) {
-                                if (ret_cycle_edge)
-                                        *ret_cycle_edge = via[x];
-                                if (cycle && cyclelen) {
-                                        /* the walk went x <- p1 <- p2 ... <- x; print forward: x -> ... */
-                                        size_t len = 0, y = x;
-                                        _cleanup_free_ size_t *path = calloc(n + 1, sizeof(size_t));
-                                        if (!path)
-                                                return -ENOMEM;
-                                        do {
-                                                path[len++] = y;
-                                                y = g->edges[via[y]].from;
-                                        } while (y != x && len < n);
-                                        cycle[0] = 0;
-                                        for (size_t i = len; i > 0; i--) {
-                                                const struct resource *r = &g->res[path[i % len]];
-                                                char part[NAME_MAX_LEN + 32];
-                                                snprintf(part, sizeof part, "%s '%s' -> ", kind_names[r->kind],
-                                                         r->name);
-                                                strlcat(cycle, part, cyclelen);
-                                        }
-                                        const struct resource *r = &g->res[path[0]];
-                                        char part[NAME_MAX_LEN + 32];
-                                        snprintf(part, sizeof part, "%s '%s'", kind_names[r->kind], r->name);
-                                        strlcat(cycle, part, cyclelen);
-                                }
-                        }
-                }
-                return -ELOOP;
-        }
-        if (ret_order)
-                *ret_order = TAKE_PTR(order);
-        return 0;
-}
-
-int graph_toposort(const struct graph *g, size_t **ret_order) {
-        return toposort_full(g, ret_order, NULL, NULL, 0);
-}
-
 static int push_res(struct graph *g, size_t *cap, struct resource *r) {
         if (g->n_res == *cap) {
                 size_t nc = *cap ? *cap * 2 : 16;
@@ -1107,8 +53,8 @@ static int push_res(struct graph *g, size_t *cap, struct resource *r) {
 }
 
 /* from/to of an edge: {kind, name} naming an existing resource. */
-static int edge_end(struct ctx *c, const struct graph *g, const size_t *sorted, const char *ename, const char *which,
-                    const struct ynode *v, size_t *ret) {
+static int edge_end(struct ctx *c, const struct graph *g, const size_t *sorted, char *const *refused,
+                    const char *ename, const char *which, const struct ynode *v, size_t *ret) {
         static const char *const fields[] = { "kind", "name", NULL };
         char where[NAME_MAX_LEN + 64];
         const struct ynode *kn, *nn;
@@ -1128,10 +74,16 @@ static int edge_end(struct ctx *c, const struct graph *g, const size_t *sorted, 
                 return r;
         kind = res_kind_from_string(ks);
         if (kind < 0)
-                return fail(c, kn, "%s: unknown kind '%s' (known: file, exec, print, noop)", where, ks);
+                return fail(c, kn, "%s: unknown kind '%s' (known: file, exec, print, noop, svc, pkg)", where, ks);
         if (startswith(ns, "@@"))
                 ns += 2;
         ssize_t i = find_res(g, sorted, (enum res_kind) kind, ns);
+        if (i < 0 && refused) {
+                char key[NAME_MAX_LEN + 16];
+                snprintf(key, sizeof key, "%s/%s", ks, ns);
+                if (strv_contains(refused, key))
+                        return -ENOENT; /* its error is reported already */
+        }
         if (i < 0)
                 return fail(c, nn, "%s names no existing resource: there is no %s resource '%s'", where, ks, ns);
         *ret = (size_t) i;
@@ -1153,15 +105,19 @@ static int check_unique_names(struct ctx *c, struct graph *g, size_t **ret_sorte
         for (size_t i = 0; i < g->n_res; i++)
                 sorted[i] = i;
         qsort_r(sorted, g->n_res, sizeof(size_t), cmp_res_idx, g);
+        int r = 0;
         for (size_t i = 1; i < g->n_res; i++) {
                 const struct resource *a = &g->res[sorted[i - 1]], *b = &g->res[sorted[i]];
-                if (a->kind == b->kind && streq(a->name, b->name))
-                        return fail_at(c, b->line, b->col, "duplicate %s resource name '%s' (first declared at line %u)",
-                                       kind_names[b->kind], b->name, a->line);
+                if (a->kind == b->kind && streq(a->name, b->name)) {
+                        r = fail_at(c, b->line, b->col, "duplicate %s resource name '%s' (first declared at line %u)",
+                                    res_kind_to_string(b->kind), b->name, a->line);
+                        if (!c->many)
+                                return r;
+                }
         }
         if (ret_sorted)
                 *ret_sorted = TAKE_PTR(sorted);
-        return 0;
+        return r;
 }
 
 /* Two file resources applied here must not manage the same path: each would
@@ -1169,6 +125,7 @@ static int check_unique_names(struct ctx *c, struct graph *g, size_t **ret_sorte
 static int check_unique_paths(struct ctx *c, const struct graph *g) {
         _cleanup_free_ size_t *idx = calloc(g->n_res + 1, sizeof(size_t));
         size_t n = 0;
+        int r = 0;
 
         if (!idx)
                 return -ENOMEM;
@@ -1184,22 +141,35 @@ static int check_unique_paths(struct ctx *c, const struct graph *g) {
                                 a = b;
                                 b = t;
                         }
-                        return fail_at(c, b->line, b->col,
-                                       "file resources '%s' and '%s' (line %u) both manage '%s'", b->name, a->name,
-                                       a->line, b->file.path);
+                        r = fail_at(c, b->line, b->col, "file resources '%s' and '%s' (line %u) both manage '%s'",
+                                    b->name, a->name, a->line, b->file.path);
+                        if (!c->many)
+                                return r;
                 }
         }
-        return 0;
+        return r;
 }
 
+/* Validate the tree and build the graph. Errors are recorded and the
+ * validation goes on (c->many) wherever what follows does not depend on the
+ * broken part: every resource, collect entry and edge is checked. */
 static int build_graph(struct ctx *c, const struct ynode *root, struct graph **ret) {
         static const char *const top_fields[] = { "graph", "comment", "resources", "collect", "edges", NULL };
         _cleanup_(graph_freep) struct graph *g = calloc(1, sizeof(*g));
         _cleanup_free_ size_t *sorted = NULL;
         _cleanup_free_ unsigned *eline = NULL, *ecol = NULL;
+        _cleanup_strv_ char **refused = NULL; /* "kind/name" of resources that failed validation */
         const struct ynode *v;
         size_t cap = 0;
         int r;
+
+/* an error: -ENOMEM (or any error outside "many" mode) ends the validation */
+#define KEEP_GOING(expr)                                \
+        do {                                            \
+                int _r = (expr);                        \
+                if (_r < 0 && !recorded(c, _r))         \
+                        return _r;                      \
+        } while (0)
 
         if (!g)
                 return -ENOMEM;
@@ -1208,49 +178,70 @@ static int build_graph(struct ctx *c, const struct ynode *root, struct graph **r
         if (root->type != Y_MAP)
                 return fail(c, root, "a graph must be a mapping with 'graph', 'resources', 'collect', 'edges', got %s",
                             ytype_name(root));
-        if ((r = check_keys(c, root, top_fields, NULL, "the graph")) < 0)
-                return r;
+        KEEP_GOING(check_keys(c, root, top_fields, NULL, "the graph"));
         v = map_get(root, "graph");
         if (!v)
-                return fail(c, root, "the graph has no 'graph' field (its name)");
-        if ((r = dup_string(c, "'graph' (the graph name)", v, &g->name)) < 0)
-                return r;
-        if (!*g->name)
-                return fail(c, v, "'graph' (the graph name) must not be empty");
-        if (has_ctrl(g->name) || strlen(g->name) > NAME_MAX_LEN)
-                return fail(c, v, "'graph' (the graph name) must be at most %d bytes with no control characters",
-                            NAME_MAX_LEN);
+                KEEP_GOING(fail(c, root, "the graph has no 'graph' field (its name)"));
+        else if ((r = dup_string(c, "'graph' (the graph name)", v, &g->name)) < 0)
+                KEEP_GOING(r);
+        else if (!*g->name)
+                KEEP_GOING(fail(c, v, "'graph' (the graph name) must not be empty"));
+        else if (has_ctrl(g->name) || strlen(g->name) > NAME_MAX_LEN)
+                KEEP_GOING(fail(c, v, "'graph' (the graph name) must be at most %d bytes with no control characters",
+                                NAME_MAX_LEN));
         if ((v = map_get(root, "comment")) && v->type != Y_SCALAR)
-                return fail(c, v, "'comment' must be a string, got %s", ytype_name(v));
+                KEEP_GOING(fail(c, v, "'comment' must be a string, got %s", ytype_name(v)));
 
         /* resources: {kind: [ {name:..., ...}, ... ]} */
         v = map_get(root, "resources");
-        if (v && !ynode_is_null(v)) {
-                if (v->type != Y_MAP)
-                        return fail(c, v, "'resources' must be a mapping of kind to a list of resources, got %s",
-                                    ytype_name(v));
+        if (v && !ynode_is_null(v) && v->type != Y_MAP)
+                KEEP_GOING(fail(c, v, "'resources' must be a mapping of kind to a list of resources, got %s",
+                                ytype_name(v)));
+        else if (v && !ynode_is_null(v)) {
                 for (size_t i = 0; i + 1 < v->n; i += 2) {
                         const struct ynode *k = v->items[i], *list = v->items[i + 1];
-                        if (k->type != Y_SCALAR || ynode_is_null(k))
-                                return fail(c, k, "resource kinds must be strings");
+                        bool twice = false;
+                        if (k->type != Y_SCALAR || ynode_is_null(k)) {
+                                KEEP_GOING(fail(c, k, "resource kinds must be strings"));
+                                continue;
+                        }
                         int kind = res_kind_from_string(k->value);
-                        if (kind < 0)
-                                return fail(c, k, "unknown resource kind '%s' (known: file, exec, print, noop)",
-                                            k->value);
+                        if (kind < 0) {
+                                KEEP_GOING(fail(c, k, "unknown resource kind '%s' (known: file, exec, print, noop, svc, pkg)",
+                                                k->value));
+                                continue;
+                        }
                         for (size_t j = 0; j < i; j += 2)
-                                if (streq(v->items[j]->value, k->value))
-                                        return fail(c, k, "resource kind '%s' appears twice in 'resources'",
-                                                    k->value);
+                                if (v->items[j]->type == Y_SCALAR && streq(v->items[j]->value, k->value))
+                                        twice = true;
+                        if (twice) {
+                                KEEP_GOING(fail(c, k, "resource kind '%s' appears twice in 'resources'", k->value));
+                                continue;
+                        }
                         if (ynode_is_null(list))
                                 continue;
-                        if (list->type != Y_SEQ)
-                                return fail(c, list, "resources of kind '%s' must be a list, got %s", k->value,
-                                            ytype_name(list));
+                        if (list->type != Y_SEQ) {
+                                KEEP_GOING(fail(c, list, "resources of kind '%s' must be a list, got %s", k->value,
+                                                ytype_name(list)));
+                                continue;
+                        }
                         for (size_t j = 0; j < list->n; j++) {
                                 struct resource res;
                                 r = resource_from_node(c, (enum res_kind) kind, list->items[j], NULL, &res);
-                                if (r < 0)
-                                        return r;
+                                if (r < 0) {
+                                        KEEP_GOING(r);
+                                        /* edges to it must not report it missing */
+                                        const struct ynode *nn =
+                                                list->items[j]->type == Y_MAP ? map_get(list->items[j], "name") : NULL;
+                                        if (nn && nn->type == Y_SCALAR && nn->value) {
+                                                char key[NAME_MAX_LEN + 16];
+                                                snprintf(key, sizeof key, "%s/%s", k->value,
+                                                         startswith(nn->value, "@@") ? nn->value + 2 : nn->value);
+                                                if (strv_push(&refused, key) < 0)
+                                                        return -ENOMEM;
+                                        }
+                                        continue;
+                                }
                                 if ((r = push_res(g, &cap, &res)) < 0) {
                                         resource_clear(&res);
                                         return r;
@@ -1259,73 +250,97 @@ static int build_graph(struct ctx *c, const struct ynode *root, struct graph **r
                 }
         }
 
-        if ((r = check_unique_names(c, g, &sorted)) < 0)
-                return r;
-        if ((r = check_unique_paths(c, g)) < 0)
-                return r;
+        KEEP_GOING(check_unique_names(c, g, &sorted));
+        if (!sorted)
+                return -ENOMEM; /* check_unique_names returns it unless out of memory */
+        KEEP_GOING(check_unique_paths(c, g));
 
-        /* collect: [ {kind: K, pattern: P} ] */
+        /* collect: [ {kind: K, pattern: P} ]; an empty pattern ('') is not set */
         v = map_get(root, "collect");
-        if (v && !ynode_is_null(v)) {
+        if (v && !ynode_is_null(v) && v->type != Y_SEQ)
+                KEEP_GOING(fail(c, v, "'collect' must be a list of {kind, pattern}, got %s", ytype_name(v)));
+        else if (v && !ynode_is_null(v)) {
                 static const char *const fields[] = { "kind", "pattern", "allow_exec", NULL };
-                if (v->type != Y_SEQ)
-                        return fail(c, v, "'collect' must be a list of {kind, pattern}, got %s", ytype_name(v));
                 g->collect = calloc(v->n + 1, sizeof(struct collect));
                 if (!g->collect)
                         return -ENOMEM;
                 for (size_t i = 0; i < v->n; i++) {
                         const struct ynode *e = v->items[i], *kn, *pn;
                         const char *ks;
-                        if (e->type != Y_MAP)
-                                return fail(c, e, "a 'collect' entry must be a mapping {kind, pattern}, got %s",
-                                            ytype_name(e));
-                        if ((r = check_keys(c, e, fields, NULL, "a 'collect' entry")) < 0)
-                                return r;
+                        bool twice = false;
+                        if (e->type != Y_MAP) {
+                                KEEP_GOING(fail(c, e, "a 'collect' entry must be a mapping {kind, pattern}, got %s",
+                                                ytype_name(e)));
+                                continue;
+                        }
+                        if ((r = check_keys(c, e, fields, NULL, "a 'collect' entry")) < 0) {
+                                KEEP_GOING(r);
+                                continue;
+                        }
                         kn = map_get(e, "kind");
                         pn = map_get(e, "pattern");
-                        if (!kn)
-                                return fail(c, e, "'collect' entry has no 'kind'");
-                        if (!pn)
-                                return fail(c, e, "'collect' entry has no 'pattern'");
-                        if ((r = get_string(c, "collect 'kind'", kn, &ks)) < 0)
-                                return r;
+                        if (!kn) {
+                                KEEP_GOING(fail(c, e, "'collect' entry has no 'kind'"));
+                                continue;
+                        }
+                        if (!pn) {
+                                KEEP_GOING(fail(c, e, "'collect' entry has no 'pattern'"));
+                                continue;
+                        }
+                        if ((r = get_string(c, "collect 'kind'", kn, &ks)) < 0) {
+                                KEEP_GOING(r);
+                                continue;
+                        }
                         int kind = res_kind_from_string(ks);
-                        if (kind < 0)
-                                return fail(c, kn, "unknown kind '%s' in 'collect' (known: file, exec, print, noop)",
-                                            ks);
+                        if (kind < 0) {
+                                KEEP_GOING(fail(c, kn,
+                                                "unknown kind '%s' in 'collect' (known: file, exec, print, noop, svc, pkg)", ks));
+                                continue;
+                        }
                         for (size_t j = 0; j < g->n_collect; j++)
                                 if (g->collect[j].kind == (enum res_kind) kind)
-                                        return fail(c, kn, "kind '%s' is collected twice in 'collect'", ks);
+                                        twice = true;
+                        if (twice) {
+                                KEEP_GOING(fail(c, kn, "kind '%s' is collected twice in 'collect'", ks));
+                                continue;
+                        }
                         struct collect *col = &g->collect[g->n_collect];
                         col->kind = (enum res_kind) kind;
-                        if ((r = dup_string(c, "collect 'pattern'", pn, &col->pattern)) < 0)
-                                return r;
+                        const struct ynode *an = map_get(e, "allow_exec");
+                        if (an && kind != RES_EXEC) {
+                                KEEP_GOING(fail(c, an,
+                                                "'allow_exec' applies only to a 'collect' entry of kind 'exec', not '%s'",
+                                                ks));
+                                continue;
+                        }
+                        if (an && (r = get_bool_opt(c, "collect 'allow_exec'", an, &col->allow_exec)) < 0) {
+                                KEEP_GOING(r);
+                                continue;
+                        }
+                        if (is_unset(pn)) { /* mgmt's '': collected resources keep their own path */
+                                g->n_collect++;
+                                continue;
+                        }
+                        if ((r = dup_string(c, "collect 'pattern'", pn, &col->pattern)) < 0) {
+                                KEEP_GOING(r);
+                                continue;
+                        }
                         g->n_collect++;
                         size_t pl = strlen(col->pattern);
                         if (kind == RES_FILE && (col->pattern[0] != '/' || col->pattern[pl - 1] != '/'))
-                                return fail(c, pn,
-                                            "collect 'pattern' for kind 'file' must be an absolute directory "
-                                            "ending in '/', got '%s'",
-                                            col->pattern);
-                        if (pl == 0)
-                                return fail(c, pn, "collect 'pattern' must not be empty");
-                        const struct ynode *an = map_get(e, "allow_exec");
-                        if (an && (r = get_bool(c, "collect 'allow_exec'", an, &col->allow_exec)) < 0)
-                                return r;
-                        if (an && kind != RES_EXEC)
-                                return fail(c, an,
-                                            "'allow_exec' applies only to a 'collect' entry of kind 'exec', "
-                                            "not '%s'",
-                                            ks);
+                                KEEP_GOING(fail(c, pn,
+                                                "collect 'pattern' for kind 'file' must be an absolute directory "
+                                                "ending in '/', got '%s'",
+                                                col->pattern));
                 }
         }
 
         /* edges: [ {name, from: {kind, name}, to: {kind, name}, notify} ] */
         v = map_get(root, "edges");
-        if (v && !ynode_is_null(v)) {
+        if (v && !ynode_is_null(v) && v->type != Y_SEQ)
+                KEEP_GOING(fail(c, v, "'edges' must be a list, got %s", ytype_name(v)));
+        else if (v && !ynode_is_null(v)) {
                 static const char *const fields[] = { "name", "from", "to", "notify", NULL };
-                if (v->type != Y_SEQ)
-                        return fail(c, v, "'edges' must be a list, got %s", ytype_name(v));
                 g->edges = calloc(v->n + 1, sizeof(struct edge));
                 eline = calloc(v->n + 1, sizeof(unsigned));
                 ecol = calloc(v->n + 1, sizeof(unsigned));
@@ -1335,40 +350,77 @@ static int build_graph(struct ctx *c, const struct ynode *root, struct graph **r
                         const struct ynode *e = v->items[i], *nn, *fn, *tn, *on;
                         struct edge *ed = &g->edges[g->n_edges];
                         char where[NAME_MAX_LEN + 32];
-                        if (e->type != Y_MAP)
-                                return fail(c, e, "an edge must be a mapping {name, from, to, notify}, got %s",
-                                            ytype_name(e));
+                        size_t dup = SIZE_MAX;
+                        if (e->type != Y_MAP) {
+                                KEEP_GOING(fail(c, e, "an edge must be a mapping {name, from, to, notify}, got %s",
+                                                ytype_name(e)));
+                                continue;
+                        }
                         nn = map_get(e, "name");
-                        if (!nn)
-                                return fail(c, e, "edge has no 'name'");
-                        if ((r = dup_string(c, "edge 'name'", nn, &ed->name)) < 0)
-                                return r;
-                        g->n_edges++;
-                        if ((r = check_name(c, "edge name", nn, ed->name)) < 0)
-                                return r;
+                        if (!nn) {
+                                KEEP_GOING(fail(c, e, "edge has no 'name'"));
+                                continue;
+                        }
+                        if ((r = dup_string(c, "edge 'name'", nn, &ed->name)) < 0) {
+                                KEEP_GOING(r);
+                                continue;
+                        }
+                        if ((r = check_name(c, "edge name", nn, ed->name)) < 0) {
+                                KEEP_GOING(r);
+                                free(ed->name);
+                                ed->name = NULL;
+                                continue;
+                        }
                         snprintf(where, sizeof where, "edge '%s'", ed->name);
-                        if ((r = check_keys(c, e, fields, NULL, where)) < 0)
-                                return r;
+                        for (size_t j = 0; j < g->n_edges; j++)
+                                if (streq(g->edges[j].name, ed->name))
+                                        dup = j;
+                        bool ok = true;
+                        if ((r = check_keys(c, e, fields, NULL, where)) < 0) {
+                                KEEP_GOING(r);
+                                ok = false;
+                        }
                         fn = map_get(e, "from");
                         tn = map_get(e, "to");
-                        if (!fn)
-                                return fail(c, e, "edge '%s' has no 'from'", ed->name);
-                        if (!tn)
-                                return fail(c, e, "edge '%s' has no 'to'", ed->name);
-                        if ((r = edge_end(c, g, sorted, ed->name, "from", fn, &ed->from)) < 0 ||
-                            (r = edge_end(c, g, sorted, ed->name, "to", tn, &ed->to)) < 0)
-                                return r;
-                        if ((on = map_get(e, "notify")) && (r = get_bool(c, "edge 'notify'", on, &ed->notify)) < 0)
-                                return r;
-                        eline[i] = e->line;
-                        ecol[i] = e->col;
-                        for (size_t j = 0; j < i; j++)
-                                if (streq(g->edges[j].name, ed->name))
-                                        return fail(c, nn, "duplicate edge name '%s' (first declared at line %u)",
-                                                    ed->name, eline[j]);
+                        if (!fn) {
+                                KEEP_GOING(fail(c, e, "edge '%s' has no 'from'", ed->name));
+                                ok = false;
+                        } else if ((r = edge_end(c, g, sorted, refused, ed->name, "from", fn, &ed->from)) < 0) {
+                                if (r != -ENOENT)
+                                        KEEP_GOING(r);
+                                ok = false;
+                        }
+                        if (!tn) {
+                                KEEP_GOING(fail(c, e, "edge '%s' has no 'to'", ed->name));
+                                ok = false;
+                        } else if ((r = edge_end(c, g, sorted, refused, ed->name, "to", tn, &ed->to)) < 0) {
+                                if (r != -ENOENT)
+                                        KEEP_GOING(r);
+                                ok = false;
+                        }
+                        if ((on = map_get(e, "notify")) && (r = get_bool_opt(c, "edge 'notify'", on, &ed->notify)) < 0) {
+                                KEEP_GOING(r);
+                                ok = false;
+                        }
+                        if (dup != SIZE_MAX) {
+                                KEEP_GOING(fail(c, nn, "duplicate edge name '%s' (first declared at line %u)", ed->name,
+                                                eline[dup]));
+                                ok = false;
+                        }
+                        if (!ok) {
+                                free(ed->name);
+                                *ed = (struct edge){ 0 };
+                                continue;
+                        }
+                        eline[g->n_edges] = e->line;
+                        ecol[g->n_edges] = e->col;
+                        g->n_edges++;
                 }
         }
+#undef KEEP_GOING
 
+        if (c->n_errs > 0)
+                return -EINVAL;
         if (g->n_edges > 0) {
                 char cyc[1024];
                 size_t ce = 0;
@@ -1398,8 +450,11 @@ int graph_parse(const char *text, size_t len, const char *filename, struct graph
         r = ytree_parse(&c, text, len, &root);
         if (r < 0)
                 return r;
+        c.many = true;
         r = build_graph(&c, root, ret);
         ynode_free(root);
+        if (r == -EINVAL)
+                errors_finish(&c);
         return r;
 }
 
@@ -1481,6 +536,10 @@ int graph_subst_hostname(struct graph *g, const char *hostname, char *err, size_
                 r |= subst(&x->exec.cmd, hostname);
                 r |= subst(&x->exec.shell, hostname);
                 r |= subst(&x->exec.ifcmd, hostname);
+                r |= subst(&x->exec.ifshell, hostname);
+                r |= subst(&x->exec.watchcmd, hostname);
+                r |= subst(&x->exec.watchshell, hostname);
+                r |= subst(&x->file.source, hostname);
                 r |= subst(&x->print.msg, hostname);
         }
         for (size_t i = 0; i < g->n_collect; i++)

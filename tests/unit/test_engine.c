@@ -270,20 +270,20 @@ START_TEST(test_file_kind) {
         snprintf(path, sizeof path, "%s/a/b/f", tmpdir);
         f.path = path;
         f.content = (char *)"x\n";
-        ck_assert_int_eq(res_file_apply(&f, err, sizeof err), 1);
-        ck_assert_int_eq(res_file_apply(&f, err, sizeof err), 0);
+        ck_assert_int_eq(res_file_apply(&f, false, err, sizeof err), 1);
+        ck_assert_int_eq(res_file_apply(&f, false, err, sizeof err), 0);
         f.mode = 0640;
-        ck_assert_int_eq(res_file_apply(&f, err, sizeof err), 1);
-        ck_assert_int_eq(res_file_apply(&f, err, sizeof err), 0);
+        ck_assert_int_eq(res_file_apply(&f, false, err, sizeof err), 1);
+        ck_assert_int_eq(res_file_apply(&f, false, err, sizeof err), 0);
         f.content = NULL; /* content not managed */
-        ck_assert_int_eq(res_file_apply(&f, err, sizeof err), 0);
+        ck_assert_int_eq(res_file_apply(&f, false, err, sizeof err), 0);
         f.absent = true;
-        ck_assert_int_eq(res_file_apply(&f, err, sizeof err), 1);
+        ck_assert_int_eq(res_file_apply(&f, false, err, sizeof err), 1);
         ck_assert_int_ne(access(path, F_OK), 0);
-        ck_assert_int_eq(res_file_apply(&f, err, sizeof err), 0);
+        ck_assert_int_eq(res_file_apply(&f, false, err, sizeof err), 0);
         f.absent = false;
         f.owner = (char *)"no-such-user-mgmt";
-        ck_assert_int_lt(res_file_apply(&f, err, sizeof err), 0);
+        ck_assert_int_lt(res_file_apply(&f, false, err, sizeof err), 0);
         ck_assert_ptr_nonnull(strstr(err, "no-such-user-mgmt"));
 }
 END_TEST
@@ -301,14 +301,14 @@ START_TEST(test_file_keeps_owner) {
         ck_assert_int_eq(chown(path, 65534, 65534), 0);
         f.path = path;
         f.content = (char *)"new\n";
-        ck_assert_int_eq(res_file_apply(&f, err, sizeof err), 1);
+        ck_assert_int_eq(res_file_apply(&f, false, err, sizeof err), 1);
         ck_assert_int_eq(stat(path, &st), 0);
         ck_assert_uint_eq(st.st_uid, 65534);
         ck_assert_uint_eq(st.st_gid, 65534);
         ck_assert_uint_eq(st.st_mode & 07777, 0640);
         f.owner = (char *)"0"; /* managed: set */
         f.content = (char *)"newer\n";
-        ck_assert_int_eq(res_file_apply(&f, err, sizeof err), 1);
+        ck_assert_int_eq(res_file_apply(&f, false, err, sizeof err), 1);
         ck_assert_int_eq(stat(path, &st), 0);
         ck_assert_uint_eq(st.st_uid, 0);
         ck_assert_uint_eq(st.st_gid, 65534);
@@ -316,7 +316,7 @@ START_TEST(test_file_keeps_owner) {
         snprintf(path, sizeof path, "%s/adir", tmpdir);
         ck_assert_int_eq(mkdir(path, 0755), 0);
         f = (struct res_file){.mode = -1, .path = path, .absent = true};
-        ck_assert_int_eq(res_file_apply(&f, err, sizeof err), -EISDIR);
+        ck_assert_int_eq(res_file_apply(&f, false, err, sizeof err), -EISDIR);
         ck_assert_ptr_nonnull(strstr(err, "is a directory"));
         ck_assert_int_eq(access(path, F_OK), 0);
 
@@ -324,8 +324,93 @@ START_TEST(test_file_keeps_owner) {
         name[sizeof name - 1] = 0;
         snprintf(path, sizeof path, "%s/%s", tmpdir, name);
         f = (struct res_file){.mode = -1, .path = path, .content = (char *)"long\n"};
-        ck_assert_msg(res_file_apply(&f, err, sizeof err) == 1, "%s", err);
+        ck_assert_msg(res_file_apply(&f, false, err, sizeof err) == 1, "%s", err);
         ck_assert_int_eq(access(path, F_OK), 0);
+}
+END_TEST
+
+/* Mode and owner go through an O_NOFOLLOW descriptor: a symlink at the
+ * path is refused, and the file it points to keeps its mode. */
+START_TEST(test_file_symlink_not_followed) {
+        struct res_file f = {.mode = 0600};
+        char path[PATH_MAX], target[PATH_MAX], err[256];
+        struct stat st;
+
+        snprintf(target, sizeof target, "%s/target", tmpdir);
+        snprintf(path, sizeof path, "%s/link", tmpdir);
+        ck_assert_int_eq(write_file_atomic(target, "t\n", 2, 0644), 0);
+        ck_assert_int_eq(symlink(target, path), 0);
+        f.path = path;
+        ck_assert_int_eq(res_file_apply(&f, false, err, sizeof err), -EEXIST);
+        ck_assert_ptr_nonnull(strstr(err, "not a regular file"));
+        ck_assert_int_eq(stat(target, &st), 0);
+        ck_assert_uint_eq(st.st_mode & 07777, 0644);
+        f.owner = (char *)"65534";
+        ck_assert_int_lt(res_file_apply(&f, false, err, sizeof err), 0);
+        ck_assert_int_eq(stat(target, &st), 0);
+        ck_assert_uint_ne(st.st_uid, 65534);
+        /* force moves the link aside (never deletes it) and writes a file */
+        f.owner = NULL;
+        f.force = true;
+        f.content = (char *)"mine\n";
+        ck_assert_msg(res_file_apply(&f, false, err, sizeof err) == 1, "%s", err);
+        ck_assert_int_eq(lstat(path, &st), 0);
+        ck_assert(S_ISREG(st.st_mode));
+        ck_assert_uint_eq(st.st_mode & 07777, 0600);
+        ck_assert_int_eq(stat(target, &st), 0);
+        ck_assert_uint_eq(st.st_mode & 07777, 0644);
+        ck_assert_int_eq(res_file_apply(&f, false, err, sizeof err), 0);
+}
+END_TEST
+
+/* A path ending in '/' is a directory; source copies a file's content;
+ * noop changes nothing and says something would change. */
+START_TEST(test_file_dir_source_noop) {
+        struct res_file f = {.mode = 0700};
+        char path[PATH_MAX], src[PATH_MAX], err[256];
+        struct stat st;
+
+        snprintf(path, sizeof path, "%s/x/y/", tmpdir);
+        f.path = path;
+        ck_assert_int_eq(res_file_apply(&f, true, err, sizeof err), 1);
+        ck_assert_int_ne(access(path, F_OK), 0);
+        ck_assert_msg(res_file_apply(&f, false, err, sizeof err) == 1, "%s", err);
+        ck_assert_int_eq(stat(path, &st), 0);
+        ck_assert(S_ISDIR(st.st_mode));
+        ck_assert_uint_eq(st.st_mode & 07777, 0700);
+        ck_assert_int_eq(res_file_apply(&f, false, err, sizeof err), 0);
+        ck_assert_int_eq(res_file_apply(&f, true, err, sizeof err), 0);
+        ck_assert_int_eq(chmod(path, 0755), 0);
+        ck_assert_int_eq(res_file_apply(&f, true, err, sizeof err), 1); /* would set the mode */
+        ck_assert_int_eq(stat(path, &st), 0);
+        ck_assert_uint_eq(st.st_mode & 07777, 0755);
+        ck_assert_int_eq(res_file_apply(&f, false, err, sizeof err), 1);
+
+        /* a non-empty directory is never removed */
+        snprintf(src, sizeof src, "%s/x/y/inner", tmpdir);
+        ck_assert_int_eq(write_file_atomic(src, "s\n", 2, 0644), 0);
+        f.absent = true;
+        ck_assert_int_lt(res_file_apply(&f, false, err, sizeof err), 0);
+        ck_assert_ptr_nonnull(strstr(err, "not empty"));
+        ck_assert_int_eq(access(src, F_OK), 0);
+
+        struct res_file c = {.mode = -1, .source = src};
+        snprintf(path, sizeof path, "%s/copy", tmpdir);
+        c.path = path;
+        ck_assert_int_eq(res_file_apply(&c, true, err, sizeof err), 1);
+        ck_assert_int_ne(access(path, F_OK), 0);
+        ck_assert_int_eq(res_file_apply(&c, false, err, sizeof err), 1);
+        _cleanup_free_ char *got = NULL;
+        size_t len;
+        ck_assert_int_eq(read_file_max(path, 100, &got, &len), 0);
+        ck_assert_str_eq(got, "s\n");
+        ck_assert_int_eq(res_file_apply(&c, false, err, sizeof err), 0);
+        ck_assert_int_eq(write_file_atomic(path, "drift\n", 6, 0644), 0);
+        ck_assert_int_eq(res_file_apply(&c, true, err, sizeof err), 1);
+        ck_assert_int_eq(res_file_apply(&c, false, err, sizeof err), 1);
+        c.source = (char *)"/nonexistent/mgmt-source";
+        ck_assert_int_lt(res_file_apply(&c, false, err, sizeof err), 0);
+        ck_assert_ptr_nonnull(strstr(err, "cannot read source"));
 }
 END_TEST
 
@@ -335,6 +420,8 @@ static Suite *engine_suite(void) {
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_set_timeout(tc, 30);
         tcase_add_test(tc, test_ordering);
+        tcase_add_test(tc, test_file_symlink_not_followed);
+        tcase_add_test(tc, test_file_dir_source_noop);
         tcase_add_test(tc, test_notify_and_idempotence);
         tcase_add_test(tc, test_failure_blocks_dependents);
         tcase_add_test(tc, test_exec_ifcmd_timeout);

@@ -302,7 +302,7 @@ START_TEST(test_json_invalid) {
         } cases[] = {
                 { "[]", "must be a JSON object" },
                 { "{\"name\": \"a\"}", "has no 'kind'" },
-                { "{\"kind\": \"pkg\", \"name\": \"a\"}", "unknown resource kind 'pkg'" },
+                { "{\"kind\": \"timer\", \"name\": \"a\"}", "unknown resource kind 'timer'" },
                 { "{\"kind\": \"file\", \"name\": \"a\"}", "has no 'path'" },
                 { "{\"kind\": \"file\", \"name\": \"a\", \"path\": \"rel\"}", "'path' must be absolute" },
                 { "{\"kind\": \"file\", \"name\": \"a\", \"path\": \"/a\", \"bogus\": 1}", "unknown field 'bogus'" },
@@ -328,9 +328,78 @@ END_TEST
 START_TEST(test_kind_names) {
         for (int k = 0; k < _RES_KIND_MAX; k++)
                 ck_assert_int_eq(res_kind_from_string(res_kind_to_string((enum res_kind) k)), k);
-        ck_assert_int_eq(res_kind_from_string("pkg"), -EINVAL);
+        ck_assert_int_eq(res_kind_from_string("timer"), -EINVAL);
         ck_assert_int_eq(res_kind_from_string(NULL), -EINVAL);
         ck_assert_ptr_null(res_kind_to_string(_RES_KIND_MAX));
+}
+END_TEST
+
+static size_t count_lines(const char *s) {
+        size_t n = *s ? 1 : 0;
+        for (; *s; s++)
+                n += *s == '\n';
+        return n;
+}
+
+/* Five errors in five places: five located messages, in one run. */
+START_TEST(test_every_error) {
+        static const char text[] = "graph: five\n"
+                                   "resources:\n"
+                                   "  exec:\n"
+                                   "  - name: a\n"
+                                   "    cmd: \"true\"\n"
+                                   "    cwd: /tmp\n"        /* 6:5 refused field */
+                                   "    timeout: forever\n" /* 7:14 bad number */
+                                   "  file:\n"
+                                   "  - name: f\n"
+                                   "    path: relative\n"   /* 10:11 not absolute */
+                                   "  noop:\n"
+                                   "  - name: n\n"
+                                   "  - name: n\n"          /* 13:5 duplicate */
+                                   "edges:\n"
+                                   "- name: e\n"
+                                   "  from: {kind: noop, name: n}\n"
+                                   "  to: {kind: exec, name: nope}\n"; /* 17:26 no such resource */
+        char err[GRAPH_ERR_LEN] = "";
+        struct graph *g = NULL;
+
+        ck_assert_int_eq(graph_parse(text, sizeof text - 1, "five.yaml", &g, err, sizeof err), -EINVAL);
+        ck_assert_ptr_null(g);
+        ck_assert_msg(count_lines(err) == 5, "expected 5 errors, got:\n%s", err);
+        ck_assert_ptr_nonnull(strstr(err, "five.yaml:6:5: field 'cwd' in exec resource 'a' is not supported"));
+        ck_assert_ptr_nonnull(strstr(err, "five.yaml:7:14: exec resource 'a': 'timeout' must be a number"));
+        ck_assert_ptr_nonnull(strstr(err, "five.yaml:10:11: file resource 'f': 'path' must be absolute"));
+        ck_assert_ptr_nonnull(strstr(err, "five.yaml:13:5: duplicate noop resource name 'n'"));
+        ck_assert_ptr_nonnull(strstr(err, "five.yaml:17:26: 'to' of edge 'e' names no existing resource"));
+
+        /* an edge to a refused resource does not add a second error for it */
+        static const char text2[] = "graph: x\nresources:\n  exec:\n  - name: a\n    cmd: ''\n"
+                                    "  noop:\n  - name: n\nedges:\n- name: e\n"
+                                    "  from: {kind: noop, name: n}\n  to: {kind: exec, name: a}\n";
+        ck_assert_int_eq(graph_parse(text2, sizeof text2 - 1, "x.yaml", &g, err, sizeof err), -EINVAL);
+        ck_assert_msg(count_lines(err) == 1, "expected 1 error, got:\n%s", err);
+}
+END_TEST
+
+/* More than GRAPH_ERRORS_MAX errors: the first ones, then a count. */
+START_TEST(test_error_cap) {
+        _cleanup_free_ char *text = strdup("graph: many\nresources:\n  noop:\n");
+        char err[GRAPH_ERR_LEN] = "";
+        struct graph *g = NULL;
+
+        for (int i = 0; i < GRAPH_ERRORS_MAX + 10; i++) {
+                char *t = NULL;
+                ck_assert_int_ge(asprintf(&t, "%s  - name: n%d\n    bogus: 1\n", text, i), 0);
+                free(text);
+                text = t;
+        }
+        ck_assert_int_eq(graph_parse(text, strlen(text), "many.yaml", &g, err, sizeof err), -EINVAL);
+        ck_assert_uint_eq(count_lines(err), GRAPH_ERRORS_MAX + 1);
+        ck_assert_ptr_nonnull(strstr(err, "\n... and 10 more errors"));
+        /* a small buffer keeps whole lines and still says how many were left out */
+        char small[300];
+        ck_assert_int_eq(graph_parse(text, strlen(text), "many.yaml", &g, small, sizeof small), -EINVAL);
+        ck_assert_ptr_nonnull(strstr(small, "more errors"));
 }
 END_TEST
 
@@ -348,6 +417,8 @@ static Suite *graph_suite(void) {
         tcase_add_test(tc, test_json_roundtrip);
         tcase_add_test(tc, test_json_invalid);
         tcase_add_test(tc, test_kind_names);
+        tcase_add_test(tc, test_every_error);
+        tcase_add_test(tc, test_error_cap);
         suite_add_tcase(s, tc);
         return s;
 }
