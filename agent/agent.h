@@ -88,7 +88,8 @@ struct agent {
         struct etcd_client *etcd;
         char **seeds;
         struct etcd_watch *deploy_watch;
-        int64_t deploy_highest;
+        int64_t deploy_highest;     /* the highest deploy id that exists, as last seen (0: none) */
+        int64_t deploy_highest_rev; /* mod revision of its payload */
         struct etcd_watch *exported_watch;
         struct collected *coll;
         size_t n_coll;

@@ -1,0 +1,110 @@
+#!/usr/bin/env bats
+# hostile.bats: real etcd, real agents and mgmt-deploy against hostile or
+# missing parties: hosts that stop reporting while --wait waits, a host that
+# never reports, a far-ahead deploy id that is deleted again, and one huge
+# value under /_mgmt/endpoints/ that must not saturate an agent.
+
+load lib
+
+setup() {
+        mgmt_setup
+        AGENT=$MGMT_BIN/mgmt-agent
+        DEPLOY=$MGMT_BIN/mgmt-deploy
+        unset MGMT_SEEDS MGMT_HOSTS MGMT_MIN_HOSTS
+}
+
+teardown() {
+        mgmt_teardown
+}
+
+# md ARGS...: mgmt-deploy against the test etcd, stderr kept in a log too.
+md() {
+        "$DEPLOY" --seeds "$ETCD_ENDPOINT" "$@" 2> >(tee -a "$TMP/mgmt-deploy.log" >&2)
+}
+
+status_of() {
+        ectl get --print-value-only "/_mgmt/status/$1"
+}
+
+status_is() { # HOST DEPLOY STATE
+        local s
+        s=$(status_of "$1")
+        [ "$(jq -r .deploy <<< "$s")" = "$2" ] && [ "$(jq -r .state <<< "$s")" = "$3" ]
+}
+
+file_is() { # PATH CONTENT
+        [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]
+}
+
+deploy_graph() { # FILE TAG: a graph writing $TMP/out-${hostname}/f with TAG
+        cat > "$1" <<EOG
+graph: d-$2
+resources:
+  file:
+  - name: f
+    path: "$TMP/out-\${hostname}/f"
+    content: "$2 on \${hostname}"
+EOG
+}
+
+# write_deploy ID FILE [PREVHASH]: write deploy ID directly, as mgmt-deploy
+# would minus its validation (a graph it would refuse can be stored).
+write_deploy() {
+        local id=$1 file=$2 prev=${3:-} hash payload
+        hash=$(sha256sum < "$file" | cut -d' ' -f1)
+        payload=$(jq -cn --argjson id "$id" --arg hash "$hash" --arg prev "$prev" --rawfile g "$file" \
+                --arg t "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+                '{id: $id, hash: $hash, previous: (if $prev == "" then null else $prev end), graph: $g, time: $t}')
+        ectl put "/_mgmt/deploy/$id/payload" "$payload" > /dev/null
+        ectl put "/_mgmt/deploy/$id/hash" "$hash" > /dev/null
+        echo "$hash"
+}
+
+start_agents() { # HOST...
+        local h
+        for h in "$@"; do
+                start_bg "agent-$h" "$AGENT" --hostname "$h" --seeds "$ETCD_ENDPOINT"
+        done
+}
+
+@test "hostile: a deleted far-ahead deploy id is forgotten; agents follow the highest id that exists" {
+        start_etcd etcd
+        start_agents ha hb
+        deploy_graph "$TMP/d1.yaml" one
+        run md --wait --timeout 30 yaml "$TMP/d1.yaml"
+        [ "$status" -eq 0 ]
+        # a far-ahead bad payload: every agent refuses it and says so
+        ectl put /_mgmt/deploy/99999/payload '{}' > /dev/null
+        wait_until 20 status_is ha 99999 failed
+        wait_until 20 status_is hb 99999 failed
+        ectl del /_mgmt/deploy/99999/payload > /dev/null
+        # forgotten: back on deploy 1, reported converged
+        wait_until 20 status_is ha 1 converged
+        wait_until 20 status_is hb 1 converged
+        grep -q "deploy 99999 was deleted: following the highest deploy that remains" "$TMP/agent-ha.log"
+        deploy_graph "$TMP/d2.yaml" two
+        run md --force --wait --timeout 30 yaml "$TMP/d2.yaml"
+        echo "$output"
+        [ "$status" -eq 0 ]
+        echo "$output" | grep -q "all 2 hosts converged on deploy 2"
+        for h in ha hb; do
+                status_is "$h" 2 converged
+                file_is "$TMP/out-$h/f" "two on $h"
+        done
+        # a bad deploy 3 written by hand, then deleted: mgmt-deploy re-uses id 3
+        h2=$(ectl get --print-value-only /_mgmt/deploy/2/hash)
+        printf 'graph: bad\nresources:\n  file:\n  - name: x\n    path: relative/path\n' > "$TMP/bad.yaml"
+        write_deploy 3 "$TMP/bad.yaml" "$h2" > /dev/null
+        wait_until 20 status_is ha 3 failed
+        wait_until 20 status_is hb 3 failed
+        ectl del --prefix /_mgmt/deploy/3/ > /dev/null
+        deploy_graph "$TMP/d3.yaml" three
+        run md --wait --timeout 30 yaml "$TMP/d3.yaml"
+        echo "$output"
+        [ "$status" -eq 0 ]
+        [ "$(ectl get --print-value-only /_mgmt/deploy/3/payload | jq -r .graph | head -1)" = "graph: d-three" ]
+        for h in ha hb; do
+                status_is "$h" 3 converged
+                file_is "$TMP/out-$h/f" "three on $h"
+        done
+}
