@@ -108,3 +108,90 @@ start_agents() { # HOST...
                 file_is "$TMP/out-$h/f" "three on $h"
         done
 }
+
+@test "hostile: --wait names a SIGKILLed agent and a stopped one; --min-hosts lets a fleet shrink on purpose" {
+        start_etcd etcd
+        start_agents ha hb hc
+        deploy_graph "$TMP/d1.yaml" one
+        run md --wait --timeout 30 yaml "$TMP/d1.yaml"
+        echo "$output"
+        [ "$status" -eq 0 ]
+        echo "$output" | grep -q "all 3 hosts converged on deploy 1"
+        # hc dies: its status key lives on until its lease (10 s) expires, then vanishes
+        kill -KILL "$(cat "$TMP/agent-hc.pid")"
+        deploy_graph "$TMP/d2.yaml" two
+        run md --wait --timeout 14 yaml "$TMP/d2.yaml"
+        echo "$output"
+        [ "$status" -eq 4 ]
+        echo "$output" | grep -q "host 'hc' stopped reporting status"
+        echo "$output" | grep -q "pending hosts: hc (stopped reporting: status key gone; last: converged deploy 1)"
+        ! echo "$output" | grep -q "hosts converged on deploy 2"
+        status_is ha 2 converged
+        status_is hb 2 converged
+        # a fleet that shrinks on purpose: hc comes back, then goes for good during
+        # the next wait; two converged hosts are enough, and hc is named
+        start_bg agent-hc2 "$AGENT" --hostname hc --seeds "$ETCD_ENDPOINT"
+        wait_until 20 status_is hc 2 converged
+        kill -KILL "$(cat "$TMP/agent-hc2.pid")"
+        deploy_graph "$TMP/d3.yaml" three
+        run md --wait --min-hosts 2 --timeout 20 yaml "$TMP/d3.yaml"
+        echo "$output"
+        [ "$status" -eq 0 ]
+        echo "$output" | grep -q "2 of 3 hosts converged on deploy 3 (--min-hosts 2); not reporting, not waited for: hc"
+        # ... but not fewer than N
+        run md --wait --force --min-hosts 3 --timeout 3 yaml "$TMP/d3.yaml"
+        echo "$output"
+        [ "$status" -eq 4 ]
+        echo "$output" | grep -q "2 hosts converged, fewer than --min-hosts 3"
+        # a stopped (SIGSTOP) agent keeps its key a while but never converges
+        kill -STOP "$(cat "$TMP/agent-hb.pid")"
+        run md --wait --force --timeout 3 yaml "$TMP/d2.yaml"
+        kill -CONT "$(cat "$TMP/agent-hb.pid")"
+        echo "$output"
+        [ "$status" -eq 4 ]
+        echo "$output" | grep -q "pending hosts: hb (converged deploy 4)"
+}
+
+@test "hostile: --wait --hosts naming a host that never reports exits 4 naming it" {
+        start_etcd etcd
+        start_agents ha
+        deploy_graph "$TMP/d1.yaml" one
+        run md --wait --hosts ha,hz --timeout 5 yaml "$TMP/d1.yaml"
+        echo "$output"
+        [ "$status" -eq 4 ]
+        echo "$output" | grep -q "pending hosts: hz (never reported; named by --hosts)"
+        status_is ha 1 converged
+        # --hosts is waited for even with --min-hosts
+        run md --wait --force --hosts hz --min-hosts 1 --timeout 3 yaml "$TMP/d1.yaml"
+        [ "$status" -eq 4 ]
+        echo "$output" | grep -q "hz (never reported"
+        # and the happy path with --hosts
+        run md --wait --force --hosts ha --timeout 20 yaml "$TMP/d1.yaml"
+        echo "$output"
+        [ "$status" -eq 0 ]
+        echo "$output" | grep -q "all 1 hosts converged on deploy 3"
+        # bad input: a usage error, nothing written
+        run md --wait --hosts 'h_1' yaml "$TMP/d1.yaml"
+        [ "$status" -eq 2 ]
+        echo "$output" | grep -q "invalid host name 'h_1'"
+        run md --min-hosts 2 yaml "$TMP/d1.yaml"
+        [ "$status" -eq 2 ]
+        [ -z "$(ectl get --prefix --keys-only /_mgmt/deploy/4/)" ]
+}
+
+@test "hostile: --wait waits for a host holding a volunteer key even before its agent reports" {
+        start_etcd etcd
+        start_agents ha
+        lease=$(ectl lease grant 30 | awk '{print $2}')
+        ectl put --lease="$lease" /_mgmt/volunteer/hv http://127.0.0.1:9 > /dev/null
+        deploy_graph "$TMP/d1.yaml" one
+        run md --wait --timeout 3 yaml "$TMP/d1.yaml"
+        echo "$output"
+        [ "$status" -eq 4 ]
+        echo "$output" | grep -q "pending hosts: hv (never reported)"
+        start_agents hv
+        run md --wait --force --timeout 20 yaml "$TMP/d1.yaml"
+        echo "$output"
+        [ "$status" -eq 0 ]
+        echo "$output" | grep -q "all 2 hosts converged on deploy 2"
+}
