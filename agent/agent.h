@@ -100,6 +100,11 @@ struct agent {
         int64_t lease;
         bool lease_busy;
         sd_event_source *keepalive_timer;
+        uint64_t lease_ok_usec;  /* last grant or successful keepalive (CLOCK_MONOTONIC) */
+        int64_t keepalive_lease; /* the lease the last keepalive was sent for */
+        bool keepalive_failing;  /* warned once; quiet until it works again */
+        char **endpoints_bad;    /* "key@mod_revision" of values already warned about */
+        char *endpoints_set;     /* the endpoint list last set, sorted and joined */
         bool status_dirty, status_busy;
         char *status_sent;
         bool stopping;

@@ -240,8 +240,8 @@ static int waiter_read(struct waiter *w, struct etcd_client *c, int64_t *ret_rev
         return r;
 }
 
-/* Hosts holding a live volunteer or endpoints key (supervisor sessions):
- * each runs an agent that must converge too. Keys only. */
+/* Hosts holding a live volunteer or endpoints key (on a lease: a
+ * supervisor's session): each runs an agent that must converge too. */
 static int waiter_add_cluster_hosts(struct waiter *w, struct etcd_client *c) {
         char *(*prefixes[])(void) = { key_volunteer_prefix, key_endpoints_prefix };
 
@@ -263,6 +263,8 @@ static int waiter_add_cluster_hosts(struct waiter *w, struct etcd_client *c) {
                 }
                 for (size_t i = 0; i < kvs.n; i++) {
                         const char *host = key_host_suffix(kvs.kvs[i].key, prefix);
+                        if (kvs.kvs[i].lease == 0) /* not a supervisor's session: a stray key */
+                                continue;
                         if (host && !waiter_host(w, host)) {
                                 etcd_kvs_clear(&kvs);
                                 return -ENOMEM;

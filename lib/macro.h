@@ -53,6 +53,8 @@ void strv_sort(char **v);
 /* Drop later copies of equal strings, keeping the first of each in order;
  * O(n log n). */
 int strv_uniq(char **v);
+/* Append copies of add to *v (may be NULL): one allocation, O(n + m). */
+int strv_extend(char ***v, char *const *add);
 /* Append copies of add to *v (may be NULL), then strv_uniq(): the union of
  * two lists, first occurrence order kept. */
 int strv_extend_uniq(char ***v, char *const *add);

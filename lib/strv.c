@@ -135,12 +135,10 @@ int strv_uniq(char **v) {
         return 0;
 }
 
-int strv_extend_uniq(char ***v, char *const *add) {
+int strv_extend(char ***v, char *const *add) {
         size_t n = strv_length(*v), m = strv_length(add), k = 0;
         char **nv;
 
-        if (m == 0)
-                return strv_uniq(*v);
         nv = reallocarray(*v, n + m + 1, sizeof(char *));
         if (!nv)
                 return -ENOMEM;
@@ -151,9 +149,12 @@ int strv_extend_uniq(char ***v, char *const *add) {
                         break;
         }
         nv[n + k] = NULL;
-        if (k < m)
-                return -ENOMEM;
-        return strv_uniq(nv);
+        return k < m ? -ENOMEM : 0;
+}
+
+int strv_extend_uniq(char ***v, char *const *add) {
+        int r = strv_extend(v, add);
+        return r < 0 ? r : strv_uniq(*v);
 }
 
 int startswith(const char *s, const char *prefix) {
