@@ -208,7 +208,7 @@ cpu_ticks() {
         pid=$(cat "$TMP/agent-ha.pid")
         wait_until 10 grep -q "no deploy yet" "$TMP/agent-ha.log"
         wait_until 10 status_is ha 0 converged
-        lease=$(ectl get /_mgmt/status/ha -w json | jq -r '.kvs[0].lease')
+        lease=$(lease_of ha)
         ectl put /_mgmt/endpoints/h1 "$ETCD_ENDPOINT" > /dev/null
         wait_until 10 grep -q "etcd endpoints: $ETCD_ENDPOINT" "$TMP/agent-ha.log"
         # 55,000 distinct URLs, 1.4 MB (etcd's request limit is 1.5 MiB)
@@ -233,7 +233,7 @@ cpu_ticks() {
         grep "ignoring endpoints key" "$TMP/agent-ha.log"
         [ "$(grep -c "ignoring endpoints key '/_mgmt/endpoints/zz' (1[0-9]* bytes): URL list longer than the limit of 65536 bytes" "$TMP/agent-ha.log")" -eq 1 ]
         # the session lease never expired: same lease, status still there
-        [ "$(ectl get /_mgmt/status/ha -w json | jq -r '.kvs[0].lease')" = "$lease" ]
+        [ "$(lease_of ha)" = "$lease" ]
         ! grep -q "expired" "$TMP/agent-ha.log"
         # the good keys are still used, and the agent still applies deploys
         wait_until 10 grep -q "etcd endpoints: .*127.0.0.1:9005" "$TMP/agent-ha.log"
@@ -262,4 +262,35 @@ cpu_ticks() {
         deploy_graph "$TMP/d1.yaml" one
         run md --wait --timeout 20 yaml "$TMP/d1.yaml"
         [ "$status" -eq 0 ]
+}
+
+lease_of() { # HOST: the lease of its status key, exactly (jq would round an int64)
+        ectl get "/_mgmt/status/$1" -w json | grep -o '"lease":[0-9]*' | cut -d: -f2
+}
+
+status_lease_is_not() { # HOST LEASE: the status key exists on another lease
+        local l
+        l=$(lease_of "$1")
+        [ -n "$l" ] && [ "$l" != "$2" ]
+}
+
+@test "hostile: keepalives failing for a whole TTL: the agent re-grants its lease and rewrites its status" {
+        start_etcd etcd
+        start_agents ha
+        wait_until 10 status_is ha 0 converged
+        old=$(lease_of ha)
+        # etcd freezes for longer than the lease TTL (10 s), then comes back
+        kill -STOP "$(cat "$TMP/etcd.pid")"
+        sleep 14
+        kill -CONT "$(cat "$TMP/etcd.pid")"
+        grep -q "warning: lease .* keepalive failed" "$TMP/agent-ha.log"
+        [ "$(grep -c "warning: lease .* keepalive failed" "$TMP/agent-ha.log")" -eq 1 ]
+        grep -q "warning: lease .*: no successful keepalive for 10 s, it may have expired: granting a new one" "$TMP/agent-ha.log"
+        wait_until 15 status_lease_is_not ha "$old"
+        status_is ha 0 converged
+        new=$(lease_of ha)
+        # the new session holds: the status is still there after another TTL
+        sleep 11
+        status_is ha 0 converged
+        [ "$(lease_of ha)" = "$new" ]
 }
