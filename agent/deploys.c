@@ -81,7 +81,8 @@ static void deploy_received(struct agent *a, int64_t id, int64_t mod_rev, const 
         struct graph *g = NULL;
         char err[1024] = "";
 
-        if (id <= 0 || id < a->deploy_highest || (id == a->deploy_highest && mod_rev <= a->deploy_highest_rev))
+        if (id <= 0 || id < a->deploy_highest ||
+            (id == a->deploy_highest && mod_rev <= a->deploy_highest_rev))
                 return;
         a->deploy_highest = id;
         a->deploy_highest_rev = mod_rev;

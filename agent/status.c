@@ -151,7 +151,8 @@ static void on_keepalive(struct etcd_client *c, const struct etcd_error *err, js
                  * the tick gives it up once its TTL passed without an answer */
                 if (!a->keepalive_failing)
                         log_warnx("lease %llx keepalive failed: %s; retrying every %d s",
-                                  (unsigned long long)a->lease, err->msg, (int)(KEEPALIVE_USEC / USEC_PER_SEC));
+                                  (unsigned long long)a->lease, err->msg,
+                                  (int)(KEEPALIVE_USEC / USEC_PER_SEC));
                 else
                         log_debug("lease keepalive failed: %s", err->msg);
                 a->keepalive_failing = true;
@@ -186,9 +187,10 @@ static int on_keepalive_timer(sd_event_source *s, uint64_t usec, void *userdata)
         if (now_usec() - a->lease_ok_usec > LEASE_TTL_SEC * USEC_PER_SEC) {
                 /* no keepalive got through for a whole TTL: etcd has most likely
                  * expired the lease and deleted our status keys with it */
-                log_warnx("lease %llx: no successful keepalive for %d s, it may have expired: granting a new "
-                          "one and writing status again",
-                          (unsigned long long)a->lease, LEASE_TTL_SEC);
+                log_warnx(
+                    "lease %llx: no successful keepalive for %d s, it may have expired: granting a new "
+                    "one and writing status again",
+                    (unsigned long long)a->lease, LEASE_TTL_SEC);
                 lease_lost(a);
                 return 0;
         }
@@ -348,7 +350,8 @@ static void on_endpoints_range(struct etcd_client *c, const struct etcd_error *e
         strv_free(a->endpoints_bad);
         a->endpoints_bad = TAKE_PTR(bad);
         if (capped)
-                log_debug("more than %d endpoint URLs under the prefix: using the first ones", ENDPOINTS_MAX);
+                log_debug("more than %d endpoint URLs under the prefix: using the first ones",
+                          ENDPOINTS_MAX);
         if (strv_length(list) == 0) {
                 log_debug("no usable /_mgmt/endpoints/ key visible: keeping the current endpoint list");
         } else {
