@@ -256,8 +256,7 @@ cpu_ticks() {
         n=$(grep -c "etcd endpoints:" "$TMP/agent-ha.log")
         # no endpoints key visible any more (e.g. every supervisor's session expired)
         ectl del --prefix /_mgmt/endpoints/ > /dev/null
-        sleep 1
-        grep -q "no usable /_mgmt/endpoints/ key visible: keeping the current endpoint list" "$TMP/agent-ha.log"
+        wait_until 10 grep -q "no usable /_mgmt/endpoints/ key visible: keeping the current endpoint list" "$TMP/agent-ha.log"
         [ "$(grep -c "etcd endpoints:" "$TMP/agent-ha.log")" -eq "$n" ]
         deploy_graph "$TMP/d1.yaml" one
         run md --wait --timeout 20 yaml "$TMP/d1.yaml"
