@@ -244,6 +244,97 @@ cpu_ticks() {
         file_is "$TMP/out-ha/f" "one on ha"
 }
 
+@test "hostile: the seed dies and every endpoints key is gone: the agent keeps a list that answers" {
+        local cluster="" n
+        declare -A cp pp
+        for n in m1 m2 m3; do
+                cp[$n]=$(free_port)
+                pp[$n]=$(free_port)
+                cluster="$cluster${cluster:+,}$n=http://127.0.0.1:${pp[$n]}"
+        done
+        for n in m1 m2 m3; do
+                start_bg "etcd-$n" etcd --name "$n" --data-dir "$TMP/$n.etcd" \
+                        --listen-client-urls "http://127.0.0.1:${cp[$n]}" \
+                        --advertise-client-urls "http://127.0.0.1:${cp[$n]}" \
+                        --listen-peer-urls "http://127.0.0.1:${pp[$n]}" \
+                        --initial-advertise-peer-urls "http://127.0.0.1:${pp[$n]}" \
+                        --initial-cluster "$cluster" --initial-cluster-state new
+        done
+        for n in m1 m2 m3; do
+                wait_until 30 etcd_healthy "http://127.0.0.1:${cp[$n]}"
+        done
+        ETCD_ENDPOINT=http://127.0.0.1:${cp[m2]}
+        for n in m2 m3; do
+                ectl put "/_mgmt/endpoints/$n" "http://127.0.0.1:${cp[$n]}" > /dev/null
+        done
+        # the agent knows only the seed m1; the keys teach it m2 and m3
+        start_bg agent-ha "$AGENT" --hostname ha --seeds "http://127.0.0.1:${cp[m1]}"
+        wait_until 10 status_is ha 0 converged
+        wait_until 10 grep -q "etcd endpoints: .*${cp[m3]}" "$TMP/agent-ha.log"
+        # power loss of the seed; then no endpoints key is visible (sessions expired)
+        stop_bg etcd-m1 KILL
+        wait_until 30 etcd_healthy "$ETCD_ENDPOINT"
+        ectl del --prefix /_mgmt/endpoints/ > /dev/null
+        # the agent has seen it (kept its list, or shrunk it to the dead seed)
+        wait_until 20 grep -qE "no usable /_mgmt/endpoints/ key visible|etcd endpoints: http://127.0.0.1:${cp[m1]}$" "$TMP/agent-ha.log"
+        # the list still answers: the agent keeps following deploys
+        deploy_graph "$TMP/d1.yaml" one
+        run md --wait --timeout 20 yaml "$TMP/d1.yaml"
+        echo "$output"
+        [ "$status" -eq 0 ]
+        file_is "$TMP/out-ha/f" "one on ha"
+        ! grep -q "etcd endpoints: http://127.0.0.1:${cp[m1]}$" "$TMP/agent-ha.log"
+        grep -q "no usable /_mgmt/endpoints/ key visible: keeping the current endpoint list" "$TMP/agent-ha.log"
+}
+
+# cpu_ticks PID: user + system time of a process so far, in clock ticks.
+cpu_ticks() {
+        awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+
+@test "hostile: a 1.4 MB /_mgmt/endpoints/zz of 55,000 URLs: one warning, low CPU, the lease kept" {
+        start_etcd etcd
+        start_agents ha
+        local pid
+        pid=$(cat "$TMP/agent-ha.pid")
+        wait_until 10 grep -q "no deploy yet" "$TMP/agent-ha.log"
+        wait_until 10 status_is ha 0 converged
+        lease=$(lease_of ha)
+        ectl put /_mgmt/endpoints/h1 "$ETCD_ENDPOINT" > /dev/null
+        wait_until 10 grep -q "etcd endpoints: $ETCD_ENDPOINT" "$TMP/agent-ha.log"
+        # 55,000 distinct URLs, 1.4 MB (etcd's request limit is 1.5 MiB)
+        awk 'BEGIN { for (i = 0; i < 55000; i++) printf "%shttp://h%05d.example:2379", (i ? "," : ""), i }' > "$TMP/zz"
+        [ "$(stat -c %s "$TMP/zz")" -gt 1400000 ]
+        before=$(cpu_ticks "$pid")
+        start=$(date +%s%N)
+        ectl put /_mgmt/endpoints/zz < "$TMP/zz" > /dev/null
+        # other hosts' endpoint keys keep changing: each change re-reads the prefix
+        for i in 1 2 3 4 5; do
+                sleep 2
+                ectl put /_mgmt/endpoints/h2 "http://127.0.0.1:$((9000 + i))" > /dev/null
+        done
+        after=$(cpu_ticks "$pid")
+        end=$(date +%s%N)
+        hz=$(getconf CLK_TCK)
+        # CPU share of one core over the window, in percent
+        pct=$(( (after - before) * 100 * 1000000000 / hz / (end - start) ))
+        echo "agent CPU over $(( (end - start) / 1000000 )) ms: $pct% of one core"
+        [ "$pct" -lt 20 ]
+        # one warning for the one value, not one per refresh
+        grep "ignoring endpoints key" "$TMP/agent-ha.log"
+        [ "$(grep -c "ignoring endpoints key '/_mgmt/endpoints/zz' (1[0-9]* bytes): URL list longer than the limit of 65536 bytes" "$TMP/agent-ha.log")" -eq 1 ]
+        # the session lease never expired: same lease, status still there
+        [ "$(lease_of ha)" = "$lease" ]
+        ! grep -q "expired" "$TMP/agent-ha.log"
+        # the good keys are still used, and the agent still applies deploys
+        wait_until 10 grep -q "etcd endpoints: .*127.0.0.1:9005" "$TMP/agent-ha.log"
+        deploy_graph "$TMP/d1.yaml" one
+        run md --wait --timeout 20 yaml "$TMP/d1.yaml"
+        echo "$output"
+        [ "$status" -eq 0 ]
+        file_is "$TMP/out-ha/f" "one on ha"
+}
+
 @test "hostile: endpoints keys all gone: the agent keeps its working endpoint list" {
         start_etcd etcd
         local dead
