@@ -152,7 +152,8 @@ struct agent {
         struct etcd_client *etcd;
         char **seeds;
         struct etcd_watch *deploy_watch;
-        int64_t deploy_highest;
+        int64_t deploy_highest;     /* the highest deploy id that exists, as last seen (0: none) */
+        int64_t deploy_highest_rev; /* mod revision of its payload */
         struct etcd_watch *exported_watch;
         struct collected *coll;
         size_t n_coll;
@@ -163,6 +164,11 @@ struct agent {
         int64_t lease;
         bool lease_busy;
         sd_event_source *keepalive_timer;
+        uint64_t lease_ok_usec;  /* last grant or successful keepalive (CLOCK_MONOTONIC) */
+        int64_t keepalive_lease; /* the lease the last keepalive was sent for */
+        bool keepalive_failing;  /* warned once; quiet until it works again */
+        char **endpoints_bad;    /* "key@mod_revision" of values already warned about */
+        char *endpoints_set;     /* the endpoint list last set, sorted and joined */
         bool status_dirty, status_busy;
         char *status_sent;
         bool stopping;

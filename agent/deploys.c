@@ -73,14 +73,19 @@ void agent_set_base(struct agent *a, struct graph *g, int64_t id) {
         agent_graph_changed(a);
 }
 
-/* A deploy payload for id (the new highest) arrived. */
-static void deploy_received(struct agent *a, int64_t id, const char *payload, size_t len) {
+/* A deploy payload for id arrived (a watch event, or the read of the
+ * highest id). It is followed when it is the highest that exists: newer
+ * than the one followed, or that one rewritten (a later mod revision, e.g.
+ * the id of a deleted bad payload re-used). */
+static void deploy_received(struct agent *a, int64_t id, int64_t mod_rev, const char *payload, size_t len) {
         struct graph *g = NULL;
         char err[1024] = "";
 
-        if (id <= a->deploy_highest)
+        if (id <= 0 || id < a->deploy_highest ||
+            (id == a->deploy_highest && mod_rev <= a->deploy_highest_rev))
                 return;
         a->deploy_highest = id;
+        a->deploy_highest_rev = mod_rev;
         if (a->file_until >= 0) {
                 if (id <= a->file_until)
                         return;
@@ -101,6 +106,22 @@ static void deploy_received(struct agent *a, int64_t id, const char *payload, si
                 return;
         }
         agent_set_base(a, g, id);
+}
+
+/* The deploy followed was deleted: forget it, so that the highest one that
+ * remains is followed again (read by the caller); a failure it caused is no
+ * longer reported. */
+static void deploy_forget(struct agent *a, const char *why) {
+        log_notice("deploy %lld %s: following the highest deploy that remains", (long long)a->deploy_highest,
+                   why);
+        a->deploy_highest = 0;
+        a->deploy_highest_rev = 0;
+        if (a->deploy_failed) {
+                a->deploy_failed = false;
+                free(a->deploy_error);
+                a->deploy_error = NULL;
+                agent_status_update(a);
+        }
 }
 
 static int on_restart_timer(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -127,16 +148,28 @@ static void on_deploy_watch(struct etcd_watch *w, const struct etcd_error *err,
                         log_warnx("deploy watch: %s", err->msg);
                 return;
         }
+        bool reread = false;
         for (size_t i = 0; i < msg->n_events; i++) {
                 const struct etcd_event *ev = &msg->events[i];
                 const char *leaf = NULL;
                 int64_t id = key_deploy_id(ev->kv.key, &leaf);
-                if (ev->type != ETCD_EVENT_PUT || id <= 0 || !leaf || !streq(leaf, "payload"))
+                if (id <= 0 || !leaf || !streq(leaf, "payload"))
                         continue;
+                if (ev->type == ETCD_EVENT_DELETE) {
+                        /* an older one deleted (pruned) changes nothing */
+                        if (id == a->deploy_highest) {
+                                deploy_forget(a, "was deleted");
+                                reread = true;
+                        }
+                        continue;
+                }
                 log_info("deploy %lld written (revision %lld)", (long long)id,
                          (long long)ev->kv.mod_revision);
-                deploy_received(a, id, ev->kv.value ? ev->kv.value : "", ev->kv.value_len);
+                deploy_received(a, id, ev->kv.mod_revision, ev->kv.value ? ev->kv.value : "",
+                                ev->kv.value_len);
         }
+        if (reread)
+                deploys_restart(a);
 }
 
 static void on_payload(struct etcd_client *c, const struct etcd_error *err, json_t *reply, void *userdata) {
@@ -151,8 +184,13 @@ static void on_payload(struct etcd_client *c, const struct etcd_error *err, json
                 return;
         }
         if (kvs.n == 1)
-                deploy_received(a, key_deploy_id(kvs.kvs[0].key, &leaf),
+                deploy_received(a, key_deploy_id(kvs.kvs[0].key, &leaf), kvs.kvs[0].mod_revision,
                                 kvs.kvs[0].value ? kvs.kvs[0].value : "", kvs.kvs[0].value_len);
+        else {
+                /* deleted (or compacted) since the keys were read: read them again */
+                log_info("the latest deploy vanished while reading it; reading deploys again");
+                deploys_retry_later(a);
+        }
         etcd_kvs_clear(&kvs);
 }
 
@@ -172,12 +210,11 @@ static void on_deploy_range(struct etcd_client *c, const struct etcd_error *err,
                 deploys_retry_later(a);
                 return;
         }
-        for (size_t i = 0; i < kvs.n; i++) {
-                const char *leaf = NULL;
-                int64_t id = key_deploy_id(kvs.kvs[i].key, &leaf);
-                if (id > best_id && leaf && streq(leaf, "payload"))
-                        best_id = id;
-        }
+        best_id = deploy_highest_id(&kvs);
+        /* the deploy followed is gone from a read that is not older than it
+         * (e.g. deleted while a compacted watch was down): forget it */
+        if (best_id < a->deploy_highest && kvs.revision >= a->deploy_highest_rev)
+                deploy_forget(a, "no longer exists");
         if (a->file_until == 0 && !a->deploy_watch) {
                 a->file_until = best_id;
                 log_info("running the local graph until a deploy newer than %lld arrives",

@@ -68,6 +68,10 @@ static int collected_put(struct agent *a, const char *key, const char *value, si
                 log_warnx("ignoring malformed export key '%s'", key);
                 return 0;
         }
+        if (len > GRAPH_MAX_SIZE) { /* a resource is never larger than a whole graph */
+                log_warnx("ignoring export '%s': %zu bytes, more than the limit of %d", key, len, GRAPH_MAX_SIZE);
+                return 0;
+        }
         json_t *j = json_loadb(value, len, 0, &jerr);
         if (!j) {
                 log_warnx("ignoring export '%s': bad JSON at %d:%d: %s", key, jerr.line, jerr.column,

@@ -295,6 +295,8 @@ out:
         sd_event_unref(a.event);
         strv_free(a.seeds);
         free(a.status_sent);
+        strv_free(a.endpoints_bad);
+        free(a.endpoints_set);
         free(a.deploy_error);
         free(a.hostname);
         return r;

@@ -16,6 +16,7 @@
 
 #define LEASE_TTL_SEC 10
 #define KEEPALIVE_USEC (3 * USEC_PER_SEC)
+#define ENDPOINTS_MAX 256 /* URLs in the endpoint list, all keys together */
 
 static void lease_grant(struct agent *a);
 static void status_send(struct agent *a);
@@ -129,40 +130,74 @@ static int on_grant_retry(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+/* Forget a lease that may be gone and ask for a new one; on_grant rewrites
+ * the status keys on it. */
+static void lease_lost(struct agent *a) {
+        a->lease = 0;
+        a->keepalive_failing = false;
+        lease_grant(a);
+}
+
 static void on_keepalive(struct etcd_client *c, const struct etcd_error *err, json_t *reply,
                          void *userdata) {
         struct agent *a = userdata;
         struct etcd_error perr = {0};
         int64_t ttl = 0;
 
+        if (a->lease <= 0 || a->lease != a->keepalive_lease)
+                return; /* an answer about a lease already given up */
         if (err && err->code <= 0) {
-                /* unreachable: keep trying on the next tick, the lease may survive */
-                log_warnx("lease keepalive failed: %s", err->msg);
+                /* unreachable: keep trying on the next tick, the lease may survive;
+                 * the tick gives it up once its TTL passed without an answer */
+                if (!a->keepalive_failing)
+                        log_warnx("lease %llx keepalive failed: %s; retrying every %d s",
+                                  (unsigned long long)a->lease, err->msg,
+                                  (int)(KEEPALIVE_USEC / USEC_PER_SEC));
+                else
+                        log_debug("lease keepalive failed: %s", err->msg);
+                a->keepalive_failing = true;
                 return;
         }
         if (err) {
                 log_warnx("lease %llx refused by etcd (%s): granting a new one",
                           (unsigned long long)a->lease, err->msg);
-                a->lease = 0;
-                lease_grant(a);
+                lease_lost(a);
                 return;
         }
         if (etcd_parse_lease_keepalive(reply, &ttl, &perr) < 0 || ttl <= 0) {
-                if (a->lease > 0)
-                        log_warnx("lease %llx expired: granting a new one and rewriting status",
-                                  (unsigned long long)a->lease);
-                a->lease = 0;
-                lease_grant(a);
+                log_warnx("lease %llx expired: granting a new one and rewriting status",
+                          (unsigned long long)a->lease);
+                lease_lost(a);
+                return;
         }
+        if (a->keepalive_failing)
+                log_notice("lease %llx keepalive works again", (unsigned long long)a->lease);
+        a->keepalive_failing = false;
+        a->lease_ok_usec = now_usec();
 }
 
 static int on_keepalive_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         struct agent *a = userdata;
+        int r;
 
         (void)sd_event_source_set_time_relative(s, KEEPALIVE_USEC);
         (void)sd_event_source_set_enabled(s, SD_EVENT_ON);
-        if (a->lease > 0 && !a->stopping)
-                (void)etcd_call(a->etcd, ETCD_LEASE_KEEPALIVE, etcd_req_lease_id(a->lease), on_keepalive, a);
+        if (a->lease <= 0 || a->stopping)
+                return 0;
+        if (now_usec() - a->lease_ok_usec > LEASE_TTL_SEC * USEC_PER_SEC) {
+                /* no keepalive got through for a whole TTL: etcd has most likely
+                 * expired the lease and deleted our status keys with it */
+                log_warnx(
+                    "lease %llx: no successful keepalive for %d s, it may have expired: granting a new "
+                    "one and writing status again",
+                    (unsigned long long)a->lease, LEASE_TTL_SEC);
+                lease_lost(a);
+                return 0;
+        }
+        a->keepalive_lease = a->lease;
+        r = etcd_call(a->etcd, ETCD_LEASE_KEEPALIVE, etcd_req_lease_id(a->lease), on_keepalive, a);
+        if (r < 0)
+                log_warn_errno(r, "cannot send lease keepalive: %m");
         return 0;
 }
 
@@ -178,6 +213,7 @@ static void on_grant(struct etcd_client *c, const struct etcd_error *err, json_t
                 return;
         }
         a->lease = id;
+        a->lease_ok_usec = now_usec();
         log_info("lease %llx granted (TTL %lld s)", (unsigned long long)id, (long long)ttl);
         if (!a->keepalive_timer)
                 (void)sd_event_add_time_relative(a->event, &a->keepalive_timer, CLOCK_MONOTONIC,
@@ -259,12 +295,33 @@ static void on_endpoints_watch(struct etcd_watch *w, const struct etcd_error *er
         endpoints_refresh(a);
 }
 
+/* Warn about a bad endpoints value once per key and revision (not on every
+ * refresh: any write under the prefix triggers one). bad collects the
+ * "key@revision" of this refresh; the previous refresh's set says which
+ * were already reported. */
+static void endpoint_value_bad(struct agent *a, char ***bad, const struct etcd_kv *kv, const char *why) {
+        _cleanup_free_ char *id = NULL;
+
+        if (asprintf(&id, "%s@%lld", kv->key, (long long)kv->mod_revision) < 0)
+                return;
+        if (!strv_contains(a->endpoints_bad, id))
+                log_warnx("ignoring endpoints key '%s' (%zu bytes): %s", kv->key, kv->value_len, why);
+        (void)strv_consume(bad, TAKE_PTR(id));
+}
+
+/* Build the endpoint list from the keys under /_mgmt/endpoints/, each value
+ * capped (urls_parse: 64 KiB, 64 URLs) and the whole list too. A known-good
+ * list is never shrunk to something that does not answer: with no usable
+ * key (none visible yet, e.g. after a power loss) the current list stays;
+ * otherwise the endpoint that just answered this read stays in it, then the
+ * keys' URLs, then the seeds as a last resort. */
 static void on_endpoints_range(struct etcd_client *c, const struct etcd_error *err, json_t *reply,
                                void *userdata) {
         struct agent *a = userdata;
         struct etcd_kvs kvs = {0};
         struct etcd_error perr = {0};
-        _cleanup_strv_ char **list = NULL;
+        _cleanup_strv_ char **list = NULL, **bad = NULL, **sorted = NULL;
+        bool capped = false;
         int r;
 
         if (err || etcd_parse_range(reply, &kvs, &perr) < 0) {
@@ -274,34 +331,62 @@ static void on_endpoints_range(struct etcd_client *c, const struct etcd_error *e
         }
         for (size_t i = 0; i < kvs.n; i++) {
                 char ebuf[256];
-                char **urls = NULL;
-                if (!kvs.kvs[i].value || urls_parse(kvs.kvs[i].value, &urls, ebuf, sizeof ebuf) < 0) {
-                        log_warnx("ignoring endpoints key '%s': %s", kvs.kvs[i].key,
-                                  kvs.kvs[i].value ? ebuf : "empty");
+                _cleanup_strv_ char **urls = NULL;
+                if (!kvs.kvs[i].value || kvs.kvs[i].value_len == 0) {
+                        endpoint_value_bad(a, &bad, &kvs.kvs[i], "empty");
                         continue;
                 }
-                for (size_t k = 0; urls && urls[k]; k++)
-                        if (strv_contains(list, urls[k]) <= 0)
-                                (void)strv_push(&list, urls[k]);
-                strv_free(urls);
+                if (urls_parse(kvs.kvs[i].value, &urls, ebuf, sizeof ebuf) < 0) {
+                        endpoint_value_bad(a, &bad, &kvs.kvs[i], ebuf);
+                        continue;
+                }
+                if (strv_length(list) + strv_length(urls) > ENDPOINTS_MAX) {
+                        capped = true;
+                        continue;
+                }
+                if (strv_extend(&list, urls) < 0)
+                        break;
         }
-        /* the seeds stay as a last resort */
-        for (size_t k = 0; list && a->seeds && a->seeds[k]; k++)
-                if (strv_contains(list, a->seeds[k]) <= 0)
-                        (void)strv_push(&list, a->seeds[k]);
-        if (list) {
-                _cleanup_free_ char *joined = strv_join(list, ",");
-                r = etcd_client_set_endpoints(a->etcd, list);
-                if (r < 0)
-                        log_warn_errno(r, "cannot set endpoints: %m");
-                else
-                        log_info("etcd endpoints: %s", joined ? joined : "?");
+        strv_free(a->endpoints_bad);
+        a->endpoints_bad = TAKE_PTR(bad);
+        if (capped)
+                log_debug("more than %d endpoint URLs under the prefix: using the first ones",
+                          ENDPOINTS_MAX);
+        if (strv_length(list) == 0) {
+                log_debug("no usable /_mgmt/endpoints/ key visible: keeping the current endpoint list");
+        } else {
+                _cleanup_strv_ char **head = NULL;
+                const char *cur = etcd_client_current_endpoint(a->etcd);
+                if (cur && strv_push(&head, cur) >= 0 && strv_extend(&head, list) >= 0 &&
+                    strv_extend(&head, a->seeds) >= 0 && strv_uniq(head) >= 0) {
+                        strv_free(list);
+                        list = TAKE_PTR(head);
+                } else if (strv_extend_uniq(&list, a->seeds) < 0)
+                        log_error_errno(-ENOMEM, "out of memory");
+                sorted = strv_copy(list);
+                strv_sort(sorted);
+                _cleanup_free_ char *key = sorted ? strv_join(sorted, ",") : NULL;
+                if (key && (!a->endpoints_set || !streq(key, a->endpoints_set))) {
+                        _cleanup_free_ char *joined = strv_join(list, ",");
+                        r = etcd_client_set_endpoints(a->etcd, list);
+                        if (r < 0)
+                                log_warn_errno(r, "cannot set endpoints: %m");
+                        else {
+                                log_info("etcd endpoints: %s", joined ? joined : "?");
+                                free(a->endpoints_set);
+                                a->endpoints_set = TAKE_PTR(key);
+                        }
+                }
         }
         if (!a->endpoints_watch) {
                 _cleanup_free_ char *prefix = key_endpoints_prefix();
-                if (prefix)
-                        (void)etcd_watch_new(a->etcd, prefix, true, kvs.revision + 1, on_endpoints_watch, a,
-                                             &a->endpoints_watch);
+                r = prefix ? etcd_watch_new(a->etcd, prefix, true, kvs.revision + 1, on_endpoints_watch, a,
+                                            &a->endpoints_watch)
+                           : -ENOMEM;
+                if (r < 0) {
+                        log_warn_errno(r, "cannot watch endpoints: %m; reading them again in 5 s");
+                        (void)agent_later(a, 5 * USEC_PER_SEC, on_endpoints_retry);
+                }
         }
         etcd_kvs_clear(&kvs);
 }

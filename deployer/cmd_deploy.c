@@ -209,7 +209,7 @@ int deploy_graph_text(struct deployer *d, const char *text, size_t len, const ch
                 backoff(try);
         }
 
-        ret = d->wait ? wait_for_deploy(c, id, d->timeout_usec) : EXIT_DONE;
+        ret = d->wait ? wait_for_deploy(c, id, d->timeout_usec, d->hosts, d->min_hosts) : EXIT_DONE;
 out:
         deploy_origin_clear(&origin);
         return ret;

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "deploy.h"
 #include "etcd.h"
 
 /* Exit codes (DESIGN.md "Interfaces"). */
@@ -29,6 +30,8 @@ enum {
         OPT_KEY_FILE,
         OPT_TRUSTED_CA_FILE,
         OPT_SIGN_KEY,
+        OPT_HOSTS,
+        OPT_MIN_HOSTS,
         _OPT_MAX,
 };
 
@@ -39,6 +42,8 @@ struct deployer {
         char **args; /* positional arguments after the command name */
         uint64_t timeout_usec;
         bool json, force, wait;
+        char **hosts;     /* --hosts: hosts --wait always waits for */
+        size_t min_hosts; /* --min-hosts */
 };
 
 /* connect.c */
@@ -63,6 +68,23 @@ int cmd_keygen(struct deployer *d);
 int deployer_load_sign_key(struct deployer *d, struct sign_key **ret);
 
 /* wait.c */
-/* Watch /_mgmt/status/ until every reporting host converged on id (EXIT_DONE),
- * one failed (EXIT_FAILED) or timeout_usec passed (EXIT_TIMEOUT). */
-int wait_for_deploy(struct etcd_client *c, int64_t id, uint64_t timeout_usec);
+/* One host --wait waits for. */
+struct wait_host {
+        char *host;
+        bool required;   /* named by --hosts */
+        bool reporting;  /* its status key exists now */
+        bool has_status; /* st was read at least once */
+        struct host_status st;
+};
+enum wait_verdict { WAIT_PENDING, WAIT_DONE, WAIT_FAILED };
+/* Pure: FAILED when a reporting host failed exactly deploy id (*ret_failed =
+ * its index); DONE when at least one and at least min_hosts hosts converged
+ * on exactly id and every other host is excused (min_hosts > 0, not named by
+ * --hosts and not reporting); else PENDING. *ret_done: hosts converged. */
+enum wait_verdict wait_decide(const struct wait_host *hosts, size_t n, int64_t id, size_t min_hosts,
+                              size_t *ret_done, size_t *ret_failed);
+/* Watch /_mgmt/status/ until every host waited for converged on id
+ * (EXIT_DONE), one failed (EXIT_FAILED) or timeout_usec passed (EXIT_TIMEOUT,
+ * naming the hosts pending). hosts (--hosts) may be NULL. */
+int wait_for_deploy(struct etcd_client *c, int64_t id, uint64_t timeout_usec, char *const *hosts,
+                    size_t min_hosts);

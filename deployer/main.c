@@ -5,6 +5,7 @@
 #include "deployer.h"
 #include "log.h"
 #include "macro.h"
+#include "util.h"
 
 #define PROG "mgmt-deploy"
 
@@ -14,7 +15,7 @@ static const struct opt_def opts[_OPT_MAX] = {
         [OPT_FORCE] = { "force", NULL, OPT_BOOL, NULL, NULL,
                         "deploy even when the graph is identical to the latest deploy" },
         [OPT_WAIT] = { "wait", NULL, OPT_BOOL, NULL, NULL,
-                       "after deploying, wait until every agent reporting status converged on it" },
+                       "after deploying, wait until every host converged on exactly this id (see mgmt-deploy(1))" },
         [OPT_TIMEOUT] = { "timeout", NULL, OPT_SECONDS, "S", "60",
                           "give up after S seconds (each etcd request, and --wait)" },
         [OPT_JSON] = { "json", NULL, OPT_BOOL, NULL, NULL, "machine-readable JSON output on stdout" },
@@ -24,6 +25,10 @@ static const struct opt_def opts[_OPT_MAX] = {
                                   "CA certificate to verify etcd's TLS certificate" },
         [OPT_SIGN_KEY] = { "sign-key", NULL, OPT_STRING, "FILE", NULL,
                            "sign the deploy with this Ed25519 private key (see 'keygen')" },
+        [OPT_HOSTS] = { "hosts", NULL, OPT_STRING, "H1,H2,...", NULL,
+                        "with --wait: also wait for these hosts, reporting or not" },
+        [OPT_MIN_HOSTS] = { "min-hosts", NULL, OPT_INT, "N", "0",
+                            "with --wait: N converged hosts suffice, silent hosts are not waited for", 0, 1000000 },
 };
 
 struct command {
@@ -190,6 +195,34 @@ static int handle_help(int argc, char **argv, bool *ret_handled) {
         return EXIT_DONE;
 }
 
+/* --hosts: host names split on , ; or whitespace, each valid. */
+static int parse_hosts(const char *text, char ***ret) {
+        _cleanup_free_ char *copy = text ? strdup(text) : NULL;
+        _cleanup_strv_ char **v = NULL;
+        char *save = NULL;
+
+        *ret = NULL;
+        if (!text)
+                return 0;
+        if (!copy)
+                return -ENOMEM;
+        for (char *h = strtok_r(copy, ",; \t\n", &save); h; h = strtok_r(NULL, ",; \t\n", &save)) {
+                if (!hostname_is_valid(h)) {
+                        fprintf(stderr, PROG ": --hosts: invalid host name '%s': expected [A-Za-z0-9][A-Za-z0-9.-]{0,62}\n",
+                                h);
+                        return -EINVAL;
+                }
+                if (!strv_contains(v, h) && strv_push(&v, h) < 0)
+                        return -ENOMEM;
+        }
+        if (!v) {
+                fprintf(stderr, PROG ": --hosts: empty host list\n");
+                return -EINVAL;
+        }
+        *ret = TAKE_PTR(v);
+        return 0;
+}
+
 int main(int argc, char **argv) {
         struct deployer d = { 0 };
         const struct command *cmd;
@@ -246,7 +279,19 @@ int main(int argc, char **argv) {
                 config_free(&d.cfg);
                 return EXIT_USAGE;
         }
+        d.min_hosts = (size_t) d.cfg.v[OPT_MIN_HOSTS].n;
+        if ((d.cfg.v[OPT_HOSTS].s || d.min_hosts > 0) && !d.wait) {
+                fprintf(stderr, PROG ": --hosts and --min-hosts only apply with --wait\n");
+                config_free(&d.cfg);
+                return EXIT_USAGE;
+        }
+        r = parse_hosts(d.cfg.v[OPT_HOSTS].s, &d.hosts);
+        if (r < 0) {
+                config_free(&d.cfg);
+                return r == -ENOMEM ? EXIT_ERROR : EXIT_USAGE;
+        }
         r = cmd->run(&d);
+        strv_free(d.hosts);
         config_free(&d.cfg);
         return r;
 }

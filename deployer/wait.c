@@ -1,5 +1,20 @@
-/* wait.c: --wait: follow /_mgmt/status/<host> until every reporting agent
- * converged on the new deploy, one failed, or the timeout passes. */
+/* wait.c: --wait: follow /_mgmt/status/<host> until every host waited for
+ * converged on the new deploy, one failed, or the timeout passes.
+ *
+ * The hosts waited for (DESIGN.md "Membership safety"): every host whose
+ * agent reports a status when the wait starts (its status key lives on the
+ * agent's session lease), every host holding a volunteer or endpoints key
+ * (a supervisor's session), every host that starts reporting during the
+ * wait, and the hosts named by --hosts. A host whose status key vanishes
+ * (agent stopped, lease expired) stays in the set as pending: it is never
+ * dropped, so a dead host makes --wait time out (exit 4) naming it. With
+ * --min-hosts N (fleets that shrink on purpose) hosts that do not report
+ * are not waited for, as long as N hosts converged; --hosts are always
+ * waited for. Only the exact deploy id counts: a host reporting another id
+ * (even a higher one) has not converged on this one.
+ *
+ * wait_decide() is the decision as a pure function (tests/unit/test_wait.c);
+ * the rest reads etcd and keeps the set up to date. */
 #include <stdio.h>
 
 #include "deploy.h"
@@ -9,9 +24,72 @@
 #include "macro.h"
 #include "util.h"
 
+static bool host_converged(const struct wait_host *h, int64_t id) {
+        return h->reporting && h->st.deploy == id && h->st.state == DEPLOY_STATE_CONVERGED;
+}
+
+enum wait_verdict wait_decide(const struct wait_host *hosts, size_t n, int64_t id, size_t min_hosts,
+                              size_t *ret_done, size_t *ret_failed) {
+        size_t done = 0;
+        bool pending = false;
+
+        for (size_t i = 0; i < n; i++) {
+                const struct wait_host *h = &hosts[i];
+                if (h->reporting && h->st.deploy == id && h->st.state == DEPLOY_STATE_FAILED) {
+                        if (ret_failed)
+                                *ret_failed = i;
+                        if (ret_done)
+                                *ret_done = done;
+                        return WAIT_FAILED;
+                }
+                if (host_converged(h, id))
+                        done++;
+                else if (h->required || h->reporting || min_hosts == 0)
+                        pending = true;
+                /* else: not reporting, and --min-hosts says the fleet may shrink */
+        }
+        if (ret_done)
+                *ret_done = done;
+        if (pending || done == 0 || done < min_hosts)
+                return WAIT_PENDING;
+        return WAIT_DONE;
+}
+
+/* "h2 (applying deploy 3)", "h3 (stopped reporting; last: converged deploy 2)",
+ * "h4 (never reported)". */
+static char *host_describe(const struct wait_host *h) {
+        char *s = NULL;
+        int r;
+
+        if (h->reporting)
+                r = asprintf(&s, "%s (%s deploy %lld)", h->host, deploy_state_to_string(h->st.state),
+                             (long long) h->st.deploy);
+        else if (h->has_status)
+                r = asprintf(&s, "%s (stopped reporting: status key gone; last: %s deploy %lld)", h->host,
+                             deploy_state_to_string(h->st.state), (long long) h->st.deploy);
+        else
+                r = asprintf(&s, "%s (never reported%s)", h->host, h->required ? "; named by --hosts" : "");
+        return r < 0 ? NULL : s;
+}
+
+/* The hosts not converged on id, described, comma-joined (NULL if none). */
+static char *pending_list(const struct wait_host *hosts, size_t n, int64_t id, size_t min_hosts) {
+        _cleanup_strv_ char **v = NULL;
+
+        for (size_t i = 0; i < n; i++) {
+                const struct wait_host *h = &hosts[i];
+                if (host_converged(h, id) || (!h->required && !h->reporting && min_hosts > 0))
+                        continue;
+                if (strv_consume(&v, host_describe(h)) < 0)
+                        return NULL;
+        }
+        return v ? strv_join(v, ", ") : NULL;
+}
+
 struct waiter {
         int64_t id;
-        struct host_status *hosts;
+        size_t min_hosts;
+        struct wait_host *hosts;
         size_t n;
         char *prefix;
         int result; /* -1 while undecided */
@@ -19,17 +97,32 @@ struct waiter {
         bool resync; /* the watch was compacted: read again */
 };
 
-static void waiter_remove(struct waiter *w, const char *host) {
+static void wait_host_clear(struct wait_host *h) {
+        free(h->host);
+        host_status_clear(&h->st);
+        *h = (struct wait_host){ 0 };
+}
+
+/* The entry of host, added (not reporting, no status) if new. */
+static struct wait_host *waiter_host(struct waiter *w, const char *host) {
         for (size_t i = 0; i < w->n; i++)
-                if (streq(w->hosts[i].host, host)) {
-                        host_status_clear(&w->hosts[i]);
-                        w->hosts[i] = w->hosts[--w->n];
-                        return;
-                }
+                if (streq(w->hosts[i].host, host))
+                        return &w->hosts[i];
+        struct wait_host *nh = reallocarray(w->hosts, w->n + 1, sizeof(*nh));
+        if (!nh)
+                return NULL;
+        w->hosts = nh;
+        nh = &w->hosts[w->n];
+        *nh = (struct wait_host){ .host = strdup(host) };
+        if (!nh->host)
+                return NULL;
+        w->n++;
+        return nh;
 }
 
 static int waiter_put(struct waiter *w, const struct etcd_kv *kv) {
         const char *host = key_host_suffix(kv->key, w->prefix);
+        struct wait_host *h;
         struct host_status s;
         char err[256];
 
@@ -37,58 +130,77 @@ static int waiter_put(struct waiter *w, const struct etcd_kv *kv) {
                 log_debug("ignoring status key '%s': not a valid host name", kv->key);
                 return 0;
         }
+        h = waiter_host(w, host);
+        if (!h)
+                return -ENOMEM;
         if (host_status_decode(host, kv->value ? kv->value : "", kv->value_len, &s, err, sizeof err) < 0) {
-                log_warnx("ignoring malformed status of host '%s': %s", host, err);
-                waiter_remove(w, host);
+                /* it reports, but nothing we can read: pending, and said why */
+                log_warnx("malformed status of host '%s': %s", host, err);
+                host_status_clear(&h->st);
+                h->st.deploy = -1;
+                h->st.state = DEPLOY_STATE_APPLYING;
+                h->reporting = true;
+                h->has_status = true;
                 return 0;
         }
-        waiter_remove(w, host);
-        struct host_status *nh = reallocarray(w->hosts, w->n + 1, sizeof(*nh));
-        if (!nh) {
-                host_status_clear(&s);
-                return -ENOMEM;
-        }
-        w->hosts = nh;
-        w->hosts[w->n++] = s;
+        host_status_clear(&h->st);
+        h->st = s;
+        h->reporting = true;
+        h->has_status = true;
         return 0;
+}
+
+static void waiter_gone(struct waiter *w, const char *host) {
+        for (size_t i = 0; i < w->n; i++) {
+                struct wait_host *h = &w->hosts[i];
+                if (!streq(h->host, host) || !h->reporting)
+                        continue;
+                h->reporting = false;
+                log_warnx("host '%s' stopped reporting status (agent stopped or its session lease expired)%s",
+                          host, w->min_hosts > 0 && !h->required ? "; --min-hosts: not waiting for it"
+                                                                  : "; still waiting for it");
+        }
 }
 
 /* Decide from the statuses seen so far; print progress when it changes. */
 static void waiter_evaluate(struct waiter *w) {
-        _cleanup_free_ char *pending = NULL;
-        size_t done = 0, np = 0;
+        size_t done = 0, failed = 0;
+        enum wait_verdict v = wait_decide(w->hosts, w->n, w->id, w->min_hosts, &done, &failed);
 
-        for (size_t i = 0; i < w->n; i++) {
-                struct host_status *s = &w->hosts[i];
-                if (s->deploy == w->id && s->state == DEPLOY_STATE_FAILED) {
-                        _cleanup_free_ char *errs = strv_join(s->errors, "; ");
-                        log_errorx("host '%s' failed to apply deploy %lld: %s", s->host, (long long) w->id,
-                                   errs && *errs ? errs : "no error reported");
-                        w->result = EXIT_FAILED;
-                        return;
-                }
-                if ((s->deploy == w->id && s->state == DEPLOY_STATE_CONVERGED) || s->deploy > w->id) {
-                        done++;
-                        continue;
-                }
-                char *p = NULL;
-                if (asprintf(&p, "%s%s%s (%s deploy %lld)", pending ? pending : "", pending ? ", " : "", s->host,
-                             deploy_state_to_string(s->state), (long long) s->deploy) < 0)
-                        return;
-                free(pending);
-                pending = p;
-                np++;
+        if (v == WAIT_FAILED) {
+                struct host_status *s = &w->hosts[failed].st;
+                _cleanup_free_ char *errs = strv_join(s->errors, "; ");
+                log_errorx("host '%s' failed to apply deploy %lld: %s", w->hosts[failed].host, (long long) w->id,
+                           errs && *errs ? errs : "no error reported");
+                w->result = EXIT_FAILED;
+                return;
         }
-        if (w->n > 0 && np == 0) {
-                log_info("all %zu hosts converged on deploy %lld", w->n, (long long) w->id);
+        if (v == WAIT_DONE) {
+                if (done == w->n)
+                        log_info("all %zu hosts converged on deploy %lld", w->n, (long long) w->id);
+                else {
+                        _cleanup_strv_ char **gone = NULL;
+                        for (size_t i = 0; i < w->n; i++)
+                                if (!host_converged(&w->hosts[i], w->id))
+                                        (void) strv_push(&gone, w->hosts[i].host);
+                        _cleanup_free_ char *g = gone ? strv_join(gone, ", ") : NULL;
+                        log_notice("%zu of %zu hosts converged on deploy %lld (--min-hosts %zu); not reporting, "
+                                   "not waited for: %s",
+                                   done, w->n, (long long) w->id, w->min_hosts, g ? g : "?");
+                }
                 w->result = EXIT_DONE;
                 return;
         }
         char *line = NULL;
         if (w->n == 0)
                 line = strdup("no agent reports status yet");
-        else if (asprintf(&line, "%zu/%zu hosts converged, pending: %s", done, w->n, pending) < 0)
-                line = NULL;
+        else {
+                _cleanup_free_ char *pending = pending_list(w->hosts, w->n, w->id, w->min_hosts);
+                if (asprintf(&line, "%zu/%zu hosts converged%s%s%s", done, w->n,
+                             done < w->min_hosts ? " (fewer than --min-hosts)" : "", pending ? ", pending: " : "",
+                             pending ? pending : "") < 0)
+                        line = NULL;
+        }
         if (line && (!w->last_progress || !streq(line, w->last_progress))) {
                 log_info("waiting for deploy %lld: %s", (long long) w->id, line);
                 free(w->last_progress);
@@ -97,6 +209,7 @@ static void waiter_evaluate(struct waiter *w) {
                 free(line);
 }
 
+/* Every status key now; a host in the set without one stopped reporting. */
 static int waiter_read(struct waiter *w, struct etcd_client *c, int64_t *ret_rev) {
         _cleanup_(json_decrefp) json_t *reply = NULL;
         struct etcd_error e = { 0 };
@@ -110,14 +223,56 @@ static int waiter_read(struct waiter *w, struct etcd_client *c, int64_t *ret_rev
                 log_errorx("cannot read agent status under '%s': %s", w->prefix, e.msg);
                 return -EIO;
         }
-        for (size_t i = 0; i < w->n; i++)
-                host_status_clear(&w->hosts[i]);
-        w->n = 0;
+        for (size_t i = 0; i < w->n; i++) {
+                bool seen = false;
+                for (size_t k = 0; k < kvs.n && !seen; k++) {
+                        const char *host = key_host_suffix(kvs.kvs[k].key, w->prefix);
+                        seen = host && streq(host, w->hosts[i].host);
+                }
+                if (!seen)
+                        waiter_gone(w, w->hosts[i].host);
+        }
+        r = 0;
         for (size_t i = 0; i < kvs.n && r >= 0; i++)
                 r = waiter_put(w, &kvs.kvs[i]);
         *ret_rev = kvs.revision;
         etcd_kvs_clear(&kvs);
         return r;
+}
+
+/* Hosts holding a live volunteer or endpoints key (on a lease: a
+ * supervisor's session): each runs an agent that must converge too. */
+static int waiter_add_cluster_hosts(struct waiter *w, struct etcd_client *c) {
+        char *(*prefixes[])(void) = { key_volunteer_prefix, key_endpoints_prefix };
+
+        for (size_t p = 0; p < ELEMENTSOF(prefixes); p++) {
+                _cleanup_(json_decrefp) json_t *reply = NULL;
+                _cleanup_free_ char *prefix = prefixes[p]();
+                struct etcd_error e = { 0 };
+                struct etcd_kvs kvs = { 0 };
+                int r;
+
+                if (!prefix)
+                        return -ENOMEM;
+                r = etcd_call_sync(c, ETCD_RANGE, etcd_req_range(prefix, true, 0, true), &reply, &e);
+                if (r >= 0)
+                        r = etcd_parse_range(reply, &kvs, &e);
+                if (r < 0) {
+                        log_errorx("cannot read '%s': %s", prefix, e.msg);
+                        return -EIO;
+                }
+                for (size_t i = 0; i < kvs.n; i++) {
+                        const char *host = key_host_suffix(kvs.kvs[i].key, prefix);
+                        if (kvs.kvs[i].lease == 0) /* not a supervisor's session: a stray key */
+                                continue;
+                        if (host && !waiter_host(w, host)) {
+                                etcd_kvs_clear(&kvs);
+                                return -ENOMEM;
+                        }
+                }
+                etcd_kvs_clear(&kvs);
+        }
+        return 0;
 }
 
 static void on_watch(struct etcd_watch *wt, const struct etcd_error *err, const struct etcd_watch_msg *msg,
@@ -135,10 +290,8 @@ static void on_watch(struct etcd_watch *wt, const struct etcd_error *err, const 
                 const struct etcd_event *ev = &msg->events[i];
                 if (ev->type == ETCD_EVENT_DELETE) {
                         const char *host = key_host_suffix(ev->kv.key, w->prefix);
-                        if (host) {
-                                log_info("host '%s' stopped reporting status", host);
-                                waiter_remove(w, host);
-                        }
+                        if (host)
+                                waiter_gone(w, host);
                 } else if (waiter_put(w, &ev->kv) < 0)
                         w->result = EXIT_ERROR;
         }
@@ -146,8 +299,17 @@ static void on_watch(struct etcd_watch *wt, const struct etcd_error *err, const 
                 waiter_evaluate(w);
 }
 
-int wait_for_deploy(struct etcd_client *c, int64_t id, uint64_t timeout_usec) {
-        struct waiter w = { .id = id, .result = -1 };
+static void waiter_free(struct waiter *w) {
+        for (size_t i = 0; i < w->n; i++)
+                wait_host_clear(&w->hosts[i]);
+        free(w->hosts);
+        free(w->prefix);
+        free(w->last_progress);
+}
+
+int wait_for_deploy(struct etcd_client *c, int64_t id, uint64_t timeout_usec, char *const *hosts,
+                    size_t min_hosts) {
+        struct waiter w = { .id = id, .min_hosts = min_hosts, .result = -1 };
         struct etcd_watch *watch = NULL;
         uint64_t deadline = now_usec() + timeout_usec;
         int64_t rev = 0;
@@ -156,6 +318,18 @@ int wait_for_deploy(struct etcd_client *c, int64_t id, uint64_t timeout_usec) {
         w.prefix = key_status_prefix();
         if (!w.prefix)
                 return EXIT_ERROR;
+        for (size_t i = 0; hosts && hosts[i]; i++) {
+                struct wait_host *h = waiter_host(&w, hosts[i]);
+                if (!h) {
+                        waiter_free(&w);
+                        return EXIT_ERROR;
+                }
+                h->required = true;
+        }
+        if (waiter_add_cluster_hosts(&w, c) < 0) {
+                waiter_free(&w);
+                return EXIT_ERROR;
+        }
         log_info("waiting up to %.0f s for every agent to converge on deploy %lld", (double) timeout_usec / 1e6,
                  (long long) id);
         for (;;) {
@@ -193,28 +367,19 @@ int wait_for_deploy(struct etcd_client *c, int64_t id, uint64_t timeout_usec) {
                         log_errorx("timed out after %.0f s: no agent reports status under '%s'",
                                    (double) timeout_usec / 1e6, w.prefix);
                 else {
-                        _cleanup_free_ char *pending = NULL;
-                        for (size_t i = 0; i < w.n; i++) {
-                                struct host_status *s = &w.hosts[i];
-                                if ((s->deploy == id && s->state == DEPLOY_STATE_CONVERGED) || s->deploy > id)
-                                        continue;
-                                char *p = NULL;
-                                if (asprintf(&p, "%s%s%s (%s deploy %lld)", pending ? pending : "",
-                                             pending ? ", " : "", s->host, deploy_state_to_string(s->state),
-                                             (long long) s->deploy) >= 0) {
-                                        free(pending);
-                                        pending = p;
-                                }
-                        }
-                        log_errorx("timed out after %.0f s waiting for deploy %lld; pending hosts: %s",
-                                   (double) timeout_usec / 1e6, (long long) id, pending ? pending : "?");
+                        size_t done = 0;
+                        (void) wait_decide(w.hosts, w.n, id, min_hosts, &done, NULL);
+                        _cleanup_free_ char *pending = pending_list(w.hosts, w.n, id, min_hosts);
+                        if (pending)
+                                log_errorx("timed out after %.0f s waiting for deploy %lld; pending hosts: %s",
+                                           (double) timeout_usec / 1e6, (long long) id, pending);
+                        else
+                                log_errorx("timed out after %.0f s waiting for deploy %lld: %zu hosts converged, "
+                                           "fewer than --min-hosts %zu",
+                                           (double) timeout_usec / 1e6, (long long) id, done, min_hosts);
                 }
                 w.result = EXIT_TIMEOUT;
         }
-        for (size_t i = 0; i < w.n; i++)
-                host_status_clear(&w.hosts[i]);
-        free(w.hosts);
-        free(w.prefix);
-        free(w.last_progress);
+        waiter_free(&w);
         return w.result;
 }

@@ -55,6 +55,12 @@ struct config {
         char *log_level;
 };
 
+/* Limits of a --config file: larger or deeper ones are refused with an
+ * error naming the file (and line:column for the depth). */
+#define CONFIG_MAX_SIZE (1 << 20)
+#define CONFIG_MAX_DEPTH 64
+#define CONFIG_MAX_ITEMS 4096 /* items of one list option */
+
 #define CONFIG_EXIT_OK 1    /* --help / --version printed: exit 0 */
 #define CONFIG_EXIT_USAGE 2 /* a usage error was printed: exit 2 */
 

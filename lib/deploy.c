@@ -341,6 +341,18 @@ static int cmp_int64(const void *a, const void *b) {
         return x < y ? -1 : x > y;
 }
 
+int64_t deploy_highest_id(const struct etcd_kvs *kvs) {
+        int64_t best = 0;
+
+        for (size_t i = 0; kvs && i < kvs->n; i++) {
+                const char *leaf = NULL;
+                int64_t id = key_deploy_id(kvs->kvs[i].key, &leaf);
+                if (id > best && leaf && streq(leaf, "payload"))
+                        best = id;
+        }
+        return best;
+}
+
 /* Ids of every payload key in a keys-only range of the deploy prefix. */
 static int ids_from_kvs(const struct etcd_kvs *kvs, int64_t **ret, size_t *ret_n) {
         int64_t *ids = calloc(kvs->n + 1, sizeof(int64_t));
@@ -430,10 +442,8 @@ int deploy_read(struct etcd_client *c, int64_t id, struct deploy *ret, struct et
 
 int deploy_read_latest(struct etcd_client *c, struct deploy_head *ret, struct etcd_error *err) {
         _cleanup_free_ char *prefix = key_deploy_prefix();
-        _cleanup_free_ int64_t *ids = NULL;
         struct etcd_kvs kvs = { 0 };
         struct deploy_head h = { 0 };
-        size_t n = 0;
         int r;
 
         if (!prefix)
@@ -442,8 +452,8 @@ int deploy_read_latest(struct etcd_client *c, struct deploy_head *ret, struct et
         if (r < 0)
                 return r;
         h.revision = kvs.revision;
-        r = ids_from_kvs(&kvs, &ids, &n);
-        if (r >= 0 && n == 0 && kvs.n > 0)
+        h.id = deploy_highest_id(&kvs);
+        if (h.id == 0 && kvs.n > 0)
                 /* the first deploy's compare wants the prefix empty: say why it never will be */
                 r = etcd_fail(err, ETCD_ERR_PROTOCOL,
                               "key '%s' is under '%s' but there is no deploy payload: remove it to deploy", kvs.kvs[0].key,
@@ -451,11 +461,10 @@ int deploy_read_latest(struct etcd_client *c, struct deploy_head *ret, struct et
         etcd_kvs_clear(&kvs);
         if (r < 0)
                 return r;
-        if (n == 0) {
+        if (h.id == 0) {
                 *ret = h;
                 return 0;
         }
-        h.id = ids[n - 1];
         r = read_at(c, h.id, h.revision, &h.record, h.hash, err);
         if (r == -ENOENT) /* compacted or deleted between the two reads */
                 r = etcd_fail(err, ETCD_ERR_PROTOCOL, "deploy %lld vanished while reading it", (long long) h.id);

@@ -80,6 +80,13 @@ void deploy_head_clear(struct deploy_head *h);
 int deploy_read_latest(struct etcd_client *c, struct deploy_head *ret, struct etcd_error *err);
 /* Read one deploy by id: 0, -ENOENT if absent, -EIO, -EBADMSG. */
 int deploy_read(struct etcd_client *c, int64_t id, struct deploy *ret, struct etcd_error *err);
+/* The highest id among the payload keys of a range of the deploy prefix
+ * (keys only is enough); 0 when there is none. The one definition of "the
+ * latest deploy" for mgmt-deploy and mgmt-agent alike: it is computed from
+ * what exists now, so a deleted deploy (even one with a far-ahead id) is
+ * forgotten. */
+struct etcd_kvs;
+int64_t deploy_highest_id(const struct etcd_kvs *kvs);
 /* Every deploy id present (sorted ascending), at one revision. */
 int deploy_list_ids(struct etcd_client *c, int64_t **ret_ids, size_t *ret_n, struct etcd_error *err);
 

@@ -50,6 +50,14 @@ char **strv_copy(char *const *v);
 char *strv_join(char *const *v, const char *sep);
 int strv_contains(char *const *v, const char *s);
 void strv_sort(char **v);
+/* Drop later copies of equal strings, keeping the first of each in order;
+ * O(n log n). */
+int strv_uniq(char **v);
+/* Append copies of add to *v (may be NULL): one allocation, O(n + m). */
+int strv_extend(char ***v, char *const *add);
+/* Append copies of add to *v (may be NULL), then strv_uniq(): the union of
+ * two lists, first occurrence order kept. */
+int strv_extend_uniq(char ***v, char *const *add);
 
 static inline void strv_freep(char ***p) {
         strv_free(*p);

@@ -1,5 +1,6 @@
 /* strv.c: NULL-terminated string vectors used for URL lists, argv and host sets. */
 #include <bsd/stdlib.h>
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "macro.h"
@@ -92,6 +93,68 @@ void strv_sort(char **v) {
         size_t n = strv_length(v);
         if (n > 1)
                 qsort(v, n, sizeof(char *), cmp_str);
+}
+
+struct strv_slot {
+        const char *s;
+        size_t i;
+};
+
+static int cmp_slot(const void *a, const void *b) {
+        const struct strv_slot *x = a, *y = b;
+        int c = strcmp(x->s, y->s);
+        return c ? c : (x->i > y->i) - (x->i < y->i);
+}
+
+/* Sort (string, position) pairs, mark every later copy of a string, then
+ * compact in place: O(n log n) where a strv_contains() loop is O(n^2). */
+int strv_uniq(char **v) {
+        size_t n = strv_length(v), o = 0;
+        _cleanup_free_ struct strv_slot *slots = NULL;
+        _cleanup_free_ bool *dup = NULL;
+
+        if (n < 2)
+                return 0;
+        slots = reallocarray(NULL, n, sizeof(*slots));
+        dup = calloc(n, sizeof(bool));
+        if (!slots || !dup)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                slots[i] = (struct strv_slot){ v[i], i };
+        qsort(slots, n, sizeof(*slots), cmp_slot);
+        for (size_t i = 1; i < n; i++)
+                if (streq(slots[i].s, slots[i - 1].s))
+                        dup[slots[i].i] = true;
+        for (size_t i = 0; i < n; i++) {
+                if (dup[i])
+                        free(v[i]);
+                else
+                        v[o++] = v[i];
+        }
+        v[o] = NULL;
+        return 0;
+}
+
+int strv_extend(char ***v, char *const *add) {
+        size_t n = strv_length(*v), m = strv_length(add), k = 0;
+        char **nv;
+
+        nv = reallocarray(*v, n + m + 1, sizeof(char *));
+        if (!nv)
+                return -ENOMEM;
+        *v = nv;
+        for (; k < m; k++) {
+                nv[n + k] = strdup(add[k]);
+                if (!nv[n + k])
+                        break;
+        }
+        nv[n + k] = NULL;
+        return k < m ? -ENOMEM : 0;
+}
+
+int strv_extend_uniq(char ***v, char *const *add) {
+        int r = strv_extend(v, add);
+        return r < 0 ? r : strv_uniq(*v);
 }
 
 int startswith(const char *s, const char *prefix) {

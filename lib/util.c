@@ -62,31 +62,43 @@ int url_split(const char *url, char **ret_scheme, char **ret_host, int *ret_port
 }
 
 int urls_parse(const char *s, char ***ret, char *err, size_t errlen) {
-        _cleanup_strv_ char **v = calloc(1, sizeof(char *));
-        _cleanup_free_ char *copy = strdup(s ? s : "");
+        _cleanup_strv_ char **v = calloc(URLS_MAX + 1, sizeof(char *));
+        _cleanup_free_ char *copy = NULL;
+        size_t len = s ? strnlen(s, URLS_MAX_LEN + 1) : 0, n = 0;
         char *save = NULL, *tok;
 
+        if (len > URLS_MAX_LEN) {
+                snprintf(err, errlen, "URL list longer than the limit of %d bytes", URLS_MAX_LEN);
+                return -E2BIG;
+        }
+        copy = strndup(s ? s : "", len);
         if (!v || !copy)
                 return -ENOMEM;
         for (tok = strtok_r(copy, ",; \t\n", &save); tok; tok = strtok_r(NULL, ",; \t\n", &save)) {
                 _cleanup_free_ char *scheme = NULL, *host = NULL;
+                if (n >= URLS_MAX) {
+                        snprintf(err, errlen, "more than %d URLs in the list", URLS_MAX);
+                        return -E2BIG;
+                }
                 if (url_split(tok, &scheme, &host, NULL) < 0 ||
                     (!streq(scheme, "http") && !streq(scheme, "https"))) {
                         snprintf(err, errlen,
-                                 "invalid URL '%s': expected http://HOST:PORT or https://HOST:PORT", tok);
+                                 "invalid URL '%.200s': expected http://HOST:PORT or https://HOST:PORT", tok);
                         return -EINVAL;
                 }
                 /* drop a trailing slash so URLs compare equal */
                 size_t l = strlen(tok);
                 if (l > 0 && tok[l - 1] == '/')
                         tok[l - 1] = 0;
-                if (!strv_contains(v, tok) && strv_push(&v, tok) < 0)
+                if (!(v[n++] = strdup(tok)))
                         return -ENOMEM;
         }
-        if (strv_length(v) == 0) {
+        if (n == 0) {
                 snprintf(err, errlen, "empty URL list");
                 return -EINVAL;
         }
+        if (strv_uniq(v) < 0)
+                return -ENOMEM;
         *ret = TAKE_PTR(v);
         return 0;
 }

@@ -9,7 +9,13 @@
 
 /* Split a URL list on ',' ';' or whitespace. Every entry must be
  * http:// or https://host:port (port 1..65535; host a name, IPv4 or [IPv6]).
- * On error returns -EINVAL and writes a message naming the bad entry to err. */
+ * Duplicates are dropped (first kept), in O(n log n). A list longer than
+ * URLS_MAX_LEN bytes or with more than URLS_MAX entries is refused (-E2BIG)
+ * before any work per entry: such values come from etcd keys anyone can
+ * write. On error returns -EINVAL or -E2BIG and writes a message naming the
+ * bad entry (or the limit) to err. */
+#define URLS_MAX_LEN (64 * 1024)
+#define URLS_MAX 64
 int urls_parse(const char *s, char ***ret, char *err, size_t errlen);
 /* Host and port of one URL (host without brackets). */
 int url_split(const char *url, char **ret_scheme, char **ret_host, int *ret_port);

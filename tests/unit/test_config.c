@@ -335,6 +335,70 @@ START_TEST(test_file_errors) {
 }
 END_TEST
 
+static char *nested(const char *open, const char *close, size_t depth) {
+        size_t lo = strlen(open), lc = strlen(close), o = 0;
+        char *t = malloc(16 + depth * (lo + lc) + 4);
+        ck_assert_ptr_nonnull(t);
+        o += (size_t) sprintf(t, "etcd-arg: ");
+        for (size_t i = 0; i < depth; i++, o += lo)
+                memcpy(t + o, open, lo);
+        t[o++] = 'x';
+        for (size_t i = 0; i < depth; i++, o += lc)
+                memcpy(t + o, close, lc);
+        strcpy(t + o, "\n");
+        return t;
+}
+
+/* A config file nested 100,000 deep took 27 s (quadratic in libyaml's
+ * loader): depth and size are capped, with the file and line:col named,
+ * and refused at once. */
+START_TEST(test_file_limits) {
+        char loc[200];
+        uint64_t t0;
+
+        snprintf(loc, sizeof loc, "%s/mgmt.yaml:1:74: config file nested deeper than %d levels", tmpdir,
+                 CONFIG_MAX_DEPTH);
+        _cleanup_free_ char *deep = nested("[", "]", 100000);
+        t0 = now_usec();
+        expect_file_error(deep, loc);
+        ck_assert_uint_lt(now_usec() - t0, 1000000);
+        _cleanup_free_ char *deepmap = nested("{a: ", "}", 100000);
+        t0 = now_usec();
+        snprintf(loc, sizeof loc, "%s/mgmt.yaml:1:263: config file nested deeper than", tmpdir);
+        expect_file_error(deepmap, loc);
+        ck_assert_uint_lt(now_usec() - t0, 1000000);
+        /* at the limit (the top mapping is level 1): a plain error about the value */
+        _cleanup_free_ char *ok = nested("[", "]", CONFIG_MAX_DEPTH - 1);
+        expect_file_error(ok, "'etcd-arg' items must be scalars");
+        _cleanup_free_ char *ko = nested("[", "]", CONFIG_MAX_DEPTH);
+        expect_file_error(ko, "nested deeper than");
+
+        /* a file of 1 MiB + 1 byte */
+        size_t n = CONFIG_MAX_SIZE + 1;
+        _cleanup_free_ char *huge = malloc(n + 1);
+        ck_assert_ptr_nonnull(huge);
+        memset(huge, '#', n);
+        huge[n - 1] = '\n';
+        huge[n] = 0;
+        snprintf(loc, sizeof loc, "%s/mgmt.yaml: config file larger than the limit of %d bytes", tmpdir,
+                 CONFIG_MAX_SIZE);
+        expect_file_error(huge, loc);
+
+        /* a list option with too many items; each item parsed once */
+        char *list = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&list, &len);
+        fputs("hostname: a\netcd-arg:\n", f);
+        for (int i = 0; i < CONFIG_MAX_ITEMS + 1; i++)
+                fprintf(f, "- --x%d\n", i);
+        fclose(f);
+        snprintf(loc, sizeof loc, "%s/mgmt.yaml:3:1: 'etcd-arg' has %d items, more than the limit of %d", tmpdir,
+                 CONFIG_MAX_ITEMS + 1, CONFIG_MAX_ITEMS);
+        expect_file_error(list, loc);
+        free(list);
+}
+END_TEST
+
 START_TEST(test_reload) {
         struct config cfg;
         _cleanup_free_ char *path = write_yaml("hostname: one\nprefix: /p1\netcd-arg: --a\n");
@@ -415,6 +479,7 @@ static Suite *config_suite(void) {
         tcase_add_test(tc, test_list);
         tcase_add_test(tc, test_file_errors);
         tcase_add_test(tc, test_reload);
+        tcase_add_test(tc, test_file_limits);
         tcase_add_test(tc, test_env_name);
         tcase_add_test(tc, test_config_set);
         suite_add_tcase(s, tc);

@@ -204,6 +204,34 @@ START_TEST(test_txn_compare) {
 }
 END_TEST
 
+/* The highest id counts payload keys only, whatever their order. */
+START_TEST(test_highest_id) {
+        static const struct {
+                const char *keys[6];
+                int64_t want;
+        } cases[] = {
+                { { NULL }, 0 },
+                { { "/_mgmt/deploy/1/hash", NULL }, 0 },
+                { { "/_mgmt/deploy/1/payload", "/_mgmt/deploy/1/hash", NULL }, 1 },
+                { { "/_mgmt/deploy/10/payload", "/_mgmt/deploy/9/payload", "/_mgmt/deploy/2/payload", NULL }, 10 },
+                /* a hash left behind by a deleted far-ahead payload does not count */
+                { { "/_mgmt/deploy/3/payload", "/_mgmt/deploy/99999/hash", NULL }, 3 },
+                { { "/_mgmt/deploy/x/payload", "/_mgmt/deploy/0/payload", "/_mgmt/deploy/-4/payload",
+                    "/_mgmt/deploy/5/payloadx", "/_mgmt/deploy/2/payload", NULL },
+                  2 },
+        };
+        ck_assert_int_eq(deploy_highest_id(NULL), 0);
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                struct etcd_kv kv[6] = { 0 };
+                struct etcd_kvs kvs = { .kvs = kv };
+                for (size_t k = 0; cases[i].keys[k]; k++)
+                        kv[kvs.n++].key = (char *) cases[i].keys[k];
+                ck_assert_msg(deploy_highest_id(&kvs) == cases[i].want, "case %zu: got %lld, want %lld", i,
+                              (long long) deploy_highest_id(&kvs), (long long) cases[i].want);
+        }
+}
+END_TEST
+
 START_TEST(test_host_status) {
         struct host_status s;
         char err[256];
@@ -242,6 +270,7 @@ static Suite *deploy_suite(void) {
         tcase_add_test(tc, test_origin_env);
         tcase_add_test(tc, test_txn_compare);
         tcase_add_test(tc, test_host_status);
+        tcase_add_test(tc, test_highest_id);
         suite_add_tcase(s, tc);
         return s;
 }

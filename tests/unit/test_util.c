@@ -75,6 +75,76 @@ START_TEST(test_urls_parse_split) {
 }
 END_TEST
 
+/* Duplicates dropped in first-occurrence order; caps on length and count;
+ * a hostile 1.4 MB list of 55,000 URLs is refused at once, and the list
+ * operations stay n log n (100,000 entries well under a second). */
+START_TEST(test_urls_caps_and_uniq) {
+        _cleanup_strv_ char **v = NULL;
+        char err[256];
+
+        ck_assert_int_eq(urls_parse("http://b:1,http://a:1,http://b:1/,http://c:1,http://a:1", &v, err, sizeof err),
+                         0);
+        ck_assert_uint_eq(strv_length(v), 3);
+        ck_assert_str_eq(v[0], "http://b:1");
+        ck_assert_str_eq(v[1], "http://a:1");
+        ck_assert_str_eq(v[2], "http://c:1");
+
+        /* union: first occurrence order, nothing twice */
+        char *add[] = { (char *) "http://d:1", (char *) "http://a:1", (char *) "http://d:1", NULL };
+        ck_assert_int_eq(strv_extend_uniq(&v, add), 0);
+        ck_assert_uint_eq(strv_length(v), 4);
+        ck_assert_str_eq(v[3], "http://d:1");
+        char **empty = NULL;
+        ck_assert_int_eq(strv_extend_uniq(&empty, add), 0);
+        ck_assert_uint_eq(strv_length(empty), 2);
+        strv_free(empty);
+        ck_assert_int_eq(strv_uniq(NULL), 0);
+
+        /* exactly URLS_MAX is fine, one more is refused */
+        char *list = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&list, &len);
+        for (int i = 0; i < URLS_MAX; i++)
+                fprintf(f, "%shttp://127.0.0.1:%d", i ? "," : "", 1000 + i);
+        fflush(f);
+        strv_free(TAKE_PTR(v));
+        ck_assert_int_eq(urls_parse(list, &v, err, sizeof err), 0);
+        ck_assert_uint_eq(strv_length(v), URLS_MAX);
+        fprintf(f, ",http://127.0.0.1:99");
+        fclose(f);
+        strv_free(TAKE_PTR(v));
+        ck_assert_int_eq(urls_parse(list, &v, err, sizeof err), -E2BIG);
+        ck_assert_ptr_null(v);
+        ck_assert_ptr_nonnull(strstr(err, "more than 64 URLs"));
+        free(list);
+
+        /* the hostile value: 55,000 URLs, 1.4 MB */
+        f = open_memstream(&list, &len);
+        for (int i = 0; i < 55000; i++)
+                fprintf(f, "%shttp://10.%d.%d.%d:2379", i ? "," : "", i / 65536, (i / 256) % 256, i % 256);
+        fclose(f);
+        ck_assert_uint_gt(len, 1000000);
+        uint64_t t0 = now_usec();
+        ck_assert_int_eq(urls_parse(list, &v, err, sizeof err), -E2BIG);
+        ck_assert_ptr_nonnull(strstr(err, "longer than the limit of 65536 bytes"));
+        ck_assert_uint_lt(now_usec() - t0, 100000);
+        free(list);
+
+        /* 100,000 entries, every one twice: dedupe is n log n */
+        char **big = calloc(200001, sizeof(char *));
+        ck_assert_ptr_nonnull(big);
+        for (int i = 0; i < 200000; i++)
+                ck_assert_int_ne(asprintf(&big[i], "http://h%d:1", i % 100000), -1);
+        t0 = now_usec();
+        ck_assert_int_eq(strv_uniq(big), 0);
+        ck_assert_uint_lt(now_usec() - t0, 2000000);
+        ck_assert_uint_eq(strv_length(big), 100000);
+        ck_assert_str_eq(big[0], "http://h0:1");
+        ck_assert_str_eq(big[99999], "http://h99999:1");
+        strv_free(big);
+}
+END_TEST
+
 START_TEST(test_urls_parse_bad) {
         static const char *const bad[] = {
             "http://a:1,ftp://b:2", "http://a:1,b:2",       "http://a",    "http://a:0",
@@ -295,6 +365,7 @@ static Suite *util_suite(void) {
         tcase_add_test(tc, test_b64_invalid);
         tcase_add_test(tc, test_urls_parse_split);
         tcase_add_test(tc, test_urls_parse_bad);
+        tcase_add_test(tc, test_urls_caps_and_uniq);
         tcase_add_test(tc, test_url_split);
         tcase_add_test(tc, test_host_kinds);
         tcase_add_test(tc, test_hostname_valid);
