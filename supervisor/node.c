@@ -100,27 +100,29 @@ static void cache_write(struct node *n, char *const *urls) {
 static void update_endpoints(struct node *n) {
         _cleanup_strv_ char **v = NULL;
         if (n->child.state != CHILD_DOWN && !n->learner)
-                for (size_t i = 0; n->sc->adv_client_urls[i]; i++)
-                        strv_push(&v, n->sc->adv_client_urls[i]);
+                strv_extend(&v, n->sc->adv_client_urls);
         for (size_t i = 0; n->view_ok && i < n->members.n; i++)
-                for (size_t j = 0; n->members.m[i].client_urls[j]; j++)
-                        if (!strv_contains(v, n->members.m[i].client_urls[j]))
-                                strv_push(&v, n->members.m[i].client_urls[j]);
+                strv_extend(&v, n->members.m[i].client_urls);
         for (size_t i = 0; n->view_ok && n->end_urls && n->end_urls[i]; i++) {
                 char err[256];
                 _cleanup_strv_ char **u = NULL;
-                if (urls_parse(n->end_urls[i], &u, err, sizeof err) < 0)
+                if (urls_parse(n->end_urls[i], &u, err, sizeof err) < 0) {
+                        /* once per value: a hostile or broken key must not flood the log */
+                        if (!n->bad_endpoints_text || !streq(n->bad_endpoints_text, n->end_urls[i])) {
+                                log_warnx("ignoring endpoints of host '%s': %s", n->end_hosts[i], err);
+                                free(n->bad_endpoints_text);
+                                n->bad_endpoints_text = strdup(n->end_urls[i]);
+                        }
                         continue;
-                for (size_t j = 0; u[j]; j++)
-                        if (!strv_contains(v, u[j]))
-                                strv_push(&v, u[j]);
+                }
+                strv_extend(&v, u);
         }
+        /* one linear pass (n log n) instead of a search per URL */
+        strv_uniq(v);
         if (strv_length(v) == 0)
                 return;
         _cleanup_strv_ char **known = strv_copy(v);
-        for (size_t i = 0; n->sc->seeds && n->sc->seeds[i]; i++)
-                if (!strv_contains(v, n->sc->seeds[i]))
-                        strv_push(&v, n->sc->seeds[i]);
+        strv_extend_uniq(&v, n->sc->seeds);
         etcd_client_set_endpoints(n->client, v);
         cache_write(n, known);
 }
@@ -163,10 +165,19 @@ static void session_retry(struct node *n, const char *what, const struct etcd_er
         sd_event_add_time(n->event, &n->session_timer, CLOCK_MONOTONIC, now + delay, 0, session_timer_cb, n);
 }
 
+/* A write whose failure changes nothing here but is worth a line in the
+ * log; userdata is a static description. */
+static void warn_on_error(struct etcd_client *c, const struct etcd_error *err, json_t *reply, void *ud) {
+        if (err)
+                log_warnx("%s: %s", (const char *) ud, err->msg);
+}
+
 static void announce_coordinator(struct node *n) {
         _cleanup_free_ char *k = key_coordinator();
+        /* for observers only; the next leadership change writes it again */
         if (n->coordinator && n->lease)
-                etcd_call(n->client, ETCD_PUT, etcd_req_put(k, n->sc->hostname, n->lease), NULL, NULL);
+                etcd_call(n->client, ETCD_PUT, etcd_req_put(k, n->sc->hostname, n->lease), warn_on_error,
+                          (void *) "cannot record ourselves in /_mgmt/coordinator");
 }
 
 static void session_ready(struct node *n, int64_t rev) {
@@ -208,9 +219,12 @@ static void volunteer_done(struct etcd_client *c, const struct etcd_error *err, 
                         /* our own key from a previous run: take it over */
                         _cleanup_free_ char *k = key_volunteer(n->sc->hostname);
                         _cleanup_free_ char *v = strv_join(n->sc->adv_server_urls, ",");
-                        etcd_call(n->client, ETCD_PUT, etcd_req_put(k, v, n->lease), NULL, NULL);
+                        etcd_call(n->client, ETCD_PUT, etcd_req_put(k, v, n->lease), warn_on_error,
+                                  (void *) "cannot take over our volunteer key");
+                        /* the old lease would expire anyway; revoking only hurries it */
                         if (holder && holder != n->lease)
-                                etcd_call(n->client, ETCD_LEASE_REVOKE, etcd_req_lease_id(holder), NULL, NULL);
+                                etcd_call(n->client, ETCD_LEASE_REVOKE, etcd_req_lease_id(holder), warn_on_error,
+                                          (void *) "cannot revoke our previous session lease");
                 } else {
                         _cleanup_free_ char *k = key_volunteer(n->sc->hostname);
                         log_errorx("hostname '%s' is already in use: another supervisor volunteers under it "
@@ -326,20 +340,35 @@ static int keepalive_cb(sd_event_source *s, uint64_t usec, void *ud) {
         return 0;
 }
 
+static void published(struct etcd_client *c, const struct etcd_error *err, json_t *reply, void *ud) {
+        struct node *n = ud;
+        _cleanup_free_ char *v = strv_join(n->sc->adv_client_urls, ",");
+        if (err) {
+                /* tried again on the next status tick */
+                log_warnx("cannot publish our endpoints: %s", err->msg);
+                n->endpoints_published = false;
+                return;
+        }
+        log_info("published endpoints %s", v ? v : "");
+}
+
 static void publish_endpoints(struct node *n) {
         _cleanup_free_ char *k = key_endpoints(n->sc->hostname);
         _cleanup_free_ char *v = strv_join(n->sc->adv_client_urls, ",");
         if (!n->lease || n->endpoints_published)
                 return;
         n->endpoints_published = true;
-        etcd_call(n->client, ETCD_PUT, etcd_req_put(k, v, n->lease), NULL, NULL);
-        log_info("published endpoints %s", v);
+        if (etcd_call(n->client, ETCD_PUT, etcd_req_put(k, v, n->lease), published, n) < 0)
+                n->endpoints_published = false;
 }
 
 static void withdraw_endpoints(struct node *n) {
         _cleanup_free_ char *k = key_endpoints(n->sc->hostname);
         n->endpoints_published = false;
-        etcd_call(n->client, ETCD_DELETE, etcd_req_delete(k, false), NULL, NULL);
+        /* best effort: an unhealthy member often has no quorum to write
+         * with; then the key goes with our session lease instead */
+        etcd_call(n->client, ETCD_DELETE, etcd_req_delete(k, false), warn_on_error,
+                  (void *) "cannot withdraw our endpoints (they go with our lease)");
 }
 
 /* ---------------- watches and refresh ---------------- */
@@ -1261,6 +1290,7 @@ void node_free(struct node *n) {
         free(n->url_conflict);
         free(n->url_conflict_what);
         free(n->cluster_key_text);
+        free(n->bad_endpoints_text);
         if (n->lock_fd >= 0)
                 close(n->lock_fd);
         etcd_members_clear(&n->members);

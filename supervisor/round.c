@@ -161,7 +161,7 @@ static void execute(struct node *n, const struct caction *a) {
                         if (streq(n->nom_hosts[i], a->host))
                                 urls = n->nom_urls[i];
                 if (urls_parse(urls, &pu, err, sizeof err) < 0) {
-                        log_warnx("nominated/%s holds bad peer URLs '%s': %s; un-nominating", a->host, urls, err);
+                        log_warnx("nominated/%s holds bad peer URLs '%.120s': %s; un-nominating", a->host, urls, err);
                         r = etcd_call(n->client, ETCD_DELETE, etcd_req_delete(nk, false), action_done, n);
                         break;
                 }

@@ -303,6 +303,7 @@ struct node {
         uint64_t view_key_id;     /* /_mgmt/cluster as read: id and generation */
         long long view_gen;
         char *cluster_key_text;
+        char *bad_endpoints_text; /* the last endpoints value refused, warned once */
         bool view_ok;             /* the view is from our cluster (judge_view) */
         bool view_superseded;     /* ... or from a newer generation of it */
         bool view_own, view_own_pending; /* member list read from our own etcd */
