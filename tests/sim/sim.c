@@ -31,7 +31,7 @@
 #define SEC USEC_PER_SEC
 
 struct host {
-        char name[8];
+        char name[16];
         bool alive;     /* supervisor running */
         bool etcd;      /* etcd child running */
         uint64_t data;  /* member id whose data is in the data dir, 0 none */
