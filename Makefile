@@ -37,8 +37,9 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 TOOL_SRC := $(wildcard tests/tools/*.c)
 
 obj = $(patsubst %.c,$(B)/%.o,$(1))
-# program sources other than main.c also go into the unit tests
-SUP_LIBOBJ := $(call obj,$(filter-out supervisor/main.c,$(SUP_SRC)))
+# program sources other than main.c also go into the unit tests; the
+# supervisor's subcommands (cmd_*.c) stay out: their names clash with mgmt-deploy's
+SUP_LIBOBJ := $(call obj,$(filter-out supervisor/main.c supervisor/cmd_%.c,$(SUP_SRC)))
 AGENT_LIBOBJ := $(call obj,$(filter-out agent/main.c,$(AGENT_SRC)))
 DEPLOY_LIBOBJ := $(call obj,$(filter-out deployer/main.c,$(DEPLOY_SRC)))
 

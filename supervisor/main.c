@@ -9,6 +9,7 @@
 
 static const char usage[] =
         "Usage: mgmt-supervisor [OPTIONS]\n"
+        "       mgmt-supervisor status [--seeds URLS] [--json] [--watch]  (see 'status --help')\n"
         "\n"
         "Runs on every node. Without --seeds and without data it bootstraps a one-member etcd\n"
         "cluster; with --seeds it joins as a client and volunteers. The supervisor whose etcd\n"
@@ -41,6 +42,9 @@ int main(int argc, char **argv) {
         int r;
 
         log_init("mgmt-supervisor");
+        /* subcommands (to be folded into a command table) */
+        if (argc > 1 && streq(argv[1], "status"))
+                return cmd_status(argc - 1, argv + 1);
         r = config_parse(&cfg, "mgmt-supervisor", MGMT_VERSION, usage, footer, supervisor_opts, _OPT_MAX, argc,
                          argv);
         if (r != 0) {

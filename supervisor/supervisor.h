@@ -75,6 +75,9 @@ char **etcd_argv(const struct sup_config *sc, const char *initial_cluster, bool 
  * member carrying our advertised peer URL. */
 char *initial_cluster_from(const struct etcd_members *ms, const char *self, char *const *self_peer_urls);
 
+/* ---------- cmd_status.c: `mgmt-supervisor status` ---------- */
+int cmd_status(int argc, char **argv);
+
 /* ---------- tls.c ---------- */
 /* Does the certificate in cert_file cover the host of every URL (IP SANs
  * for addresses, DNS SANs or CN for names)? On failure err says what to add

@@ -1,0 +1,123 @@
+#!/usr/bin/env bats
+# One window on the cluster (issue 15): `mgmt-supervisor status`, its --json
+# schema, --watch, and the metrics listener's /metrics, /health and /status.
+
+load sup
+
+setup() { mgmt_setup; }
+teardown() { mgmt_teardown; }
+
+status() { "$MGMT_BIN/mgmt-supervisor" status --seeds "$(all_urls)" "$@"; }
+
+# host's field in the --json document
+host_field() { # HOST FIELD
+        status --json | jq -r --arg h "$1" ".hosts[] | select(.name == \$h) | .$2"
+}
+role_is() { [ "$(host_field "$1" role)" = "$2" ]; }
+
+# The documented schema (mgmt-supervisor(8), "STATUS DOCUMENT"): required
+# fields and their types; fails naming what is wrong.
+check_schema() {
+        jq -e '
+          def t($v; $ts): ($v | type) as $x | ($ts | index($x)) != null;
+          (.schema == 1) and t(.time; ["string"]) and t(.revision; ["number"]) and
+          t(.cluster; ["object"]) and t(.cluster.id; ["string"]) and
+          t(.cluster.generation; ["number", "null"]) and t(.cluster.created; ["string", "null"]) and
+          t(.ideal; ["number", "null"]) and t(.voters; ["number"]) and t(.learners; ["number"]) and
+          t(.healthy_voters; ["number"]) and t(.quorum; ["number"]) and t(.failure_tolerance; ["number"]) and
+          t(.leader; ["string", "null"]) and t(.coordinator; ["string", "null"]) and
+          t(.plan; ["object", "null"]) and t(.hosts; ["array"]) and
+          all(.hosts[];
+            t(.name; ["string"]) and
+            (.role | IN("member", "learner", "volunteer", "client", "gone")) and
+            t(.member_id; ["string", "null"]) and t(.leader; ["boolean"]) and
+            t(.healthy; ["boolean", "null"]) and t(.raft_index; ["number", "null"]) and
+            t(.raft_index_lag; ["number", "null"]) and t(.db_size; ["number", "null"]) and
+            t(.etcd_version; ["string", "null"]) and t(.client_urls; ["array"]) and
+            t(.volunteer; ["boolean"]) and t(.nominated; ["boolean"]) and t(.endpoints; ["boolean"]) and
+            t(.deploy; ["number", "null"]) and t(.deploy_state; ["string", "null"]) and
+            t(.snapshot_time; ["string", "null"]) and t(.snapshot_age_seconds; ["number", "null"]) and
+            t(.error; ["string", "null"]))
+        ' "$1" >/dev/null || { echo "document does not match the schema:"; cat "$1"; return 1; }
+}
+
+@test "status of 3 members + 1 volunteer: roles, leader, coordinator; a killed member shows gone" {
+        start_sup h1 --ideal-cluster-size 3
+        for h in h2 h3 h4; do start_sup $h --seeds "$URL_h1"; done
+        wait_until 60 voter_count_is 3
+        # coordinator key and every member's endpoints key are there
+        wait_until 20 status_settled 3
+        status --json > "$TMP/doc.json"
+        check_schema "$TMP/doc.json"
+        [ "$(jq -r '.voters' "$TMP/doc.json")" -eq 3 ]
+        [ "$(jq -r '.failure_tolerance' "$TMP/doc.json")" -eq 1 ]
+        [ "$(jq -r '.ideal' "$TMP/doc.json")" -eq 3 ]
+        [ "$(jq -r '[.hosts[].name] | join(" ")' "$TMP/doc.json")" = "h1 h2 h3 h4" ]
+        volunteer=$(comm -23 <(printf 'h1\nh2\nh3\nh4\n') <(voters))
+        for m in $(voters); do
+                [ "$(jq -r --arg h "$m" '.hosts[] | select(.name == $h) | .role' "$TMP/doc.json")" = member ]
+                [ "$(jq -r --arg h "$m" '.hosts[] | select(.name == $h) | .healthy' "$TMP/doc.json")" = true ]
+        done
+        [ "$(jq -r --arg h "$volunteer" '.hosts[] | select(.name == $h) | .role' "$TMP/doc.json")" = volunteer ]
+        # leader: the member etcd itself calls leader
+        murl=$(jq -r '[.hosts[] | select(.role == "member")][0].client_urls[0]' "$TMP/doc.json")
+        leader_id=$(etcdctl --endpoints "$murl" endpoint status --cluster | awk -F', ' '$5 == "true" { print $2 }')
+        [ -n "$leader_id" ]
+        [ "$(jq -r '.hosts[] | select(.leader) | .member_id' "$TMP/doc.json")" = "$leader_id" ]
+        coord=$(etcdctl --endpoints "$(all_urls)" get /_mgmt/coordinator --print-value-only)
+        [ "$(jq -r '.coordinator' "$TMP/doc.json")" = "$coord" ]
+
+        # the table: header and one row per host, sorted
+        run status
+        [ "$status" -eq 0 ]
+        echo "$output"
+        [[ "${lines[0]}" == *"ideal 3  voters 3"*"failure tolerance 1"*"coordinator $coord"* ]]
+        [ "$(printf '%s\n' "${lines[@]:3}" | awk '{ print $1 }' | tr '\n' ' ')" = "h1 h2 h3 h4 " ]
+        printf '%s\n' "${lines[@]}" | grep -E "^$volunteer +volunteer "
+
+        # kill a member that is not the coordinator, supervisor and etcd at once
+        victim=$(voters | grep -vx "$coord" | head -n 1)
+        kill -KILL "$(etcd_pid_of "$victim")" "$(cat "$TMP/$victim.pid")"
+        wait_until 20 role_is "$victim" gone
+        [ "$(host_field "$victim" healthy)" = false ]
+        status --json > "$TMP/doc2.json"
+        check_schema "$TMP/doc2.json"
+        run status
+        printf '%s\n' "${lines[@]}" | grep -E "^$victim +gone "
+}
+
+status_settled() { # VOTERS: the coordinator is published and every voter healthy
+        local d
+        d=$(status --json) || return 1
+        [ "$(echo "$d" | jq -r '.healthy_voters')" -eq "$1" ] &&
+                [ "$(echo "$d" | jq -r '.coordinator')" != null ] &&
+                [ "$(echo "$d" | jq -r '[.hosts[] | select(.role == "member" and .endpoints)] | length')" -eq "$1" ]
+}
+
+@test "status: no seed answers is an error naming it; bad usage exits 2" {
+        port=$(free_port)
+        run "$MGMT_BIN/mgmt-supervisor" status --seeds "http://127.0.0.1:$port"
+        [ "$status" -eq 1 ]
+        [[ "$output" == *"127.0.0.1:$port"* ]]
+        run "$MGMT_BIN/mgmt-supervisor" status --seeds "not-a-url"
+        [ "$status" -eq 2 ]
+        run "$MGMT_BIN/mgmt-supervisor" status extra
+        [ "$status" -eq 2 ]
+        run "$MGMT_BIN/mgmt-supervisor" status --help
+        [ "$status" -eq 0 ]
+        [[ "$output" == *"--watch"* ]]
+}
+
+@test "status --watch redraws on a change under /_mgmt/ (no timer)" {
+        start_sup h1 --ideal-cluster-size 1
+        wait_until 30 voter_count_is 1
+        start_bg watch "$MGMT_BIN/mgmt-supervisor" status --seeds "$URL_h1" --watch --json
+        wait_until 10 grep -q '"schema"' "$TMP/watch.log"
+        sleep 2
+        before=$(grep -c '"schema"' "$TMP/watch.log")
+        # nothing changes: no redraw
+        sleep 2
+        [ "$(grep -c '"schema"' "$TMP/watch.log")" -eq "$before" ]
+        etcdctl --endpoints "$URL_h1" put /_mgmt/idealClusterSize 2 >/dev/null
+        wait_until 10 sh -c "tail -n 1 '$TMP/watch.log' | jq -e '.ideal == 2'"
+}
