@@ -15,7 +15,7 @@ MANDIR ?= $(PREFIX)/share/man
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 VERSION := 0.1.0
 
-PKGS := libcurl jansson yaml-0.1 libsystemd libbsd libcrypto
+PKGS := libcurl jansson yaml-0.1 libsystemd libbsd libcrypto libmicrohttpd
 CC ?= cc
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
         -Wno-unused-parameter
@@ -25,7 +25,7 @@ ifneq ($(SAN),)
 SANFLAGS := -fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 endif
 ALL_CFLAGS = -std=gnu17 $(WARN) $(CFLAGS) $(SANFLAGS) -D_GNU_SOURCE -DMGMT_VERSION=\"$(VERSION)\" \
-        -Ilib $(shell pkg-config --cflags $(PKGS))
+        -Ilib -I$(B)/gen $(shell pkg-config --cflags $(PKGS))
 LIBS = $(shell pkg-config --libs $(PKGS)) -lm
 ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS)
 
@@ -53,6 +53,14 @@ all: $(PROGS)
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+# the status page, embedded as a C string (generated into the build dir only)
+$(B)/gen/status_html.h: supervisor/status.html
+	@mkdir -p $(dir $@)
+	{ echo '/* generated from supervisor/status.html by the Makefile */'; \
+	  echo 'static const char status_html[] ='; \
+	  sed 's/\\/\\\\/g; s/"/\\"/g; s/^/"/; s/$$/\\n"/' $<; echo ';'; } > $@.tmp && mv $@.tmp $@
+$(B)/supervisor/metrics.o: $(B)/gen/status_html.h
 
 $(B)/libmgmt.a: $(call obj,$(LIB_SRC))
 	@rm -f $@

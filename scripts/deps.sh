@@ -3,7 +3,7 @@
 # run its demo, only those missing (idempotent). Run as root, or with sudo.
 set -eu
 PKGS="gcc make pkg-config libcurl4-openssl-dev libssl-dev libjansson-dev libyaml-dev libsystemd-dev libbsd-dev
-check bats etcd-server etcd-client openssl curl iproute2 procps clang libclang-rt-14-dev systemd python3 jq"
+check bats libmicrohttpd-dev etcd-server etcd-client openssl curl iproute2 procps clang libclang-rt-14-dev systemd python3 jq"
 [ -n "${MGMT_EXTRA_PKGS:-}" ] && PKGS="$PKGS $MGMT_EXTRA_PKGS"
 missing=""
 for p in $PKGS; do

@@ -59,6 +59,9 @@ const struct opt_def supervisor_opts[_OPT_MAX] = {
         [OPT_ETCD_ARG] = { "etcd-arg", NULL, OPT_LIST, "ARG", NULL,
                            "pass ARG to etcd as is, e.g. --etcd-arg=--heartbeat-interval=500 (ETCD_* "
                            "variables reach etcd too)" },
+        [OPT_METRICS_LISTEN] = { "metrics-listen", NULL, OPT_STRING, "ADDR:PORT", NULL,
+                                 "serve /metrics (Prometheus), /health, /status (JSON) and a status page at / on "
+                                 "ADDR:PORT ([ADDR]:PORT for IPv6, *:PORT for all); default off" },
 };
 
 /* Source address this host uses to reach host:port (no packet is sent). */

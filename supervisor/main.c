@@ -95,12 +95,15 @@ int main(int argc, char **argv) {
         sd_event_add_signal(e, NULL, SIGTERM, on_term, n);
         sd_event_add_signal(e, NULL, SIGINT, on_term, n);
         sd_event_add_signal(e, NULL, SIGHUP, on_hup, n);
+        if ((r = sup_listener_start(e, n, cfg.v[OPT_METRICS_LISTEN].s)) < 0)
+                goto out;
         log_notice("mgmt-supervisor %s starting as '%s' (prefix %s)", MGMT_VERSION, sc.hostname, sc.prefix);
         r = node_start(n);
         if (r < 0)
                 goto out;
         r = sd_event_loop(e);
 out:
+        sup_listener_stop();
         node_free(n);
         sd_event_unref(e);
         sup_config_free(&sc);

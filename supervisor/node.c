@@ -917,3 +917,23 @@ void node_free(struct node *n) {
         sd_event_unref(n->event);
         free(n);
 }
+
+/* The node's values for the metrics listener (metrics.c), read here so that
+ * the listener knows nothing of the node's insides. */
+void node_metrics(const struct node *n, struct sup_metrics *ret) {
+        *ret = (struct sup_metrics){
+                .ideal = n->ideal,
+                .coordinator = n->coordinator,
+                .etcd_up = n->child.state == CHILD_UP && n->healthy,
+                .ready = (n->role == ROLE_MEMBER && n->healthy && n->have_state) ||
+                         ((n->role == ROLE_CLIENT || n->role == ROLE_VOLUNTEER) && n->have_state),
+                .etcd_restarts = n->child.total_crashes,
+                .client = n->client,
+        };
+        for (size_t i = 0; i < n->members.n; i++) {
+                if (n->members.m[i].learner)
+                        ret->learners++;
+                else
+                        ret->voters++;
+        }
+}

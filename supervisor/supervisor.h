@@ -43,6 +43,7 @@ enum {
         OPT_PEER_CA,
         OPT_PEER_CLIENT_CERT_AUTH,
         OPT_ETCD_ARG,
+        OPT_METRICS_LISTEN,
         _OPT_MAX,
 };
 extern const struct opt_def supervisor_opts[_OPT_MAX];
@@ -77,6 +78,26 @@ char *initial_cluster_from(const struct etcd_members *ms, const char *self, char
 
 /* ---------- cmd_status.c: `mgmt-supervisor status` ---------- */
 int cmd_status(int argc, char **argv);
+
+/* ---------- metrics.c: --metrics-listen (/metrics, /health, /status, /) ---------- */
+struct node;
+struct sup_metrics {
+        long long voters, learners, ideal;
+        bool coordinator;
+        bool etcd_up;  /* our etcd child runs and answers */
+        bool ready;    /* a healthy member or a connected client (/health) */
+        unsigned etcd_restarts;
+        struct etcd_client *client; /* the node's client, for /status */
+};
+/* node.c: the values of the node the listener serves. */
+void node_metrics(const struct node *n, struct sup_metrics *ret);
+/* Bind and serve on "ADDR:PORT" from the loop; an address in use fails here. */
+int sup_listener_start(sd_event *e, struct node *n, const char *listen);
+void sup_listener_stop(void);
+/* Counters fed by the code that acts. */
+void sup_metrics_count_change(const char *action);
+void sup_metrics_snapshot_done(int64_t unix_time);
+void sup_metrics_snapshot_failed(void);
 
 /* ---------- tls.c ---------- */
 /* Does the certificate in cert_file cover the host of every URL (IP SANs
