@@ -38,6 +38,13 @@ char **engine_errors(struct engine *e);
 /* Retry backoff bounds (tests shorten them). */
 void engine_set_backoff(struct engine *e, uint64_t min_usec, uint64_t max_usec);
 
+/* Metrics: check-apply runs by kind (eventful: changed something; errorful:
+ * failed) and the current resources by kind and state (names below). */
+#define ENGINE_RES_STATES 4
+unsigned long long engine_checkapply_count(const struct engine *e, enum res_kind k, bool eventful, bool errorful);
+const char *engine_res_state_name(unsigned i);
+void engine_count_resources(const struct engine *e, size_t counts[_RES_KIND_MAX][ENGINE_RES_STATES]);
+
 /* ---- res_file.c ---- */
 
 /* Check then apply one file resource. Returns 1 if something was changed,
@@ -127,6 +134,10 @@ void agent_exchange_publish(struct agent *a); /* replace this host's exports */
 int agent_exchange_compose(const struct graph *base, const struct collected *coll, size_t n_coll,
                            struct graph **ret);
 void agent_collected_free_all(struct agent *a);
+
+/* metrics.c: --metrics-listen (/metrics, /health, /status) */
+int agent_listener_start(struct agent *a, const char *listen);
+void agent_listener_stop(void);
 
 /* status.c */
 int agent_status_start(struct agent *a);

@@ -23,6 +23,7 @@ enum {
         OPT_CERT_FILE,
         OPT_KEY_FILE,
         OPT_TRUSTED_CA_FILE,
+        OPT_METRICS_LISTEN,
         _OPT_MAX,
 };
 
@@ -43,6 +44,9 @@ static const struct opt_def opts[] = {
     [OPT_KEY_FILE] = {"key-file", NULL, OPT_STRING, "FILE", NULL, "TLS client key for etcd", 0, 0},
     [OPT_TRUSTED_CA_FILE] = {"trusted-ca-file", NULL, OPT_STRING, "FILE", NULL,
                              "CA bundle to verify etcd's certificate", 0, 0},
+    [OPT_METRICS_LISTEN] = {"metrics-listen", NULL, OPT_STRING, "ADDR:PORT", NULL,
+                            "serve /metrics (Prometheus), /health and /status (JSON) on ADDR:PORT "
+                            "([ADDR]:PORT for IPv6, *:PORT for all); default off", 0, 0},
 };
 
 static const char usage[] = "usage: mgmt-agent --seeds URLS [--file GRAPH] [OPTIONS]\n"
@@ -155,6 +159,9 @@ static int agent_run(struct config *cfg) {
                 goto out;
         }
 
+        if ((r = agent_listener_start(&a, cfg->v[OPT_METRICS_LISTEN].s)) < 0)
+                goto out;
+
         struct graph *g = NULL;
         if (file) {
                 r = graph_load_file(file, &g, NULL, err, sizeof err);
@@ -209,6 +216,7 @@ static int agent_run(struct config *cfg) {
         else
                 r = a.exit_code;
 out:
+        agent_listener_stop();
         engine_free(a.engine);
         a.engine = NULL;
         if (a.etcd) {

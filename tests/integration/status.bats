@@ -121,3 +121,132 @@ status_settled() { # VOTERS: the coordinator is published and every voter health
         etcdctl --endpoints "$URL_h1" put /_mgmt/idealClusterSize 2 >/dev/null
         wait_until 10 sh -c "tail -n 1 '$TMP/watch.log' | jq -e '.ideal == 2'"
 }
+
+SUP_METRICS="mgmt_cluster_voting_members mgmt_cluster_learners mgmt_ideal_cluster_size mgmt_failure_tolerance
+mgmt_is_coordinator mgmt_etcd_up mgmt_etcd_restarts_total mgmt_membership_changes_total
+mgmt_last_snapshot_timestamp_seconds mgmt_snapshot_failures_total"
+AGENT_METRICS="mgmt_deploy_id mgmt_resources mgmt_checkapply_total mgmt_converged"
+
+# metrics URL: strict parse, exactly the families of DESIGN.md, normalized samples on stdout
+metrics() { # URL FAMILIES...
+        local url=$1
+        shift
+        curl -fsS --max-time 5 "$url/metrics" > "$TMP/metrics.txt" || return 1
+        # shellcheck disable=SC2086
+        python3 "$BATS_TEST_DIRNAME/prom_check.py" $* < "$TMP/metrics.txt"
+}
+metric_is() { # URL SAMPLE VALUE
+        metrics "$1" $SUP_METRICS | grep -qxF "$2 $3"
+}
+http_code() { curl -s -o /dev/null -w '%{http_code}' --max-time 8 "$1"; }
+health_is() { [ "$(http_code "$1/health")" = "$2" ]; }
+
+@test "metrics listener: strict Prometheus text that follows a resize, /health flips to 503 with etcd stopped, /status, /" {
+        m1=$(free_port)
+        m2=$(free_port)
+        start_sup h1 --ideal-cluster-size 1 --metrics-listen "127.0.0.1:$m1"
+        wait_until 30 voter_count_is 1
+        start_sup h2 --seeds "$URL_h1" --metrics-listen "127.0.0.1:$m2"
+        M1=http://127.0.0.1:$m1
+        M2=http://127.0.0.1:$m2
+        wait_until 20 metric_is "$M1" "mgmt_cluster_voting_members{}" 1
+        metrics "$M1" $SUP_METRICS > "$TMP/m1.txt"
+        grep -qxF "mgmt_is_coordinator{} 1" "$TMP/m1.txt"
+        grep -qxF "mgmt_failure_tolerance{} 0" "$TMP/m1.txt"
+        grep -qxF "mgmt_etcd_up{} 1" "$TMP/m1.txt"
+        grep -qxF 'mgmt_membership_changes_total{action="nominate"} 0' "$TMP/m1.txt"
+        # h2 volunteers: a connected client is healthy
+        wait_until 20 health_is "$M2" 200
+        metrics "$M2" $SUP_METRICS | grep -qxF "mgmt_etcd_up{} 0"
+
+        set_ideal 2
+        wait_until 60 voter_count_is 2
+        wait_until 20 metric_is "$M1" "mgmt_cluster_voting_members{}" 2
+        wait_until 20 metric_is "$M1" "mgmt_ideal_cluster_size{}" 2
+        metrics "$M1" $SUP_METRICS | grep -qxF 'mgmt_membership_changes_total{action="nominate"} 1'
+        wait_until 20 health_is "$M2" 200
+        wait_until 20 metric_is "$M2" "mgmt_etcd_up{}" 1
+
+        # /status is the status document; / is the page
+        curl -fsS "$M2/status" > "$TMP/doc.json"
+        check_schema "$TMP/doc.json"
+        [ "$(jq -r '.voters' "$TMP/doc.json")" -eq 2 ]
+        curl -fsS "$M1/" | grep -q '<!DOCTYPE html>'
+        [ "$(http_code "$M1/nope")" = 404 ]
+        [ "$(http_code "$M1/status?wait=x")" = 400 ]
+
+        # a stopped etcd: its member's /health says 503, and again 200 when it runs
+        pid=$(etcd_pid_of h2)
+        kill -STOP "$pid"
+        wait_until 30 health_is "$M2" 503
+        kill -CONT "$pid"
+        wait_until 30 health_is "$M2" 200
+}
+
+@test "metrics listener: /status?wait=REV answers on the next change under /_mgmt/, not before" {
+        m1=$(free_port)
+        start_sup h1 --ideal-cluster-size 1 --metrics-listen "127.0.0.1:$m1"
+        wait_until 30 voter_count_is 1
+        M1=http://127.0.0.1:$m1
+        # settled: coordinator and endpoints keys written, nothing else coming
+        wait_until 20 status_settled 1
+        sleep 1
+        rev=$(curl -fsS "$M1/status" | jq -r '.revision')
+        start_bg poll curl -fsS --max-time 20 "$M1/status?wait=$rev"
+        sleep 2
+        # still waiting: nothing changed
+        kill -0 "$(cat "$TMP/poll.pid")"
+        [ ! -s "$TMP/poll.log" ]
+        set_ideal 3
+        wait_until 10 sh -c "jq -e '.ideal == 3' '$TMP/poll.log'"
+}
+
+@test "metrics listener: an address in use or a bad address is a start-up error (exit 1)" {
+        m1=$(free_port)
+        start_sup h1 --ideal-cluster-size 1 --metrics-listen "127.0.0.1:$m1"
+        wait_until 30 voter_count_is 1
+        wait_until 10 health_is "http://127.0.0.1:$m1" 200
+        run "$MGMT_BIN/mgmt-supervisor" --hostname h9 --prefix "$TMP/h9" --seeds "$URL_h1" \
+                --client-urls "http://127.0.0.1:$(free_port)" --server-urls "http://127.0.0.1:$(free_port)" \
+                --metrics-listen "127.0.0.1:$m1"
+        [ "$status" -eq 1 ]
+        [[ "$output" == *"cannot listen on '127.0.0.1:$m1': Address already in use"* ]]
+        run "$MGMT_BIN/mgmt-supervisor" --hostname h9 --prefix "$TMP/h9" --metrics-listen "no-port"
+        [ "$status" -eq 1 ]
+        [[ "$output" == *"'no-port' has no port"* ]]
+        run "$MGMT_BIN/mgmt-agent" --hostname h9 --seeds "$URL_h1" --metrics-listen "127.0.0.1:$m1"
+        [ "$status" -eq 1 ]
+        [[ "$output" == *"Address already in use"* ]]
+}
+
+@test "agent metrics: strict Prometheus text, converged after a deploy, /health and /status" {
+        start_sup h1 --ideal-cluster-size 1
+        wait_until 30 voter_count_is 1
+        ma=$(free_port)
+        MA=http://127.0.0.1:$ma
+        start_bg agent "$MGMT_BIN/mgmt-agent" --hostname h1 --seeds "$URL_h1" --prefix "$TMP/agent" \
+                --metrics-listen "127.0.0.1:$ma"
+        wait_until 20 health_is "$MA" 200
+        cat > "$TMP/g.yaml" <<EOG
+graph: g
+resources:
+  file:
+  - name: f1
+    path: $TMP/out/f1
+    content: "hello\n"
+    state: exists
+  print:
+  - name: p1
+    msg: hi
+EOG
+        "$MGMT_BIN/mgmt-deploy" --seeds "$URL_h1" --wait --timeout 30 yaml "$TMP/g.yaml"
+        wait_until 20 sh -c "curl -fsS '$MA/metrics' | grep -qx 'mgmt_deploy_id 1'"
+        metrics "$MA" $AGENT_METRICS > "$TMP/ma.txt"
+        grep -qxF "mgmt_converged{} 1" "$TMP/ma.txt"
+        grep -qxF 'mgmt_resources{kind="file",state="ok"} 1' "$TMP/ma.txt"
+        grep -qxF 'mgmt_resources{kind="print",state="ok"} 1' "$TMP/ma.txt"
+        grep -qxF 'mgmt_checkapply_total{kind="file",eventful="true",errorful="false"} 1' "$TMP/ma.txt"
+        curl -fsS "$MA/status" > "$TMP/doc.json"
+        check_schema "$TMP/doc.json"
+        [ "$(jq -r '.hosts[0].deploy' "$TMP/doc.json")" -eq 1 ]
+}
