@@ -109,9 +109,17 @@ struct agent {
         bool status_dirty, status_busy;
         char *status_sent;
         bool stopping;
+
+        unsigned etcd_failures; /* failed etcd requests in a row (agent_etcd_trouble) */
 };
 
 /* agent.c */
+/* A request to etcd failed: log it (a warning on the 1st, 2nd, 4th, 8th...
+ * failure in a row, else at debug) and return the delay before retrying,
+ * growing from 1 s to 10 s, so that an agent without etcd slows down. */
+uint64_t agent_etcd_trouble(struct agent *a, const char *what, const char *msg);
+/* A request to etcd succeeded: back to quick retries. */
+void agent_etcd_fine(struct agent *a);
 void agent_ready(struct agent *a);
 void agent_on_engine_state(struct engine *e, enum engine_state st, void *userdata);
 void agent_graph_changed(struct agent *a); /* recompose base + collected, give it to the engine */

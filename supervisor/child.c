@@ -10,6 +10,8 @@
 #include <sys/prctl.h>
 #include <sys/wait.h>
 
+#include <jansson.h>
+
 #include "log.h"
 #include "supervisor.h"
 #include "util.h"
@@ -33,10 +35,38 @@ static void set_state(struct child *ch, enum child_state s) {
         ch->state = s;
 }
 
+int etcd_line_level(const char *line) {
+        if (line[0] == '{') { /* etcd 3.4+ with --logger=zap: one JSON object per line */
+                json_error_t jerr;
+                json_t *j = json_loads(line, 0, &jerr);
+                const char *lv = json_string_value(json_object_get(j, "level"));
+                int r = LOG_DEBUG;
+                if (lv && streq(lv, "warn"))
+                        r = LOG_WARNING;
+                else if (lv && (streq(lv, "error") || streq(lv, "dpanic") || streq(lv, "panic") || streq(lv, "fatal")))
+                        r = LOG_ERR;
+                json_decref(j);
+                return r;
+        }
+        /* capnslog: "2024-01-02 03:04:05.123456 W | etcdserver: ..." */
+        const char *bar = strstr(line, " | ");
+        if (bar && bar - line >= 2 && bar - line < 48 && bar[-2] == ' ') {
+                switch (bar[-1]) {
+                case 'W':
+                        return LOG_WARNING;
+                case 'E':
+                case 'C':
+                        return LOG_ERR;
+                }
+        }
+        return LOG_DEBUG;
+}
+
 static void flush_line(struct child *ch) {
         ch->linebuf[ch->linelen] = 0;
         if (ch->linelen > 0) {
-                log_info("etcd: %s", ch->linebuf);
+                /* etcd's chatter (peer connections...) only at debug; its warnings and errors as such */
+                log_msg(etcd_line_level(ch->linebuf), 0, "etcd: %s", ch->linebuf);
                 if (strstr(ch->linebuf, "permanently removed from the cluster") ||
                     strstr(ch->linebuf, "has already been removed"))
                         ch->removed_seen = true;

@@ -146,6 +146,10 @@ void child_stop(struct child *ch);
 void child_schedule_restart(struct child *ch);
 void child_mark_healthy(struct child *ch);
 void child_kill_now(struct child *ch);
+/* The level at which to copy one line of etcd's output: LOG_WARNING or
+ * LOG_ERR for its warnings and errors (JSON "level", or capnslog "W |",
+ * "E |", "C |"), else LOG_DEBUG. */
+int etcd_line_level(const char *line);
 
 /* ---------- coordinator.c: pure decision ---------- */
 struct cmember {

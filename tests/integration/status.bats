@@ -250,3 +250,24 @@ EOG
         check_schema "$TMP/doc.json"
         [ "$(jq -r '.hosts[0].deploy' "$TMP/doc.json")" -eq 1 ]
 }
+
+@test "quieter logs: etcd chatter at debug only, a peer URL as seed is named, an agent without etcd backs off" {
+        start_sup h1 --ideal-cluster-size 1 --log-level info
+        wait_until 30 voter_count_is 1
+        # etcd's info lines are not copied at --log-level info (its warnings would be)
+        ! grep -E 'etcd: .*("level":"info"| I \| )' "$TMP/h1.log"
+        # a seed that is a peer URL
+        pport=$(cat "$TMP/h1.pport")
+        run "$MGMT_BIN/mgmt-supervisor" status --seeds "http://127.0.0.1:$pport"
+        [ "$status" -eq 1 ]
+        [[ "$output" == *"this looks like a peer URL (port 2380?); --seeds takes client URLs"* ]]
+        # an agent with no etcd: few warnings, growing delays
+        dead=$(free_port)
+        start_bg agent "$MGMT_BIN/mgmt-agent" --hostname a1 --seeds "http://127.0.0.1:$dead" --log-level info
+        sleep 12
+        stop_bg agent
+        cat "$TMP/agent.log"
+        n=$(grep -c 'warning' "$TMP/agent.log")
+        [ "$n" -ge 1 ] && [ "$n" -le 5 ]
+        grep -q 'retrying in [248] s' "$TMP/agent.log"
+}
