@@ -62,8 +62,10 @@ static int on_converged_timeout(sd_event_source *s, uint64_t usec, void *userdat
         return 0;
 }
 
-/* READY=1 once: the agent has settled on something to report (a graph
- * applied or failed, or a deploy refused), so systemd's start job ends. */
+/* READY=1 once: the agent runs a first graph (applying, applied or failed)
+ * or refused a deploy, so systemd's start job ends; a first apply that
+ * installs packages must not run into the start timeout. STATUS= says
+ * "applying" until it is done. */
 void agent_ready(struct agent *a) {
         if (!a->ready_sent) {
                 a->ready_sent = true;
@@ -75,8 +77,7 @@ void agent_on_engine_state(struct engine *e, enum engine_state st, void *userdat
         struct agent *a = userdata;
 
         agent_notify_status(a, st);
-        if (st != ENGINE_APPLYING)
-                agent_ready(a);
+        agent_ready(a);
         if (a->etcd)
                 agent_status_update(a);
         else if (a->once) {

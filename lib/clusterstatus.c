@@ -224,7 +224,8 @@ json_t *cluster_status_doc(json_t *members, json_t *txn, json_t *probes, time_t 
                 else
                         voters++;
         }
-        qsort(hs.h, hs.n, sizeof *hs.h, cmp_host);
+        if (hs.n)
+                qsort(hs.h, hs.n, sizeof *hs.h, cmp_host);
 
         hosts = json_array();
         if (!hosts)
