@@ -271,3 +271,41 @@ EOG
         [ "$n" -ge 1 ] && [ "$n" -le 5 ]
         grep -q 'retrying in [248] s' "$TMP/agent.log"
 }
+
+# Names and roles the page drew, "h1:member h2:member ..."
+page_hosts() {
+        python3 "$BATS_TEST_DIRNAME/cdp.py" "$CDP" eval \
+                'Array.from(document.querySelectorAll("g.host")).map(g => g.dataset.host + ":" + g.dataset.role).join(" ")' |
+                tr -d '"'
+}
+page_hosts_are() { [ "$(page_hosts)" = "$1" ]; }
+
+@test "status page in a headless browser: members, roles and leader of a live 3-of-4 cluster; it changes after a resize" {
+        command -v chromium >/dev/null || { echo "chromium not installed: run scripts/deps.sh"; return 1; }
+        m1=$(free_port)
+        start_sup h1 --ideal-cluster-size 3 --metrics-listen "127.0.0.1:$m1"
+        for h in h2 h3 h4; do start_sup $h --seeds "$URL_h1"; done
+        wait_until 60 voter_count_is 3
+        wait_until 20 status_settled 3
+        want=$(status --json | jq -r '[.hosts[] | "\(.name):\(.role)"] | join(" ")')
+        CDP=$(free_port)
+        start_bg chromium chromium --headless --no-sandbox --disable-gpu --no-first-run \
+                --user-data-dir="$TMP/chromium" --remote-debugging-port="$CDP" --window-size=1000,800 \
+                "http://127.0.0.1:$m1/"
+        wait_until 30 page_hosts_are "$want"
+        # the leader is marked, the header carries the failure tolerance
+        leader=$(status --json | jq -r '.leader')
+        python3 "$BATS_TEST_DIRNAME/cdp.py" "$CDP" eval 'document.getElementById("h-failure-tolerance").textContent' |
+                grep -qx '"failure tolerance: 1"'
+        python3 "$BATS_TEST_DIRNAME/cdp.py" "$CDP" eval \
+                'Array.from(document.querySelectorAll("g.host text")).map(t => t.textContent).join("|")' |
+                grep -q "$leader ★"
+        python3 "$BATS_TEST_DIRNAME/cdp.py" "$CDP" screenshot "$TMP/status-page-3.png"
+        # grow to 4: the page follows by itself (long-poll), no reload
+        set_ideal 4
+        wait_until 90 voter_count_is 4
+        wait_until 30 page_hosts_are "h1:member h2:member h3:member h4:member"
+        python3 "$BATS_TEST_DIRNAME/cdp.py" "$CDP" screenshot "$TMP/status-page-4.png"
+        [ -s "$TMP/status-page-4.png" ]
+        echo "screenshots: $TMP/status-page-3.png $TMP/status-page-4.png (MGMT_KEEP_TMP=1 keeps them)"
+}
