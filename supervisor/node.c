@@ -156,6 +156,9 @@ static void session_retry(struct node *n, const char *what, const struct etcd_er
         if (n->session_failures == 1 || n->session_failures % 10 == 0)
                 log_warnx("%s: %s (endpoints %s); retrying every %llus", what, err ? err->msg : "failed",
                           eps ? eps : "?", (unsigned long long) (delay / USEC_PER_SEC));
+        /* systemd shows why the start takes long; notify_status() sends the role again once connected */
+        sd_notifyf(false, "STATUS=waiting for etcd at %s: %s", eps ? eps : "?", err ? err->msg : what);
+        n->status[0] = 0;
         if (n->shutting_down)
                 return;
         sd_event_now(n->event, CLOCK_MONOTONIC, &now);
