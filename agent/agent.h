@@ -8,6 +8,7 @@
  *   deploys.c   follow /_mgmt/deploy/ with a watch, validate, hand graphs over
  *   exchange.c  export "@@" resources, collect every host's exports
  *   status.c    lease, /_mgmt/status/<host>, /_mgmt/converged/<host>, endpoints
+ *   metrics.c   --metrics-listen: /metrics, /health, /status
  */
 #pragma once
 

@@ -8,6 +8,8 @@
  *   etcdargs.c    the etcd command line computed from our configuration
  *   coordinator.c the pure membership decision: cluster state in, one action out
  *   round.c       the coordinator round: read state, decide, carry out the action
+ *   cmd_status.c  `mgmt-supervisor status`: the cluster as a table or JSON (lib/clusterstatus.c)
+ *   metrics.c     --metrics-listen: /metrics, /health, /status and the page at / (status.html)
  */
 #pragma once
 
