@@ -238,12 +238,12 @@ sup_sent() { [ "$(sup_msgs "$1")" -ge "${2:-1}" ]; }
         run env DEMO_ONCE=1 MGMT_BIN="$MGMT_BIN" TMPDIR="$TMP" "$REPO/scripts/demo.sh"
         echo "$output"
         [ "$status" -eq 0 ]
-        # three member rows: name, 16-hex id, client URL, learner no
-        [ "$(echo "$output" | grep -cE '^  h[1-4] +[0-9a-f]{1,16} +http://127\.0\.0\.1:[0-9]+ +no$')" -eq 3 ]
-        echo "$output" | grep -E '^COORDINATOR +.*h[1-4]'
-        # one status row per host, converged on deploy 1 or later
+        # the table of `mgmt-supervisor status`: three member rows (name, role, 16-hex id), a coordinator
+        [ "$(echo "$output" | grep -cE '^h[1-4] +member +[0-9a-f]{1,16} ')" -eq 3 ]
+        echo "$output" | grep -E '^cluster .*voters 3 .*coordinator h[1-4]$'
+        # one row per host, converged on deploy 1 or later
         for h in h1 h2 h3 h4; do
-                echo "$output" | grep -E "^  $h +[0-9]+ +converged " || { echo "no status row for $h"; false; }
+                echo "$output" | grep -E "^$h +(member|volunteer) .* [0-9]+ +converged " || { echo "no row for $h"; false; }
         done
         # it cleaned up: nothing it started is left
         dir=$(echo "$output" | sed -n 's/^demo: temp dir \([^;]*\);.*/\1/p')
