@@ -1,7 +1,8 @@
 /* metrics.c: the supervisor's --metrics-listen endpoints, served from the
  * node's sd-event loop by lib/httpd.c:
  *   /metrics  Prometheus text (names in lib/metrics.h), values from node_metrics();
- *   /health   200 while this node is a healthy member or a connected client, else 503;
+ *   /health   200 while this node is a healthy member, or a client or volunteer
+ *             that etcd answers right now; else 503;
  *   /status   the `status --json` document, gathered on demand through the
  *             node's etcd client; /status?wait=REV answers once the cluster's
  *             revision passes REV (an etcd watch on /_mgmt/) or after 25 s:
@@ -189,6 +190,32 @@ static void park(struct listener *l, struct httpd_req *req, int64_t after) {
                 log_debug("metrics listener: cannot watch '%s'", MGMT_NS "/");
 }
 
+/* ---- /health ---- */
+
+static void reply_health(struct httpd_req *req, bool ok) {
+        if (ok)
+                httpd_reply(req, 200, "application/json", "{\"health\": true}\n", 17);
+        else
+                httpd_reply(req, 503, "application/json", "{\"health\": false}\n", 18);
+}
+
+static void health_answered(struct etcd_client *c, const struct etcd_error *err, json_t *reply, void *userdata) {
+        reply_health(userdata, reply != NULL);
+}
+
+/* A member is healthy by its own etcd's last answers; a client or volunteer
+ * is healthy while the cluster answers it now (one small read). */
+static void health_start(struct httpd_req *req, const struct sup_metrics *m) {
+        _cleanup_free_ char *k = key_ideal_size();
+
+        if (!m->ready || m->member || !m->client || !k) {
+                reply_health(req, m->ready);
+                return;
+        }
+        if (etcd_call(m->client, ETCD_RANGE, etcd_req_range(k, false, 0, true), health_answered, req) < 0)
+                reply_health(req, false);
+}
+
 /* ---- dispatch ---- */
 
 static void on_request(struct httpd_req *req, const char *path, void *userdata) {
@@ -208,10 +235,7 @@ static void on_request(struct httpd_req *req, const char *path, void *userdata) 
                 fclose(f);
                 reply_text(req, 200, PROM_CONTENT_TYPE, buf, len);
         } else if (streq(path, "/health")) {
-                if (m.ready)
-                        httpd_reply(req, 200, "application/json", "{\"health\": true}\n", 17);
-                else
-                        httpd_reply(req, 503, "application/json", "{\"health\": false}\n", 18);
+                health_start(req, &m);
         } else if (streq(path, "/status")) {
                 const char *wait = httpd_req_arg(req, "wait");
                 int64_t after = 0;

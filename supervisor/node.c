@@ -928,8 +928,10 @@ void node_metrics(const struct node *n, struct sup_metrics *ret) {
                 .ideal = n->ideal,
                 .coordinator = n->coordinator,
                 .etcd_up = n->child.state == CHILD_UP && n->healthy,
+                /* a client or volunteer is connected while its session lease lives */
                 .ready = (n->role == ROLE_MEMBER && n->healthy && n->have_state) ||
-                         ((n->role == ROLE_CLIENT || n->role == ROLE_VOLUNTEER) && n->have_state),
+                         ((n->role == ROLE_CLIENT || n->role == ROLE_VOLUNTEER) && n->have_state && n->lease),
+                .member = n->role == ROLE_MEMBER,
                 .etcd_restarts = n->child.total_crashes,
                 .client = n->client,
         };

@@ -87,7 +87,8 @@ struct sup_metrics {
         long long voters, learners, ideal;
         bool coordinator;
         bool etcd_up;  /* our etcd child runs and answers */
-        bool ready;    /* a healthy member or a connected client (/health) */
+        bool ready;    /* a healthy member, or a client or volunteer with a session (/health) */
+        bool member;   /* ready as a member: its own etcd answers, nothing more to ask */
         unsigned etcd_restarts;
         struct etcd_client *client; /* the node's client, for /status */
 };

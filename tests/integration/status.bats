@@ -158,6 +158,12 @@ health_is() { [ "$(http_code "$1/health")" = "$2" ]; }
         # h2 volunteers: a connected client is healthy
         wait_until 20 health_is "$M2" 200
         metrics "$M2" $SUP_METRICS | grep -qxF "mgmt_etcd_up{} 0"
+        # ... while the cluster answers it: not with the only member's etcd stopped
+        pid1=$(etcd_pid_of h1)
+        kill -STOP "$pid1"
+        wait_until 30 health_is "$M2" 503
+        kill -CONT "$pid1"
+        wait_until 30 health_is "$M2" 200
 
         set_ideal 2
         wait_until 60 voter_count_is 2
