@@ -17,7 +17,7 @@ MANDIR ?= $(PREFIX)/share/man
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 VERSION := 0.1.0
 
-PKGS := libcurl jansson yaml-0.1 libsystemd libbsd libcrypto
+PKGS := libcurl jansson yaml-0.1 libsystemd libbsd libcrypto libmicrohttpd
 CC ?= cc
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
         -Wno-unused-parameter
@@ -27,7 +27,7 @@ ifneq ($(SAN),)
 SANFLAGS := -fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 endif
 ALL_CFLAGS = -std=gnu17 $(WARN) $(CFLAGS) $(SANFLAGS) -D_GNU_SOURCE -DMGMT_VERSION=\"$(VERSION)\" \
-        -Ilib $(shell pkg-config --cflags $(PKGS))
+        -Ilib -I$(B)/gen $(shell pkg-config --cflags $(PKGS))
 LIBS = $(shell pkg-config --libs $(PKGS)) -lm
 ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS)
 
@@ -39,8 +39,9 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 TOOL_SRC := $(wildcard tests/tools/*.c)
 
 obj = $(patsubst %.c,$(B)/%.o,$(1))
-# program sources other than main.c also go into the unit tests
-SUP_LIBOBJ := $(call obj,$(filter-out supervisor/main.c,$(SUP_SRC)))
+# program sources other than main.c also go into the unit tests; the
+# supervisor's subcommands (cmd_*.c) stay out: their names clash with mgmt-deploy's
+SUP_LIBOBJ := $(call obj,$(filter-out supervisor/main.c supervisor/cmd_%.c,$(SUP_SRC)))
 AGENT_LIBOBJ := $(call obj,$(filter-out agent/main.c,$(AGENT_SRC)))
 DEPLOY_LIBOBJ := $(call obj,$(filter-out deployer/main.c,$(DEPLOY_SRC)))
 
@@ -54,6 +55,14 @@ all: $(PROGS)
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+# the status page, embedded as a C string (generated into the build dir only)
+$(B)/gen/status_html.h: supervisor/status.html
+	@mkdir -p $(dir $@)
+	{ echo '/* generated from supervisor/status.html by the Makefile */'; \
+	  echo 'static const char status_html[] ='; \
+	  sed 's/\\/\\\\/g; s/"/\\"/g; s/^/"/; s/$$/\\n"/' $<; echo ';'; } > $@.tmp && mv $@.tmp $@
+$(B)/supervisor/metrics.o: $(B)/gen/status_html.h
 
 $(B)/libmgmt.a: $(call obj,$(LIB_SRC))
 	@rm -f $@

@@ -29,6 +29,24 @@ void agent_exit(struct agent *a, int code) {
                 (void)sd_event_exit(a->event, code);
 }
 
+uint64_t agent_etcd_trouble(struct agent *a, const char *what, const char *msg) {
+        unsigned n = ++a->etcd_failures;
+        /* several loops share the count: double every second failure, at most 10 s */
+        uint64_t delay = USEC_PER_SEC << ((n - 1) / 2 < 4 ? (n - 1) / 2 : 4);
+
+        if (delay > 10 * USEC_PER_SEC)
+                delay = 10 * USEC_PER_SEC;
+        log_msg((n & (n - 1)) == 0 ? LOG_WARNING : LOG_DEBUG, 0, "%s: %s; retrying in %.0f s (%u failure%s in a row)",
+                what, msg, (double) delay / 1e6, n, n == 1 ? "" : "s");
+        return delay;
+}
+
+void agent_etcd_fine(struct agent *a) {
+        if (a->etcd_failures > 1)
+                log_notice("etcd answers again after %u failed requests", a->etcd_failures);
+        a->etcd_failures = 0;
+}
+
 int agent_later(struct agent *a, uint64_t usec, sd_event_time_handler_t cb) {
         sd_event_source *s = NULL;
 
@@ -44,8 +62,10 @@ static int on_converged_timeout(sd_event_source *s, uint64_t usec, void *userdat
         return 0;
 }
 
-/* READY=1 once: the agent has settled on something to report (a graph
- * applied or failed, or a deploy refused), so systemd's start job ends. */
+/* READY=1 once: the agent runs a first graph (applying, applied or failed)
+ * or refused a deploy, so systemd's start job ends; a first apply that
+ * installs packages must not run into the start timeout. STATUS= says
+ * "applying" until it is done. */
 void agent_ready(struct agent *a) {
         if (!a->ready_sent) {
                 a->ready_sent = true;
@@ -57,8 +77,7 @@ void agent_on_engine_state(struct engine *e, enum engine_state st, void *userdat
         struct agent *a = userdata;
 
         agent_notify_status(a, st);
-        if (st != ENGINE_APPLYING)
-                agent_ready(a);
+        agent_ready(a);
         if (a->etcd)
                 agent_status_update(a);
         else if (a->once) {

@@ -11,6 +11,7 @@
  *   exchange.c  export "@@" resources, collect every host's exports
  *   trust.c     --trusted-keys: only deploys signed by a trusted key run
  *   status.c    lease, /_mgmt/status/<host>, /_mgmt/converged/<host>, endpoints
+ *   metrics.c   --metrics-listen: /metrics, /health, /status
  */
 #pragma once
 
@@ -44,6 +45,13 @@ void engine_set_noop(struct engine *e, bool noop);
 size_t engine_noop_changes(const struct engine *e);
 /* Retry backoff bounds (tests shorten them). */
 void engine_set_backoff(struct engine *e, uint64_t min_usec, uint64_t max_usec);
+
+/* Metrics: check-apply runs by kind (eventful: changed something; errorful:
+ * failed) and the current resources by kind and state (names below). */
+#define ENGINE_RES_STATES 4
+unsigned long long engine_checkapply_count(const struct engine *e, enum res_kind k, bool eventful, bool errorful);
+const char *engine_res_state_name(unsigned i);
+void engine_count_resources(const struct engine *e, size_t counts[_RES_KIND_MAX][ENGINE_RES_STATES]);
 
 /* ---- res_file.c ---- */
 
@@ -172,9 +180,17 @@ struct agent {
         bool status_dirty, status_busy;
         char *status_sent;
         bool stopping;
+
+        unsigned etcd_failures; /* failed etcd requests in a row (agent_etcd_trouble) */
 };
 
 /* agent.c */
+/* A request to etcd failed: log it (a warning on the 1st, 2nd, 4th, 8th...
+ * failure in a row, else at debug) and return the delay before retrying,
+ * growing from 1 s to 10 s, so that an agent without etcd slows down. */
+uint64_t agent_etcd_trouble(struct agent *a, const char *what, const char *msg);
+/* A request to etcd succeeded: back to quick retries. */
+void agent_etcd_fine(struct agent *a);
 void agent_ready(struct agent *a);
 void agent_on_engine_state(struct engine *e, enum engine_state st, void *userdata);
 void agent_graph_changed(struct agent *a); /* recompose base + collected, give it to the engine */
@@ -210,6 +226,9 @@ void agent_trust_free(struct agent *a);
  * otherwise. Without trusted keys: always 0. */
 int agent_trust_check(const struct agent *a, int64_t id, const char *payload, size_t len, char *err,
                       size_t errlen);
+/* metrics.c: --metrics-listen (/metrics, /health, /status) */
+int agent_listener_start(struct agent *a, const char *listen);
+void agent_listener_stop(void);
 
 /* status.c */
 int agent_status_start(struct agent *a);

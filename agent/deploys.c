@@ -130,8 +130,8 @@ static int on_restart_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-static void deploys_retry_later(struct agent *a) {
-        (void)agent_later(a, USEC_PER_SEC, on_restart_timer);
+static void deploys_retry_later(struct agent *a, const char *what, const char *msg) {
+        (void)agent_later(a, agent_etcd_trouble(a, what, msg), on_restart_timer);
 }
 
 static void on_deploy_watch(struct etcd_watch *w, const struct etcd_error *err,
@@ -179,8 +179,7 @@ static void on_payload(struct etcd_client *c, const struct etcd_error *err, json
         const char *leaf = NULL;
 
         if (err || etcd_parse_range(reply, &kvs, &perr) < 0) {
-                log_warnx("cannot read the latest deploy: %s; retrying", err ? err->msg : perr.msg);
-                deploys_retry_later(a);
+                deploys_retry_later(a, "cannot read the latest deploy", err ? err->msg : perr.msg);
                 return;
         }
         if (kvs.n == 1)
@@ -189,7 +188,7 @@ static void on_payload(struct etcd_client *c, const struct etcd_error *err, json
         else {
                 /* deleted (or compacted) since the keys were read: read them again */
                 log_info("the latest deploy vanished while reading it; reading deploys again");
-                deploys_retry_later(a);
+                (void)agent_later(a, USEC_PER_SEC / 10, on_restart_timer); /* not an etcd failure */
         }
         etcd_kvs_clear(&kvs);
 }
@@ -206,10 +205,10 @@ static void on_deploy_range(struct etcd_client *c, const struct etcd_error *err,
         int r;
 
         if (err || etcd_parse_range(reply, &kvs, &perr) < 0) {
-                log_warnx("cannot read deploys: %s; retrying", err ? err->msg : perr.msg);
-                deploys_retry_later(a);
+                deploys_retry_later(a, "cannot read deploys", err ? err->msg : perr.msg);
                 return;
         }
+        agent_etcd_fine(a);
         best_id = deploy_highest_id(&kvs);
         /* the deploy followed is gone from a read that is not older than it
          * (e.g. deleted while a compacted watch was down): forget it */
@@ -224,9 +223,8 @@ static void on_deploy_range(struct etcd_client *c, const struct etcd_error *err,
                 r = etcd_watch_new(a->etcd, prefix, true, kvs.revision + 1, on_deploy_watch, a,
                                    &a->deploy_watch);
                 if (r < 0) {
-                        log_error_errno(r, "cannot watch deploys: %m");
                         etcd_kvs_clear(&kvs);
-                        deploys_retry_later(a);
+                        deploys_retry_later(a, "cannot watch deploys", strerror(-r));
                         return;
                 }
         }
@@ -236,8 +234,7 @@ static void on_deploy_range(struct etcd_client *c, const struct etcd_error *err,
                                     on_payload, a)
                         : -ENOMEM;
                 if (r < 0) {
-                        log_warn_errno(r, "cannot read deploy %lld: %m", (long long)best_id);
-                        deploys_retry_later(a);
+                        deploys_retry_later(a, "cannot read the latest deploy", strerror(-r));
                 }
         } else if (best_id == 0 && a->file_until < 0 && !a->base_set) {
                 log_notice("no deploy yet: waiting for one");
@@ -256,10 +253,8 @@ static void deploys_restart(struct agent *a) {
                 return;
         }
         r = etcd_call(a->etcd, ETCD_RANGE, etcd_req_range(prefix, true, 0, true), on_deploy_range, a);
-        if (r < 0) {
-                log_warn_errno(r, "cannot read deploys: %m");
-                deploys_retry_later(a);
-        }
+        if (r < 0)
+                deploys_retry_later(a, "cannot read deploys", strerror(-r));
 }
 
 int agent_deploys_start(struct agent *a) {

@@ -73,6 +73,7 @@ struct engine {
         char **errors;
         uint64_t backoff_min, backoff_max;
         bool in_pass;
+        unsigned long long checkapply[_RES_KIND_MAX][2][2]; /* [kind][eventful][errorful] */
 };
 
 static const char *const state_names[] = {
@@ -157,6 +158,7 @@ static void rs_failed(struct engine *e, struct rstate *rs, const char *msg) {
 
         rs->st = RS_FAILED;
         rs->fails++;
+        e->checkapply[r->kind][0][1]++;
         free(rs->error);
         if (asprintf(&rs->error, "%s: %s", res_label(r, l, sizeof l), msg) < 0)
                 rs->error = NULL;
@@ -179,6 +181,7 @@ static void rs_failed(struct engine *e, struct rstate *rs, const char *msg) {
 }
 
 static void rs_ok(struct engine *e, struct rstate *rs, bool changed) {
+        e->checkapply[e->g->res[rs_index(e, rs)].kind][changed][0]++;
         rs->st = RS_OK;
         rs->fails = 0;
         free(rs->error);
@@ -789,4 +792,22 @@ int engine_set_graph(struct engine *e, struct graph *g) {
         log_info("engine: new graph with %zu resources", g ? g->n_res : 0);
         engine_schedule(e);
         return 0;
+}
+
+/* For the metrics listener: counters and the resources by state. */
+unsigned long long engine_checkapply_count(const struct engine *e, enum res_kind k, bool eventful, bool errorful) {
+        return k < _RES_KIND_MAX ? e->checkapply[k][eventful][errorful] : 0;
+}
+
+static const char *const rs_names[] = { [RS_DIRTY] = "pending", [RS_RUNNING] = "running", [RS_OK] = "ok",
+                                        [RS_FAILED] = "failed" };
+
+const char *engine_res_state_name(unsigned i) {
+        return i < ELEMENTSOF(rs_names) ? rs_names[i] : NULL;
+}
+
+void engine_count_resources(const struct engine *e, size_t counts[_RES_KIND_MAX][ENGINE_RES_STATES]) {
+        memset(counts, 0, sizeof(size_t) * _RES_KIND_MAX * ENGINE_RES_STATES);
+        for (size_t i = 0; e->g && i < e->g->n_res; i++)
+                counts[e->g->res[i].kind][e->rs[i].st]++;
 }

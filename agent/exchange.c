@@ -372,10 +372,11 @@ static void on_exported_range(struct etcd_client *c, const struct etcd_error *er
         int r;
 
         if (err || etcd_parse_range(reply, &kvs, &perr) < 0) {
-                log_warnx("cannot read exports: %s; retrying", err ? err->msg : perr.msg);
-                (void)agent_later(a, USEC_PER_SEC, on_exchange_retry);
+                (void)agent_later(a, agent_etcd_trouble(a, "cannot read exports", err ? err->msg : perr.msg),
+                                  on_exchange_retry);
                 return;
         }
+        agent_etcd_fine(a);
         agent_collected_free_all(a);
         for (size_t i = 0; i < kvs.n; i++)
                 (void)collected_put(a, kvs.kvs[i].key, kvs.kvs[i].value ? kvs.kvs[i].value : "",

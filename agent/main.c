@@ -26,6 +26,7 @@ enum {
         OPT_KEY_FILE,
         OPT_TRUSTED_CA_FILE,
         OPT_TRUSTED_KEYS,
+        OPT_METRICS_LISTEN,
         _OPT_MAX,
 };
 
@@ -55,6 +56,9 @@ static const struct opt_def opts[] = {
                           "apply only deploys signed by this Ed25519 public key or any DIR/*.pub; "
                           "unset: deploys run unchecked",
                           0, 0},
+    [OPT_METRICS_LISTEN] = {"metrics-listen", NULL, OPT_STRING, "ADDR:PORT", NULL,
+                            "serve /metrics (Prometheus), /health and /status (JSON) on ADDR:PORT "
+                            "([ADDR]:PORT for IPv6, *:PORT for all); default off", 0, 0},
 };
 
 static const char usage[] = "usage: mgmt-agent --seeds URLS [--file GRAPH] [OPTIONS]\n"
@@ -225,6 +229,8 @@ static int agent_run(struct config *cfg) {
         engine_set_noop(a.engine, cfg->v[OPT_NOOP].b);
         if (cfg->v[OPT_NOOP].b)
                 log_notice("noop: checking only, nothing will be changed");
+        if ((r = agent_listener_start(&a, cfg->v[OPT_METRICS_LISTEN].s)) < 0)
+                goto out;
 
         struct graph *g = NULL;
         if (file) {
@@ -278,6 +284,7 @@ static int agent_run(struct config *cfg) {
         else
                 r = a.exit_code;
 out:
+        agent_listener_stop();
         engine_free(a.engine);
         a.engine = NULL;
         if (a.etcd) {

@@ -63,16 +63,17 @@ static void on_status_txn(struct etcd_client *c, const struct etcd_error *err, j
 
         a->status_busy = false;
         if (err) {
-                log_warnx("cannot write status: %s; retrying", err->msg);
+                uint64_t delay = agent_etcd_trouble(a, "cannot write status", err->msg);
                 a->status_dirty = true;
                 if (err->code > 0 && strstr(err->msg, "lease not found")) {
                         a->lease = 0; /* expired while etcd was away: status follows the new lease */
                         lease_grant(a);
                         return;
                 }
-                (void)agent_later(a, USEC_PER_SEC, on_status_retry);
+                (void)agent_later(a, delay, on_status_retry);
                 return;
         }
+        agent_etcd_fine(a);
         log_debug("status written: %s", a->status_sent ? a->status_sent : "");
         if (a->status_dirty)
                 status_send(a);
@@ -208,10 +209,11 @@ static void on_grant(struct etcd_client *c, const struct etcd_error *err, json_t
 
         a->lease_busy = false;
         if (err || etcd_parse_lease_grant(reply, &id, &ttl, &perr) < 0) {
-                log_warnx("cannot get a lease: %s; retrying", err ? err->msg : perr.msg);
-                (void)agent_later(a, USEC_PER_SEC, on_grant_retry);
+                (void)agent_later(a, agent_etcd_trouble(a, "cannot get a lease", err ? err->msg : perr.msg),
+                                  on_grant_retry);
                 return;
         }
+        agent_etcd_fine(a);
         a->lease = id;
         a->lease_ok_usec = now_usec();
         log_info("lease %llx granted (TTL %lld s)", (unsigned long long)id, (long long)ttl);

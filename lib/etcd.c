@@ -458,7 +458,13 @@ static json_t *req_decode(struct etcd_req *q, long status, struct etcd_error *er
                 json_decref(j);
                 return NULL;
         }
-        set_err(err, ETCD_ERR_HTTP, "HTTP %ld from %s%s", status, req_endpoint(q), q->path);
+        if (status == 404 && startswith(q->path, "/v3/"))
+                /* a peer listener answers 404 to the gateway's paths */
+                set_err(err, ETCD_ERR_HTTP,
+                        "HTTP 404 from %s%s: this looks like a peer URL (port 2380?); --seeds takes client URLs",
+                        req_endpoint(q), q->path);
+        else
+                set_err(err, ETCD_ERR_HTTP, "HTTP %ld from %s%s", status, req_endpoint(q), q->path);
         json_decref(j);
         return NULL;
 }

@@ -1,8 +1,8 @@
 #!/bin/bash
 # demo.sh: `make demo`. A real local cluster on loopback: four supervisors
 # (ideal size 3) and an agent per host, then a deploy of
-# examples/hostname-deploy.yaml, then a table of members, the coordinator and
-# each host's deploy status. Runs until Ctrl-C, then stops everything it
+# examples/hostname-deploy.yaml, then `mgmt-supervisor status`: members, the
+# coordinator and its plan, each host's deploy status. Runs until Ctrl-C, then stops everything it
 # started and removes its temp dir.
 #
 #   MGMT_BIN=DIR   where the programs are (default: build)
@@ -171,40 +171,11 @@ say "deploying $GRAPH"
 DEPLOY=$(ectl get --prefix /_mgmt/deploy/ --keys-only | sed -n 's|^/_mgmt/deploy/\([0-9]*\)/payload$|\1|p' |
         sort -n | tail -n 1)
 
-# The table, on stdout.
+# The table, on stdout: `mgmt-supervisor status` (latest deploy in the header line of the demo).
 print_table() {
-        local list coord voting learners
-        list=$(ectl member list)
-        voting=$(echo "$list" | awk -F', ' 'NF >= 6 && $6 == "false"' | wc -l)
-        learners=$(echo "$list" | awk -F', ' 'NF >= 6 && $6 != "false"' | wc -l)
-        coord=$(ectl get /_mgmt/coordinator --print-value-only)
         echo
-        printf 'MEMBERS (%d voting, %d learner, ideal %s)\n' "$voting" "$learners" \
-                "$(ectl get /_mgmt/idealClusterSize --print-value-only)"
-        printf '  %-6s %-17s %-26s %s\n' NAME ID "CLIENT URL" LEARNER
-        echo "$list" | awk -F', ' 'NF >= 6 { printf "  %-6s %-17s %-26s %s\n", $3, $1, $5, ($6 == "false" ? "no" : "yes") }'
-        if [ -z "$coord" ]; then
-                # not announced (yet): name the raft leader, which is who coordinates
-                local leader
-                leader=$(ectl endpoint status | awk -F', ' '$5 == "true" { print $2; exit }')
-                [ -n "$leader" ] && leader=$(echo "$list" | awk -F', ' -v id="$leader" '$1 == id { print $3 }')
-                coord="(no /_mgmt/coordinator key; raft leader: ${leader:-unknown})"
-        fi
-        printf 'COORDINATOR  %s\n' "$coord"
-        printf 'DEPLOY STATUS (latest deploy %s)\n' "${DEPLOY:-none}"
-        printf '  %-6s %-7s %-11s %-26s %s\n' HOST DEPLOY STATE TIME ERRORS
-        local i st d state time errs
-        for i in $(seq 1 "$HOSTS"); do
-                st=$(ectl get "/_mgmt/status/h$i" --print-value-only)
-                if [ -z "$st" ]; then
-                        printf '  %-6s %-7s %-11s\n' "h$i" - "(no status)"
-                        continue
-                fi
-                IFS=$'\t' read -r d state time errs < <(printf '%s' "$st" |
-                        jq -r '[(.deploy // "?"), (.state // "?"), (.time // "-"),
-                                ((.errors // []) | map(tostring) | join("; "))] | map(tostring) | @tsv')
-                printf '  %-6s %-7s %-11s %-26s %s\n' "h$i" "$d" "$state" "$time" "$errs"
-        done
+        printf 'latest deploy: %s\n' "${DEPLOY:-none}"
+        "$BIN/mgmt-supervisor" status --seeds "$ALL_URLS" || say "mgmt-supervisor status failed"
         echo
 }
 all_converged() {
@@ -242,7 +213,7 @@ fi
 cat >&2 <<EOF
 demo: the cluster is running. Try, in another terminal:
   export ETCDCTL_API=3
-  etcdctl --endpoints $ALL_URLS member list -w table
+  $BIN/mgmt-supervisor status --seeds $ALL_URLS --watch
   etcdctl --endpoints $SEED put /_mgmt/idealClusterSize 1
   $BIN/mgmt-deploy --seeds $SEED status
   cat /tmp/mgmt-h1/motd

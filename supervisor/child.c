@@ -11,6 +11,8 @@
 #include <sys/prctl.h>
 #include <sys/wait.h>
 
+#include <jansson.h>
+
 #include "log.h"
 #include "supervisor.h"
 #include "util.h"
@@ -49,12 +51,6 @@ static char *redacted_cmdline(char *const *argv) {
         return strv_join(v, " ");
 }
 
-/* A line that says why etcd fails: capnslog "C |"/"E |", zap's level field, a panic. */
-static bool is_error_line(const char *l) {
-        return strstr(l, " C | ") || strstr(l, " E | ") || strstr(l, "\"level\":\"fatal\"") ||
-               strstr(l, "\"level\":\"panic\"") || strstr(l, "\"level\":\"error\"") || startswith(l, "panic:");
-}
-
 /* The failure without its timestamp, so two runs' lines compare equal. */
 static const char *error_text(const char *l) {
         const char *p = strstr(l, " | ");
@@ -64,11 +60,40 @@ static const char *error_text(const char *l) {
         return p ? p : l; /* zap: {"level":..,"ts":..,"caller":..,"msg":..} */
 }
 
+int etcd_line_level(const char *line) {
+        if (line[0] == '{') { /* etcd 3.4+ with --logger=zap: one JSON object per line */
+                json_error_t jerr;
+                json_t *j = json_loads(line, 0, &jerr);
+                const char *lv = json_string_value(json_object_get(j, "level"));
+                int r = LOG_DEBUG;
+                if (lv && streq(lv, "warn"))
+                        r = LOG_WARNING;
+                else if (lv && (streq(lv, "error") || streq(lv, "dpanic") || streq(lv, "panic") || streq(lv, "fatal")))
+                        r = LOG_ERR;
+                json_decref(j);
+                return r;
+        }
+        /* capnslog: "2024-01-02 03:04:05.123456 W | etcdserver: ..." */
+        const char *bar = strstr(line, " | ");
+        if (bar && bar - line >= 2 && bar - line < 48 && bar[-2] == ' ') {
+                switch (bar[-1]) {
+                case 'W':
+                        return LOG_WARNING;
+                case 'E':
+                case 'C':
+                        return LOG_ERR;
+                }
+        }
+        return LOG_DEBUG;
+}
+
 static void flush_line(struct child *ch) {
         ch->linebuf[ch->linelen] = 0;
         if (ch->linelen > 0) {
-                log_info("etcd: %s", ch->linebuf);
-                if (is_error_line(ch->linebuf))
+                /* etcd's chatter (peer connections...) only at debug; its warnings and errors as such */
+                int level = etcd_line_level(ch->linebuf);
+                log_msg(level, 0, "etcd: %s", ch->linebuf);
+                if (level <= LOG_ERR || startswith(ch->linebuf, "panic:"))
                         strlcpy(ch->last_error, error_text(ch->linebuf), sizeof ch->last_error);
                 if (strstr(ch->linebuf, "permanently removed from the cluster") ||
                     strstr(ch->linebuf, "has already been removed"))

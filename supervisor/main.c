@@ -10,6 +10,7 @@
 
 static const char usage[] =
         "Usage: mgmt-supervisor [OPTIONS]\n"
+        "       mgmt-supervisor status [--seeds URLS] [--json] [--watch]  (see 'status --help')\n"
         "\n"
         "Runs on every node. Without --seeds and without data it bootstraps a one-member etcd\n"
         "cluster; with --seeds it joins as a client and volunteers. The supervisor whose etcd\n"
@@ -42,6 +43,9 @@ int main(int argc, char **argv) {
         int r;
 
         log_init("mgmt-supervisor");
+        /* subcommands (to be folded into a command table) */
+        if (argc > 1 && streq(argv[1], "status"))
+                return cmd_status(argc - 1, argv + 1);
         r = config_parse(&cfg, "mgmt-supervisor", MGMT_VERSION, usage, footer, supervisor_opts, _OPT_MAX, argc,
                          argv);
         if (r != 0) {
@@ -92,12 +96,15 @@ int main(int argc, char **argv) {
         sd_event_add_signal(e, NULL, SIGTERM, on_term, n);
         sd_event_add_signal(e, NULL, SIGINT, on_term, n);
         sd_event_add_signal(e, NULL, SIGHUP, on_hup, n);
+        if ((r = sup_listener_start(e, n, cfg.v[OPT_METRICS_LISTEN].s)) < 0)
+                goto out;
         log_notice("mgmt-supervisor %s starting as '%s' (prefix %s)", MGMT_VERSION, sc.hostname, sc.prefix);
         r = node_start(n);
         if (r < 0)
                 goto out;
         r = sd_event_loop(e);
 out:
+        sup_listener_stop();
         node_free(n);
         if (sc.tmp_prefix && sc.prefix) {
                 /* --tmp-prefix is for tests and demos: nothing in it outlives us */

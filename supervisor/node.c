@@ -158,6 +158,9 @@ static void session_retry(struct node *n, const char *what, const struct etcd_er
         if (n->session_failures == 1 || n->session_failures % 10 == 0)
                 log_warnx("%s: %s (endpoints %s); retrying in %.2gs, backing off to 16s", what,
                           err ? err->msg : "failed", eps ? eps : "?", (double) delay / USEC_PER_SEC);
+        /* systemd shows why the start takes long; notify_status() sends the role again once connected */
+        sd_notifyf(false, "STATUS=waiting for etcd at %s: %s", eps ? eps : "?", err ? err->msg : what);
+        n->status[0] = 0;
         if (n->shutting_down)
                 return;
         sd_event_now(n->event, CLOCK_MONOTONIC, &now);
@@ -1300,4 +1303,26 @@ void node_free(struct node *n) {
         free(n->plan_since);
         sd_event_unref(n->event);
         free(n);
+}
+
+/* The node's values for the metrics listener (metrics.c), read here so that
+ * the listener knows nothing of the node's insides. */
+void node_metrics(const struct node *n, struct sup_metrics *ret) {
+        *ret = (struct sup_metrics){
+                .ideal = n->ideal,
+                .coordinator = n->coordinator,
+                .etcd_up = n->child.state == CHILD_UP && n->healthy,
+                /* a client or volunteer is connected while its session lease lives */
+                .ready = (n->role == ROLE_MEMBER && n->healthy && n->have_state) ||
+                         ((n->role == ROLE_CLIENT || n->role == ROLE_VOLUNTEER) && n->have_state && n->lease),
+                .member = n->role == ROLE_MEMBER,
+                .etcd_restarts = n->child.total_crashes,
+                .client = n->client,
+        };
+        for (size_t i = 0; i < n->members.n; i++) {
+                if (n->members.m[i].learner)
+                        ret->learners++;
+                else
+                        ret->voters++;
+        }
 }

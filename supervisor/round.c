@@ -139,6 +139,7 @@ static void execute(struct node *n, const struct caction *a) {
         int r = 0;
 
         n->round_busy = true;
+        sup_metrics_count_change(caction_to_string(a->type));
         switch (a->type) {
         case ACT_NOMINATE: {
                 const char *urls = NULL;

@@ -8,6 +8,8 @@
  *   etcdargs.c    the etcd command line computed from our configuration
  *   coordinator.c the pure membership decision: cluster state in, one action out
  *   round.c       the coordinator round: read state, decide, carry out the action
+ *   cmd_status.c  `mgmt-supervisor status`: the cluster as a table or JSON (lib/clusterstatus.c)
+ *   metrics.c     --metrics-listen: /metrics, /health, /status and the page at / (status.html)
  */
 #pragma once
 
@@ -43,6 +45,7 @@ enum {
         OPT_PEER_CA,
         OPT_PEER_CLIENT_CERT_AUTH,
         OPT_ETCD_ARG,
+        OPT_METRICS_LISTEN,
         _OPT_MAX,
 };
 extern const struct opt_def supervisor_opts[_OPT_MAX];
@@ -92,6 +95,29 @@ void ident_new_token(const char *host, char *buf, size_t len);
 /* Rename data_dir to PREFIX/old/<UTC time>-<why> (ret_path); 0 if there was
  * none, 1 if moved. Only "removed" dirs are ever pruned (newest 3 kept). */
 int data_move_aside(const char *prefix, const char *data_dir, const char *why, char *ret_path, size_t len);
+/* ---------- cmd_status.c: `mgmt-supervisor status` ---------- */
+int cmd_status(int argc, char **argv);
+
+/* ---------- metrics.c: --metrics-listen (/metrics, /health, /status, /) ---------- */
+struct node;
+struct sup_metrics {
+        long long voters, learners, ideal;
+        bool coordinator;
+        bool etcd_up;  /* our etcd child runs and answers */
+        bool ready;    /* a healthy member, or a client or volunteer with a session (/health) */
+        bool member;   /* ready as a member: its own etcd answers, nothing more to ask */
+        unsigned etcd_restarts;
+        struct etcd_client *client; /* the node's client, for /status */
+};
+/* node.c: the values of the node the listener serves. */
+void node_metrics(const struct node *n, struct sup_metrics *ret);
+/* Bind and serve on "ADDR:PORT" from the loop; an address in use fails here. */
+int sup_listener_start(sd_event *e, struct node *n, const char *listen);
+void sup_listener_stop(void);
+/* Counters fed by the code that acts. */
+void sup_metrics_count_change(const char *action);
+void sup_metrics_snapshot_done(int64_t unix_time);
+void sup_metrics_snapshot_failed(void);
 
 /* ---------- tls.c ---------- */
 /* Does the certificate in cert_file cover the host of every URL (IP SANs
@@ -142,6 +168,10 @@ void child_stop(struct child *ch);
 void child_schedule_restart(struct child *ch);
 void child_mark_healthy(struct child *ch);
 void child_kill_now(struct child *ch);
+/* The level at which to copy one line of etcd's output: LOG_WARNING or
+ * LOG_ERR for its warnings and errors (JSON "level", or capnslog "W |",
+ * "E |", "C |"), else LOG_DEBUG. */
+int etcd_line_level(const char *line);
 
 /* ---------- coordinator.c: pure decision ---------- */
 struct cmember {

@@ -322,6 +322,14 @@ tls_voters_are() {
         echo "$output"
         [ "$status" -eq 0 ]
         echo "$output" | grep -qE '^1 '
+        # status over mutual TLS asks every member on its own https URL
+        run "$MGMT_BIN/mgmt-supervisor" status --json --seeds "$(tls_urls)" "${ctls[@]}"
+        echo "$output"
+        [ "$status" -eq 0 ]
+        [ "$(echo "$output" | jq '.healthy_voters')" -ge 1 ]
+        [ "$(echo "$output" | jq '.healthy_voters == .voters')" = true ]
+        run "$MGMT_BIN/mgmt-supervisor" status --seeds "$(tls_urls)" --trusted-ca-file "$TMP/pki/ca.crt"
+        [ "$status" -eq 1 ]
         start_bg agent "$MGMT_BIN/mgmt-agent" --hostname a1 --prefix "$TMP/agent" --seeds "$(tls_urls)" "${ctls[@]}"
         wait_until 30 file_is "$TMP/tls/hello" "hello over tls"
         # the same deploy without a client certificate is refused

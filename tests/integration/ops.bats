@@ -190,6 +190,26 @@ sup_sent() { [ "$(sup_msgs "$1")" -ge "${2:-1}" ]; }
         sup_sent '^[0-9]* STOPPING=1$'
 }
 
+@test "sd_notify: STATUS says the supervisor waits for unreachable seeds, then its role once connected" {
+        : > "$TMP/notify.log"
+        start_notify_listener
+        seed_c=$(free_port)
+        seed_p=$(free_port)
+        cport=$(free_port)
+        pport=$(free_port)
+        start_bg sup env NOTIFY_SOCKET="$TMP/notify" "$MGMT_BIN/mgmt-supervisor" --hostname n2 --prefix "$TMP/p2" \
+                --seeds "http://127.0.0.1:$seed_c" --client-urls "http://127.0.0.1:$cport" \
+                --server-urls "http://127.0.0.1:$pport"
+        SUP_PID=$(cat "$TMP/sup.pid")
+        wait_until 20 sup_sent "^[0-9]* STATUS=waiting for etcd at http://127.0.0.1:$seed_c: "
+        ! sup_sent '^[0-9]* READY=1$'
+        # the seed comes up: the status turns to the role and READY follows
+        start_bg seed "$MGMT_BIN/mgmt-supervisor" --hostname n1 --prefix "$TMP/p1" --ideal-cluster-size 1 \
+                --client-urls "http://127.0.0.1:$seed_c" --server-urls "http://127.0.0.1:$seed_p"
+        wait_until 60 sup_sent '^[0-9]* READY=1$'
+        awk -v pid="$SUP_PID" '$1 == pid' "$TMP/notify.log" | grep 'STATUS=' | tail -n 1 | grep -E 'STATUS=volunteer'
+}
+
 @test "agent sd_notify: READY even when its first deploy is invalid, STATUS with deploy id and state" {
         : > "$TMP/notify.log"
         start_notify_listener
@@ -218,12 +238,12 @@ sup_sent() { [ "$(sup_msgs "$1")" -ge "${2:-1}" ]; }
         run env DEMO_ONCE=1 MGMT_BIN="$MGMT_BIN" TMPDIR="$TMP" "$REPO/scripts/demo.sh"
         echo "$output"
         [ "$status" -eq 0 ]
-        # three member rows: name, 16-hex id, client URL, learner no
-        [ "$(echo "$output" | grep -cE '^  h[1-4] +[0-9a-f]{1,16} +http://127\.0\.0\.1:[0-9]+ +no$')" -eq 3 ]
-        echo "$output" | grep -E '^COORDINATOR +.*h[1-4]'
-        # one status row per host, converged on deploy 1 or later
+        # the table of `mgmt-supervisor status`: three member rows (name, role, 16-hex id), a coordinator
+        [ "$(echo "$output" | grep -cE '^h[1-4] +member +[0-9a-f]{1,16} ')" -eq 3 ]
+        echo "$output" | grep -E '^cluster .*voters 3 .*coordinator h[1-4]$'
+        # one row per host, converged on deploy 1 or later
         for h in h1 h2 h3 h4; do
-                echo "$output" | grep -E "^  $h +[0-9]+ +converged " || { echo "no status row for $h"; false; }
+                echo "$output" | grep -E "^$h +(member|volunteer) .* [0-9]+ +converged " || { echo "no row for $h"; false; }
         done
         # it cleaned up: nothing it started is left
         dir=$(echo "$output" | sed -n 's/^demo: temp dir \([^;]*\);.*/\1/p')

@@ -32,6 +32,10 @@ START_TEST(test_builders) {
         KEY_EQ(key_converged("h1"), "/_mgmt/converged/h1");
         KEY_EQ(key_status("h1"), "/_mgmt/status/h1");
         KEY_EQ(key_status_prefix(), "/_mgmt/status/");
+        KEY_EQ(key_plan(), "/_mgmt/plan");
+        KEY_EQ(key_cluster(), "/_mgmt/cluster");
+        KEY_EQ(key_snapshot("h1"), "/_mgmt/snapshot/h1");
+        KEY_EQ(key_snapshot_prefix(), "/_mgmt/snapshot/");
 }
 END_TEST
 

@@ -1,0 +1,649 @@
+/* clusterstatus.c: gathers the cluster's state (member list, /_mgmt keys,
+ * each member's own status and health) into the `status --json` document,
+ * and prints that document as the operator's table. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clusterstatus.h"
+#include "deploy.h"
+#include "keys.h"
+#include "log.h"
+#include "macro.h"
+#include "util.h"
+
+json_t *cluster_status_txn(void) {
+        _cleanup_free_ char *ideal = key_ideal_size(), *coord = key_coordinator(), *plan = key_plan(),
+                            *cluster = key_cluster(), *vol = key_volunteer_prefix(), *nom = key_nominated_prefix(),
+                            *end = key_endpoints_prefix(), *st = key_status_prefix(), *snap = key_snapshot_prefix();
+        if (!ideal || !coord || !plan || !cluster || !vol || !nom || !end || !st || !snap)
+                return NULL;
+        json_t *ops = json_pack("[ooooooooo]", etcd_op_range(ideal, false), etcd_op_range(coord, false),
+                                etcd_op_range(plan, false), etcd_op_range(cluster, false), etcd_op_range(vol, true),
+                                etcd_op_range(nom, true), etcd_op_range(end, true), etcd_op_range(st, true),
+                                etcd_op_range(snap, true));
+        if (!ops)
+                return NULL;
+        return etcd_req_txn(NULL, ops, NULL);
+}
+
+time_t rfc3339_parse(const char *s) {
+        struct tm tm = { 0 };
+        const char *p;
+        time_t t;
+
+        if (!s)
+                return -1;
+        p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+        if (!p)
+                return -1;
+        if (*p == '.')
+                for (p++; *p >= '0' && *p <= '9'; p++)
+                        ;
+        t = timegm(&tm);
+        if (*p == 'Z' || *p == 'z')
+                p++;
+        else if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':') {
+                int h = (p[1] - '0') * 10 + (p[2] - '0'), m = (p[4] - '0') * 10 + (p[5] - '0');
+                t -= (*p == '+' ? 1 : -1) * (h * 3600 + m * 60);
+                p += 6;
+        } else
+                return -1;
+        return *p ? -1 : t;
+}
+
+/* One host's facts while the document is built. */
+struct cs_host {
+        char *name;
+        bool volunteer, nominated, endpoints, has_status;
+        const struct etcd_member *m;
+        json_t *obj;
+};
+
+struct cs_hosts {
+        struct cs_host *h;
+        size_t n;
+};
+
+static struct cs_host *host_get(struct cs_hosts *hs, const char *name) {
+        for (size_t i = 0; i < hs->n; i++)
+                if (streq(hs->h[i].name, name))
+                        return &hs->h[i];
+        struct cs_host *nh = reallocarray(hs->h, hs->n + 1, sizeof *nh);
+        if (!nh)
+                return NULL;
+        hs->h = nh;
+        nh = &hs->h[hs->n];
+        *nh = (struct cs_host){ .name = strdup(name) };
+        if (!nh->name)
+                return NULL;
+        hs->n++;
+        return nh;
+}
+
+static void hosts_clear(struct cs_hosts *hs) {
+        for (size_t i = 0; i < hs->n; i++) {
+                free(hs->h[i].name);
+                json_decref(hs->h[i].obj);
+        }
+        free(hs->h);
+        *hs = (struct cs_hosts){ 0 };
+}
+
+static int cmp_host(const void *a, const void *b) {
+        const struct cs_host *x = a, *y = b;
+        /* unnamed learners last */
+        if (!*x->name != !*y->name)
+                return *x->name ? -1 : 1;
+        return strcmp(x->name, y->name);
+}
+
+/* Does one of the member's peer URLs appear in a comma-joined list? */
+static bool urls_overlap(const struct etcd_member *m, const char *list) {
+        _cleanup_strv_ char **v = NULL;
+        char err[64];
+        if (!list || urls_parse(list, &v, err, sizeof err) < 0)
+                return false;
+        for (char **p = m->peer_urls; p && *p; p++)
+                if (strv_contains(v, *p))
+                        return true;
+        return false;
+}
+
+/* The host a member belongs to: its name, or for a learner that has not
+ * started yet (no name), the host whose volunteer or nomination lists its peer URL. */
+static const char *member_host(const struct etcd_member *m, const struct etcd_kvs *vol, const struct etcd_kvs *nom,
+                               const char *vprefix, const char *nprefix) {
+        if (m->name && *m->name)
+                return hostname_is_valid(m->name) ? m->name : NULL;
+        for (size_t i = 0; i < nom->n; i++)
+                if (urls_overlap(m, nom->kvs[i].value))
+                        return key_host_suffix(nom->kvs[i].key, nprefix);
+        for (size_t i = 0; i < vol->n; i++)
+                if (urls_overlap(m, vol->kvs[i].value))
+                        return key_host_suffix(vol->kvs[i].key, vprefix);
+        return NULL;
+}
+
+static json_t *json_value_of(const struct etcd_kvs *kvs) {
+        json_error_t jerr;
+        if (kvs->n == 0 || !kvs->kvs[0].value)
+                return NULL;
+        json_t *j = json_loadb(kvs->kvs[0].value, kvs->kvs[0].value_len, 0, &jerr);
+        if (j && !json_is_object(j)) {
+                json_decref(j);
+                return NULL;
+        }
+        return j;
+}
+
+static void set_null_or(json_t *o, const char *k, json_t *v) {
+        json_object_set_new(o, k, v ? v : json_null());
+}
+
+json_t *cluster_status_doc(json_t *members, json_t *txn, json_t *probes, time_t now, char *err, size_t errlen) {
+        struct etcd_members ms = { 0 };
+        struct etcd_kvs kv[_CS_OP_MAX] = { 0 };
+        struct etcd_error e = { 0 };
+        struct cs_hosts hs = { 0 };
+        json_t *doc = NULL, *hosts = NULL;
+        _cleanup_free_ char *vprefix = key_volunteer_prefix(), *nprefix = key_nominated_prefix(),
+                            *eprefix = key_endpoints_prefix(), *sprefix = key_status_prefix(),
+                            *snprefix = key_snapshot_prefix();
+        uint64_t leader = 0;
+        int64_t max_index = 0, max_term = -1;
+        long long voters = 0, learners = 0, healthy_voters = 0;
+        char idbuf[32];
+
+        if (!vprefix || !nprefix || !eprefix || !sprefix || !snprefix) {
+                snprintf(err, errlen, "out of memory");
+                return NULL;
+        }
+        if (etcd_parse_members(members, &ms, &e) < 0) {
+                snprintf(err, errlen, "bad member list: %s", e.msg);
+                return NULL;
+        }
+        for (size_t i = 0; i < _CS_OP_MAX; i++)
+                if (etcd_parse_txn_range(txn, i, &kv[i], &e) < 0) {
+                        snprintf(err, errlen, "bad reply reading the /_mgmt keys: %s", e.msg);
+                        goto fail;
+                }
+
+        /* leader and newest raft index from the members that answered, trusting the highest term */
+        const char *id;
+        json_t *p;
+        json_object_foreach(probes, id, p) {
+                struct etcd_status st = { 0 };
+                json_t *sr = json_object_get(p, "status");
+                if (sr && etcd_parse_status(sr, &st, &e) >= 0) {
+                        if (st.raft_term > max_term && st.leader) {
+                                max_term = st.raft_term;
+                                leader = st.leader;
+                        }
+                        if (st.raft_index > max_index)
+                                max_index = st.raft_index;
+                }
+                etcd_status_clear(&st);
+        }
+
+        /* every host we know of */
+        for (size_t i = 0; i < kv[CS_OP_VOLUNTEER].n; i++) {
+                const char *h = key_host_suffix(kv[CS_OP_VOLUNTEER].kvs[i].key, vprefix);
+                struct cs_host *x = h ? host_get(&hs, h) : NULL;
+                if (x)
+                        x->volunteer = true;
+        }
+        for (size_t i = 0; i < kv[CS_OP_NOMINATED].n; i++) {
+                const char *h = key_host_suffix(kv[CS_OP_NOMINATED].kvs[i].key, nprefix);
+                struct cs_host *x = h ? host_get(&hs, h) : NULL;
+                if (x)
+                        x->nominated = true;
+        }
+        for (size_t i = 0; i < kv[CS_OP_ENDPOINTS].n; i++) {
+                const char *h = key_host_suffix(kv[CS_OP_ENDPOINTS].kvs[i].key, eprefix);
+                struct cs_host *x = h ? host_get(&hs, h) : NULL;
+                if (x)
+                        x->endpoints = true;
+        }
+        for (size_t i = 0; i < kv[CS_OP_STATUS].n; i++) {
+                const char *h = key_host_suffix(kv[CS_OP_STATUS].kvs[i].key, sprefix);
+                struct cs_host *x = h ? host_get(&hs, h) : NULL;
+                if (x)
+                        x->has_status = true;
+        }
+        for (size_t i = 0; i < ms.n; i++) {
+                const char *h = member_host(&ms.m[i], &kv[CS_OP_VOLUNTEER], &kv[CS_OP_NOMINATED], vprefix, nprefix);
+                struct cs_host *x = host_get(&hs, h ? h : "");
+                if (!x)
+                        goto oom;
+                if (!x->m) /* two members claiming one host: the first one's row */
+                        x->m = &ms.m[i];
+                if (ms.m[i].learner)
+                        learners++;
+                else
+                        voters++;
+        }
+        if (hs.n)
+                qsort(hs.h, hs.n, sizeof *hs.h, cmp_host);
+
+        hosts = json_array();
+        if (!hosts)
+                goto oom;
+        const char *leader_host = NULL;
+        for (size_t i = 0; i < hs.n; i++) {
+                struct cs_host *x = &hs.h[i];
+                const char *role;
+                json_t *o = json_object();
+                if (!o)
+                        goto oom;
+                if (x->m && !x->volunteer && !x->endpoints && *x->name)
+                        role = "gone";
+                else if (x->m)
+                        role = x->m->learner ? "learner" : "member";
+                else if (x->volunteer)
+                        role = "volunteer";
+                else if (x->nominated && !x->has_status)
+                        role = "gone";
+                else
+                        role = "client";
+                json_object_set_new(o, CS_H_NAME, json_string(x->name));
+                json_object_set_new(o, CS_H_ROLE, json_string(role));
+                json_object_set_new(o, CS_H_VOLUNTEER, json_boolean(x->volunteer));
+                json_object_set_new(o, CS_H_NOMINATED, json_boolean(x->nominated));
+                json_object_set_new(o, CS_H_ENDPOINTS, json_boolean(x->endpoints));
+                json_t *urls = json_array();
+                json_t *healthy = json_null(), *index = json_null(), *lag = json_null(), *dbsize = json_null(),
+                       *version = json_null(), *error = json_null();
+                bool is_leader = false;
+                if (x->m) {
+                        snprintf(idbuf, sizeof idbuf, "%" PRIx64, x->m->id);
+                        json_object_set_new(o, CS_H_MEMBER_ID, json_string(idbuf));
+                        for (char **u = x->m->client_urls; u && *u; u++)
+                                json_array_append_new(urls, json_string(*u));
+                        is_leader = leader && x->m->id == leader;
+                        if (is_leader && *x->name)
+                                leader_host = x->name;
+                        json_t *pr = json_object_get(probes, idbuf);
+                        json_t *sr = json_object_get(pr, "status"), *hr = json_object_get(pr, "health");
+                        struct etcd_status st = { 0 };
+                        bool status_ok = sr && etcd_parse_status(sr, &st, &e) >= 0;
+                        json_t *hv = json_object_get(hr, "health");
+                        bool health_ok = hv && ((json_is_string(hv) && streq(json_string_value(hv), "true")) ||
+                                                json_is_true(hv));
+                        json_decref(healthy);
+                        healthy = json_boolean(status_ok && health_ok);
+                        if (status_ok && health_ok && !x->m->learner)
+                                healthy_voters++;
+                        if (status_ok) {
+                                json_decref(index);
+                                json_decref(lag);
+                                json_decref(dbsize);
+                                index = json_integer(st.raft_index);
+                                lag = json_integer(max_index - st.raft_index);
+                                dbsize = json_integer(st.db_size);
+                                if (st.version) {
+                                        json_decref(version);
+                                        version = json_string(st.version);
+                                }
+                                if (st.errors && st.errors[0]) {
+                                        _cleanup_free_ char *j = strv_join(st.errors, "; ");
+                                        json_decref(error);
+                                        error = json_string(j ? j : "");
+                                }
+                        }
+                        json_t *pe = json_object_get(pr, "error");
+                        if (json_is_string(pe) && json_is_null(error)) {
+                                json_decref(error);
+                                error = json_copy(pe);
+                        } else if (!pr && json_is_null(error)) {
+                                json_decref(error);
+                                error = json_string(x->m->client_urls && x->m->client_urls[0]
+                                                            ? "not asked"
+                                                            : "not started (no client URL)");
+                        } else if (status_ok && !health_ok && json_is_null(error)) {
+                                json_decref(error);
+                                error = json_string("unhealthy");
+                        }
+                        etcd_status_clear(&st);
+                } else
+                        json_object_set_new(o, CS_H_MEMBER_ID, json_null());
+                json_object_set_new(o, CS_H_CLIENT_URLS, urls);
+                json_object_set_new(o, CS_H_LEADER, json_boolean(is_leader));
+                json_object_set_new(o, CS_H_HEALTHY, healthy);
+                json_object_set_new(o, CS_H_RAFT_INDEX, index);
+                json_object_set_new(o, CS_H_RAFT_LAG, lag);
+                json_object_set_new(o, CS_H_DB_SIZE, dbsize);
+                json_object_set_new(o, CS_H_VERSION, version);
+
+                /* the agent's status */
+                json_t *deploy = NULL, *dstate = NULL;
+                for (size_t k = 0; k < kv[CS_OP_STATUS].n; k++) {
+                        const struct etcd_kv *s = &kv[CS_OP_STATUS].kvs[k];
+                        struct host_status hst;
+                        char herr[128];
+                        if (!streq(key_host_suffix(s->key, sprefix) ?: "", x->name))
+                                continue;
+                        if (host_status_decode(x->name, s->value ? s->value : "", s->value_len, &hst, herr,
+                                               sizeof herr) >= 0) {
+                                deploy = json_integer(hst.deploy);
+                                dstate = json_string(deploy_state_to_string(hst.state));
+                                host_status_clear(&hst);
+                        }
+                }
+                set_null_or(o, CS_H_DEPLOY, deploy);
+                set_null_or(o, CS_H_DEPLOY_STATE, dstate);
+
+                /* the newest snapshot */
+                json_t *stime = NULL, *sage = NULL;
+                for (size_t k = 0; k < kv[CS_OP_SNAPSHOT].n; k++) {
+                        const struct etcd_kv *s = &kv[CS_OP_SNAPSHOT].kvs[k];
+                        json_error_t jerr;
+                        if (!streq(key_host_suffix(s->key, snprefix) ?: "", x->name) || !s->value)
+                                continue;
+                        _cleanup_(json_decrefp) json_t *j = json_loadb(s->value, s->value_len, 0, &jerr);
+                        const char *t = json_string_value(json_object_get(j, "time"));
+                        time_t ts = rfc3339_parse(t);
+                        if (ts >= 0) {
+                                stime = json_string(t);
+                                sage = json_integer(now > ts ? (json_int_t) (now - ts) : 0);
+                        }
+                }
+                set_null_or(o, CS_H_SNAPSHOT_TIME, stime);
+                set_null_or(o, CS_H_SNAPSHOT_AGE, sage);
+                json_object_set_new(o, CS_H_ERROR, error);
+                json_array_append_new(hosts, o);
+        }
+
+        /* the header */
+        char tbuf[64];
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(tbuf, sizeof tbuf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        json_t *cluster = json_value_of(&kv[CS_OP_CLUSTER]);
+        if (!cluster)
+                cluster = json_object();
+        if (!json_is_string(json_object_get(cluster, CS_CLUSTER_ID))) {
+                snprintf(idbuf, sizeof idbuf, "%" PRIx64, ms.cluster_id);
+                json_object_set_new(cluster, CS_CLUSTER_ID, json_string(idbuf));
+        }
+        if (!json_is_integer(json_object_get(cluster, CS_GENERATION)))
+                json_object_set_new(cluster, CS_GENERATION, json_null());
+        if (!json_is_string(json_object_get(cluster, CS_CREATED)))
+                json_object_set_new(cluster, CS_CREATED, json_null());
+        json_t *ideal = NULL;
+        if (kv[CS_OP_IDEAL].n && kv[CS_OP_IDEAL].kvs[0].value) {
+                int64_t v;
+                if (parse_int64(kv[CS_OP_IDEAL].kvs[0].value, &v) >= 0)
+                        ideal = json_integer(v);
+        }
+        json_t *coordinator = NULL;
+        if (kv[CS_OP_COORDINATOR].n && kv[CS_OP_COORDINATOR].kvs[0].value)
+                coordinator = json_string(kv[CS_OP_COORDINATOR].kvs[0].value);
+        long long quorum = voters / 2 + 1;
+        doc = json_object();
+        if (!doc)
+                goto oom;
+        json_object_set_new(doc, CS_SCHEMA, json_integer(CS_SCHEMA_VERSION));
+        json_object_set_new(doc, CS_TIME, json_string(tbuf));
+        json_object_set_new(doc, CS_REVISION, json_integer(ms.revision > kv[0].revision ? ms.revision : kv[0].revision));
+        json_object_set_new(doc, CS_CLUSTER, cluster);
+        set_null_or(doc, CS_IDEAL, ideal);
+        json_object_set_new(doc, CS_VOTERS, json_integer(voters));
+        json_object_set_new(doc, CS_LEARNERS, json_integer(learners));
+        json_object_set_new(doc, CS_HEALTHY_VOTERS, json_integer(healthy_voters));
+        json_object_set_new(doc, CS_QUORUM, json_integer(quorum));
+        json_object_set_new(doc, CS_FAILURE_TOLERANCE, json_integer(voters ? voters - quorum : 0));
+        set_null_or(doc, CS_LEADER, leader_host ? json_string(leader_host) : NULL);
+        set_null_or(doc, CS_COORDINATOR, coordinator);
+        set_null_or(doc, CS_PLAN, json_value_of(&kv[CS_OP_PLAN]));
+        json_object_set_new(doc, CS_HOSTS, TAKE_PTR(hosts));
+        goto out;
+oom:
+        snprintf(err, errlen, "out of memory");
+fail:
+        json_decref(hosts);
+        json_decref(doc);
+        doc = NULL;
+out:
+        hosts_clear(&hs);
+        for (size_t i = 0; i < _CS_OP_MAX; i++)
+                etcd_kvs_clear(&kv[i]);
+        etcd_members_clear(&ms);
+        return doc;
+}
+
+/* ---------------- the table ---------------- */
+
+static void fmt_size(json_t *v, char *buf, size_t len) {
+        if (!json_is_integer(v)) {
+                snprintf(buf, len, "-");
+                return;
+        }
+        double d = (double) json_integer_value(v);
+        const char *u[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+        size_t i = 0;
+        while (d >= 1024 && i + 1 < ELEMENTSOF(u)) {
+                d /= 1024;
+                i++;
+        }
+        snprintf(buf, len, i ? "%.1f %s" : "%.0f %s", d, u[i]);
+}
+
+static void fmt_age(long long s, char *buf, size_t len) {
+        if (s < 0)
+                snprintf(buf, len, "-");
+        else if (s < 120)
+                snprintf(buf, len, "%llds", s);
+        else if (s < 7200)
+                snprintf(buf, len, "%lldm", s / 60);
+        else if (s < 172800)
+                snprintf(buf, len, "%lldh", s / 3600);
+        else
+                snprintf(buf, len, "%lldd", s / 86400);
+}
+
+static const char *str_or(json_t *v, const char *def) {
+        return json_is_string(v) ? json_string_value(v) : def;
+}
+
+static void fmt_int(json_t *v, char *buf, size_t len) {
+        if (json_is_integer(v))
+                snprintf(buf, len, "%lld", (long long) json_integer_value(v));
+        else
+                snprintf(buf, len, "-");
+}
+
+void cluster_status_render(json_t *doc, time_t now, FILE *f) {
+        json_t *cluster = json_object_get(doc, CS_CLUSTER), *plan = json_object_get(doc, CS_PLAN), *h;
+        char gen[32], ideal[32];
+        size_t i;
+
+        fmt_int(json_object_get(cluster, CS_GENERATION), gen, sizeof gen);
+        fmt_int(json_object_get(doc, CS_IDEAL), ideal, sizeof ideal);
+        fprintf(f, "cluster %s  generation %s  ideal %s  voters %lld (%lld healthy)  failure tolerance %lld  "
+                   "coordinator %s\n",
+                str_or(json_object_get(cluster, CS_CLUSTER_ID), "-"), gen, ideal,
+                (long long) json_integer_value(json_object_get(doc, CS_VOTERS)),
+                (long long) json_integer_value(json_object_get(doc, CS_HEALTHY_VOTERS)),
+                (long long) json_integer_value(json_object_get(doc, CS_FAILURE_TOLERANCE)),
+                str_or(json_object_get(doc, CS_COORDINATOR), "(none)"));
+        if (json_is_object(plan)) {
+                const char *action = str_or(json_object_get(plan, "action"), "?");
+                const char *host = str_or(json_object_get(plan, "host"), NULL);
+                const char *why = str_or(json_object_get(plan, "why"), NULL);
+                time_t since = rfc3339_parse(str_or(json_object_get(plan, "since"), NULL));
+                char age[32] = "";
+                if (since >= 0)
+                        fmt_age(now > since ? (long long) (now - since) : 0, age, sizeof age);
+                fprintf(f, "plan: %s%s%s%s%s%s%s%s\n", action, host ? " " : "", host ? host : "", why ? ": " : "",
+                        why ? why : "", *age ? " (for " : "", age, *age ? ")" : "");
+        } else
+                fprintf(f, "plan: (none published)\n");
+        fprintf(f, "%-20s %-9s %-16s %-6s %-7s %-6s %-9s %-8s %-6s %-10s %s\n", "HOST", "ROLE", "MEMBER-ID", "LEADER",
+                "HEALTHY", "LAG", "DB", "VERSION", "DEPLOY", "STATE", "SNAPSHOT");
+        json_array_foreach(json_object_get(doc, CS_HOSTS), i, h) {
+                json_t *healthy = json_object_get(h, CS_H_HEALTHY);
+                char lag[32], db[32], dep[32], snap[32] = "-";
+                fmt_int(json_object_get(h, CS_H_RAFT_LAG), lag, sizeof lag);
+                fmt_size(json_object_get(h, CS_H_DB_SIZE), db, sizeof db);
+                fmt_int(json_object_get(h, CS_H_DEPLOY), dep, sizeof dep);
+                json_t *age = json_object_get(h, CS_H_SNAPSHOT_AGE);
+                if (json_is_integer(age))
+                        fmt_age((long long) json_integer_value(age), snap, sizeof snap);
+                const char *name = str_or(json_object_get(h, CS_H_NAME), "");
+                fprintf(f, "%-20s %-9s %-16s %-6s %-7s %-6s %-9s %-8s %-6s %-10s %s", *name ? name : "(unstarted)",
+                        str_or(json_object_get(h, CS_H_ROLE), "?"), str_or(json_object_get(h, CS_H_MEMBER_ID), "-"),
+                        json_is_true(json_object_get(h, CS_H_LEADER)) ? "*" : "",
+                        json_is_null(healthy) || !healthy ? "-" : json_is_true(healthy) ? "yes" : "NO", lag, db,
+                        str_or(json_object_get(h, CS_H_VERSION), "-"), dep,
+                        str_or(json_object_get(h, CS_H_DEPLOY_STATE), "-"), snap);
+                const char *error = str_or(json_object_get(h, CS_H_ERROR), NULL);
+                if (error)
+                        fprintf(f, "  (%s)", error);
+                fputc('\n', f);
+        }
+}
+
+/* ---------------- gathering ---------------- */
+
+struct cluster_status_gather {
+        struct etcd_client *c;
+        cluster_status_cb cb;
+        void *userdata;
+        unsigned pending;
+        json_t *members, *txn, *probes;
+        char error[600];
+};
+
+struct probe {
+        struct cluster_status_gather *g;
+        char id[32];
+        const char *what; /* "status" or "health" */
+};
+
+static void gather_free(struct cluster_status_gather *g) {
+        json_decref(g->members);
+        json_decref(g->txn);
+        json_decref(g->probes);
+        free(g);
+}
+
+/* One reply less to wait for; after the last, build the document and report. */
+static void gather_step_done(struct cluster_status_gather *g) {
+        if (--g->pending > 0)
+                return;
+        if (g->cb) {
+                _cleanup_(json_decrefp) json_t *doc = NULL;
+                if (!g->error[0])
+                        doc = cluster_status_doc(g->members, g->txn, g->probes, time(NULL), g->error,
+                                                 sizeof g->error);
+                g->cb(doc, doc ? NULL : g->error, g->userdata);
+        }
+        gather_free(g);
+}
+
+static void probe_cb(struct etcd_client *c, const struct etcd_error *err, json_t *reply, void *userdata) {
+        struct probe *p = userdata;
+        struct cluster_status_gather *g = p->g;
+        json_t *o = json_object_get(g->probes, p->id);
+
+        if (!o) {
+                o = json_object();
+                json_object_set_new(g->probes, p->id, o);
+        }
+        if (o && reply)
+                json_object_set(o, p->what, reply);
+        else if (o && err && !json_object_get(o, "error"))
+                json_object_set_new(o, "error", json_string(err->msg));
+        free(p);
+        gather_step_done(g);
+}
+
+static int probe_start(struct cluster_status_gather *g, const char *endpoint, uint64_t id, bool health) {
+        struct probe *p = calloc(1, sizeof *p);
+        int r;
+        if (!p)
+                return -ENOMEM;
+        p->g = g;
+        snprintf(p->id, sizeof p->id, "%" PRIx64, id);
+        p->what = health ? "health" : "status";
+        g->pending++;
+        r = health ? etcd_get(g->c, endpoint, "/health", probe_cb, p)
+                   : etcd_call_at(g->c, endpoint, ETCD_STATUS, json_object(), probe_cb, p);
+        if (r < 0) {
+                g->pending--;
+                free(p);
+        }
+        return r;
+}
+
+static void members_cb(struct etcd_client *c, const struct etcd_error *err, json_t *reply, void *userdata) {
+        struct cluster_status_gather *g = userdata;
+        struct etcd_members ms = { 0 };
+        struct etcd_error e = { 0 };
+
+        if (!reply) {
+                snprintf(g->error, sizeof g->error, "cannot read the member list: %s", err ? err->msg : "?");
+        } else if (etcd_parse_members(reply, &ms, &e) < 0) {
+                snprintf(g->error, sizeof g->error, "bad member list: %s", e.msg);
+        } else {
+                g->members = json_incref(reply);
+                for (size_t i = 0; i < ms.n; i++) {
+                        const char *url = ms.m[i].client_urls ? ms.m[i].client_urls[0] : NULL;
+                        if (!url)
+                                continue;
+                        (void) probe_start(g, url, ms.m[i].id, false);
+                        (void) probe_start(g, url, ms.m[i].id, true);
+                }
+        }
+        etcd_members_clear(&ms);
+        gather_step_done(g);
+}
+
+static void txn_cb(struct etcd_client *c, const struct etcd_error *err, json_t *reply, void *userdata) {
+        struct cluster_status_gather *g = userdata;
+        if (reply)
+                g->txn = json_incref(reply);
+        else if (!g->error[0])
+                snprintf(g->error, sizeof g->error, "cannot read the /_mgmt keys: %s", err ? err->msg : "?");
+        gather_step_done(g);
+}
+
+int cluster_status_gather(struct etcd_client *c, cluster_status_cb cb, void *userdata,
+                          struct cluster_status_gather **ret) {
+        struct cluster_status_gather *g = calloc(1, sizeof *g);
+        json_t *txn = cluster_status_txn();
+        int r;
+
+        if (!g || !txn || !(g->probes = json_object())) {
+                free(g);
+                json_decref(txn);
+                return -ENOMEM;
+        }
+        *g = (struct cluster_status_gather){ .c = c, .cb = cb, .userdata = userdata, .probes = g->probes };
+        /* held while starting, so that a reply arriving at once cannot finish us */
+        g->pending = 1;
+        g->pending++;
+        r = etcd_call(c, ETCD_MEMBER_LIST, json_object(), members_cb, g);
+        if (r < 0)
+                g->pending--;
+        g->pending++;
+        int r2 = etcd_call(c, ETCD_TXN, txn, txn_cb, g);
+        if (r2 < 0)
+                g->pending--;
+        if (r < 0 || r2 < 0) {
+                g->cb = NULL;
+                gather_step_done(g);
+                return r < 0 ? r : r2;
+        }
+        if (ret)
+                *ret = g;
+        gather_step_done(g);
+        return 0;
+}
+
+void cluster_status_cancel(struct cluster_status_gather *g) {
+        if (g)
+                g->cb = NULL;
+}
