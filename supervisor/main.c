@@ -1,23 +1,115 @@
-/* main.c: mgmt-supervisor start-up: options, logging, the sd-event loop and
- * its signals. Everything else happens in node.c on that loop. */
+/* main.c: mgmt-supervisor entry point: the subcommand table (git style, as
+ * mgmt-deploy's), the daemon start-up (`run`, the default): options,
+ * logging, the sd-event loop and its signals; everything else of the daemon
+ * happens in node.c on that loop. Also the option parsing every operator
+ * subcommand shares, so that their help is the same at every level. */
 #include <signal.h>
 #include <stdio.h>
 #include <systemd/sd-daemon.h>
 
 #include "log.h"
+#include "subcmd.h"
 #include "supervisor.h"
 
-static const char usage[] =
-        "Usage: mgmt-supervisor [OPTIONS]\n"
+#define PROG "mgmt-supervisor"
+
+/* To add a command: one line here, its prototype in supervisor.h. */
+static const struct subcmd commands[] = {
+        { "run", cmd_run, "[OPTIONS]", "run the daemon (the default when no command is given)" },
+        { "snapshot", cmd_snapshot, "save FILE | list", "save a snapshot of the cluster, or list local ones" },
+        { "restore", cmd_restore, "--from FILE", "build this host's etcd data from a snapshot (daemon stopped)" },
+        { "recover", cmd_recover, "[--yes]", "make this survivor of a lost quorum a one-member cluster" },
+        { "help", NULL, "[COMMAND]", "print the help of mgmt-supervisor or of COMMAND" },
+};
+
+static const char usage_head[] =
+        "Usage: mgmt-supervisor [run] [OPTIONS]\n"
+        "       mgmt-supervisor COMMAND [OPTIONS] [ARGS]\n"
         "\n"
         "Runs on every node. Without --seeds and without data it bootstraps a one-member etcd\n"
         "cluster; with --seeds it joins as a client and volunteers. The supervisor whose etcd\n"
         "is the raft leader acts as coordinator and grows or shrinks the cluster to\n"
-        "/_mgmt/idealClusterSize, replacing dead members. etcd runs as a child process.\n";
+        "/_mgmt/idealClusterSize, replacing dead members. etcd runs as a child process.\n"
+        "\n";
 
 static const char footer[] =
         "\nSignals: SIGTERM/SIGINT stop etcd keeping data and membership; SIGHUP re-reads --config.\n"
-        "Exit status: 0 stopped cleanly, 1 error (e.g. duplicate hostname), 2 usage.\n";
+        "Exit status: 0 stopped cleanly, 1 error (e.g. duplicate hostname), 2 usage.\n"
+        "'mgmt-supervisor help COMMAND' prints the help of an operator command.\n";
+
+const char sub_exit_codes[] = "\nExit status:\n"
+                              "  0  done\n"
+                              "  1  error (etcd unreachable, bad snapshot, cannot write...)\n"
+                              "  2  usage error (or a confirmation needed and no terminal to ask on)\n"
+                              "  3  refused because it is unsafe (e.g. the daemon runs, a quorum answers)\n";
+
+/* Options only operator commands take; indexes SOPT_* after supervisor_opts. */
+static const struct opt_def sub_extra_opts[_SOPT_MAX - _OPT_MAX] = {
+        [SOPT_FROM - _OPT_MAX] = { "from", NULL, OPT_STRING, "FILE", NULL, "the snapshot file to restore" },
+        [SOPT_YES - _OPT_MAX] = { "yes", NULL, OPT_BOOL, NULL, NULL, "do not ask for confirmation" },
+        [SOPT_JSON - _OPT_MAX] = { "json", NULL, OPT_BOOL, NULL, NULL, "machine-readable JSON on stdout" },
+        [SOPT_TIMEOUT - _OPT_MAX] = { "timeout", NULL, OPT_SECONDS, "S", "60",
+                                      "give up when etcd sends nothing for S seconds" },
+};
+
+static struct opt_def all_opts[_SOPT_MAX];
+
+static const struct opt_def *sub_all_opts(void) {
+        if (!all_opts[0].name) {
+                memcpy(all_opts, supervisor_opts, sizeof supervisor_opts);
+                memcpy(all_opts + _OPT_MAX, sub_extra_opts, sizeof sub_extra_opts);
+        }
+        return all_opts;
+}
+
+static void sub_print_help(const struct sub_spec *spec) {
+        struct opt_def shown[_SOPT_MAX];
+        size_t n = 0;
+
+        for (size_t i = 0; spec->opts[i] >= 0; i++)
+                shown[n++] = sub_all_opts()[spec->opts[i]];
+        config_print_help(stdout, spec->usage, sub_exit_codes, shown, n);
+}
+
+/* Parse a command's options with the daemon's whole table (so the daemon's
+ * --config file and MGMT_* environment apply), refusing command-only
+ * options the command does not take. Returns -1 to go on, else an exit code. */
+int sub_parse(const struct sub_spec *spec, int argc, char **argv, struct config *cfg) {
+        *cfg = (struct config){ 0 };
+        char prog[64];
+        int r;
+
+        for (int i = 1; i < argc; i++) {
+                if (streq(argv[i], "--"))
+                        break;
+                if (streq(argv[i], "-h") || streq(argv[i], "--help")) {
+                        sub_print_help(spec);
+                        return SUB_OK;
+                }
+        }
+        snprintf(prog, sizeof prog, PROG " %s", spec->name);
+        r = config_parse(cfg, prog, MGMT_VERSION, spec->usage, sub_exit_codes, sub_all_opts(), _SOPT_MAX, argc,
+                         argv);
+        if (r == CONFIG_EXIT_OK)
+                return SUB_OK;
+        if (r == CONFIG_EXIT_USAGE)
+                return SUB_USAGE;
+        if (r < 0) {
+                log_error_errno(r, "cannot parse options: %m");
+                return SUB_ERROR;
+        }
+        for (int k = _OPT_MAX; k < _SOPT_MAX; k++) {
+                bool taken = false;
+                for (size_t i = 0; spec->opts[i] >= 0; i++)
+                        taken = taken || spec->opts[i] == k;
+                if (cfg->v[k].set && !taken) {
+                        fprintf(stderr, "%s: '--%s' does not apply to '%s' (see '%s --help')\n", prog,
+                                sub_all_opts()[k].name, spec->name, prog);
+                        return SUB_USAGE;
+                }
+        }
+        return -1;
+}
 
 static int on_term(sd_event_source *s, const struct signalfd_siginfo *si, void *ud) {
         struct node *n = ud;
@@ -31,34 +123,34 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
         return 0;
 }
 
-int main(int argc, char **argv) {
+/* The daemon: `mgmt-supervisor [run] [OPTIONS]`. */
+int cmd_run(int argc, char **argv) {
         struct config cfg;
         struct sup_config sc = { 0 };
         sd_event *e = NULL;
         struct node *n = NULL;
-        char err[1024];
+        char err[1024], usage[4096];
         sigset_t ss;
         int r;
 
-        log_init("mgmt-supervisor");
-        r = config_parse(&cfg, "mgmt-supervisor", MGMT_VERSION, usage, footer, supervisor_opts, _OPT_MAX, argc,
-                         argv);
+        subcmd_list(commands, ELEMENTSOF(commands), err, sizeof err);
+        snprintf(usage, sizeof usage, "%s%s", usage_head, err);
+        r = config_parse(&cfg, PROG, MGMT_VERSION, usage, footer, supervisor_opts, _OPT_MAX, argc, argv);
         if (r != 0) {
                 config_free(&cfg);
                 return r == CONFIG_EXIT_OK ? 0 : r == CONFIG_EXIT_USAGE ? 2 : 1;
         }
         if (strv_length(cfg.args) > 0) {
-                fprintf(stderr, "mgmt-supervisor: unexpected argument '%s' (see 'mgmt-supervisor --help')\n",
-                        cfg.args[0]);
+                fprintf(stderr, PROG ": unexpected argument '%s' (see '" PROG " --help')\n", cfg.args[0]);
                 config_free(&cfg);
                 return 2;
         }
         r = sup_config_from(&sc, &cfg, err, sizeof err);
         if (r < 0) {
                 if (r == -EINVAL)
-                        fprintf(stderr, "mgmt-supervisor: %s\n", err);
+                        fprintf(stderr, PROG ": %s\n", err);
                 else
-                        fprintf(stderr, "mgmt-supervisor: %s\n", strerror(-r));
+                        fprintf(stderr, PROG ": %s\n", strerror(-r));
                 sup_config_free(&sc);
                 config_free(&cfg);
                 return r == -EINVAL ? 2 : 1;
@@ -67,7 +159,7 @@ int main(int argc, char **argv) {
         /* a certificate that does not cover what we advertise fails here, not in a peer's handshake */
         if ((sc.cert && (r = tls_check_cert(sc.cert, "--cert-file", sc.adv_client_urls, err, sizeof err)) < 0) ||
             (sc.peer_cert && (r = tls_check_cert(sc.peer_cert, "--peer-cert-file", sc.adv_server_urls, err, sizeof err)) < 0)) {
-                fprintf(stderr, "mgmt-supervisor: %s\n", err);
+                fprintf(stderr, PROG ": %s\n", err);
                 sup_config_free(&sc);
                 config_free(&cfg);
                 return 1;
@@ -106,4 +198,9 @@ out:
                 return 1;
         }
         return r;
+}
+
+int main(int argc, char **argv) {
+        log_init(PROG);
+        return subcmd_dispatch(PROG, commands, ELEMENTSOF(commands), "run", sub_all_opts(), _SOPT_MAX, argc, argv);
 }

@@ -8,6 +8,9 @@
  *   etcdargs.c    the etcd command line computed from our configuration
  *   coordinator.c the pure membership decision: cluster state in, one action out
  *   round.c       the coordinator round: read state, decide, carry out the action
+ *   snapshot.c    scheduled snapshots of our own etcd while a voting member
+ *   cmd_snapshot.c `snapshot save FILE`, `snapshot list`
+ *   cmd_restore.c `restore --from FILE`, `recover`
  */
 #pragma once
 
@@ -43,6 +46,10 @@ enum {
         OPT_PEER_CA,
         OPT_PEER_CLIENT_CERT_AUTH,
         OPT_ETCD_ARG,
+        OPT_SNAPSHOT_INTERVAL,
+        OPT_SNAPSHOT_DIR,
+        OPT_SNAPSHOT_KEEP,
+        OPT_SNAPSHOT_COMMAND,
         _OPT_MAX,
 };
 extern const struct opt_def supervisor_opts[_OPT_MAX];
@@ -62,7 +69,44 @@ struct sup_config {
         char *cert, *key, *ca, *peer_cert, *peer_key, *peer_ca;
         bool client_cert_auth, peer_client_cert_auth;
         char **etcd_args;
+        /* scheduled snapshots (snapshot.c) */
+        uint64_t snapshot_interval; /* 0: disabled */
+        char *snapshot_dir;
+        long long snapshot_keep;
+        char *snapshot_command;
 };
+
+/* ---------- operator subcommands (table in main.c) ---------- */
+/* Exit codes of subcommands (DESIGN.md "Operator commands"). */
+enum { SUB_OK = 0, SUB_ERROR = 1, SUB_USAGE = 2, SUB_UNSAFE = 3 };
+/* Options only subcommands take, indexed after the daemon's (main.c). */
+enum { SOPT_FROM = _OPT_MAX, SOPT_YES, SOPT_JSON, SOPT_TIMEOUT, _SOPT_MAX };
+/* A subcommand's help: its usage text, and the options it shows (indexes into
+ * supervisor_opts and SOPT_*, ended by -1). Every command parses the daemon's
+ * whole table, so that its --config file and MGMT_* environment apply. */
+struct sub_spec {
+        const char *name;
+        const char *usage;
+        const int *opts;
+};
+extern const char sub_exit_codes[];
+/* Parse argv (argv[0] = the command's name): -1 to go on, or an exit code
+ * after printing help or a usage error. cfg must be config_free'd. */
+int sub_parse(const struct sub_spec *spec, int argc, char **argv, struct config *cfg);
+/* cmd_snapshot.c: the prefix and snapshot directory as the daemon resolves them */
+char *sub_prefix(const struct config *cfg);
+char *sub_snapshot_dir(const struct config *cfg);
+struct snap_info;
+/* Stream a snapshot (from endpoint, or the client's endpoints if NULL) to
+ * path through a temp file, verify it, rename it. Waits (CLIs only). */
+int snapshot_fetch(struct etcd_client *c, const char *endpoint, const char *path, const char *etcd_binary,
+                   struct snap_info *ret, char *err, size_t errlen);
+/* Snapshot file names (*.db, not hidden) in dir, sorted. */
+int snapshot_dir_list(const char *dir, char ***ret);
+int cmd_run(int argc, char **argv);      /* main.c: the daemon */
+int cmd_snapshot(int argc, char **argv); /* cmd_snapshot.c: snapshot save FILE | list */
+int cmd_restore(int argc, char **argv);  /* cmd_restore.c */
+int cmd_recover(int argc, char **argv);  /* cmd_restore.c */
 
 /* etcdargs.c */
 int sup_config_from(struct sup_config *sc, const struct config *cfg, char *err, size_t errlen);
