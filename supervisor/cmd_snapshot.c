@@ -32,23 +32,6 @@ static const struct sub_spec snapshot_spec = {
         snapshot_opts,
 };
 
-char *sub_prefix(const struct config *cfg) {
-        if (!cfg->v[OPT_PREFIX].set && getenv("STATE_DIRECTORY"))
-                return strdup(getenv("STATE_DIRECTORY"));
-        return strdup(cfg->v[OPT_PREFIX].s);
-}
-
-char *sub_snapshot_dir(const struct config *cfg) {
-        _cleanup_free_ char *prefix = NULL;
-        char *d;
-        if (cfg->v[OPT_SNAPSHOT_DIR].s)
-                return strdup(cfg->v[OPT_SNAPSHOT_DIR].s);
-        prefix = sub_prefix(cfg);
-        if (!prefix || asprintf(&d, "%s/snapshots", prefix) < 0)
-                return NULL;
-        return d;
-}
-
 struct save_state {
         bool done;
         struct etcd_error err;

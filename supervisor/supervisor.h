@@ -9,6 +9,7 @@
  *   coordinator.c the pure membership decision: cluster state in, one action out
  *   round.c       the coordinator round: read state, decide, carry out the action
  *   snapshot.c    scheduled snapshots of our own etcd while a voting member
+ *   cmdopts.c     option parsing and help shared by the operator subcommands
  *   cmd_snapshot.c `snapshot save FILE`, `snapshot list`
  *   cmd_restore.c `restore --from FILE`, `recover`
  */
@@ -90,10 +91,12 @@ struct sub_spec {
         const int *opts;
 };
 extern const char sub_exit_codes[];
+/* supervisor_opts followed by the SOPT_* options (_SOPT_MAX entries). */
+const struct opt_def *sub_all_opts(void);
 /* Parse argv (argv[0] = the command's name): -1 to go on, or an exit code
  * after printing help or a usage error. cfg must be config_free'd. */
 int sub_parse(const struct sub_spec *spec, int argc, char **argv, struct config *cfg);
-/* cmd_snapshot.c: the prefix and snapshot directory as the daemon resolves them */
+/* cmdopts.c: the prefix and snapshot directory as the daemon resolves them */
 char *sub_prefix(const struct config *cfg);
 char *sub_snapshot_dir(const struct config *cfg);
 struct snap_info;
