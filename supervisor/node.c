@@ -688,6 +688,8 @@ static void status_done(struct etcd_client *c, const struct etcd_error *err, jso
         if (!n->lease && !n->session_busy)
                 session_start(n);
         become_coordinator(n, st.leader == st.member_id && n->role == ROLE_MEMBER);
+        /* snapshot.c: scheduled snapshots only while a healthy voting member */
+        snapsched_set_member(n->snap, n->client, n->role == ROLE_MEMBER && !st.learner);
         etcd_status_clear(&st);
         notify_status(n);
 }
@@ -741,6 +743,8 @@ int node_new(sd_event *e, struct config *cfg, struct sup_config *sc, struct node
         n->sc = sc;
         n->ideal = sc->ideal;
         child_init(&n->child, e, sc->stop_timeout, child_exited, n);
+        if (snapsched_new(e, sc, &n->snap) < 0) /* snapshot.c */
+                log_warnx("cannot set up scheduled snapshots");
         *ret = n;
         return 0;
 }
@@ -893,6 +897,7 @@ void node_free(struct node *n) {
         for (size_t i = 0; i < ELEMENTSOF(n->watches); i++)
                 etcd_watch_free(n->watches[i]);
         etcd_client_free(n->client);
+        snapsched_free(n->snap); /* snapshot.c: after the client, so no stream is left */
         sd_event_source_disable_unref(n->tick);
         sd_event_source_disable_unref(n->keepalive_timer);
         sd_event_source_disable_unref(n->session_timer);

@@ -225,6 +225,21 @@ void coordinator_decide(const struct cstate *s, struct caction *ret);
 /* Voting members that are healthy (started, host has endpoints). */
 size_t cstate_healthy_voters(const struct cstate *s);
 
+/* ---------- snapshot.c: scheduled snapshots ---------- */
+struct snapsched;
+int snapsched_new(sd_event *e, const struct sup_config *sc, struct snapsched **ret);
+/* node.c, on each status tick: are we a healthy voting member? client is the
+ * node's (borrowed; may change). Snapshots are taken only while this says
+ * true; the first true starts the schedule. */
+void snapsched_set_member(struct snapsched *s, struct etcd_client *client, bool voting_member_healthy);
+/* Call after etcd_client_free of the client given above (no stream left). */
+void snapsched_free(struct snapsched *s);
+unsigned snapsched_failures(const struct snapsched *s);      /* mgmt_snapshot_failures_total */
+int64_t snapsched_last_success(const struct snapsched *s);   /* mgmt_last_snapshot_timestamp_seconds */
+struct snap_info;
+/* The /_mgmt/snapshot/<host> record: {time, revision, size, sha256, file}. */
+json_t *snapshot_record(const struct snap_info *info, const char *file, const char *time);
+
 /* ---------- node.c / round.c ---------- */
 enum node_role {
         ROLE_CLIENT,    /* --no-server: client only */
@@ -295,6 +310,7 @@ struct node {
         bool ready_sent, shutting_down;
         int exit_code;
         char status[256];
+        struct snapsched *snap; /* scheduled snapshots (snapshot.c) */
 };
 
 void node_refresh(struct node *n);
