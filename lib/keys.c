@@ -38,6 +38,7 @@ char *key_converged(const char *h) { return fmt(MGMT_NS "/converged/%s", h); }
 char *key_status(const char *h) { return fmt(MGMT_NS "/status/%s", h); }
 char *key_status_prefix(void) { return strdup(MGMT_NS "/status/"); }
 char *key_snapshot(const char *h) { return fmt(MGMT_NS "/snapshot/%s", h); }
+char *key_cluster(void) { return strdup(MGMT_NS "/cluster"); }
 
 const char *key_host_suffix(const char *key, const char *prefix) {
         if (!key || !prefix || !startswith(key, prefix))

@@ -24,6 +24,7 @@ char *key_converged(const char *host);
 char *key_status(const char *host);
 char *key_status_prefix(void);
 char *key_snapshot(const char *host);            /* /_mgmt/snapshot/<host> */
+char *key_cluster(void);                         /* /_mgmt/cluster */
 
 /* The last path component after prefix, e.g. host of a volunteer key, or NULL
  * if key does not start with prefix or the rest is not a valid hostname. */
