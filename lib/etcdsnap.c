@@ -250,6 +250,44 @@ int snap_sink_feed(struct snap_sink *s, const void *data, size_t len) {
         return 0;
 }
 
+int snap_sink_write_db(struct snap_sink *s, int db_fd) {
+        static unsigned char buf[1 << 20];
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned int mdlen = 0;
+        EVP_MD_CTX *copy = EVP_MD_CTX_new();
+        int r = 0;
+
+        if (!copy)
+                return -ENOMEM;
+        for (;;) {
+                ssize_t n = read(db_fd, buf, sizeof buf);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0) {
+                        r = -errno;
+                        snprintf(s->err, sizeof s->err, "cannot read the db: %s", strerror(errno));
+                        break;
+                }
+                if (n == 0)
+                        break;
+                th_update(&s->h, buf, (size_t) n);
+                if ((r = write_all(s->fd, buf, (size_t) n)) < 0) {
+                        snprintf(s->err, sizeof s->err, "cannot write '%s': %s", s->tmp, strerror(-r));
+                        break;
+                }
+        }
+        /* etcd's trailer: the sha256 of everything before it */
+        if (r >= 0 && (!EVP_MD_CTX_copy_ex(copy, s->h.whole) || !EVP_DigestFinal_ex(copy, md, &mdlen)))
+                r = -EIO;
+        if (r >= 0) {
+                th_update(&s->h, md, mdlen);
+                if ((r = write_all(s->fd, md, mdlen)) < 0)
+                        snprintf(s->err, sizeof s->err, "cannot write '%s': %s", s->tmp, strerror(-r));
+        }
+        EVP_MD_CTX_free(copy);
+        return r;
+}
+
 int snap_sink_feed_cb(const void *data, size_t len, void *userdata) {
         return snap_sink_feed(userdata, data, len);
 }

@@ -31,6 +31,9 @@ int snap_sink_open(const char *final_path, struct snap_sink **ret);
 /* Raw gateway bytes (JSON messages with base64 "blob" chunks); < 0 stops. */
 int snap_sink_feed(struct snap_sink *s, const void *data, size_t len);
 int snap_sink_feed_cb(const void *data, size_t len, void *userdata);
+/* Instead of a stream: a bolt db file (etcd's member/snap/db, etcd stopped),
+ * with etcd's sha256 trailer appended, as `etcdctl snapshot save` makes it. */
+int snap_sink_write_db(struct snap_sink *s, int db_fd);
 /* The error the stream carried or writing met, or NULL. */
 const char *snap_sink_error(struct snap_sink *s);
 uint64_t snap_sink_size(struct snap_sink *s);

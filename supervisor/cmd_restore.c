@@ -525,29 +525,6 @@ int cmd_restore(int argc, char **argv) {
 
 /* ---------------- recover ---------------- */
 
-/* Members answering, per the endpoint cache: any that sees a leader means a
- * quorum exists somewhere. Our etcd is not running: nothing here is ours. */
-static bool cache_sees_leader(struct etcd_client *c, const char *prefix, char *who, size_t len) {
-        char p[4096], err[256];
-        _cleanup_free_ char *text = NULL;
-        _cleanup_strv_ char **urls = NULL;
-        snprintf(p, sizeof p, "%s/endpoints", prefix);
-        if (read_file_max(p, 1 << 16, &text, NULL) < 0 || urls_parse(text, &urls, err, sizeof err) < 0)
-                return false;
-        for (size_t i = 0; urls && urls[i]; i++) {
-                struct etcd_status st;
-                if (!ask_status(c, urls[i], &st))
-                        continue;
-                bool leader = st.leader != 0;
-                etcd_status_clear(&st);
-                if (leader) {
-                        snprintf(who, len, "%s", urls[i]);
-                        return true;
-                }
-        }
-        return false;
-}
-
 static int confirm(const char *prefix) {
         char line[64];
         fprintf(stderr,
@@ -560,19 +537,103 @@ static int confirm(const char *prefix) {
         return streq(line, "yes") ? 0 : -1;
 }
 
+/* The db of our stopped etcd copied into the snapshot dir as a verified
+ * snapshot (etcd does not serve a member without quorum, so the gateway
+ * cannot stream it). */
+static int snapshot_db(struct sup_config *sc, const char *path, struct snap_info *ret, char *err, size_t errlen) {
+        _cleanup_free_ char *tool = NULL, *db = NULL;
+        _cleanup_close_ int fd = -1;
+        struct snap_sink *sink = NULL;
+        struct snap_info info = { 0 };
+        int r;
+
+        if (snap_tool_find(sc->etcd_binary, &tool, NULL) < 0) {
+                snprintf(err, errlen, "neither etcdutl nor etcdctl is installed: cannot verify a snapshot");
+                return -ENOENT;
+        }
+        r = mkdir_p(sc->snapshot_dir, 0700);
+        if (r < 0) {
+                snprintf(err, errlen, "cannot create snapshot directory '%s': %s", sc->snapshot_dir, strerror(-r));
+                return r;
+        }
+        if (asprintf(&db, "%s/member/snap/db", sc->data_dir) < 0)
+                return -ENOMEM;
+        fd = open(db, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+                r = -errno;
+                snprintf(err, errlen, "cannot open '%s': %s", db, strerror(errno));
+                return r;
+        }
+        r = snap_sink_open(path, &sink);
+        if (r < 0) {
+                snprintf(err, errlen, "cannot create a file in '%s': %s", sc->snapshot_dir, strerror(-r));
+                return r;
+        }
+        r = snap_sink_write_db(sink, fd);
+        if (r < 0)
+                snprintf(err, errlen, "%s", snap_sink_error(sink) ? snap_sink_error(sink) : strerror(-r));
+        if (r >= 0)
+                r = snap_sink_finish(sink, &info, err, errlen);
+        if (r >= 0)
+                r = snap_tool_status(tool, snap_sink_temp_path(sink), &info, err, errlen);
+        if (r >= 0 && (r = snap_sink_commit(sink)) < 0)
+                snprintf(err, errlen, "cannot rename it to '%s': %s", path, strerror(-r));
+        snap_sink_free(sink);
+        if (r >= 0)
+                *ret = info;
+        return r;
+}
+
+/* Members in the endpoint cache that answer: any with a leader means a
+ * quorum exists; so do as many answering as a quorum of the cache. Our own
+ * etcd is stopped (it serves nothing without quorum anyway). */
+static bool quorum_answers(struct etcd_client *c, const char *prefix, char *const *self_urls, char *why,
+                           size_t len) {
+        char p[4096], err[256];
+        _cleanup_free_ char *text = NULL;
+        _cleanup_strv_ char **urls = NULL;
+        uint64_t seen[64];
+        size_t n_seen = 0, members = 0;
+
+        snprintf(p, sizeof p, "%s/endpoints", prefix);
+        if (read_file_max(p, 1 << 16, &text, NULL) < 0 || urls_parse(text, &urls, err, sizeof err) < 0)
+                return false;
+        for (size_t i = 0; urls && urls[i]; i++) {
+                struct etcd_status st;
+                if (strv_contains(self_urls, urls[i]))
+                        continue;
+                members++;
+                if (!ask_status(c, urls[i], &st))
+                        continue;
+                bool leader = st.leader != 0, dup = false;
+                for (size_t k = 0; k < n_seen; k++)
+                        dup = dup || seen[k] == st.member_id;
+                if (!dup && n_seen < ELEMENTSOF(seen))
+                        seen[n_seen++] = st.member_id;
+                etcd_status_clear(&st);
+                if (leader) {
+                        snprintf(why, len, "%s answers and has a leader", urls[i]);
+                        return true;
+                }
+        }
+        members++; /* ourselves */
+        if (n_seen + 1 >= members / 2 + 1 && n_seen > 0) {
+                snprintf(why, len, "%zu other members of about %zu answer (electing a leader?)", n_seen, members);
+                return true;
+        }
+        return false;
+}
+
 static int recover_run(struct config *cfg, struct sup_config *sc) {
         _cleanup_etcd_ struct etcd_client *c = NULL;
         _cleanup_strv_ char **argv = NULL;
         const char *url = sc->adv_client_urls[0];
         struct etcd_tls tls = { sc->cert, sc->key, sc->ca };
         struct etcd_status st;
-        struct etcd_members ms = { 0 };
-        struct etcd_error eerr;
         _cleanup_close_ int lock = -1;
-        char who[512], p[4096], stamp[32], err[1024] = "", logpath[4200];
-        struct snap_info info;
+        char why[600], p[4096], stamp[32], err[5000] = "", logpath[4200], ports[512];
+        struct snap_info info = { 0 };
         bool yes = cfg->v[SOPT_YES].b;
-        json_t *reply = NULL;
         pid_t pid;
         int r;
 
@@ -592,10 +653,10 @@ static int recover_run(struct config *cfg, struct sup_config *sc) {
         if (r < 0)
                 return SUB_ERROR;
         etcd_client_set_timeout(c, 2 * USEC_PER_SEC);
-        if (cache_sees_leader(c, sc->prefix, who, sizeof who)) {
-                log_errorx("refusing to recover: the cluster has a quorum (%s answers with a leader); start the "
+        if (quorum_answers(c, sc->prefix, sc->adv_client_urls, why, sizeof why)) {
+                log_errorx("refusing to recover: the cluster has a quorum (%s); nothing was changed: start the "
                            "supervisor instead, it rejoins",
-                           who);
+                           why);
                 return SUB_UNSAFE;
         }
         r = prefix_lock(sc->prefix, &lock);
@@ -603,95 +664,32 @@ static int recover_run(struct config *cfg, struct sup_config *sc) {
                 return SUB_UNSAFE;
         if (r < 0)
                 return SUB_ERROR;
-
-        /* our etcd as the daemon runs it, to ask for its member list and snapshot it */
-        char ports[512];
         if (sup_check_ports(sc, ports, sizeof ports) < 0) {
-                log_errorx("cannot start etcd: %s", ports);
+                log_errorx("cannot run etcd: %s; nothing was changed", ports);
                 return SUB_ERROR;
         }
-        snprintf(logpath, sizeof logpath, "%s/recover-etcd.log", sc->prefix);
-        argv = etcd_argv(sc, NULL, true);
-        pid = spawn_etcd(argv, logpath);
-        if (pid < 0)
-                return log_error_errno(-errno, "cannot start etcd: %m"), SUB_ERROR;
-        if (!wait_etcd(c, url, pid, false, 30 * USEC_PER_SEC, &st)) {
-                stop_etcd(pid, sc->stop_timeout);
-                log_errorx("our etcd did not start (see '%s'); nothing was changed", logpath);
-                return SUB_ERROR;
-        }
-        uint64_t my_id = st.member_id;
-        etcd_status_clear(&st);
-        /* the member list as our etcd knows it (served locally, no quorum needed) */
-        if (etcd_call_sync(c, ETCD_MEMBER_LIST, json_object(), &reply, &eerr) < 0 ||
-            etcd_parse_members(reply, &ms, &eerr) < 0) {
-                json_decref(reply);
-                stop_etcd(pid, sc->stop_timeout);
-                log_errorx("cannot read the member list from our etcd: %s; nothing was changed", eerr.msg);
-                return SUB_ERROR;
-        }
-        json_decref(reply);
-        size_t voters = 0, answering = 0;
-        bool leader = false;
-        for (size_t i = 0; i < ms.n; i++) {
-                if (ms.m[i].learner)
-                        continue;
-                voters++;
-                if (ms.m[i].id == my_id) {
-                        answering++;
-                        continue;
-                }
-                for (size_t j = 0; ms.m[i].client_urls && ms.m[i].client_urls[j]; j++)
-                        if (ask_status(c, ms.m[i].client_urls[j], &st)) {
-                                answering++;
-                                leader = leader || st.leader != 0;
-                                etcd_status_clear(&st);
-                                break;
-                        }
-        }
-        etcd_members_clear(&ms);
-        /* our own etcd may have found its leader meanwhile */
-        if (ask_status(c, url, &st)) {
-                leader = leader || st.leader != 0;
-                etcd_status_clear(&st);
-        }
-        if (answering >= voters / 2 + 1 || leader) {
-                stop_etcd(pid, sc->stop_timeout);
-                log_errorx("refusing to recover: %zu of %zu voting members answer%s; a quorum is %zu; nothing "
-                           "was changed, start the supervisor instead",
-                           answering, voters, leader ? " and there is a leader" : "", voters / 2 + 1);
-                return SUB_UNSAFE;
-        }
-        log_notice("quorum lost: %zu of %zu voting members answer, a quorum is %zu", answering, voters,
-                   voters / 2 + 1);
         if (!yes && confirm(sc->prefix) < 0) {
-                stop_etcd(pid, sc->stop_timeout);
                 fprintf(stderr, "not confirmed: nothing was changed\n");
                 return SUB_USAGE;
         }
 
         /* a snapshot first */
         time_stamp(stamp, sizeof stamp);
-        r = mkdir_p(sc->snapshot_dir, 0700);
         snprintf(p, sizeof p, "%s/mgmt-%s-%s-before-recover.db", sc->snapshot_dir, sc->hostname, stamp);
-        etcd_client_set_timeout(c, 60 * USEC_PER_SEC);
-        if (r < 0 || (r = snapshot_fetch(c, url, p, sc->etcd_binary, &info, err, sizeof err)) < 0) {
-                stop_etcd(pid, sc->stop_timeout);
-                if (r == -ENOMEM || err[0] == 0)
-                        snprintf(err, sizeof err, "cannot create '%s': %s", sc->snapshot_dir, strerror(-r));
+        if (snapshot_db(sc, p, &info, err, sizeof err) < 0) {
                 log_errorx("cannot snapshot before recovering: %s; nothing was changed", err);
                 return SUB_ERROR;
         }
         log_notice("snapshot before recovery: '%s' (revision %lld, %llu bytes)", p, (long long) info.revision,
                    (unsigned long long) info.size);
-        stop_etcd(pid, sc->stop_timeout);
 
-        /* then once with --force-new-cluster, until healthy */
+        /* then etcd once with --force-new-cluster, until it leads itself */
+        snprintf(logpath, sizeof logpath, "%s/recover-etcd.log", sc->prefix);
+        argv = etcd_argv(sc, NULL, true);
         strv_push(&argv, "--force-new-cluster");
         pid = spawn_etcd(argv, logpath);
         if (pid < 0)
                 return log_error_errno(-errno, "cannot start etcd: %m"), SUB_ERROR;
-        etcd_client_set_timeout(c, 2 * USEC_PER_SEC);
         if (!wait_etcd(c, url, pid, true, 60 * USEC_PER_SEC, &st)) {
                 stop_etcd(pid, sc->stop_timeout);
                 log_errorx("etcd --force-new-cluster did not become healthy (see '%s'); the snapshot '%s' holds "

@@ -98,7 +98,7 @@ static int snapshot_save(struct config *cfg, const char *path) {
         struct etcd_tls tls = { cfg->v[OPT_CERT].s, cfg->v[OPT_KEY].s, cfg->v[OPT_CA].s };
         char *const *eps = cfg->v[OPT_SEEDS].list ? cfg->v[OPT_SEEDS].list : cfg->v[OPT_CLIENT_URLS].list;
         _cleanup_etcd_ struct etcd_client *c = NULL;
-        struct snap_info info;
+        struct snap_info info = { 0 };
         char err[1024];
         struct stat st;
         int r;
