@@ -57,17 +57,21 @@ static const struct sub_spec recover_spec = {
         "\n"
         "On a survivor of a lost quorum (most members gone for good), with this host's\n"
         "supervisor stopped: make this member a one-member cluster keeping its data.\n"
-        "  1. refuse (exit 3) while a quorum of members answers: the members in the\n"
-        "     endpoint cache (PREFIX/endpoints), then every member in the member list\n"
-        "     of our own etcd, started for the purpose;\n"
+        "  1. refuse (exit 3) while a quorum answers: any member in the endpoint cache\n"
+        "     (PREFIX/endpoints) that answers with a leader, or as many answering as a\n"
+        "     quorum; nothing is changed;\n"
         "  2. ask for confirmation on a terminal unless --yes (no terminal and no\n"
         "     --yes: exit 2, nothing done);\n"
-        "  3. snapshot our etcd to the snapshot directory (default PREFIX/snapshots)\n"
-        "     as mgmt-<host>-<time>-before-recover.db, verified;\n"
-        "  4. run etcd once with --force-new-cluster until it is healthy, and stop it.\n"
+        "  3. snapshot: our etcd's db (etcd serves nothing without quorum) with\n"
+        "     etcd's sha256 appended, to the snapshot directory (default\n"
+        "     PREFIX/snapshots) as mgmt-<host>-<time>-before-recover.db, verified by\n"
+        "     etcd's tool; restorable with 'restore --from';\n"
+        "  4. run etcd once with --force-new-cluster until it leads itself, then stop it\n"
+        "     (its output goes to PREFIX/recover-etcd.log).\n"
         "Then start the supervisor: the cluster regrows by normal nomination; members\n"
         "that come back rejoin as new members. Give the same options (or --config) as\n"
-        "the daemon, so that etcd runs with the same URLs and --etcd-arg.\n",
+        "the daemon, so that etcd runs with the same URLs and --etcd-arg.\n"
+        "Refused (exit 3) while a supervisor holds PREFIX/lock.\n",
         recover_opts,
 };
 
