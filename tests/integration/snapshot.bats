@@ -157,6 +157,23 @@ key_has_sha256() {
         etcdctl --endpoints "$1" get /_mgmt/snapshot/h1 --print-value-only | grep -q '"sha256"'
 }
 
+@test "a snapshot that fails etcd's verification is deleted and counted, never kept" {
+        # an etcdutl beside --etcd-binary is preferred: this one refuses everything
+        mkdir -p "$TMP/bin"
+        ln -s "$(command -v etcd)" "$TMP/bin/etcd"
+        printf '#!/bin/sh\necho "Error: invalid database" >&2\nexit 1\n' > "$TMP/bin/etcdutl"
+        chmod +x "$TMP/bin/etcdutl"
+        start_sup h1 --ideal-cluster-size 1 --snapshot-interval 1 --etcd-binary "$TMP/bin/etcd" \
+                --snapshot-command "echo \"\$1\" >> $TMP/shipped"
+        wait_until 30 voter_count_is 1 "$URL_h1"
+        wait_until 20 grep -q "snapshot failed (2 failures so far): etcd's snapshot tool refused it (exit 1): Error: invalid database" \
+                "$TMP/h1.log"
+        stop_bg h1
+        # nothing kept, nothing shipped, no temp file left, no record
+        [ -z "$(ls -A "$TMP/h1/snapshots")" ]
+        [ ! -e "$TMP/shipped" ]
+}
+
 @test "a snapshot dir that cannot be created: logged and counted, the member keeps serving" {
         touch "$TMP/afile"
         start_sup h1 --ideal-cluster-size 1 --snapshot-interval 1 --snapshot-dir "$TMP/afile/snaps"
