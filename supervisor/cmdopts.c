@@ -36,8 +36,13 @@ static void sub_print_help(const struct sub_spec *spec) {
         struct opt_def shown[_SOPT_MAX];
         size_t n = 0;
 
-        for (size_t i = 0; spec->opts[i] >= 0; i++)
-                shown[n++] = sub_all_opts()[spec->opts[i]];
+        for (size_t i = 0; spec->opts[i] >= 0; i++) {
+                shown[n] = sub_all_opts()[spec->opts[i]];
+                /* the daemon's words for --seeds speak of joining */
+                if (spec->opts[i] == OPT_SEEDS)
+                        shown[n].help = "client URLs of the cluster, split on , ; or space (default: --client-urls)";
+                n++;
+        }
         config_print_help(stdout, spec->usage, sub_exit_codes, shown, n);
 }
 

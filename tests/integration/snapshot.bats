@@ -36,9 +36,10 @@ key_count() {
                 grep -o '"count":[0-9]*' | cut -d: -f2
 }
 
-# every file under DIR with its checksum, to prove nothing changed
+# every file under DIR with its checksum, to prove nothing changed (but the
+# lock file, which the daemon and the commands hold while they run)
 tree_sum() {
-        (cd "$1" && find . -type f -print0 | sort -z | xargs -0 -r sha256sum; find . | sort)
+        (cd "$1" && find . -type f ! -path ./lock -print0 | sort -z | xargs -0 -r sha256sum; find . ! -path ./lock | sort)
 }
 
 @test "help CMD, CMD --help and CMD -h print the same text; unknown commands are usage errors" {
@@ -307,6 +308,16 @@ key_has_sha256() {
         stop_bg h3
         stop_bg h1
         rm -rf "$TMP/h2" "$TMP/h3"
+        # a snapshot directory that cannot be made: clear error, nothing changed
+        touch "$TMP/afile"
+        tree_sum "$TMP/h1" > "$TMP/before"
+        # shellcheck disable=SC2046
+        run "$SUP" recover --prefix "$TMP/h1" --hostname h1 $(ports_for h1) --yes --snapshot-dir "$TMP/afile/s"
+        echo "$output"
+        [ "$status" -eq 1 ]
+        [[ "$output" == *"cannot create snapshot directory '$TMP/afile/s'"*"nothing was changed"* ]]
+        tree_sum "$TMP/h1" > "$TMP/after"
+        diff "$TMP/before" "$TMP/after"
         # shellcheck disable=SC2046
         run "$SUP" recover --prefix "$TMP/h1" --hostname h1 $(ports_for h1) --yes
         echo "$output"
