@@ -26,7 +26,7 @@ struct trailer_hash {
 };
 
 static int th_init(struct trailer_hash *h) {
-        *h = (struct trailer_hash){ .body = EVP_MD_CTX_new(), .whole = EVP_MD_CTX_new() };
+        *h = (struct trailer_hash){.body = EVP_MD_CTX_new(), .whole = EVP_MD_CTX_new()};
         if (!h->body || !h->whole || !EVP_DigestInit_ex(h->body, EVP_sha256(), NULL) ||
             !EVP_DigestInit_ex(h->whole, EVP_sha256(), NULL))
                 return -ENOMEM;
@@ -61,7 +61,8 @@ static void th_update(struct trailer_hash *h, const unsigned char *d, size_t n) 
 
 /* etcd's own rule (snapshot restore): size % 512 == 32 and the last 32 bytes
  * are the sha256 of the rest. */
-static int th_check(struct trailer_hash *h, const char *what, struct snap_info *ret, char *err, size_t errlen) {
+static int th_check(struct trailer_hash *h, const char *what, struct snap_info *ret, char *err,
+                    size_t errlen) {
         unsigned char md[EVP_MAX_MD_SIZE];
         unsigned int mdlen = 0;
 
@@ -70,15 +71,17 @@ static int th_check(struct trailer_hash *h, const char *what, struct snap_info *
                 return -EBADMSG;
         }
         if (h->size % 512 != HASH_LEN) {
-                snprintf(err, errlen,
-                         "'%s' is not a whole etcd snapshot: %llu bytes, where etcd writes a multiple of 512 "
-                         "plus its 32-byte sha256 (truncated, or another kind of file)",
-                         what, (unsigned long long) h->size);
+                snprintf(
+                    err, errlen,
+                    "'%s' is not a whole etcd snapshot: %llu bytes, where etcd writes a multiple of 512 "
+                    "plus its 32-byte sha256 (truncated, or another kind of file)",
+                    what, (unsigned long long)h->size);
                 return -EBADMSG;
         }
         EVP_DigestFinal_ex(h->body, md, &mdlen);
         if (mdlen != HASH_LEN || memcmp(md, h->tail, HASH_LEN) != 0) {
-                snprintf(err, errlen, "'%s' fails the sha256 check etcd appends to a snapshot (damaged)", what);
+                snprintf(err, errlen, "'%s' fails the sha256 check etcd appends to a snapshot (damaged)",
+                         what);
                 return -EBADMSG;
         }
         EVP_DigestFinal_ex(h->whole, md, &mdlen);
@@ -130,7 +133,7 @@ int snap_sink_open(const char *final_path, struct snap_sink **ret) {
                 snap_sink_free(s);
                 return r;
         }
-        (void) fchmod(s->fd, 0600);
+        (void)fchmod(s->fd, 0600);
         *ret = s;
         return 0;
 }
@@ -143,7 +146,7 @@ static int write_all(int fd, const unsigned char *d, size_t n) {
                 if (w < 0)
                         return -errno;
                 d += w;
-                n -= (size_t) w;
+                n -= (size_t)w;
         }
         return 0;
 }
@@ -164,7 +167,7 @@ static int sink_blob(struct snap_sink *s, const char *b64, size_t bl) {
         if (!ctx)
                 return -ENOMEM;
         EVP_DecodeInit(ctx);
-        if (EVP_DecodeUpdate(ctx, s->bin, &out, (const unsigned char *) b64, (int) bl) < 0 ||
+        if (EVP_DecodeUpdate(ctx, s->bin, &out, (const unsigned char *)b64, (int)bl) < 0 ||
             EVP_DecodeFinal(ctx, s->bin + out, &out2) < 0) {
                 snprintf(s->err, sizeof s->err, "bad base64 in the snapshot stream");
                 r = -EBADMSG;
@@ -172,8 +175,8 @@ static int sink_blob(struct snap_sink *s, const char *b64, size_t bl) {
         EVP_ENCODE_CTX_free(ctx);
         if (r < 0)
                 return r;
-        th_update(&s->h, s->bin, (size_t) (out + out2));
-        r = write_all(s->fd, s->bin, (size_t) (out + out2));
+        th_update(&s->h, s->bin, (size_t)(out + out2));
+        r = write_all(s->fd, s->bin, (size_t)(out + out2));
         if (r < 0)
                 snprintf(s->err, sizeof s->err, "cannot write '%s': %s", s->tmp, strerror(-r));
         return r;
@@ -188,11 +191,11 @@ static int sink_message(struct snap_sink *s, const char *text, size_t len) {
                 const char *k = memmem(text, len, key, sizeof key - 1);
                 if (k) {
                         const char *b = k + sizeof key - 1, *end = text + len;
-                        const char *q = memchr(b, '"', (size_t) (end - b));
+                        const char *q = memchr(b, '"', (size_t)(end - b));
                         /* base64 never needs a JSON escape; the message must close right after */
-                        if (q && !memchr(b, '\\', (size_t) (q - b)) && end - q >= 3 && q[1] == '}' &&
-                            q[2] == '}' && !memchr(text, '\\', (size_t) (k - text)))
-                                return sink_blob(s, b, (size_t) (q - b));
+                        if (q && !memchr(b, '\\', (size_t)(q - b)) && end - q >= 3 && q[1] == '}' &&
+                            q[2] == '}' && !memchr(text, '\\', (size_t)(k - text)))
+                                return sink_blob(s, b, (size_t)(q - b));
                 }
         }
         json_error_t jerr;
@@ -229,11 +232,11 @@ int snap_sink_feed(struct snap_sink *s, const void *data, size_t len) {
         if (s->err[0])
                 return -EIO;
         while (p < end) {
-                const char *nl = memchr(p, '\n', (size_t) (end - p));
-                size_t take = (size_t) ((nl ? nl : end) - p);
+                const char *nl = memchr(p, '\n', (size_t)(end - p));
+                size_t take = (size_t)((nl ? nl : end) - p);
                 if (s->line_len + take + 1 > MAX_MSG) {
-                        snprintf(s->err, sizeof s->err, "a message in the snapshot stream is larger than %u bytes",
-                                 MAX_MSG);
+                        snprintf(s->err, sizeof s->err,
+                                 "a message in the snapshot stream is larger than %u bytes", MAX_MSG);
                         return -EBADMSG;
                 }
                 if (s->line_len + take + 1 > s->line_cap) {
@@ -285,8 +288,8 @@ int snap_sink_write_db(struct snap_sink *s, int db_fd) {
                 }
                 if (n == 0)
                         break;
-                th_update(&s->h, buf, (size_t) n);
-                if ((r = write_all(s->fd, buf, (size_t) n)) < 0) {
+                th_update(&s->h, buf, (size_t)n);
+                if ((r = write_all(s->fd, buf, (size_t)n)) < 0) {
                         snprintf(s->err, sizeof s->err, "cannot write '%s': %s", s->tmp, strerror(-r));
                         break;
                 }
@@ -324,7 +327,7 @@ const char *snap_sink_path(struct snap_sink *s) {
 }
 
 int snap_sink_finish(struct snap_sink *s, struct snap_info *ret, char *err, size_t errlen) {
-        struct snap_info info = { 0 };
+        struct snap_info info = {0};
         int r;
 
         if (s->err[0]) {
@@ -376,7 +379,7 @@ void snap_sink_free(struct snap_sink *s) {
         if (s->fd >= 0)
                 close(s->fd);
         if (s->tmp && !s->committed)
-                (void) unlink(s->tmp);
+                (void)unlink(s->tmp);
         th_free(&s->h);
         free(s->tmp);
         free(s->path);
@@ -387,7 +390,7 @@ void snap_sink_free(struct snap_sink *s) {
 
 int snap_file_check(const char *path, struct snap_info *ret, char *err, size_t errlen) {
         struct trailer_hash h;
-        struct snap_info info = { 0 };
+        struct snap_info info = {0};
         static unsigned char buf[1 << 20];
         struct stat st;
         int fd, r;
@@ -419,7 +422,7 @@ int snap_file_check(const char *path, struct snap_info *ret, char *err, size_t e
                 }
                 if (n == 0)
                         break;
-                th_update(&h, buf, (size_t) n);
+                th_update(&h, buf, (size_t)n);
         }
         r = th_check(&h, path, &info, err, errlen);
         if (r >= 0)
@@ -470,7 +473,8 @@ int snap_tool_find(const char *etcd_binary, char **ret_path, bool *ret_is_etcdut
 }
 
 int snap_tool_status_spawn(const char *tool, const char *file, pid_t *ret_pid, int *ret_out, int *ret_err) {
-        int out = memfd_create("snapshot-status-out", MFD_CLOEXEC), errfd = memfd_create("snapshot-status-err", MFD_CLOEXEC);
+        int out = memfd_create("snapshot-status-out", MFD_CLOEXEC),
+            errfd = memfd_create("snapshot-status-err", MFD_CLOEXEC);
         pid_t pid;
 
         if (out < 0 || errfd < 0) {
@@ -498,7 +502,7 @@ int snap_tool_status_spawn(const char *tool, const char *file, pid_t *ret_pid, i
                 dup2(out, 1);
                 dup2(errfd, 2);
                 setenv("ETCDCTL_API", "3", 1);
-                execl(tool, tool, "snapshot", "status", "-w", "json", file, (char *) NULL);
+                execl(tool, tool, "snapshot", "status", "-w", "json", file, (char *)NULL);
                 dprintf(2, "cannot run '%s': %s\n", tool, strerror(errno));
                 _exit(127);
         }
@@ -523,7 +527,7 @@ static char *read_fd_text(int fd, size_t max) {
                         continue;
                 if (n <= 0)
                         break;
-                len += (size_t) n;
+                len += (size_t)n;
         }
         buf[len] = 0;
         return buf;
@@ -549,8 +553,8 @@ int snap_tool_status_collect(int status, int out_fd, int err_fd, struct snap_inf
                 snprintf(line, sizeof line, "%s", why);
                 line[strcspn(line, "\n")] = 0;
                 if (WIFEXITED(status))
-                        snprintf(err, errlen, "etcd's snapshot tool refused it (exit %d): %s", WEXITSTATUS(status),
-                                 line[0] ? line : "no message");
+                        snprintf(err, errlen, "etcd's snapshot tool refused it (exit %d): %s",
+                                 WEXITSTATUS(status), line[0] ? line : "no message");
                 else
                         snprintf(err, errlen, "etcd's snapshot tool crashed on it (signal %d): %s",
                                  WTERMSIG(status), line[0] ? line : "no message");

@@ -40,16 +40,16 @@ const struct subcmd *subcmd_find(const struct subcmd *cmds, size_t n, const char
 }
 
 void subcmd_list(const struct subcmd *cmds, size_t n, char *buf, size_t len) {
-        size_t o = (size_t) snprintf(buf, len, "Commands:\n");
+        size_t o = (size_t)snprintf(buf, len, "Commands:\n");
         for (size_t i = 0; i < n && o < len; i++) {
                 char left[64];
                 snprintf(left, sizeof left, "%s %s", cmds[i].name, cmds[i].args);
-                o += (size_t) snprintf(buf + o, len - o, "  %-30s %s\n", left, cmds[i].summary);
+                o += (size_t)snprintf(buf + o, len - o, "  %-30s %s\n", left, cmds[i].summary);
         }
 }
 
 static int run_help_of(const struct subcmd *c, const char *prog) {
-        char *hargv[] = { (char *) c->name, (char *) "--help", NULL };
+        char *hargv[] = {(char *)c->name, (char *)"--help", NULL};
         return c->run(2, hargv);
 }
 
@@ -77,11 +77,11 @@ int subcmd_dispatch(const char *prog, const struct subcmd *cmds, size_t n, const
                 return 2;
         }
         /* the command sees its own name first, then every other argument */
-        char **v = calloc((size_t) argc + 1, sizeof *v);
+        char **v = calloc((size_t)argc + 1, sizeof *v);
         int k = 0;
         if (!v)
                 return 1;
-        v[k++] = c == dflt ? argv[0] : (char *) c->name;
+        v[k++] = c == dflt ? argv[0] : (char *)c->name;
         for (int i = 1; i < argc; i++)
                 if (i != pos)
                         v[k++] = argv[i];

@@ -23,56 +23,57 @@
 #include "supervisor.h"
 #include "util.h"
 
-static const int restore_opts[] = { SOPT_FROM,          OPT_PREFIX,           OPT_HOSTNAME_, OPT_SERVER_URLS,
-                                    OPT_ADV_SERVER_URLS, OPT_CLIENT_URLS,     OPT_ADV_CLIENT_URLS,
-                                    OPT_ETCD_BINARY,    -1 };
+static const int restore_opts[] = {SOPT_FROM,           OPT_PREFIX,          OPT_HOSTNAME_,
+                                   OPT_SERVER_URLS,     OPT_ADV_SERVER_URLS, OPT_CLIENT_URLS,
+                                   OPT_ADV_CLIENT_URLS, OPT_ETCD_BINARY,     -1};
 
 static const struct sub_spec restore_spec = {
-        "restore",
-        "Usage: mgmt-supervisor restore --from FILE [--prefix DIR] [--hostname H] [URL OPTIONS]\n"
-        "\n"
-        "With this host's supervisor stopped, build its etcd data from the snapshot FILE\n"
-        "(from 'snapshot save', a scheduled snapshot, or 'etcdctl snapshot save').\n"
-        "FILE is checked first (etcd's sha256 trailer, then etcd's own tool opens it);\n"
-        "a bad FILE changes nothing. The data dir is built by etcd's tool for the\n"
-        "installed version (etcdutl snapshot restore on 3.5+, etcdctl on 3.4) as a\n"
-        "one-member cluster of this host (--hostname, --advertise-server-urls) with a\n"
-        "new random cluster token. Existing data (PREFIX/etcd) is moved aside to\n"
-        "PREFIX/old/<time>/, never deleted. PREFIX/cluster.json gets the new token and\n"
-        "generation + 1, and PREFIX/restored.json tells the next start of the daemon\n"
-        "that it serves a restored cluster. Then start the supervisor here; start the\n"
-        "other hosts after it (see the runbook in the README).\n"
-        "Give the same options (or --config) as the daemon, so that the URLs match.\n"
-        "Refused (exit 3) while a supervisor holds PREFIX/lock.\n",
-        restore_opts,
+    "restore",
+    "Usage: mgmt-supervisor restore --from FILE [--prefix DIR] [--hostname H] [URL OPTIONS]\n"
+    "\n"
+    "With this host's supervisor stopped, build its etcd data from the snapshot FILE\n"
+    "(from 'snapshot save', a scheduled snapshot, or 'etcdctl snapshot save').\n"
+    "FILE is checked first (etcd's sha256 trailer, then etcd's own tool opens it);\n"
+    "a bad FILE changes nothing. The data dir is built by etcd's tool for the\n"
+    "installed version (etcdutl snapshot restore on 3.5+, etcdctl on 3.4) as a\n"
+    "one-member cluster of this host (--hostname, --advertise-server-urls) with a\n"
+    "new random cluster token. Existing data (PREFIX/etcd) is moved aside to\n"
+    "PREFIX/old/<time>/, never deleted. PREFIX/cluster.json gets the new token and\n"
+    "generation + 1, and PREFIX/restored.json tells the next start of the daemon\n"
+    "that it serves a restored cluster. Then start the supervisor here; start the\n"
+    "other hosts after it (see the runbook in the README).\n"
+    "Give the same options (or --config) as the daemon, so that the URLs match.\n"
+    "Refused (exit 3) while a supervisor holds PREFIX/lock.\n",
+    restore_opts,
 };
 
-static const int recover_opts[] = { SOPT_YES,        OPT_PREFIX,       OPT_HOSTNAME_,       OPT_CLIENT_URLS,
-                                    OPT_SERVER_URLS, OPT_ADV_CLIENT_URLS, OPT_ADV_SERVER_URLS, OPT_ETCD_BINARY,
-                                    OPT_SNAPSHOT_DIR, OPT_STOP_TIMEOUT, OPT_ETCD_ARG, -1 };
+static const int recover_opts[] = {
+    SOPT_YES,         OPT_PREFIX,          OPT_HOSTNAME_,       OPT_CLIENT_URLS,
+    OPT_SERVER_URLS,  OPT_ADV_CLIENT_URLS, OPT_ADV_SERVER_URLS, OPT_ETCD_BINARY,
+    OPT_SNAPSHOT_DIR, OPT_STOP_TIMEOUT,    OPT_ETCD_ARG,        -1};
 
 static const struct sub_spec recover_spec = {
-        "recover",
-        "Usage: mgmt-supervisor recover [--prefix DIR] [--yes] [OPTIONS OF THE DAEMON]\n"
-        "\n"
-        "On a survivor of a lost quorum (most members gone for good), with this host's\n"
-        "supervisor stopped: make this member a one-member cluster keeping its data.\n"
-        "  1. refuse (exit 3) while a quorum answers: any member in the endpoint cache\n"
-        "     (PREFIX/endpoints) that answers with a leader, or as many answering as a\n"
-        "     quorum; nothing is changed;\n"
-        "  2. ask for confirmation on a terminal unless --yes (no terminal and no\n"
-        "     --yes: exit 2, nothing done);\n"
-        "  3. snapshot: our etcd's db (etcd serves nothing without quorum) with\n"
-        "     etcd's sha256 appended, to the snapshot directory (default\n"
-        "     PREFIX/snapshots) as mgmt-<host>-<time>-before-recover.db, verified by\n"
-        "     etcd's tool; restorable with 'restore --from';\n"
-        "  4. run etcd once with --force-new-cluster until it leads itself, then stop it\n"
-        "     (its output goes to PREFIX/recover-etcd.log).\n"
-        "Then start the supervisor: the cluster regrows by normal nomination; members\n"
-        "that come back rejoin as new members. Give the same options (or --config) as\n"
-        "the daemon, so that etcd runs with the same URLs and --etcd-arg.\n"
-        "Refused (exit 3) while a supervisor holds PREFIX/lock.\n",
-        recover_opts,
+    "recover",
+    "Usage: mgmt-supervisor recover [--prefix DIR] [--yes] [OPTIONS OF THE DAEMON]\n"
+    "\n"
+    "On a survivor of a lost quorum (most members gone for good), with this host's\n"
+    "supervisor stopped: make this member a one-member cluster keeping its data.\n"
+    "  1. refuse (exit 3) while a quorum answers: any member in the endpoint cache\n"
+    "     (PREFIX/endpoints) that answers with a leader, or as many answering as a\n"
+    "     quorum; nothing is changed;\n"
+    "  2. ask for confirmation on a terminal unless --yes (no terminal and no\n"
+    "     --yes: exit 2, nothing done);\n"
+    "  3. snapshot: our etcd's db (etcd serves nothing without quorum) with\n"
+    "     etcd's sha256 appended, to the snapshot directory (default\n"
+    "     PREFIX/snapshots) as mgmt-<host>-<time>-before-recover.db, verified by\n"
+    "     etcd's tool; restorable with 'restore --from';\n"
+    "  4. run etcd once with --force-new-cluster until it leads itself, then stop it\n"
+    "     (its output goes to PREFIX/recover-etcd.log).\n"
+    "Then start the supervisor: the cluster regrows by normal nomination; members\n"
+    "that come back rejoin as new members. Give the same options (or --config) as\n"
+    "the daemon, so that etcd runs with the same URLs and --etcd-arg.\n"
+    "Refused (exit 3) while a supervisor holds PREFIX/lock.\n",
+    recover_opts,
 };
 
 /* Take PREFIX/lock as the daemon does (flock LOCK_EX for our whole run).
@@ -220,7 +221,7 @@ static void status_cb(struct etcd_client *c, const struct etcd_error *err, json_
 
 /* Ask one endpoint for its status (at most 2 s). */
 static bool ask_status(struct etcd_client *c, const char *url, struct etcd_status *ret) {
-        struct answer a = { 0 };
+        struct answer a = {0};
         if (etcd_call_at(c, url, ETCD_STATUS, json_object(), status_cb, &a) < 0)
                 return false;
         if (etcd_run_until(c, &a.done, 3 * USEC_PER_SEC) < 0 || !a.ok)
@@ -289,24 +290,26 @@ static int64_t restored_keys(struct sup_config *sc, const char *data, int64_t lo
         _cleanup_strv_ char **argv = NULL;
         char *saved = sc->data_dir;
         _cleanup_free_ char *peers = strv_join(sc->adv_server_urls, ","), *ctext = NULL;
-        _cleanup_free_ char *nk = key_nominated(sc->hostname), *ck = key_cluster(), *np = key_nominated_prefix();
+        _cleanup_free_ char *nk = key_nominated(sc->hostname), *ck = key_cluster(),
+                            *np = key_nominated_prefix();
         _cleanup_free_ char *now = rfc3339_now(), *logpath = NULL;
-        struct etcd_tls tls = { sc->cert, sc->key, sc->ca };
+        struct etcd_tls tls = {sc->cert, sc->key, sc->ca};
         const char *url = sc->adv_client_urls[0];
         struct etcd_status st;
-        struct etcd_error eerr = { 0 };
-        struct etcd_kvs kvs = { 0 };
-        struct etcd_members ms = { 0 };
+        struct etcd_error eerr = {0};
+        struct etcd_kvs kvs = {0};
+        struct etcd_members ms = {0};
         json_t *reply = NULL;
         int64_t gen = local_gen;
         pid_t pid;
 
         if (sup_check_ports(sc, err, errlen) < 0)
                 return -EADDRINUSE;
-        sc->data_dir = (char *) data;
+        sc->data_dir = (char *)data;
         argv = etcd_argv(sc, NULL, true);
         sc->data_dir = saved;
-        if (!argv || !peers || !nk || !ck || !np || asprintf(&logpath, "%s/restore-etcd.log", sc->prefix) < 0)
+        if (!argv || !peers || !nk || !ck || !np ||
+            asprintf(&logpath, "%s/restore-etcd.log", sc->prefix) < 0)
                 return -ENOMEM;
         if (etcd_client_new(NULL, sc->adv_client_urls, &tls, &c) < 0)
                 return -ENOMEM;
@@ -344,7 +347,8 @@ static int64_t restored_keys(struct sup_config *sc, const char *data, int64_t lo
         json_decref(TAKE_PTR(reply));
         for (size_t i = 0; i < kvs.n; i++)
                 if (!streq(kvs.kvs[i].key, nk) &&
-                    etcd_call_sync(c, ETCD_DELETE, etcd_req_delete(kvs.kvs[i].key, false), NULL, &eerr) < 0) {
+                    etcd_call_sync(c, ETCD_DELETE, etcd_req_delete(kvs.kvs[i].key, false), NULL, &eerr) <
+                        0) {
                         etcd_kvs_clear(&kvs);
                         goto fail;
                 }
@@ -355,9 +359,9 @@ static int64_t restored_keys(struct sup_config *sc, const char *data, int64_t lo
             etcd_parse_members(reply, &ms, &eerr) < 0)
                 goto fail;
         json_decref(TAKE_PTR(reply));
-        snprintf(cluster_id, idlen, "%llx", (unsigned long long) ms.cluster_id);
+        snprintf(cluster_id, idlen, "%llx", (unsigned long long)ms.cluster_id);
         etcd_members_clear(&ms);
-        json_t *cj = json_pack("{s:s, s:I, s:s}", "id", cluster_id, "generation", (json_int_t) gen, "created",
+        json_t *cj = json_pack("{s:s, s:I, s:s}", "id", cluster_id, "generation", (json_int_t)gen, "created",
                                now ? now : "");
         ctext = cj ? json_dumps(cj, JSON_COMPACT) : NULL;
         json_decref(cj);
@@ -377,7 +381,7 @@ static int restore_run(struct config *cfg, struct sup_config *sc) {
         _cleanup_free_ char *tool = NULL, *tmpdir = NULL, *peers = NULL, *cluster = NULL, *data = NULL;
         _cleanup_strv_ char **parts = NULL;
         _cleanup_close_ int lock = -1;
-        struct snap_info info = { 0 };
+        struct snap_info info = {0};
         char err[1024], stamp[32], token[64], p[4096];
         unsigned char rnd[12];
         bool utl = false;
@@ -385,7 +389,8 @@ static int restore_run(struct config *cfg, struct sup_config *sc) {
         int r;
 
         if (!from) {
-                fprintf(stderr, "mgmt-supervisor restore: --from FILE is required (see 'mgmt-supervisor help restore')\n");
+                fprintf(stderr, "mgmt-supervisor restore: --from FILE is required (see 'mgmt-supervisor "
+                                "help restore')\n");
                 return SUB_USAGE;
         }
         if (prefix_lock_probe(sc->prefix) < 0)
@@ -427,28 +432,39 @@ static int restore_run(struct config *cfg, struct sup_config *sc) {
         cluster = strv_join(parts, ",");
         peers = strv_join(sc->adv_server_urls, ",");
         arc4random_buf(rnd, sizeof rnd);
-        size_t o = (size_t) snprintf(token, sizeof token, "mgmt-");
+        size_t o = (size_t)snprintf(token, sizeof token, "mgmt-");
         for (size_t i = 0; i < sizeof rnd; i++)
-                o += (size_t) snprintf(token + o, sizeof token - o, "%02x", rnd[i]);
-        char *argv[] = { tool, (char *) "snapshot", (char *) "restore", (char *) from, (char *) "--data-dir", data,
-                         (char *) "--name", sc->hostname, (char *) "--initial-cluster", cluster,
-                         (char *) "--initial-advertise-peer-urls", peers, (char *) "--initial-cluster-token", token,
-                         NULL };
+                o += (size_t)snprintf(token + o, sizeof token - o, "%02x", rnd[i]);
+        char *argv[] = {tool,
+                        (char *)"snapshot",
+                        (char *)"restore",
+                        (char *)from,
+                        (char *)"--data-dir",
+                        data,
+                        (char *)"--name",
+                        sc->hostname,
+                        (char *)"--initial-cluster",
+                        cluster,
+                        (char *)"--initial-advertise-peer-urls",
+                        peers,
+                        (char *)"--initial-cluster-token",
+                        token,
+                        NULL};
         uint64_t t0 = now_usec();
         r = run_tool(argv, err, sizeof err);
         if (r < 0) {
                 log_errorx("'%s snapshot restore' failed: %s; nothing was changed", tool, err);
-                (void) rm_rf(tmpdir); /* our own temporary directory */
+                (void)rm_rf(tmpdir); /* our own temporary directory */
                 return SUB_ERROR;
         }
         uint64_t t1 = now_usec();
-        (void) chmod(data, 0700);
+        (void)chmod(data, 0700);
         char cluster_id[32] = "";
         read_generation(sc->prefix, &gen);
         gen = restored_keys(sc, data, gen, cluster_id, sizeof cluster_id, err, sizeof err);
         if (gen < 0) {
                 log_errorx("%s; nothing was changed", err);
-                (void) rm_rf(tmpdir);
+                (void)rm_rf(tmpdir);
                 return SUB_ERROR;
         }
 
@@ -456,7 +472,7 @@ static int restore_run(struct config *cfg, struct sup_config *sc) {
         time_stamp(stamp, sizeof stamp);
         if (move_aside(sc->prefix, "etcd", stamp) < 0 || move_aside(sc->prefix, "endpoints", stamp) < 0 ||
             move_aside(sc->prefix, "lease", stamp) < 0) {
-                (void) rm_rf(tmpdir);
+                (void)rm_rf(tmpdir);
                 return SUB_ERROR;
         }
         /* PREFIX/lock stays: it is the lock file, not data */
@@ -464,13 +480,14 @@ static int restore_run(struct config *cfg, struct sup_config *sc) {
                 log_error("cannot move the restored data to '%s'", sc->data_dir);
                 return SUB_ERROR;
         }
-        (void) rm_rf(tmpdir);
+        (void)rm_rf(tmpdir);
 
         _cleanup_free_ char *now = rfc3339_now();
-        json_t *cj = json_pack("{s:s, s:s, s:I}", "id", cluster_id, "token", token, "generation", (json_int_t) gen);
-        json_t *mj = json_pack("{s:s, s:s, s:I, s:I, s:s, s:s}", "from", from, "time", now ? now : "", "revision",
-                               (json_int_t) info.revision, "generation", (json_int_t) gen, "token", token,
-                               "sha256", info.sha256);
+        json_t *cj =
+            json_pack("{s:s, s:s, s:I}", "id", cluster_id, "token", token, "generation", (json_int_t)gen);
+        json_t *mj = json_pack("{s:s, s:s, s:I, s:I, s:s, s:s}", "from", from, "time", now ? now : "",
+                               "revision", (json_int_t)info.revision, "generation", (json_int_t)gen, "token",
+                               token, "sha256", info.sha256);
         _cleanup_free_ char *ctext = cj ? json_dumps(cj, JSON_COMPACT) : NULL;
         _cleanup_free_ char *mtext = mj ? json_dumps(mj, JSON_COMPACT) : NULL;
         json_decref(cj);
@@ -488,24 +505,26 @@ static int restore_run(struct config *cfg, struct sup_config *sc) {
                 log_error_errno(r, "cannot write '%s': %m", p);
                 return SUB_ERROR;
         }
-        printf("restored '%s' (revision %lld, %lld keys) into '%s' with %s in %.1f s: a one-member cluster of "
-               "'%s', token %s, generation %lld; start the supervisor now\n",
-               from, (long long) info.revision, (long long) info.total_keys, sc->data_dir,
-               utl ? "etcdutl" : "etcdctl", (double) (t1 - t0) / 1e6, sc->hostname, token, (long long) gen);
+        printf(
+            "restored '%s' (revision %lld, %lld keys) into '%s' with %s in %.1f s: a one-member cluster of "
+            "'%s', token %s, generation %lld; start the supervisor now\n",
+            from, (long long)info.revision, (long long)info.total_keys, sc->data_dir,
+            utl ? "etcdutl" : "etcdctl", (double)(t1 - t0) / 1e6, sc->hostname, token, (long long)gen);
         return SUB_OK;
 }
 
 static int restore_or_recover(const struct sub_spec *spec, int argc, char **argv,
                               int (*run)(struct config *, struct sup_config *)) {
-        struct config cfg = { 0 };
-        struct sup_config sc = { 0 };
+        struct config cfg = {0};
+        struct sup_config sc = {0};
         char err[1024];
         int r = sub_parse(spec, argc, argv, &cfg);
 
         if (r >= 0)
                 goto out;
         if (strv_length(cfg.args) > 0) {
-                fprintf(stderr, "mgmt-supervisor %s: unexpected argument '%s' (see 'mgmt-supervisor help %s')\n",
+                fprintf(stderr,
+                        "mgmt-supervisor %s: unexpected argument '%s' (see 'mgmt-supervisor help %s')\n",
                         spec->name, cfg.args[0], spec->name);
                 r = SUB_USAGE;
                 goto out;
@@ -544,11 +563,12 @@ static int confirm(const char *prefix) {
 /* The db of our stopped etcd copied into the snapshot dir as a verified
  * snapshot (etcd does not serve a member without quorum, so the gateway
  * cannot stream it). */
-static int snapshot_db(struct sup_config *sc, const char *path, struct snap_info *ret, char *err, size_t errlen) {
+static int snapshot_db(struct sup_config *sc, const char *path, struct snap_info *ret, char *err,
+                       size_t errlen) {
         _cleanup_free_ char *tool = NULL, *db = NULL;
         _cleanup_close_ int fd = -1;
         struct snap_sink *sink = NULL;
-        struct snap_info info = { 0 };
+        struct snap_info info = {0};
         int r;
 
         if (snap_tool_find(sc->etcd_binary, &tool, NULL) < 0) {
@@ -557,7 +577,8 @@ static int snapshot_db(struct sup_config *sc, const char *path, struct snap_info
         }
         r = mkdir_p(sc->snapshot_dir, 0700);
         if (r < 0) {
-                snprintf(err, errlen, "cannot create snapshot directory '%s': %s", sc->snapshot_dir, strerror(-r));
+                snprintf(err, errlen, "cannot create snapshot directory '%s': %s", sc->snapshot_dir,
+                         strerror(-r));
                 return r;
         }
         if (asprintf(&db, "%s/member/snap/db", sc->data_dir) < 0)
@@ -622,7 +643,8 @@ static bool quorum_answers(struct etcd_client *c, const char *prefix, char *cons
         }
         members++; /* ourselves */
         if (n_seen + 1 >= members / 2 + 1 && n_seen > 0) {
-                snprintf(why, len, "%zu other members of about %zu answer (electing a leader?)", n_seen, members);
+                snprintf(why, len, "%zu other members of about %zu answer (electing a leader?)", n_seen,
+                         members);
                 return true;
         }
         return false;
@@ -632,11 +654,11 @@ static int recover_run(struct config *cfg, struct sup_config *sc) {
         _cleanup_etcd_ struct etcd_client *c = NULL;
         _cleanup_strv_ char **argv = NULL;
         const char *url = sc->adv_client_urls[0];
-        struct etcd_tls tls = { sc->cert, sc->key, sc->ca };
+        struct etcd_tls tls = {sc->cert, sc->key, sc->ca};
         struct etcd_status st;
         _cleanup_close_ int lock = -1;
         char why[600], p[4096], stamp[32], err[5000] = "", logpath[4200], ports[512];
-        struct snap_info info = { 0 };
+        struct snap_info info = {0};
         bool yes = cfg->v[SOPT_YES].b;
         pid_t pid;
         int r;
@@ -658,9 +680,10 @@ static int recover_run(struct config *cfg, struct sup_config *sc) {
                 return SUB_ERROR;
         etcd_client_set_timeout(c, 2 * USEC_PER_SEC);
         if (quorum_answers(c, sc->prefix, sc->adv_client_urls, why, sizeof why)) {
-                log_errorx("refusing to recover: the cluster has a quorum (%s); nothing was changed: start the "
-                           "supervisor instead, it rejoins",
-                           why);
+                log_errorx(
+                    "refusing to recover: the cluster has a quorum (%s); nothing was changed: start the "
+                    "supervisor instead, it rejoins",
+                    why);
                 return SUB_UNSAFE;
         }
         r = prefix_lock(sc->prefix, &lock);
@@ -684,8 +707,8 @@ static int recover_run(struct config *cfg, struct sup_config *sc) {
                 log_errorx("cannot snapshot before recovering: %s; nothing was changed", err);
                 return SUB_ERROR;
         }
-        log_notice("snapshot before recovery: '%s' (revision %lld, %llu bytes)", p, (long long) info.revision,
-                   (unsigned long long) info.size);
+        log_notice("snapshot before recovery: '%s' (revision %lld, %llu bytes)", p, (long long)info.revision,
+                   (unsigned long long)info.size);
 
         /* then etcd once with --force-new-cluster, until it leads itself */
         snprintf(logpath, sizeof logpath, "%s/recover-etcd.log", sc->prefix);
@@ -696,14 +719,16 @@ static int recover_run(struct config *cfg, struct sup_config *sc) {
                 return log_error_errno(-errno, "cannot start etcd: %m"), SUB_ERROR;
         if (!wait_etcd(c, url, pid, true, 60 * USEC_PER_SEC, &st)) {
                 stop_etcd(pid, sc->stop_timeout);
-                log_errorx("etcd --force-new-cluster did not become healthy (see '%s'); the snapshot '%s' holds "
-                           "the data",
-                           logpath, p);
+                log_errorx(
+                    "etcd --force-new-cluster did not become healthy (see '%s'); the snapshot '%s' holds "
+                    "the data",
+                    logpath, p);
                 return SUB_ERROR;
         }
         etcd_status_clear(&st);
         stop_etcd(pid, sc->stop_timeout);
-        printf("recovered: '%s' is now a one-member cluster of '%s' (snapshot before: '%s'); start the supervisor: "
+        printf("recovered: '%s' is now a one-member cluster of '%s' (snapshot before: '%s'); start the "
+               "supervisor: "
                "the cluster regrows by nomination\n",
                sc->data_dir, sc->hostname, p);
         return SUB_OK;

@@ -15,11 +15,11 @@ const char sub_exit_codes[] = "\nExit status:\n"
 
 /* Options only operator commands take; indexes SOPT_* after supervisor_opts. */
 static const struct opt_def sub_extra_opts[_SOPT_MAX - _OPT_MAX] = {
-        [SOPT_FROM - _OPT_MAX] = { "from", NULL, OPT_STRING, "FILE", NULL, "the snapshot file to restore" },
-        [SOPT_YES - _OPT_MAX] = { "yes", NULL, OPT_BOOL, NULL, NULL, "do not ask for confirmation" },
-        [SOPT_JSON - _OPT_MAX] = { "json", NULL, OPT_BOOL, NULL, NULL, "machine-readable JSON on stdout" },
-        [SOPT_TIMEOUT - _OPT_MAX] = { "timeout", NULL, OPT_SECONDS, "S", "60",
-                                      "give up when etcd sends nothing for S seconds" },
+    [SOPT_FROM - _OPT_MAX] = {"from", NULL, OPT_STRING, "FILE", NULL, "the snapshot file to restore"},
+    [SOPT_YES - _OPT_MAX] = {"yes", NULL, OPT_BOOL, NULL, NULL, "do not ask for confirmation"},
+    [SOPT_JSON - _OPT_MAX] = {"json", NULL, OPT_BOOL, NULL, NULL, "machine-readable JSON on stdout"},
+    [SOPT_TIMEOUT - _OPT_MAX] = {"timeout", NULL, OPT_SECONDS, "S", "60",
+                                 "give up when etcd sends nothing for S seconds"},
 };
 
 static struct opt_def all_opts[_SOPT_MAX];
@@ -40,7 +40,8 @@ static void sub_print_help(const struct sub_spec *spec) {
                 shown[n] = sub_all_opts()[spec->opts[i]];
                 /* the daemon's words for --seeds speak of joining */
                 if (spec->opts[i] == OPT_SEEDS)
-                        shown[n].help = "client URLs of the cluster, split on , ; or space (default: --client-urls)";
+                        shown[n].help =
+                            "client URLs of the cluster, split on , ; or space (default: --client-urls)";
                 n++;
         }
         config_print_help(stdout, spec->usage, sub_exit_codes, shown, n);
@@ -50,7 +51,7 @@ static void sub_print_help(const struct sub_spec *spec) {
  * --config file and MGMT_* environment apply), refusing command-only
  * options the command does not take. Returns -1 to go on, else an exit code. */
 int sub_parse(const struct sub_spec *spec, int argc, char **argv, struct config *cfg) {
-        *cfg = (struct config){ 0 };
+        *cfg = (struct config){0};
         char prog[64];
         int r;
 
@@ -63,8 +64,8 @@ int sub_parse(const struct sub_spec *spec, int argc, char **argv, struct config 
                 }
         }
         snprintf(prog, sizeof prog, "mgmt-supervisor %s", spec->name);
-        r = config_parse(cfg, prog, MGMT_VERSION, spec->usage, sub_exit_codes, sub_all_opts(), _SOPT_MAX, argc,
-                         argv);
+        r = config_parse(cfg, prog, MGMT_VERSION, spec->usage, sub_exit_codes, sub_all_opts(), _SOPT_MAX,
+                         argc, argv);
         if (r == CONFIG_EXIT_OK)
                 return SUB_OK;
         if (r == CONFIG_EXIT_USAGE)
@@ -102,4 +103,3 @@ char *sub_snapshot_dir(const struct config *cfg) {
                 return NULL;
         return d;
 }
-

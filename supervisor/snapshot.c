@@ -57,7 +57,7 @@ static void arm(struct snapsched *s) {
         if (iv == 0)
                 return;
         if (jitter > 0)
-                iv -= (uint64_t) arc4random_uniform((uint32_t) (jitter > UINT32_MAX ? UINT32_MAX : jitter));
+                iv -= (uint64_t)arc4random_uniform((uint32_t)(jitter > UINT32_MAX ? UINT32_MAX : jitter));
         sd_event_now(s->event, CLOCK_MONOTONIC, &now);
         sd_event_source_set_time(s->timer, now + iv);
         sd_event_source_set_enabled(s->timer, SD_EVENT_ONESHOT);
@@ -77,7 +77,8 @@ static void finish(struct snapsched *s) {
 
 static void fail(struct snapsched *s, const char *why) {
         s->failures++;
-        log_errorx("snapshot failed (%u failure%s so far): %s", s->failures, s->failures == 1 ? "" : "s", why);
+        log_errorx("snapshot failed (%u failure%s so far): %s", s->failures, s->failures == 1 ? "" : "s",
+                   why);
         finish(s); /* frees the sink: a temp file that failed a check is deleted */
 }
 
@@ -90,18 +91,19 @@ static void retention(struct snapsched *s) {
         if (asprintf(&mine, "mgmt-%s-", s->sc->hostname) < 0 || snapshot_dir_list(dir, &names) < 0)
                 return;
         for (size_t i = 0; names && names[i]; i++)
-                if (startswith(names[i], mine))
+                if (startswith(names[i], mine) && !strstr(names[i], "-before-recover")) /* recover's: kept */
                         strv_push(&ours, names[i]);
         size_t n = strv_length(ours);
-        for (size_t i = 0; n > (size_t) s->sc->snapshot_keep && i < n - (size_t) s->sc->snapshot_keep; i++) {
+        for (size_t i = 0; n > (size_t)s->sc->snapshot_keep && i < n - (size_t)s->sc->snapshot_keep; i++) {
                 char p[4096], side[4200];
                 snprintf(p, sizeof p, "%s/%s", dir, ours[i]);
                 snprintf(side, sizeof side, "%s.json", p);
                 if (unlink(p) < 0 && errno != ENOENT)
                         log_warn("cannot delete old snapshot '%s'", p);
                 else
-                        log_info("deleted old snapshot '%s' (--snapshot-keep %lld)", p, s->sc->snapshot_keep);
-                (void) unlink(side);
+                        log_info("deleted old snapshot '%s' (--snapshot-keep %lld)", p,
+                                 s->sc->snapshot_keep);
+                (void)unlink(side);
         }
 }
 
@@ -110,8 +112,8 @@ static int command_exited(sd_event_source *src, const siginfo_t *si, void *ud) {
 
         if (si->si_code != CLD_EXITED || si->si_status != 0) {
                 s->command_failures++;
-                log_errorx("--snapshot-command failed for '%s' (%s %d; %u command failure%s so far)", s->path,
-                           si->si_code == CLD_EXITED ? "exit status" : "signal", si->si_status,
+                log_errorx("--snapshot-command failed for '%s' (%s %d; %u command failure%s so far)",
+                           s->path, si->si_code == CLD_EXITED ? "exit status" : "signal", si->si_status,
                            s->command_failures, s->command_failures == 1 ? "" : "s");
         } else
                 log_info("--snapshot-command done for '%s'", s->path);
@@ -130,7 +132,8 @@ static void run_command(struct snapsched *s) {
         pid = fork();
         if (pid < 0) {
                 s->command_failures++;
-                log_error("cannot start --snapshot-command (%u command failures so far)", s->command_failures);
+                log_error("cannot start --snapshot-command (%u command failures so far)",
+                          s->command_failures);
                 finish(s);
                 return;
         }
@@ -138,13 +141,13 @@ static void run_command(struct snapsched *s) {
                 sigset_t ss;
                 sigemptyset(&ss);
                 sigprocmask(SIG_SETMASK, &ss, NULL);
-                execl("/bin/sh", "sh", "-c", cmd, "sh", s->path, (char *) NULL);
+                execl("/bin/sh", "sh", "-c", cmd, "sh", s->path, (char *)NULL);
                 _exit(127);
         }
         s->pid = pid;
         s->state = SNAP_COMMAND;
         if (sd_event_add_child(s->event, &s->child_src, pid, WEXITED, command_exited, s) < 0) {
-                log_errorx("cannot watch --snapshot-command (pid %d)", (int) pid);
+                log_errorx("cannot watch --snapshot-command (pid %d)", (int)pid);
                 finish(s);
         }
 }
@@ -155,8 +158,8 @@ static void record_done(struct etcd_client *c, const struct etcd_error *err, jso
 }
 
 json_t *snapshot_record(const struct snap_info *info, const char *file, const char *time) {
-        return json_pack("{s:s, s:I, s:I, s:s, s:s}", "time", time, "revision", (json_int_t) info->revision,
-                         "size", (json_int_t) info->size, "sha256", info->sha256, "file", file);
+        return json_pack("{s:s, s:I, s:I, s:s, s:s}", "time", time, "revision", (json_int_t)info->revision,
+                         "size", (json_int_t)info->size, "sha256", info->sha256, "file", file);
 }
 
 static void keep(struct snapsched *s) {
@@ -172,10 +175,10 @@ static void keep(struct snapsched *s) {
                 return;
         }
         s->taken++;
-        s->last_success = (int64_t) time(NULL);
+        s->last_success = (int64_t)time(NULL);
         log_notice("snapshot '%s': %llu bytes, revision %lld, %lld keys, verified, in %.1f s", s->path,
-                   (unsigned long long) s->info.size, (long long) s->info.revision, (long long) s->info.total_keys,
-                   (double) (now_usec() - s->started) / 1e6);
+                   (unsigned long long)s->info.size, (long long)s->info.revision,
+                   (long long)s->info.total_keys, (double)(now_usec() - s->started) / 1e6);
         rec = snapshot_record(&s->info, s->path, now ? now : "");
         if (rec) {
                 /* the listing's record of a verified snapshot, beside it */
@@ -224,7 +227,8 @@ static void stream_done(struct etcd_client *c, const struct etcd_error *err, jso
                 fail(s, why);
                 return;
         }
-        int r = snap_tool_status_spawn(s->tool, snap_sink_temp_path(s->sink), &s->pid, &s->out_fd, &s->err_fd);
+        int r =
+            snap_tool_status_spawn(s->tool, snap_sink_temp_path(s->sink), &s->pid, &s->out_fd, &s->err_fd);
         if (r < 0) {
                 snprintf(why, sizeof why, "cannot run '%s': %s", s->tool, strerror(-r));
                 fail(s, why);
@@ -248,7 +252,8 @@ static void start(struct snapsched *s) {
 
         r = mkdir_p(sc->snapshot_dir, 0700);
         if (r < 0) {
-                snprintf(why, sizeof why, "cannot create --snapshot-dir '%s': %s", sc->snapshot_dir, strerror(-r));
+                snprintf(why, sizeof why, "cannot create --snapshot-dir '%s': %s", sc->snapshot_dir,
+                         strerror(-r));
                 fail(s, why);
                 return;
         }
@@ -257,7 +262,8 @@ static void start(struct snapsched *s) {
                 struct stat st;
                 free(s->path);
                 if ((k == 0 ? asprintf(&s->path, "%s/mgmt-%s-%s.db", sc->snapshot_dir, sc->hostname, name)
-                            : asprintf(&s->path, "%s/mgmt-%s-%s-%u.db", sc->snapshot_dir, sc->hostname, name, k)) < 0) {
+                            : asprintf(&s->path, "%s/mgmt-%s-%s-%u.db", sc->snapshot_dir, sc->hostname, name,
+                                       k)) < 0) {
                         s->path = NULL;
                         fail(s, "out of memory");
                         return;
@@ -267,16 +273,16 @@ static void start(struct snapsched *s) {
         }
         r = snap_sink_open(s->path, &s->sink);
         if (r < 0) {
-                snprintf(why, sizeof why, "cannot create a file in --snapshot-dir '%s': %s", sc->snapshot_dir,
-                         strerror(-r));
+                snprintf(why, sizeof why, "cannot create a file in --snapshot-dir '%s': %s",
+                         sc->snapshot_dir, strerror(-r));
                 fail(s, why);
                 return;
         }
         s->started = now_usec();
         s->state = SNAP_STREAMING;
         log_info("snapshot of our etcd to '%s'", s->path);
-        r = etcd_stream_raw(s->client, sc->adv_client_urls[0], ETCD_SNAPSHOT, NULL, snap_sink_feed_cb, s->sink,
-                            stream_done, s);
+        r = etcd_stream_raw(s->client, sc->adv_client_urls[0], ETCD_SNAPSHOT, NULL, snap_sink_feed_cb,
+                            s->sink, stream_done, s);
         if (r < 0) {
                 snprintf(why, sizeof why, "cannot start the snapshot stream: %s", strerror(-r));
                 fail(s, why);
@@ -315,7 +321,7 @@ int snapsched_new(sd_event *e, const struct sup_config *sc, struct snapsched **r
                 return r;
         }
         sd_event_source_set_enabled(s->timer, SD_EVENT_OFF);
-        (void) sd_event_source_set_description(s->timer, "snapshot-timer");
+        (void)sd_event_source_set_description(s->timer, "snapshot-timer");
         *ret = s;
         return 0;
 }
@@ -345,7 +351,7 @@ void snapsched_free(struct snapsched *s) {
         if (!s)
                 return;
         if (s->pid > 0 && s->state == SNAP_COMMAND)
-                (void) kill(s->pid, SIGTERM);
+                (void)kill(s->pid, SIGTERM);
         if (s->state == SNAP_VERIFYING) {
                 close(s->out_fd);
                 close(s->err_fd);

@@ -29,7 +29,7 @@ static unsigned char *payload(size_t n, size_t *ret_len) {
         unsigned char *p = malloc(n + 32);
         unsigned int l = 0;
         for (size_t i = 0; i < n; i++)
-                p[i] = (unsigned char) (i * 131 + (i >> 9));
+                p[i] = (unsigned char)(i * 131 + (i >> 9));
         EVP_Digest(p, n, p + n, &l, EVP_sha256(), NULL);
         *ret_len = n + 32;
         return p;
@@ -50,16 +50,19 @@ static char *stream_of(const unsigned char *p, size_t len, enum shape shape) {
                         fprintf(f, "{\"result\":{\"blob\":\"%s\"}}\n", b);
                         break;
                 case HEADER_FIRST:
-                        fprintf(f, "{\"result\":{\"header\":{\"revision\":\"7\"},\"remaining_bytes\":\"%zu\",\"blob\":\"%s\"}}\n",
+                        fprintf(f,
+                                "{\"result\":{\"header\":{\"revision\":\"7\"},\"remaining_bytes\":\"%zu\","
+                                "\"blob\":\"%s\"}}\n",
                                 len - off - n, b);
                         break;
                 case BLOB_NOT_LAST:
-                        fprintf(f, "{\"result\":{\"blob\":\"%s\",\"remaining_bytes\":\"%zu\"}}\n", b, len - off - n);
+                        fprintf(f, "{\"result\":{\"blob\":\"%s\",\"remaining_bytes\":\"%zu\"}}\n", b,
+                                len - off - n);
                         break;
                 case ESCAPED:
                         fputs("{\"result\":{\"blob\":\"", f);
                         for (char *c = b; *c; c++)
-                                fputs(*c == '/' ? "\\/" : (char[]){ *c, 0 }, f);
+                                fputs(*c == '/' ? "\\/" : (char[]){*c, 0}, f);
                         fputs("\"}}\n", f);
                         break;
                 }
@@ -78,7 +81,7 @@ static int feed_in_pieces(struct snap_sink *s, const char *text, size_t piece) {
         return 0;
 }
 
-static const size_t pieces[] = { 1, 7, 4096, 100000, 1 << 30 };
+static const size_t pieces[] = {1, 7, 4096, 100000, 1 << 30};
 
 START_TEST(test_stream_shapes_and_cuts) {
         size_t len;
@@ -90,7 +93,7 @@ START_TEST(test_stream_shapes_and_cuts) {
                         struct snap_info info;
                         _cleanup_free_ char *text = stream_of(p, len, sh), *got = NULL;
                         size_t glen = 0;
-                        snprintf(path, sizeof path, "%s/s-%d-%zu.db", dir, (int) sh, k);
+                        snprintf(path, sizeof path, "%s/s-%d-%zu.db", dir, (int)sh, k);
                         ck_assert_int_eq(snap_sink_open(path, &s), 0);
                         ck_assert_int_eq(feed_in_pieces(s, text, pieces[k]), 0);
                         ck_assert_int_eq(snap_sink_finish(s, &info, err, sizeof err), 0);
@@ -125,7 +128,7 @@ START_TEST(test_stream_bad) {
         ck_assert_int_eq(snap_sink_open(path, &s), 0);
         text[strlen(text) - 1] = 0; /* the last message starts after the last newline */
         char *last = strrchr(text, '\n') + 1;
-        ck_assert_int_eq(snap_sink_feed(s, text, (size_t) (last - text)), 0);
+        ck_assert_int_eq(snap_sink_feed(s, text, (size_t)(last - text)), 0);
         ck_assert_int_lt(snap_sink_finish(s, &info, err, sizeof err), 0);
         ck_assert_ptr_nonnull(strstr(err, "not a whole etcd snapshot"));
         _cleanup_free_ char *tmp = strdup(snap_sink_temp_path(s));
@@ -148,8 +151,8 @@ START_TEST(test_stream_bad) {
         snap_sink_free(s);
 
         /* not JSON, bad base64, a blob that is not a string */
-        const char *bad[] = { "<html>502</html>\n", "{\"result\":{\"blob\":\"!!!!\"}}\n",
-                              "{\"result\":{\"blob\":5}}\n", "{\"result\":7}\n" };
+        const char *bad[] = {"<html>502</html>\n", "{\"result\":{\"blob\":\"!!!!\"}}\n",
+                             "{\"result\":{\"blob\":5}}\n", "{\"result\":7}\n"};
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
                 ck_assert_int_eq(snap_sink_open(path, &s), 0);
                 ck_assert_int_lt(snap_sink_feed(s, bad[i], strlen(bad[i])), 0);
