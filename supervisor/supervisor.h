@@ -110,6 +110,9 @@ int cmd_run(int argc, char **argv);      /* main.c: the daemon */
 int cmd_snapshot(int argc, char **argv); /* cmd_snapshot.c: snapshot save FILE | list */
 int cmd_restore(int argc, char **argv);  /* cmd_restore.c */
 int cmd_recover(int argc, char **argv);  /* cmd_restore.c */
+/* cmd_status.c (another change): with this prototype, its line in main.c's
+ * table, { "status", cmd_status, "[--json] [--watch]", "..." }, is all it needs. */
+int cmd_status(int argc, char **argv);
 
 /* etcdargs.c */
 int sup_config_from(struct sup_config *sc, const struct config *cfg, char *err, size_t errlen);
