@@ -11,7 +11,9 @@
  *   snapshot.c    scheduled snapshots of our own etcd while a voting member
  *   cmdopts.c     option parsing and help shared by the operator subcommands
  *   cmd_snapshot.c `snapshot save FILE`, `snapshot list`
- *   cmd_restore.c `restore --from FILE`, `recover`
+ *   cmd_restore.c `restore --from FILE`
+ *   cmd_recover.c `recover`
+ *   offline.c     the prefix lock and a short-lived etcd, for restore and recover
  */
 #pragma once
 
@@ -109,10 +111,30 @@ int snapshot_dir_list(const char *dir, char ***ret);
 int cmd_run(int argc, char **argv);      /* main.c: the daemon */
 int cmd_snapshot(int argc, char **argv); /* cmd_snapshot.c: snapshot save FILE | list */
 int cmd_restore(int argc, char **argv);  /* cmd_restore.c */
-int cmd_recover(int argc, char **argv);  /* cmd_restore.c */
+int cmd_recover(int argc, char **argv);  /* cmd_recover.c */
 /* cmd_status.c (another change): with this prototype, its line in main.c's
  * table, { "status", cmd_status, "[--json] [--watch]", "..." }, is all it needs. */
 int cmd_status(int argc, char **argv);
+
+/* offline.c: for commands that work on the prefix with the daemon stopped */
+/* Take PREFIX/lock (creating the prefix) for the command's life; -EBUSY,
+ * after saying which pid holds it, when a supervisor runs. */
+int prefix_lock(const char *prefix, int *ret_fd);
+/* The same check touching nothing: -EBUSY when held, else 0. */
+int prefix_lock_probe(const char *prefix);
+void time_stamp(char *buf, size_t len); /* UTC, e.g. 20260101T120000Z */
+/* Status of one endpoint (3 s at most); ret must be etcd_status_clear'd. */
+bool ask_status(struct etcd_client *c, const char *url, struct etcd_status *ret);
+/* etcd with argv, its output appended to logpath; stop: TERM, then KILL. */
+pid_t spawn_etcd(char **argv, const char *logpath);
+void stop_etcd(pid_t pid, uint64_t timeout);
+/* Until etcd at url answers (with a leader if want_leader); false on timeout
+ * or when pid exits. */
+bool wait_etcd(struct etcd_client *c, const char *url, pid_t pid, bool want_leader, uint64_t timeout,
+               struct etcd_status *ret);
+/* Parse a command's options, resolve them as the daemon does, run it. */
+int sub_run_offline(const struct sub_spec *spec, int argc, char **argv,
+                    int (*run)(struct config *, struct sup_config *));
 
 /* etcdargs.c */
 int sup_config_from(struct sup_config *sc, const struct config *cfg, char *err, size_t errlen);
