@@ -6,6 +6,7 @@
 #include "log.h"
 #include "macro.h"
 #include "util.h"
+#include "subcmd.h"
 
 #define PROG "mgmt-deploy"
 
@@ -126,12 +127,7 @@ static int usage_error(const char *msg, const char *arg) {
 }
 
 static bool opt_takes_value(const char *name, size_t len) {
-        if ((len == 6 && strneq(name, "config", 6)) || (len == 9 && strneq(name, "log-level", 9)))
-                return true;
-        for (size_t i = 0; i < ELEMENTSOF(opts); i++)
-                if (strlen(opts[i].name) == len && strneq(opts[i].name, name, len))
-                        return opts[i].type != OPT_BOOL;
-        return false;
+        return config_opt_takes_value(opts, ELEMENTSOF(opts), name, len);
 }
 
 /* Find the command and a help request before the full option parse, so that

@@ -48,6 +48,9 @@ struct etcd_req {
         bool pending;    /* stream data arrived that watch_dispatch has not parsed */
         bool delivering; /* inside watch callbacks: must not be removed now */
         size_t scanned;  /* bytes of buf already searched for a message end */
+        etcd_data_cb data; /* etcd_stream_raw: bytes go here, not into buf */
+        void *data_ud;
+        size_t delivered;  /* bytes given to data */
         char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -325,7 +328,12 @@ static int req_start(struct etcd_req *q) {
         curl_easy_setopt(q->easy, CURLOPT_PROTOCOLS_STR, "http,https");
         curl_easy_setopt(q->easy, CURLOPT_CONNECTTIMEOUT_MS,
                          (long) (c->timeout_usec < 2 * USEC_PER_SEC ? c->timeout_usec / 1000 : 2000));
-        if (!q->stream)
+        if (q->data) {
+                /* a long stream: no overall limit, but abort when it stalls */
+                long stall = (long) (c->timeout_usec / USEC_PER_SEC);
+                curl_easy_setopt(q->easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
+                curl_easy_setopt(q->easy, CURLOPT_LOW_SPEED_TIME, stall > 0 ? stall : 1L);
+        } else if (!q->stream)
                 curl_easy_setopt(q->easy, CURLOPT_TIMEOUT_MS, (long) (c->timeout_usec / 1000));
         if (!q->get) {
                 curl_easy_setopt(q->easy, CURLOPT_POST, 1L);
@@ -404,6 +412,43 @@ int etcd_get(struct etcd_client *c, const char *endpoint, const char *path, etcd
         return req_new(c, endpoint, path, NULL, true, NULL, cb, userdata, &q);
 }
 
+int etcd_stream_raw(struct etcd_client *c, const char *endpoint, const char *path, json_t *body,
+                    etcd_data_cb data_cb, void *data_userdata, etcd_cb done_cb, void *userdata) {
+        struct etcd_req *q = calloc(1, sizeof *q);
+        int r;
+
+        if (!q) {
+                json_decref(body);
+                return -ENOMEM;
+        }
+        /* req_new starts the transfer; data must be set before: build by hand */
+        q->c = c;
+        q->path = strdup(path);
+        q->ep = c->cur;
+        q->cb = done_cb;
+        q->ud = userdata;
+        q->data = data_cb;
+        q->data_ud = data_userdata;
+        if (endpoint)
+                q->fixed = strdup(endpoint);
+        q->body = body ? json_dumps(body, JSON_COMPACT) : strdup("{}");
+        q->headers = curl_slist_append(NULL, "Content-Type: application/json");
+        q->headers = curl_slist_append(q->headers, "Expect:");
+        json_decref(body);
+        q->next = c->reqs;
+        if (c->reqs)
+                c->reqs->prev = q;
+        c->reqs = q;
+        if (!q->path || !q->body || !q->headers || (endpoint && !q->fixed)) {
+                req_free(q);
+                return -ENOMEM;
+        }
+        r = req_start(q);
+        if (r < 0)
+                req_free(q);
+        return r;
+}
+
 static void watch_stream_ended(struct etcd_watch *w, const char *why);
 
 /* libcurl calls this with each piece of a reply. It only buffers: watch
@@ -413,6 +458,12 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userdata) {
         struct etcd_req *q = userdata;
         size_t n = size * nmemb, limit = q->watch ? MAX_WATCH_MSG : MAX_REPLY;
 
+        if (q->data) {
+                if (q->data(ptr, n, q->data_ud) < 0)
+                        return 0; /* the receiver refused: CURLE_WRITE_ERROR */
+                q->delivered += n;
+                return n;
+        }
         if (q->len + n + 1 > limit)
                 return 0; /* aborts the transfer: CURLE_WRITE_ERROR */
         if (q->len + n + 1 > q->cap) {
@@ -547,6 +598,27 @@ static void req_done(struct etcd_req *q, CURLcode res) {
                         q->c->cur = (q->ep + 1) % strv_length(q->c->endpoints);
                 req_free(q);
                 watch_stream_ended(w, why);
+                return;
+        }
+        if (q->data) {
+                /* a raw stream cannot resume: fail over only before its first byte */
+                if (res != CURLE_OK && q->delivered == 0 && req_failover(q))
+                        return;
+                if (res == CURLE_WRITE_ERROR)
+                        set_err(&err, ETCD_ERR_PROTOCOL, "stream from %s%s stopped by its receiver", req_endpoint(q),
+                                q->path);
+                else if (res != CURLE_OK)
+                        set_err(&err, ETCD_ERR_TRANSPORT, "stream from %s%s broke: %s", req_endpoint(q), q->path,
+                                q->errbuf[0] ? q->errbuf : curl_easy_strerror(res));
+                else if (curl_easy_getinfo(q->easy, CURLINFO_RESPONSE_CODE, &status), status != 200)
+                        set_err(&err, ETCD_ERR_HTTP, "HTTP %ld from %s%s", status, req_endpoint(q), q->path);
+                etcd_cb cb = q->cb;
+                void *ud = q->ud;
+                struct etcd_client *c = q->c;
+                bool failed = res != CURLE_OK || status != 200;
+                req_free(q);
+                if (cb)
+                        cb(c, failed ? &err : NULL, NULL, ud);
                 return;
         }
         if (res != CURLE_OK) {

@@ -39,6 +39,7 @@
 #define ETCD_MEMBER_PROMOTE "/v3/cluster/member/promote"
 #define ETCD_STATUS "/v3/maintenance/status"
 #define ETCD_MOVE_LEADER "/v3/maintenance/transfer-leadership"
+#define ETCD_SNAPSHOT "/v3/maintenance/snapshot"
 
 /* Error kinds. code > 0 is etcd's gRPC code from its JSON error. */
 enum {
@@ -93,6 +94,16 @@ int etcd_call_sync(struct etcd_client *c, const char *path, json_t *body, json_t
  * specific member for its status). */
 int etcd_call_at(struct etcd_client *c, const char *endpoint, const char *path, json_t *body, etcd_cb cb,
                  void *userdata);
+/* A server stream's raw reply bytes (e.g. ETCD_SNAPSHOT), never buffered
+ * whole: data_cb gets each piece as it arrives, from inside libcurl, so it
+ * must only consume the bytes (never call into the client); < 0 aborts the
+ * transfer. Then done_cb(c, err, NULL, userdata) once, err NULL when the stream
+ * ended with HTTP 200. endpoint NULL: the client's endpoints, failing over
+ * only before the first byte. No overall timeout: a stream that sends
+ * nothing for the client's timeout is aborted. body is consumed. */
+typedef int (*etcd_data_cb)(const void *data, size_t len, void *userdata);
+int etcd_stream_raw(struct etcd_client *c, const char *endpoint, const char *path, json_t *body,
+                    etcd_data_cb data_cb, void *data_userdata, etcd_cb done_cb, void *userdata);
 /* GET endpoint+path (e.g. "/health"), reply parsed as JSON; no failover. */
 int etcd_get(struct etcd_client *c, const char *endpoint, const char *path, etcd_cb cb, void *userdata);
 /* Run the client's loop until *done becomes true or timeout passes (-ETIMEDOUT). */

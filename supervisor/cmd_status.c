@@ -9,25 +9,25 @@
 #include "supervisor.h"
 
 enum {
-        SOPT_SEEDS,
-        SOPT_JSON,
-        SOPT_WATCH,
-        SOPT_CERT,
-        SOPT_KEY,
-        SOPT_CA,
-        _SOPT_MAX,
+        STOPT_SEEDS,
+        STOPT_JSON,
+        STOPT_WATCH,
+        STOPT_CERT,
+        STOPT_KEY,
+        STOPT_CA,
+        _STOPT_MAX,
 };
 
-static const struct opt_def status_opts[_SOPT_MAX] = {
-        [SOPT_SEEDS] = { "seeds", NULL, OPT_URLS, "URLS", "http://127.0.0.1:2379",
+static const struct opt_def status_opts[_STOPT_MAX] = {
+        [STOPT_SEEDS] = { "seeds", NULL, OPT_URLS, "URLS", "http://127.0.0.1:2379",
                          "etcd client URLs of the cluster (any member or seed), split on , ; or space" },
-        [SOPT_JSON] = { "json", NULL, OPT_BOOL, NULL, NULL,
+        [STOPT_JSON] = { "json", NULL, OPT_BOOL, NULL, NULL,
                         "print the status document as JSON (schema in mgmt-supervisor(8))" },
-        [SOPT_WATCH] = { "watch", NULL, OPT_BOOL, NULL, NULL,
+        [STOPT_WATCH] = { "watch", NULL, OPT_BOOL, NULL, NULL,
                          "print again on every change under /_mgmt/ (etcd watch events), until interrupted" },
-        [SOPT_CERT] = { "cert-file", NULL, OPT_STRING, "FILE", NULL, "TLS client certificate for etcd" },
-        [SOPT_KEY] = { "key-file", NULL, OPT_STRING, "FILE", NULL, "TLS client key for etcd" },
-        [SOPT_CA] = { "trusted-ca-file", NULL, OPT_STRING, "FILE", NULL,
+        [STOPT_CERT] = { "cert-file", NULL, OPT_STRING, "FILE", NULL, "TLS client certificate for etcd" },
+        [STOPT_KEY] = { "key-file", NULL, OPT_STRING, "FILE", NULL, "TLS client key for etcd" },
+        [STOPT_CA] = { "trusted-ca-file", NULL, OPT_STRING, "FILE", NULL,
                       "CA certificate to verify etcd's TLS certificate" },
 };
 
@@ -144,7 +144,7 @@ int cmd_status(int argc, char **argv) {
         int r;
 
         r = config_parse(&cfg, "mgmt-supervisor status", MGMT_VERSION, status_usage, status_footer, status_opts,
-                         _SOPT_MAX, argc, argv);
+                         _STOPT_MAX, argc, argv);
         if (r != 0) {
                 config_free(&cfg);
                 return r == CONFIG_EXIT_OK ? 0 : r == CONFIG_EXIT_USAGE ? 2 : 1;
@@ -156,19 +156,19 @@ int cmd_status(int argc, char **argv) {
                 return 2;
         }
         struct etcd_tls tls = {
-                .cert_file = cfg.v[SOPT_CERT].s,
-                .key_file = cfg.v[SOPT_KEY].s,
-                .ca_file = cfg.v[SOPT_CA].s,
+                .cert_file = cfg.v[STOPT_CERT].s,
+                .key_file = cfg.v[STOPT_KEY].s,
+                .ca_file = cfg.v[STOPT_CA].s,
         };
         if (!!tls.cert_file != !!tls.key_file) {
                 fprintf(stderr, "mgmt-supervisor status: --cert-file and --key-file must be given together\n");
                 config_free(&cfg);
                 return 2;
         }
-        s.json = cfg.v[SOPT_JSON].b;
-        s.watch = cfg.v[SOPT_WATCH].b;
+        s.json = cfg.v[STOPT_JSON].b;
+        s.watch = cfg.v[STOPT_WATCH].b;
         s.tty = isatty(STDOUT_FILENO);
-        r = etcd_client_new(NULL, cfg.v[SOPT_SEEDS].list, &tls, &s.c);
+        r = etcd_client_new(NULL, cfg.v[STOPT_SEEDS].list, &tls, &s.c);
         if (r < 0) {
                 log_error_errno(r, "cannot set up the etcd client: %m");
                 config_free(&cfg);

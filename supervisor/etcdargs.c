@@ -63,6 +63,15 @@ const struct opt_def supervisor_opts[_OPT_MAX] = {
         [OPT_METRICS_LISTEN] = { "metrics-listen", NULL, OPT_STRING, "ADDR:PORT", NULL,
                                  "serve /metrics (Prometheus), /health, /status (JSON) and a status page at / on "
                                  "ADDR:PORT ([ADDR]:PORT for IPv6, *:PORT for all); default off" },
+        [OPT_SNAPSHOT_INTERVAL] = { "snapshot-interval", NULL, OPT_SECONDS, "SECONDS", "1800",
+                                    "a voting member snapshots its etcd this often (jittered by up to 10%); 0: never" },
+        [OPT_SNAPSHOT_DIR] = { "snapshot-dir", NULL, OPT_STRING, "DIR", NULL,
+                               "where scheduled snapshots go (default PREFIX/snapshots)" },
+        [OPT_SNAPSHOT_KEEP] = { "snapshot-keep", NULL, OPT_INT, "N", "48",
+                                "keep the newest N scheduled snapshots, delete older ones", 1, 100000 },
+        [OPT_SNAPSHOT_COMMAND] = { "snapshot-command", NULL, OPT_STRING, "CMD", NULL,
+                                   "run CMD through /bin/sh after each good snapshot, its path as $1 (e.g. to "
+                                   "copy it off the host); a failure is logged and counted" },
 };
 
 /* Source address this host uses to reach host:port (no packet is sent). */
@@ -335,6 +344,15 @@ int sup_config_from(struct sup_config *sc, const struct config *cfg, char *err, 
                 sc->prefix = strdup(v[OPT_PREFIX].s);
         if (!sc->prefix || asprintf(&sc->data_dir, "%s/etcd", sc->prefix) < 0)
                 return -ENOMEM;
+        sc->snapshot_interval = (uint64_t) v[OPT_SNAPSHOT_INTERVAL].n;
+        sc->snapshot_keep = v[OPT_SNAPSHOT_KEEP].n;
+        sc->snapshot_command = dup_or_null(v[OPT_SNAPSHOT_COMMAND].s);
+        if (v[OPT_SNAPSHOT_DIR].s)
+                sc->snapshot_dir = strdup(v[OPT_SNAPSHOT_DIR].s);
+        else if (asprintf(&sc->snapshot_dir, "%s/snapshots", sc->prefix) < 0)
+                sc->snapshot_dir = NULL;
+        if (!sc->snapshot_dir)
+                return -ENOMEM;
         return 0;
 }
 
@@ -400,6 +418,8 @@ void sup_config_free(struct sup_config *sc) {
         free(sc->peer_ca);
         strv_free(sc->etcd_args);
         free(sc->cluster_token);
+        free(sc->snapshot_dir);
+        free(sc->snapshot_command);
         *sc = (struct sup_config){ 0 };
 }
 

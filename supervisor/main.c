@@ -1,25 +1,42 @@
-/* main.c: mgmt-supervisor start-up: options, logging, the sd-event loop and
- * its signals. Everything else happens in node.c on that loop. */
+/* main.c: mgmt-supervisor entry point: the subcommand table (git style, as
+ * mgmt-deploy's), the daemon start-up (`run`, the default): options,
+ * logging, the sd-event loop and its signals; everything else of the daemon
+ * happens in node.c on that loop. */
 #include <signal.h>
 #include <stdio.h>
 #include <systemd/sd-daemon.h>
 
 #include "log.h"
+#include "subcmd.h"
 #include "supervisor.h"
 #include "util.h"
 
-static const char usage[] =
-        "Usage: mgmt-supervisor [OPTIONS]\n"
-        "       mgmt-supervisor status [--seeds URLS] [--json] [--watch]  (see 'status --help')\n"
+#define PROG "mgmt-supervisor"
+
+/* To add a command: one line here, its prototype in supervisor.h. */
+static const struct subcmd commands[] = {
+        { "run", cmd_run, "[OPTIONS]", "run the daemon (the default when no command is given)" },
+        { "snapshot", cmd_snapshot, "save FILE | list", "save a snapshot of the cluster, or list local ones" },
+        { "restore", cmd_restore, "--from FILE", "build this host's etcd data from a snapshot (daemon stopped)" },
+        { "recover", cmd_recover, "[--yes]", "make this survivor of a lost quorum a one-member cluster" },
+        { "status", cmd_status, "[--json] [--watch]", "the whole cluster at a glance, with the coordinator's plan" },
+        { "help", NULL, "[COMMAND]", "print the help of mgmt-supervisor or of COMMAND" },
+};
+
+static const char usage_head[] =
+        "Usage: mgmt-supervisor [run] [OPTIONS]\n"
+        "       mgmt-supervisor COMMAND [OPTIONS] [ARGS]\n"
         "\n"
         "Runs on every node. Without --seeds and without data it bootstraps a one-member etcd\n"
         "cluster; with --seeds it joins as a client and volunteers. The supervisor whose etcd\n"
         "is the raft leader acts as coordinator and grows or shrinks the cluster to\n"
-        "/_mgmt/idealClusterSize, replacing dead members. etcd runs as a child process.\n";
+        "/_mgmt/idealClusterSize, replacing dead members. etcd runs as a child process.\n"
+        "\n";
 
 static const char footer[] =
         "\nSignals: SIGTERM/SIGINT stop etcd keeping data and membership; SIGHUP re-reads --config.\n"
-        "Exit status: 0 stopped cleanly, 1 error (e.g. duplicate hostname), 2 usage.\n";
+        "Exit status: 0 stopped cleanly, 1 error (e.g. duplicate hostname), 2 usage.\n"
+        "'mgmt-supervisor help COMMAND' prints the help of an operator command.\n";
 
 static int on_term(sd_event_source *s, const struct signalfd_siginfo *si, void *ud) {
         struct node *n = ud;
@@ -33,37 +50,34 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
         return 0;
 }
 
-int main(int argc, char **argv) {
+/* The daemon: `mgmt-supervisor [run] [OPTIONS]`. */
+int cmd_run(int argc, char **argv) {
         struct config cfg;
         struct sup_config sc = { 0 };
         sd_event *e = NULL;
         struct node *n = NULL;
-        char err[1024];
+        char err[1024], usage[4096];
         sigset_t ss;
         int r;
 
-        log_init("mgmt-supervisor");
-        /* subcommands (to be folded into a command table) */
-        if (argc > 1 && streq(argv[1], "status"))
-                return cmd_status(argc - 1, argv + 1);
-        r = config_parse(&cfg, "mgmt-supervisor", MGMT_VERSION, usage, footer, supervisor_opts, _OPT_MAX, argc,
-                         argv);
+        subcmd_list(commands, ELEMENTSOF(commands), err, sizeof err);
+        snprintf(usage, sizeof usage, "%s%s", usage_head, err);
+        r = config_parse(&cfg, PROG, MGMT_VERSION, usage, footer, supervisor_opts, _OPT_MAX, argc, argv);
         if (r != 0) {
                 config_free(&cfg);
                 return r == CONFIG_EXIT_OK ? 0 : r == CONFIG_EXIT_USAGE ? 2 : 1;
         }
         if (strv_length(cfg.args) > 0) {
-                fprintf(stderr, "mgmt-supervisor: unexpected argument '%s' (see 'mgmt-supervisor --help')\n",
-                        cfg.args[0]);
+                fprintf(stderr, PROG ": unexpected argument '%s' (see '" PROG " --help')\n", cfg.args[0]);
                 config_free(&cfg);
                 return 2;
         }
         r = sup_config_from(&sc, &cfg, err, sizeof err);
         if (r < 0) {
                 if (r == -EINVAL)
-                        fprintf(stderr, "mgmt-supervisor: %s\n", err);
+                        fprintf(stderr, PROG ": %s\n", err);
                 else
-                        fprintf(stderr, "mgmt-supervisor: %s\n", strerror(-r));
+                        fprintf(stderr, PROG ": %s\n", strerror(-r));
                 sup_config_free(&sc);
                 config_free(&cfg);
                 return r == -EINVAL ? 2 : 1;
@@ -72,7 +86,7 @@ int main(int argc, char **argv) {
         /* a certificate that does not cover what we advertise fails here, not in a peer's handshake */
         if ((sc.cert && (r = tls_check_cert(sc.cert, "--cert-file", sc.adv_client_urls, err, sizeof err)) < 0) ||
             (sc.peer_cert && (r = tls_check_cert(sc.peer_cert, "--peer-cert-file", sc.adv_server_urls, err, sizeof err)) < 0)) {
-                fprintf(stderr, "mgmt-supervisor: %s\n", err);
+                fprintf(stderr, PROG ": %s\n", err);
                 sup_config_free(&sc);
                 config_free(&cfg);
                 return 1;
@@ -122,4 +136,9 @@ out:
                 return 1;
         }
         return r;
+}
+
+int main(int argc, char **argv) {
+        log_init(PROG);
+        return subcmd_dispatch(PROG, commands, ELEMENTSOF(commands), "run", sub_all_opts(), _SOPT_MAX, argc, argv);
 }

@@ -24,10 +24,8 @@
 
 /* membership actions, counted by name */
 static const char *const change_actions[] = { "nominate", "add-learner", "promote", "unnominate", "remove",
-                                              "transfer-leadership", "other" };
+                                              "transfer-leadership", "repair-nomination", "other" };
 static unsigned long long changes[ELEMENTSOF(change_actions)];
-static int64_t last_snapshot;
-static unsigned long long snapshot_failures;
 
 void sup_metrics_count_change(const char *action) {
         size_t i;
@@ -35,14 +33,6 @@ void sup_metrics_count_change(const char *action) {
                 if (action && streq(action, change_actions[i]))
                         break;
         changes[i]++;
-}
-
-void sup_metrics_snapshot_done(int64_t unix_time) {
-        last_snapshot = unix_time;
-}
-
-void sup_metrics_snapshot_failed(void) {
-        snapshot_failures++;
 }
 
 struct waiter {
@@ -77,8 +67,8 @@ static void write_metrics(const struct sup_metrics *m, FILE *f) {
         for (size_t i = 0; i < ELEMENTSOF(change_actions); i++)
                 metric_sample(f, M_MEMBERSHIP_CHANGES_TOTAL, (double) changes[i], "action", change_actions[i],
                               (const char *) NULL);
-        metric_one(f, M_LAST_SNAPSHOT_TIMESTAMP_SECONDS, (double) last_snapshot);
-        metric_one(f, M_SNAPSHOT_FAILURES_TOTAL, (double) snapshot_failures);
+        metric_one(f, M_LAST_SNAPSHOT_TIMESTAMP_SECONDS, (double) m->last_snapshot);
+        metric_one(f, M_SNAPSHOT_FAILURES_TOTAL, (double) m->snapshot_failures);
 }
 
 static void reply_text(struct httpd_req *req, unsigned status, const char *type, char *buf, size_t len) {

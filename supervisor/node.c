@@ -1012,6 +1012,8 @@ static void status_done(struct etcd_client *c, const struct etcd_error *err, jso
         if (!n->lease && !n->session_busy)
                 session_start(n);
         become_coordinator(n, st.leader == st.member_id && (n->role == ROLE_MEMBER || n->role == ROLE_LEAVING));
+        /* snapshot.c: scheduled snapshots only while a healthy voting member */
+        snapsched_set_member(n->snap, n->client, n->role == ROLE_MEMBER && !st.learner);
         etcd_status_clear(&st);
         notify_status(n);
 }
@@ -1068,6 +1070,8 @@ int node_new(sd_event *e, struct config *cfg, struct sup_config *sc, struct node
         n->ideal = sc->ideal;
         n->lock_fd = -1;
         child_init(&n->child, e, sc->stop_timeout, child_exited, n);
+        if (snapsched_new(e, sc, &n->snap) < 0) /* snapshot.c */
+                log_warnx("cannot set up scheduled snapshots");
         *ret = n;
         return 0;
 }
@@ -1272,6 +1276,7 @@ void node_free(struct node *n) {
         for (size_t i = 0; i < ELEMENTSOF(n->watches); i++)
                 etcd_watch_free(n->watches[i]);
         etcd_client_free(n->client);
+        snapsched_free(n->snap); /* snapshot.c: after the client, so no stream is left */
         sd_event_source_disable_unref(n->tick);
         sd_event_source_disable_unref(n->keepalive_timer);
         sd_event_source_disable_unref(n->session_timer);
@@ -1313,10 +1318,12 @@ void node_metrics(const struct node *n, struct sup_metrics *ret) {
                 .coordinator = n->coordinator,
                 .etcd_up = n->child.state == CHILD_UP && n->healthy,
                 /* a client or volunteer is connected while its session lease lives */
-                .ready = (n->role == ROLE_MEMBER && n->healthy && n->have_state) ||
+                .ready = ((n->role == ROLE_MEMBER || n->role == ROLE_LEAVING) && n->healthy && n->have_state) ||
                          ((n->role == ROLE_CLIENT || n->role == ROLE_VOLUNTEER) && n->have_state && n->lease),
                 .member = n->role == ROLE_MEMBER,
                 .etcd_restarts = n->child.total_crashes,
+                .last_snapshot = n->snap ? snapsched_last_success(n->snap) : 0,
+                .snapshot_failures = n->snap ? snapsched_failures(n->snap) : 0,
                 .client = n->client,
         };
         for (size_t i = 0; i < n->members.n; i++) {

@@ -10,6 +10,12 @@
  *   round.c       the coordinator round: read state, decide, carry out the action
  *   cmd_status.c  `mgmt-supervisor status`: the cluster as a table or JSON (lib/clusterstatus.c)
  *   metrics.c     --metrics-listen: /metrics, /health, /status and the page at / (status.html)
+ *   snapshot.c    scheduled snapshots of our own etcd while a voting member
+ *   cmdopts.c     option parsing and help shared by the operator subcommands
+ *   cmd_snapshot.c `snapshot save FILE`, `snapshot list`
+ *   cmd_restore.c `restore --from FILE`
+ *   cmd_recover.c `recover`
+ *   offline.c     the prefix lock and a short-lived etcd, for restore and recover
  */
 #pragma once
 
@@ -46,6 +52,10 @@ enum {
         OPT_PEER_CLIENT_CERT_AUTH,
         OPT_ETCD_ARG,
         OPT_METRICS_LISTEN,
+        OPT_SNAPSHOT_INTERVAL,
+        OPT_SNAPSHOT_DIR,
+        OPT_SNAPSHOT_KEEP,
+        OPT_SNAPSHOT_COMMAND,
         _OPT_MAX,
 };
 extern const struct opt_def supervisor_opts[_OPT_MAX];
@@ -66,7 +76,69 @@ struct sup_config {
         char **etcd_args;
         char *cluster_token; /* --initial-cluster-token at bootstrap (random) */
         bool tmp_prefix;
+        /* scheduled snapshots (snapshot.c) */
+        uint64_t snapshot_interval; /* 0: disabled */
+        char *snapshot_dir;
+        long long snapshot_keep;
+        char *snapshot_command;
 };
+
+/* ---------- operator subcommands (table in main.c) ---------- */
+/* Exit codes of subcommands (DESIGN.md "Operator commands"). */
+enum { SUB_OK = 0, SUB_ERROR = 1, SUB_USAGE = 2, SUB_UNSAFE = 3 };
+/* Options only subcommands take, indexed after the daemon's (main.c). */
+enum { SOPT_FROM = _OPT_MAX, SOPT_YES, SOPT_JSON, SOPT_TIMEOUT, _SOPT_MAX };
+/* A subcommand's help: its usage text, and the options it shows (indexes into
+ * supervisor_opts and SOPT_*, ended by -1). Every command parses the daemon's
+ * whole table, so that its --config file and MGMT_* environment apply. */
+struct sub_spec {
+        const char *name;
+        const char *usage;
+        const int *opts;
+};
+extern const char sub_exit_codes[];
+/* supervisor_opts followed by the SOPT_* options (_SOPT_MAX entries). */
+const struct opt_def *sub_all_opts(void);
+/* Parse argv (argv[0] = the command's name): -1 to go on, or an exit code
+ * after printing help or a usage error. cfg must be config_free'd. */
+int sub_parse(const struct sub_spec *spec, int argc, char **argv, struct config *cfg);
+/* cmdopts.c: the prefix and snapshot directory as the daemon resolves them */
+char *sub_prefix(const struct config *cfg);
+char *sub_snapshot_dir(const struct config *cfg);
+struct snap_info;
+/* Stream a snapshot (from endpoint, or the client's endpoints if NULL) to
+ * path through a temp file, verify it, rename it. Waits (CLIs only). */
+int snapshot_fetch(struct etcd_client *c, const char *endpoint, const char *path, const char *etcd_binary,
+                   struct snap_info *ret, char *err, size_t errlen);
+/* Snapshot file names (*.db, not hidden) in dir, sorted. */
+int snapshot_dir_list(const char *dir, char ***ret);
+int cmd_run(int argc, char **argv);      /* main.c: the daemon */
+int cmd_snapshot(int argc, char **argv); /* cmd_snapshot.c: snapshot save FILE | list */
+int cmd_restore(int argc, char **argv);  /* cmd_restore.c */
+int cmd_recover(int argc, char **argv);  /* cmd_recover.c */
+/* cmd_status.c (another change): with this prototype, its line in main.c's
+ * table, { "status", cmd_status, "[--json] [--watch]", "..." }, is all it needs. */
+int cmd_status(int argc, char **argv);
+
+/* offline.c: for commands that work on the prefix with the daemon stopped */
+/* Take PREFIX/lock (creating the prefix) for the command's life; -EBUSY,
+ * after saying which pid holds it, when a supervisor runs. */
+int offline_lock(const char *prefix, int *ret_fd);
+/* The same check touching nothing: -EBUSY when held, else 0. */
+int prefix_lock_probe(const char *prefix);
+void time_stamp(char *buf, size_t len); /* UTC, e.g. 20260101T120000Z */
+/* Status of one endpoint (3 s at most); ret must be etcd_status_clear'd. */
+bool ask_status(struct etcd_client *c, const char *url, struct etcd_status *ret);
+/* etcd with argv, its output appended to logpath; stop: TERM, then KILL. */
+pid_t spawn_etcd(char **argv, const char *logpath);
+void stop_etcd(pid_t pid, uint64_t timeout);
+/* Until etcd at url answers (with a leader if want_leader); false on timeout
+ * or when pid exits. */
+bool wait_etcd(struct etcd_client *c, const char *url, pid_t pid, bool want_leader, uint64_t timeout,
+               struct etcd_status *ret);
+/* Parse a command's options, resolve them as the daemon does, run it. */
+int sub_run_offline(const struct sub_spec *spec, int argc, char **argv,
+                    int (*run)(struct config *, struct sup_config *));
 
 /* etcdargs.c */
 int sup_config_from(struct sup_config *sc, const struct config *cfg, char *err, size_t errlen);
@@ -107,6 +179,8 @@ struct sup_metrics {
         bool ready;    /* a healthy member, or a client or volunteer with a session (/health) */
         bool member;   /* ready as a member: its own etcd answers, nothing more to ask */
         unsigned etcd_restarts;
+        int64_t last_snapshot;      /* unix time of the newest good scheduled snapshot, 0 none */
+        unsigned snapshot_failures; /* scheduled snapshots that failed a check, or their command */
         struct etcd_client *client; /* the node's client, for /status */
 };
 /* node.c: the values of the node the listener serves. */
@@ -116,8 +190,6 @@ int sup_listener_start(sd_event *e, struct node *n, const char *listen);
 void sup_listener_stop(void);
 /* Counters fed by the code that acts. */
 void sup_metrics_count_change(const char *action);
-void sup_metrics_snapshot_done(int64_t unix_time);
-void sup_metrics_snapshot_failed(void);
 
 /* ---------- tls.c ---------- */
 /* Does the certificate in cert_file cover the host of every URL (IP SANs
@@ -229,6 +301,21 @@ const char *caction_to_string(enum caction_type t);
 void coordinator_decide(const struct cstate *s, struct caction *ret);
 /* Voting members that are healthy (started, host has endpoints). */
 size_t cstate_healthy_voters(const struct cstate *s);
+
+/* ---------- snapshot.c: scheduled snapshots ---------- */
+struct snapsched;
+int snapsched_new(sd_event *e, const struct sup_config *sc, struct snapsched **ret);
+/* node.c, on each status tick: are we a healthy voting member? client is the
+ * node's (borrowed; may change). Snapshots are taken only while this says
+ * true; the first true starts the schedule. */
+void snapsched_set_member(struct snapsched *s, struct etcd_client *client, bool voting_member_healthy);
+/* Call after etcd_client_free of the client given above (no stream left). */
+void snapsched_free(struct snapsched *s);
+unsigned snapsched_failures(const struct snapsched *s);      /* mgmt_snapshot_failures_total */
+int64_t snapsched_last_success(const struct snapsched *s);   /* mgmt_last_snapshot_timestamp_seconds */
+struct snap_info;
+/* The /_mgmt/snapshot/<host> record: {time, revision, size, sha256, file}. */
+json_t *snapshot_record(const struct snap_info *info, const char *file, const char *time);
 
 /* ---------- role.c: the node's role as a pure transition function ---------- */
 enum node_role {
@@ -363,6 +450,7 @@ struct node {
         bool ready_sent, shutting_down;
         int exit_code;
         char status[256];
+        struct snapsched *snap; /* scheduled snapshots (snapshot.c) */
 };
 
 void node_refresh(struct node *n);
