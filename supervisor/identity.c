@@ -178,3 +178,39 @@ int data_move_aside(const char *prefix, const char *data_dir, const char *why, c
                 prune_removed(olddir);
         return 1;
 }
+
+/* The prefix: a directory only we can read, locked for our lifetime, and
+ * the record of the cluster it belongs to. */
+int prefix_prepare(const char *prefix, const char *data_dir, int *ret_lock_fd, struct cluster_ident *ret_ident) {
+        struct stat st;
+        char err[512];
+        int r;
+
+        if (lstat(prefix, &st) == 0 && !S_ISDIR(st.st_mode))
+                return log_error_errno(-ENOTDIR, "--prefix '%s' exists and is not a directory", prefix);
+        r = mkdir_p(prefix, 0700);
+        if (r < 0)
+                return log_error_errno(r, "cannot create state directory '%s': %m", prefix);
+        if (stat(prefix, &st) == 0 && (st.st_mode & 077)) {
+                if (chmod(prefix, 0700) < 0)
+                        return log_error_errno(-errno, "state directory '%s' is open to others (mode %04o) and "
+                                               "cannot be tightened: %m", prefix, (unsigned) (st.st_mode & 07777));
+                log_notice("tightened state directory '%s' from mode %04o to 0700", prefix,
+                           (unsigned) (st.st_mode & 07777));
+        }
+        if (access(prefix, W_OK) < 0)
+                return log_error_errno(-errno, "state directory '%s' is not writable: %m", prefix);
+        if (lstat(data_dir, &st) == 0 && S_ISDIR(st.st_mode) && access(data_dir, W_OK) < 0)
+                return log_error_errno(-errno, "etcd data dir '%s' is not writable: %m", data_dir);
+        r = prefix_lock(prefix, ret_lock_fd, err, sizeof err);
+        if (r < 0) {
+                log_errorx("%s", err);
+                return r;
+        }
+        r = ident_load(prefix, ret_ident, err, sizeof err);
+        if (r < 0) {
+                log_errorx("%s", err);
+                return r;
+        }
+        return 0;
+}

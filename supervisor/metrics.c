@@ -283,3 +283,27 @@ void sup_listener_stop(void) {
         free(l);
         the_listener = NULL;
 }
+
+/* The node's values for the metrics listener (metrics.c), read here so that
+ * the listener knows nothing of the node's insides. */
+void node_metrics(const struct node *n, struct sup_metrics *ret) {
+        *ret = (struct sup_metrics){
+                .ideal = n->ideal,
+                .coordinator = n->coordinator,
+                .etcd_up = n->child.state == CHILD_UP && n->healthy,
+                /* a client or volunteer is connected while its session lease lives */
+                .ready = ((n->role == ROLE_MEMBER || n->role == ROLE_LEAVING) && n->healthy && n->have_state) ||
+                         ((n->role == ROLE_CLIENT || n->role == ROLE_VOLUNTEER) && n->have_state && n->lease),
+                .member = n->role == ROLE_MEMBER,
+                .etcd_restarts = n->child.total_crashes,
+                .last_snapshot = n->snap ? snapsched_last_success(n->snap) : 0,
+                .snapshot_failures = n->snap ? snapsched_failures(n->snap) : 0,
+                .client = n->client,
+        };
+        for (size_t i = 0; i < n->members.n; i++) {
+                if (n->members.m[i].learner)
+                        ret->learners++;
+                else
+                        ret->voters++;
+        }
+}

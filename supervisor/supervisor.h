@@ -1,21 +1,31 @@
 /* supervisor.h: the map of mgmt-supervisor.
  *
- *   main.c        flags, start-up mode (bootstrap / restart / join), signals
- *   node.c        the node's role (client, volunteer, nominee, member,
- *                 leaving): session lease, volunteering, watches, reacting to
- *                 nomination, endpoints cache, sd_notify
- *   child.c       the etcd child process state machine
- *   etcdargs.c    the etcd command line computed from our configuration
- *   coordinator.c the pure membership decision: cluster state in, one action out
- *   round.c       the coordinator round: read state, decide, carry out the action
- *   cmd_status.c  `mgmt-supervisor status`: the cluster as a table or JSON (lib/clusterstatus.c)
- *   metrics.c     --metrics-listen: /metrics, /health, /status and the page at / (status.html)
- *   snapshot.c    scheduled snapshots of our own etcd while a voting member
- *   cmdopts.c     option parsing and help shared by the operator subcommands
- *   cmd_snapshot.c `snapshot save FILE`, `snapshot list`
- *   cmd_restore.c `restore --from FILE`
- *   cmd_recover.c `recover`
- *   offline.c     the prefix lock and a short-lived etcd, for restore and recover
+ * The daemon, in layers (each calls only the ones below it; a lower one
+ * reports upward through a callback in struct node):
+ *   main.c           the command table (run, status, snapshot, restore,
+ *                    recover, help), the daemon's start-up and signals
+ *   node.c           this node: how it starts, its etcd child, the status
+ *                    tick, and carrying out its role's actions; sd_notify
+ *   role.c           the node's role and start mode as pure functions
+ *   coordinator_run.c the coordinator round: builds the cluster state,
+ *                    carries out the one action decided; publishes the plan
+ *   coordinator.c    the pure membership decision: state in, one action out
+ *   session.c        the lease, our volunteer and endpoints keys
+ *   view.c           watches and the refresh: the cluster as this node
+ *                    sees it, judged against the cluster it belongs to
+ *   identity.c       the prefix lock, cluster.json, data moved aside
+ *   child.c          the etcd child process state machine
+ *   etcdargs.c       options and the etcd command line computed from them
+ *   tls.c            certificate checks against the advertised URLs
+ *   snapshot.c       scheduled snapshots of our own etcd while a voting member
+ *   metrics.c        --metrics-listen: /metrics, /health, /status and / (status.html)
+ * Operator commands:
+ *   cmd_status.c     `status`: the cluster as a table or JSON (lib/clusterstatus.c)
+ *   cmd_snapshot.c   `snapshot save FILE`, `snapshot list`
+ *   cmd_restore.c    `restore --from FILE`
+ *   cmd_recover.c    `recover`
+ *   cmdopts.c        option parsing and help shared by the commands
+ *   offline.c        the prefix lock and a short-lived etcd, for restore and recover
  */
 #pragma once
 
@@ -164,6 +174,9 @@ int prefix_lock(const char *prefix, int *ret_fd, char *err, size_t errlen);
 int ident_load(const char *prefix, struct cluster_ident *ret, char *err, size_t errlen);
 int ident_save(const char *prefix, const struct cluster_ident *c);
 void ident_new_token(const char *host, char *buf, size_t len);
+/* Make PREFIX a 0700 directory (tightening a looser one), check it and the
+ * data dir are writable, take the lock, load cluster.json; logs why not. */
+int prefix_prepare(const char *prefix, const char *data_dir, int *ret_lock_fd, struct cluster_ident *ret_ident);
 /* Rename data_dir to PREFIX/old/<UTC time>-<why> (ret_path); 0 if there was
  * none, 1 if moved. Only "removed" dirs are ever pruned (newest 3 kept). */
 int data_move_aside(const char *prefix, const char *data_dir, const char *why, char *ret_path, size_t len);
@@ -183,7 +196,7 @@ struct sup_metrics {
         unsigned snapshot_failures; /* scheduled snapshots that failed a check, or their command */
         struct etcd_client *client; /* the node's client, for /status */
 };
-/* node.c: the values of the node the listener serves. */
+/* metrics.c: the values of the node the listener serves. */
 void node_metrics(const struct node *n, struct sup_metrics *ret);
 /* Bind and serve on "ADDR:PORT" from the loop; an address in use fails here. */
 int sup_listener_start(sd_event *e, struct node *n, const char *listen);
@@ -393,6 +406,9 @@ struct track {
 
 struct node {
         sd_event *event;
+        /* upward reports of the lower layers (view.c, session.c) */
+        void (*on_view)(struct node *n);
+        void (*on_fatal)(struct node *n, int code);
         struct config *cfg;
         struct sup_config *sc;
         struct etcd_client *client;
@@ -453,7 +469,28 @@ struct node {
         struct snapsched *snap; /* scheduled snapshots (snapshot.c) */
 };
 
-void node_refresh(struct node *n);
+/* session.c: lease, volunteer key, endpoints key */
+int64_t session_lease_ttl(const struct node *n);
+void session_lease_file(struct node *n, char *p, size_t len);
+void session_start(struct node *n);
+void session_volunteer(struct node *n);
+void session_drop_lease(struct node *n);
+int session_keepalive_cb(sd_event_source *s, uint64_t usec, void *ud);
+void session_publish_endpoints(struct node *n);
+void session_withdraw_endpoints(struct node *n);
+void session_announce_coordinator(struct node *n);
+
+/* view.c: watches, the refresh, the judged view, endpoint list and cache */
+void view_watches_start(struct node *n, int64_t rev);
+void view_refresh(struct node *n);
+void view_refresh_soon(struct node *n);
+void view_update_endpoints(struct node *n);
+char **view_cache_read(struct node *n);
+
+/* node.c: acts on each fresh view (view.c calls it through n->on_view) */
 void node_after_change(struct node *n);
-void round_run(struct node *n);
-void round_forget(struct node *n);
+
+/* coordinator_run.c: build the cluster state, decide (coordinator.c), carry out */
+void coordinator_run(struct node *n);
+void coordinator_forget(struct node *n);
+void coordinator_restore_ideal(struct node *n);

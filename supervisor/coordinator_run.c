@@ -11,7 +11,7 @@
 #include "supervisor.h"
 #include "util.h"
 
-void round_forget(struct node *n) {
+void coordinator_forget(struct node *n) {
         for (size_t i = 0; i < n->n_track; i++)
                 free(n->track[i].host);
         n->n_track = 0;
@@ -68,7 +68,7 @@ static int retry_cb(sd_event_source *s, uint64_t usec, void *ud) {
         struct node *n = ud;
         sd_event_source_disable_unref(s);
         n->round_busy = false;
-        node_refresh(n);
+        view_refresh(n);
         return 0;
 }
 
@@ -90,7 +90,7 @@ static void action_done(struct etcd_client *c, const struct etcd_error *err, jso
                         return;
         }
         n->round_busy = false;
-        node_refresh(n);
+        view_refresh(n);
 }
 
 struct added {
@@ -325,7 +325,7 @@ static void mark_conflicts(struct node *n, struct cstate *s) {
         }
 }
 
-void round_run(struct node *n) {
+void coordinator_run(struct node *n) {
         struct cstate s = { 0 };
         struct caction a;
         uint64_t now = now_usec();
@@ -412,3 +412,27 @@ out:
         free(s.members);
         free(s.hosts);
 }
+
+/* The coordinator puts a deleted idealClusterSize back with the last value seen. */
+static void ideal_restored(struct etcd_client *c, const struct etcd_error *err, json_t *reply, void *ud) {
+        struct node *n = ud;
+        n->ideal_restore_busy = false;
+        if (err)
+                log_warnx("cannot restore idealClusterSize: %s", err->msg);
+}
+
+void coordinator_restore_ideal(struct node *n) {
+        if (!n->ideal_missing || n->ideal_seen < 1 || n->ideal_restore_busy)
+                return;
+        _cleanup_free_ char *ik = key_ideal_size();
+        char v[32];
+        snprintf(v, sizeof v, "%lld", n->ideal_seen);
+        log_notice("coordinator: %s was deleted; putting back the last value seen, %lld", ik, n->ideal_seen);
+        n->ideal_restore_busy = true;
+        if (etcd_call(n->client, ETCD_TXN,
+                      etcd_req_txn(json_pack("[o]", etcd_cmp_version(ik, "=", 0)), json_pack("[o]", etcd_op_put(ik, v, 0)),
+                                   NULL),
+                      ideal_restored, n) < 0)
+                n->ideal_restore_busy = false;
+}
+
