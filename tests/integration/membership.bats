@@ -8,16 +8,6 @@ load sup
 setup() { mgmt_setup; }
 teardown() { mgmt_teardown; }
 
-# One cluster id among every answering member.
-one_cluster_id() {
-        local ids
-        ids=$(for f in "$TMP"/*.cport; do
-                curl -fsS --max-time 2 -X POST -d '{}' "http://127.0.0.1:$(cat "$f")/v3/cluster/member/list" 2>/dev/null |
-                        jq -r '.header.cluster_id'
-        done | sort -u | grep -v null)
-        echo "cluster ids: $ids"
-        [ "$(echo "$ids" | grep -c .)" -eq 1 ]
-}
 
 nominated_count_is() {
         [ "$(etcdctl --endpoints "$(all_urls)" get --prefix /_mgmt/nominated/ --keys-only | grep -c nominated/)" -eq "$1" ]

@@ -333,3 +333,42 @@ key_has_sha256() {
         wait_until 120 voter_count_is 3 "$URL_h1"
         [ "$(key_count "$URL_h1")" -eq 300 ]
 }
+
+# A graph writing $TMP/out-${hostname}/f with TAG.
+disaster_graph() { # FILE TAG
+        printf 'graph: d-%s\nresources:\n  file:\n  - name: f\n    path: "%s/out-${hostname}/f"\n    content: "%s on ${hostname}"\n' \
+                "$2" "$TMP" "$2" > "$1"
+}
+
+@test "disaster: every host and prefix lost, one snapshot restored: every key and deploy back, one cluster, ideal size, agents converge" {
+        start_sup h1 --ideal-cluster-size 3
+        for h in h2 h3 h4; do start_sup $h --seeds "$URL_h1"; done
+        wait_until 90 voter_count_is 3
+        put_keys "$URL_h1" 1000
+        for t in one two three; do
+                disaster_graph "$TMP/$t.yaml" "$t"
+                "$MGMT_BIN/mgmt-deploy" --seeds "$(all_urls)" yaml "$TMP/$t.yaml"
+        done
+        "$SUP" snapshot save "$TMP/backup.db" --seeds "$(all_urls)"
+        # every host lost: processes killed, prefixes gone
+        for h in h1 h2 h3 h4; do kill_host $h; done
+        for h in h1 h2 h3 h4; do rm -rf "$TMP/$h"; done
+        # restore on one host (its old ports), then start every host
+        # shellcheck disable=SC2046
+        "$SUP" restore --from "$TMP/backup.db" --prefix "$TMP/h1" --hostname h1 $(ports_for h1)
+        start_sup h1
+        for h in h2 h3 h4; do start_sup $h --seeds "$URL_h1"; done
+        for h in h1 h2 h3 h4; do start_bg "agent-$h" "$MGMT_BIN/mgmt-agent" --hostname $h --seeds "$(all_urls)"; done
+        wait_until 90 voter_count_is 3
+        one_cluster_id
+        [ "$(key_count "$URL_h1")" -eq 1000 ]
+        run "$MGMT_BIN/mgmt-deploy" --seeds "$(all_urls)" list
+        [ "$(echo "$output" | grep -cE '^ *[123] ')" -eq 3 ] || { echo "$output"; false; }
+        # every agent applies the latest deploy
+        for h in h1 h2 h3 h4; do
+                wait_until 60 test -f "$TMP/out-$h/f"
+                [ "$(cat "$TMP/out-$h/f")" = "three on $h" ]
+        done
+        run etcdctl --endpoints "$URL_h1" get /_mgmt/cluster --print-value-only
+        [[ "$output" == *'"generation":2'* ]]
+}

@@ -124,3 +124,14 @@ coordinator_is_not() {
 key_is() { # ENDPOINT KEY VALUE
         [ "$(etcdctl --endpoints "$1" --dial-timeout 2s get "$2" --print-value-only 2>/dev/null)" = "$3" ]
 }
+
+# One cluster id among every answering member.
+one_cluster_id() {
+        local ids
+        ids=$(for f in "$TMP"/*.cport; do
+                curl -fsS --max-time 2 -X POST -d '{}' "http://127.0.0.1:$(cat "$f")/v3/cluster/member/list" 2>/dev/null |
+                        jq -r '.header.cluster_id'
+        done | sort -u | grep -v null)
+        echo "cluster ids: $ids"
+        [ "$(echo "$ids" | grep -c .)" -eq 1 ]
+}
