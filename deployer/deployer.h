@@ -32,6 +32,7 @@ enum {
         OPT_SIGN_KEY,
         OPT_HOSTS,
         OPT_MIN_HOSTS,
+        OPT_KEEP,
         _OPT_MAX,
 };
 
@@ -60,6 +61,9 @@ int deploy_graph_text(struct deployer *d, const char *text, size_t len, const ch
 int cmd_list(struct deployer *d);
 int cmd_show(struct deployer *d);
 int cmd_status(struct deployer *d);
+
+/* cmd_prune.c: prune --keep N */
+int cmd_prune(struct deployer *d);
 
 /* cmd_keygen.c: keygen, and --sign-key */
 struct sign_key;

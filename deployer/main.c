@@ -30,6 +30,8 @@ static const struct opt_def opts[_OPT_MAX] = {
                         "with --wait: also wait for these hosts, reporting or not" },
         [OPT_MIN_HOSTS] = { "min-hosts", NULL, OPT_INT, "N", "0",
                             "with --wait: N converged hosts suffice, silent hosts are not waited for", 0, 1000000 },
+        [OPT_KEEP] = { "keep", NULL, OPT_INT, "N", "0", "with prune: how many of the newest deploys to keep (>= 1)",
+                       0, 1000000000 },
 };
 
 struct command {
@@ -75,6 +77,12 @@ static const struct command commands[] = {
           "key's fingerprint (sha256 of the raw public key) on stdout.\n"
           "Sign deploys with '--sign-key DIR/deploy.key'; give deploy.pub to every\n"
           "agent with '--trusted-keys'. Keep the private key off the nodes.\n" },
+        { "prune", cmd_prune, "--keep N", 0, 0, "remove all but the newest N deploys (never the latest)",
+          "Remove every deploy but the newest N (--keep N, N >= 1): payload and hash\n"
+          "of each go together, in transactions that also require the latest deploy\n"
+          "to still exist, so the latest is never removed and agents (which follow\n"
+          "the highest id) and --wait are not affected. Prints what was removed and\n"
+          "kept (JSON with --json).\n" },
         { "help", NULL, "[COMMAND]", 0, 1, "print the help of mgmt-deploy or of COMMAND",
           "Print the help of COMMAND, the same text as 'mgmt-deploy COMMAND --help'.\n" },
 };

@@ -28,7 +28,7 @@ complete_line() {
 @test "completion: mgmt-deploy subcommands after a --seeds URL with a port" {
         run complete_line "mgmt-deploy --seeds http://127.0.0.1:2379 "
         echo "$output"
-        [ "$output" = "yaml validate empty list show status keygen help" ]
+        [ "$output" = "yaml validate empty list show status prune keygen help" ]
         run complete_line "mgmt-deploy --seeds http://127.0.0.1:2379,http://10.0.0.2:2379 --wait va"
         [ "$output" = validate ]
         run complete_line "mgmt-deploy --seeds http://h:2379 help st"

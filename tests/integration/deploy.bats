@@ -323,3 +323,29 @@ race() {
         [ "$status" -eq 4 ]
         echo "$output" | grep -q "no agent reports status"
 }
+
+@test "prune --keep 2 removes the older deploys, payload and hash together; the latest stays; ids go on" {
+        start_etcd etcd
+        for i in 1 2 3 4 5; do md yaml "$(graph g$i)" >/dev/null; done
+        run md prune --keep 0
+        [ "$status" -eq 2 ]
+        [[ "$output" == *"--keep N with N >= 1"* ]]
+        run md prune
+        [ "$status" -eq 2 ]
+        run md prune --keep 2
+        echo "$output"
+        [ "$status" -eq 0 ]
+        [[ "$output" == *"removed 3 deploy(s) (1..3); kept 2 (4..5)"* ]]
+        [ "$(ectl get --prefix /_mgmt/deploy/ --keys-only | grep -c .)" -eq 4 ]
+        for i in 4 5; do
+                ectl get --print-value-only "/_mgmt/deploy/$i/payload" | grep -q .
+                ectl get --print-value-only "/_mgmt/deploy/$i/hash" | grep -q .
+        done
+        run md prune --keep 2
+        [[ "$output" == *"nothing to prune"* ]]
+        # the chain goes on from the latest
+        [ "$(md yaml "$(graph g6)" 2>/dev/null)" = 6 ]
+        out=$(md --json prune --keep 1 2>/dev/null)
+        [ "$(jq -r .removed <<< "$out")" = 2 ]
+        [ "$(jq -r .latest <<< "$out")" = 6 ]
+}
