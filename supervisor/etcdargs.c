@@ -58,8 +58,8 @@ const struct opt_def supervisor_opts[_OPT_MAX] = {
                                         "etcd requires peer certificates" },
         [OPT_ETCD_ARG] = { "etcd-arg", NULL, OPT_LIST, "ARG", NULL,
                            "pass ARG to etcd as is, e.g. --etcd-arg=--heartbeat-interval=500 (ETCD_* "
-                           "variables reach etcd too); flags the supervisor sets itself (--name, --data-dir, "
-                           "--initial-cluster*, listen/advertise URLs...) are refused" },
+                           "variables reach etcd too); flags the supervisor sets itself (etcd's name, data-dir, "
+                           "initial-cluster*, listen/advertise URLs...) are refused" },
         [OPT_METRICS_LISTEN] = { "metrics-listen", NULL, OPT_STRING, "ADDR:PORT", NULL,
                                  "serve /metrics (Prometheus), /health, /status (JSON) and a status page at / on "
                                  "ADDR:PORT ([ADDR]:PORT for IPv6, *:PORT for all); default off" },
