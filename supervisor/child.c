@@ -61,6 +61,9 @@ static const char *error_text(const char *l) {
 }
 
 int etcd_line_level(const char *line) {
+        /* Go runtime failures: a panic, a fault (e.g. SIGBUS on a truncated db) */
+        if (startswith(line, "panic:") || startswith(line, "fatal error:"))
+                return LOG_ERR;
         if (line[0] == '{') { /* etcd 3.4+ with --logger=zap: one JSON object per line */
                 json_error_t jerr;
                 json_t *j = json_loads(line, 0, &jerr);
@@ -93,7 +96,7 @@ static void flush_line(struct child *ch) {
                 /* etcd's chatter (peer connections...) only at debug; its warnings and errors as such */
                 int level = etcd_line_level(ch->linebuf);
                 log_msg(level, 0, "etcd: %s", ch->linebuf);
-                if (level <= LOG_ERR || startswith(ch->linebuf, "panic:"))
+                if (level <= LOG_ERR)
                         strlcpy(ch->last_error, error_text(ch->linebuf), sizeof ch->last_error);
                 if (strstr(ch->linebuf, "permanently removed from the cluster") ||
                     strstr(ch->linebuf, "has already been removed"))

@@ -142,7 +142,7 @@ static void role_event(struct node *n, enum role_event ev, const struct role_fac
                 log_notice("role: %s -> %s: %s", node_role_to_string(n->role), node_role_to_string(st.role),
                            st.why ? st.why : role_event_to_string(ev));
                 if (st.role == ROLE_DEPARTED && n->role != ROLE_DEPARTED)
-                        n->clear_why = f.superseded ? "old-generation" : "removed";
+                        n->clear_why = n->damaged ? "damaged" : f.superseded ? "old-generation" : "removed";
                 n->role = st.role;
                 n->learner_announced = false;
         } else if (st.why && st.action == RA_NONE && ev == REV_VIEW)
@@ -411,6 +411,67 @@ static int tick_cb(sd_event_source *s, uint64_t usec, void *ud) {
         return 0;
 }
 
+/* Does etcd's failure say it cannot read its data (bbolt, WAL, snapshot)? */
+static bool data_error(const char *e) {
+        static const char *const words[] = { "bbolt", "wal", "snap", "fatal error: fault", "database", "corrupt",
+                                             "crc", "checksum", "unexpected EOF", "out of range", NULL };
+        for (size_t i = 0; words[i]; i++)
+                if (strcasestr(e, words[i]))
+                        return true;
+        return false;
+}
+
+static void damaged_removed(struct etcd_client *c, const struct etcd_error *err, json_t *reply, void *ud) {
+        struct node *n = ud;
+        n->damaged_busy = false;
+        if (err) {
+                log_warnx("cannot remove our member: %s; trying again after etcd's next failure", err->msg);
+                return;
+        }
+        /* our own cluster committed the removal: the data may go aside */
+        log_notice("our member was removed; this host volunteers again with fresh data");
+        n->damaged = true;
+        role_event(n, REV_REMOVED, NULL);
+        n->damaged = false;
+}
+
+/* etcd keeps failing on its data: if the cluster keeps a quorum of healthy
+ * voters without us, have it remove our member (we move the damaged data
+ * aside and rejoin as a new member); alone, keep everything and say how to
+ * restore. */
+static void check_damaged(struct node *n) {
+        const char *e = n->child.prev_error;
+        if (!n->child.loop_reported || !data_error(e) || n->damaged_busy ||
+            (n->role != ROLE_MEMBER && n->role != ROLE_LEAVING))
+                return;
+        const struct etcd_member *me = my_member(n);
+        size_t voters = 0, healthy = 0;
+        for (size_t i = 0; i < n->members.n; i++) {
+                const struct etcd_member *m = &n->members.m[i];
+                if (m->learner)
+                        continue;
+                voters++;
+                if (m != me && m->name && strv_contains(n->end_hosts, m->name))
+                        healthy++;
+        }
+        if (!n->view_ok || !me || voters < 2 || healthy < (voters - 1) / 2 + 1) {
+                if (!n->damaged_warned)
+                        log_errorx("etcd cannot start on its data in '%s' (%s), and no quorum of other members can "
+                                   "do without it: if this is the last copy, stop the supervisor and run "
+                                   "'mgmt-supervisor restore --from SNAPSHOT' (mgmt-supervisor(8)); the data is "
+                                   "kept as it is",
+                                   n->sc->data_dir, e);
+                n->damaged_warned = true;
+                return;
+        }
+        log_warnx("etcd cannot start on its data in '%s' (%s); %zu of the other %zu voters are healthy: removing "
+                  "our member %llx, then moving the data aside and joining again",
+                  n->sc->data_dir, e, healthy, voters - 1, (unsigned long long) me->id);
+        n->damaged_busy = true;
+        if (etcd_call(n->client, ETCD_MEMBER_REMOVE, etcd_req_member_id(me->id), damaged_removed, n) < 0)
+                n->damaged_busy = false;
+}
+
 /* etcd exited on its own. */
 static void child_exited(struct child *ch, int status, void *ud) {
         struct node *n = ud;
@@ -425,6 +486,7 @@ static void child_exited(struct child *ch, int status, void *ud) {
                 return;
         }
         role_event(n, REV_ETCD_EXIT, NULL);
+        check_damaged(n);
 }
 
 /* ---------------- life cycle ---------------- */

@@ -455,6 +455,7 @@ struct node {
         unsigned unhealthy_ticks; /* status ticks failed in a row */
         bool endpoints_published, bootstrap_pending;
         bool learner_announced; /* our learner's readiness told to the coordinator */
+        bool damaged, damaged_busy, damaged_warned; /* etcd cannot start on its data */
 
         /* coordinator */
         bool coordinator, round_busy;

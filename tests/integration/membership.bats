@@ -249,3 +249,43 @@ power_loss_after_seed_replaced() {
         # the damaged data is still there for the operator
         ls "$TMP"/h1/etcd/member/wal/*.wal
 }
+
+# truncate NAME's etcd db to half: etcd then cannot open it (SIGBUS in bbolt)
+damage_db() {
+        local db=$TMP/$1/etcd/member/snap/db
+        truncate -s $(( $(stat -c %s "$db") / 2 )) "$db"
+}
+
+@test "a damaged db on one member: its member is removed, the data moved aside, and it rejoins as a new member" {
+        start_sup h1 --ideal-cluster-size 3
+        for h in h2 h3; do start_sup $h --seeds "$URL_h1"; done
+        wait_until 60 voter_count_is 3
+        for i in $(seq 1 50); do etcdctl --endpoints "$URL_h1" put "/test/d/$i" "$i" >/dev/null; done
+        # h3 is not the coordinator: stop it (data kept), damage its db, start it again
+        coord=$(etcdctl --endpoints "$URL_h1" get /_mgmt/coordinator --print-value-only)
+        victim=h3
+        [ "$coord" != h3 ] || victim=h2
+        old_id=$(member_list "$URL_h1" | awk -F', ' -v n=$victim '$3 == n { print $1 }')
+        stop_bg $victim TERM
+        damage_db $victim
+        start_sup $victim --seeds "$URL_h1"
+        wait_until 90 grep -q "moved etcd data '$TMP/$victim/etcd' aside to '$TMP/$victim/old/.*-damaged'" "$TMP/$victim.log"
+        wait_until 90 voter_count_is 3
+        new_id=$(member_list "$URL_h1" | awk -F', ' -v n=$victim '$3 == n { print $1 }')
+        [ -n "$new_id" ] && [ "$new_id" != "$old_id" ]
+        ls "$TMP/$victim"/old/*-damaged/member/snap/db
+        [ "$(etcdctl --endpoints "$(all_urls)" get --prefix /test/d/ --keys-only | grep -c /test/d/)" -eq 50 ]
+}
+
+@test "a damaged db on the last member: clear refusal pointing at restore, data kept" {
+        start_sup h1 --ideal-cluster-size 1
+        wait_until 30 voter_count_is 1
+        stop_bg h1 TERM
+        damage_db h1
+        sum=$(sha256sum "$TMP/h1/etcd/member/snap/db")
+        start_sup h1 --ideal-cluster-size 1
+        wait_until 60 grep -q "etcd cannot start on its data in '$TMP/h1/etcd'.*mgmt-supervisor restore --from SNAPSHOT" "$TMP/h1.log"
+        [ "$(grep -c "etcd cannot start on its data" "$TMP/h1.log")" -eq 1 ]
+        [ "$(sha256sum "$TMP/h1/etcd/member/snap/db")" = "$sum" ]
+        [ ! -d "$TMP/h1/old" ]
+}
