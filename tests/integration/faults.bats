@@ -120,7 +120,7 @@ member_id_of() {
         start_sup h2 --seeds "$URL_h1" --etcd-binary /nonexistent/etcd
         wait_until 30 grep -q "nominating h2" "$TMP/h1.log"
         start_sup h3 --seeds "$URL_h1"
-        wait_until 60 grep -q "removing learner h2: its etcd did not start within 8s; cooling down" "$TMP/h1.log"
+        wait_until 60 grep -q "removing learner h2: not promoted within 8s (its etcd did not start); cooling down" "$TMP/h1.log"
         wait_until 60 voter_count_is 2
         voters | grep -qx h3
         grep -q "cannot execute '/nonexistent/etcd'" "$TMP/h2.log"
