@@ -10,7 +10,14 @@
 
 load lib
 
-TREE=${MGMT_SVC_TREE:-/var/cache/mgmt-test/bookworm-systemd}
+# The packages of the shared libraries the agent links (so the tree follows
+# the build: a new library means a new tree), comma-joined.
+agent_lib_pkgs() {
+        ldd "$MGMT_BIN/mgmt-agent" | awk '/=> \// { print $3 }' | xargs -r readlink -f |
+                xargs -r dpkg -S 2>/dev/null | cut -d: -f1 | sort -u | paste -sd, -
+}
+LIBPKGS=$(agent_lib_pkgs)
+TREE=${MGMT_SVC_TREE:-/var/cache/mgmt-test/bookworm-systemd-$(echo "$LIBPKGS" | sha256sum | cut -c1-8)}
 
 setup() {
         mgmt_setup
@@ -27,7 +34,7 @@ make_tree() {
         mkdir -p "$(dirname "$TREE")"
         rm -rf "$TREE.tmp"
         debootstrap --variant=minbase \
-                --include=systemd,systemd-sysv,dbus,libcurl4,libjansson4,libyaml-0-2,libbsd0,libsystemd0,procps,libasan8,libubsan1 \
+                --include=systemd,systemd-sysv,dbus,procps,$LIBPKGS \
                 bookworm "$TREE.tmp" http://deb.debian.org/debian > "$TMP/debootstrap.log" 2>&1 ||
                 { tail -20 "$TMP/debootstrap.log"; return 1; }
         mv "$TREE.tmp" "$TREE"

@@ -68,7 +68,7 @@ put_deploy() {
 previous_graph_runs() { # TAG
         file_is "$TMP/out-ha/f" "$1 on ha"
         rm -f "$TMP/out-ha/f"
-        wait_until 3 file_is "$TMP/out-ha/f" "$1 on ha"
+        wait_until 15 file_is "$TMP/out-ha/f" "$1 on ha"
 }
 
 @test "trust: keygen writes a 0600 private key and the public key, never over an existing one" {
