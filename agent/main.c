@@ -11,6 +11,7 @@
 #include "config.h"
 #include "log.h"
 #include "macro.h"
+#include "strv.h"
 #include "util.h"
 
 enum {

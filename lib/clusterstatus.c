@@ -11,6 +11,7 @@
 #include "keys.h"
 #include "log.h"
 #include "macro.h"
+#include "strv.h"
 #include "util.h"
 
 json_t *cluster_status_txn(void) {

@@ -11,6 +11,7 @@
 #include "keys.h"
 #include "macro.h"
 #include "sign.h"
+#include "strv.h"
 #include "util.h"
 
 #ifndef _cleanup_json_

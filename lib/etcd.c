@@ -9,6 +9,7 @@
 
 #include "etcd_internal.h"
 #include "log.h"
+#include "strv.h"
 #include "util.h"
 
 static int ensure_curl(void) {

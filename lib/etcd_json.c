@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "etcd_internal.h"
+#include "strv.h"
 #include "util.h"
 
 /* Fill err (when given) with a code and a formatted message. */

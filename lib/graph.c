@@ -15,6 +15,7 @@
 #include "graph.h"
 #include "graph_internal.h"
 #include "macro.h"
+#include "strv.h"
 #include "util.h"
 
 /* ---- graph ---- */

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "macro.h"
+#include "strv.h"
 #include "util.h"
 
 bool hostname_is_valid(const char *h) {

@@ -8,6 +8,7 @@
 #include "etcd.h"
 #include "keys.h"
 #include "macro.h"
+#include "strv.h"
 #include "util.h"
 
 static const char graph[] = "graph: g\nresources:\n  noop:\n  - name: a\n";

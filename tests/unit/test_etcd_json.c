@@ -9,6 +9,7 @@
 
 #include "etcd.h"
 #include "macro.h"
+#include "strv.h"
 #include "util.h"
 
 #define HDR                                                                                                 \

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "macro.h"
+#include "strv.h"
 #include "util.h"
 
 START_TEST(test_b64_roundtrip) {
