@@ -163,28 +163,10 @@ static int agent_run(struct config *cfg) {
         char err[1024] = "";
         int r;
 
-        if (cfg->v[OPT_HOSTNAME_].s)
-                a.hostname = strdup(cfg->v[OPT_HOSTNAME_].s);
-        else {
-                char buf[256] = "";
-                if (gethostname(buf, sizeof buf - 1) < 0)
-                        return log_error_errno(-errno, "cannot get the hostname: %m");
-                /* as mgmt-supervisor does: never a guess that could differ from its name */
-                if (!hostname_is_valid(buf)) {
-                        log_errorx("system host name '%s' is not a valid node name: give --hostname "
-                                   "([A-Za-z0-9][A-Za-z0-9.-]{0,62}, the same as this node's mgmt-supervisor)",
-                                   buf);
-                        return -EINVAL;
-                }
-                a.hostname = strdup(buf);
-        }
-        if (!a.hostname)
-                return log_error_errno(-ENOMEM, "out of memory");
-        if (!hostname_is_valid(a.hostname)) {
-                log_errorx("invalid hostname '%s': use --hostname with [A-Za-z0-9][A-Za-z0-9.-]{0,62}",
-                           a.hostname);
-                free(a.hostname);
-                return -EINVAL;
+        r = node_hostname(cfg->v[OPT_HOSTNAME_].s, &a.hostname, err, sizeof err);
+        if (r < 0) {
+                log_errorx("%s", err);
+                return r;
         }
         log_set_field("MGMT_HOST", a.hostname);
         a.once = cfg->v[OPT_ONCE].b;
