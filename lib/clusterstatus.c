@@ -281,6 +281,25 @@ static void host_snapshot_fields(json_t *o, const struct cs_host *x, const struc
         set_null_or(o, CS_H_SNAPSHOT_AGE, sage);
 }
 
+/* The cluster object of the header: the cluster key as written, its id
+ * from the member list when the key has none, nulls for what is missing. */
+static json_t *cluster_object(const struct etcd_kvs *key, uint64_t cluster_id) {
+        json_t *cluster = json_value_of(key);
+        char idbuf[32];
+
+        if (!cluster)
+                cluster = json_object();
+        if (!json_is_string(json_object_get(cluster, CS_CLUSTER_ID))) {
+                snprintf(idbuf, sizeof idbuf, "%" PRIx64, cluster_id);
+                json_object_set_new(cluster, CS_CLUSTER_ID, json_string(idbuf));
+        }
+        if (!json_is_integer(json_object_get(cluster, CS_GENERATION)))
+                json_object_set_new(cluster, CS_GENERATION, json_null());
+        if (!json_is_string(json_object_get(cluster, CS_CREATED)))
+                json_object_set_new(cluster, CS_CREATED, json_null());
+        return cluster;
+}
+
 json_t *cluster_status_doc(json_t *members, json_t *txn, json_t *probes, time_t now, char *err, size_t errlen) {
         struct etcd_members ms = { 0 };
         struct etcd_kvs kv[_CS_OP_MAX] = { 0 };
@@ -293,7 +312,6 @@ json_t *cluster_status_doc(json_t *members, json_t *txn, json_t *probes, time_t 
         uint64_t leader = 0;
         int64_t max_index = 0, max_term = -1;
         long long voters = 0, learners = 0, healthy_voters = 0;
-        char idbuf[32];
 
         if (!vprefix || !nprefix || !eprefix || !sprefix || !snprefix) {
                 snprintf(err, errlen, "out of memory");
@@ -379,8 +397,6 @@ json_t *cluster_status_doc(json_t *members, json_t *txn, json_t *probes, time_t 
                         healthy_voters++;
 
                 host_deploy_fields(o, x, &kv[CS_OP_STATUS], sprefix);
-
-
                 host_snapshot_fields(o, x, &kv[CS_OP_SNAPSHOT], snprefix, now);
                 json_object_set_new(o, CS_H_ERROR, error);
                 json_array_append_new(hosts, o);
@@ -391,17 +407,7 @@ json_t *cluster_status_doc(json_t *members, json_t *txn, json_t *probes, time_t 
         struct tm tm;
         gmtime_r(&now, &tm);
         strftime(tbuf, sizeof tbuf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-        json_t *cluster = json_value_of(&kv[CS_OP_CLUSTER]);
-        if (!cluster)
-                cluster = json_object();
-        if (!json_is_string(json_object_get(cluster, CS_CLUSTER_ID))) {
-                snprintf(idbuf, sizeof idbuf, "%" PRIx64, ms.cluster_id);
-                json_object_set_new(cluster, CS_CLUSTER_ID, json_string(idbuf));
-        }
-        if (!json_is_integer(json_object_get(cluster, CS_GENERATION)))
-                json_object_set_new(cluster, CS_GENERATION, json_null());
-        if (!json_is_string(json_object_get(cluster, CS_CREATED)))
-                json_object_set_new(cluster, CS_CREATED, json_null());
+        json_t *cluster = cluster_object(&kv[CS_OP_CLUSTER], ms.cluster_id);
         json_t *ideal = NULL;
         if (kv[CS_OP_IDEAL].n && kv[CS_OP_IDEAL].kvs[0].value) {
                 int64_t v;
