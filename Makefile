@@ -49,7 +49,7 @@ PROGS := $(B)/mgmt-supervisor $(B)/mgmt-agent $(B)/mgmt-deploy
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 TOOL_BINS := $(patsubst tests/tools/%.c,$(B)/tools/%,$(TOOL_SRC))
 
-.PHONY: all check soak chaos unit-bins deps demo install bench clean format
+.PHONY: all check soak chaos unit-bins deps demo install bench clean format format-check
 all: $(PROGS)
 
 $(B)/%.o: %.c
@@ -141,8 +141,15 @@ install: all
 	for f in scripts/completion/*; do [ -e "$$f" ] && install -m 0644 "$$f" \
 		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/ || true; done
 
+# the C sources one .clang-format governs
+FORMAT_SRC = $(wildcard lib/*.[ch] supervisor/*.[ch] agent/*.[ch] deployer/*.[ch] tests/unit/*.[ch] tests/sim/*.[ch])
+
 format:
-	clang-format -i lib/*.[ch] supervisor/*.[ch] agent/*.[ch] deployer/*.[ch] tests/unit/*.c
+	clang-format -i $(FORMAT_SRC)
+
+# fails (and names each file and line) when a source differs from .clang-format
+format-check:
+	clang-format --dry-run --Werror $(FORMAT_SRC)
 
 clean:
 	rm -rf build build-san

@@ -29,6 +29,7 @@
 #include "agent.h"
 #include "log.h"
 #include "macro.h"
+#include "strv.h"
 #include "util.h"
 
 enum rs_state { RS_DIRTY, RS_RUNNING, RS_OK, RS_FAILED };

@@ -19,6 +19,7 @@
 #include "keys.h"
 #include "log.h"
 #include "macro.h"
+#include "strv.h"
 
 static void exchange_restart(struct agent *a);
 

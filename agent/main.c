@@ -11,6 +11,7 @@
 #include "config.h"
 #include "log.h"
 #include "macro.h"
+#include "strv.h"
 #include "util.h"
 
 enum {
@@ -156,44 +157,26 @@ static int agent_check(struct config *cfg) {
         return 0;
 }
 
-static int agent_run(struct config *cfg) {
-        struct agent a = {.exit_code = 1, .file_until = -1};
-        const char *file = cfg->v[OPT_FILE].s;
+/* The agent's settings from the configuration: its name, modes and trust. */
+static int agent_configure(struct agent *a, struct config *cfg) {
         char err[1024] = "";
         int r;
 
-        if (cfg->v[OPT_HOSTNAME_].s)
-                a.hostname = strdup(cfg->v[OPT_HOSTNAME_].s);
-        else {
-                char buf[256] = "";
-                if (gethostname(buf, sizeof buf - 1) < 0)
-                        return log_error_errno(-errno, "cannot get the hostname: %m");
-                /* as mgmt-supervisor does: never a guess that could differ from its name */
-                if (!hostname_is_valid(buf)) {
-                        log_errorx("system host name '%s' is not a valid node name: give --hostname "
-                                   "([A-Za-z0-9][A-Za-z0-9.-]{0,62}, the same as this node's mgmt-supervisor)",
-                                   buf);
-                        return -EINVAL;
-                }
-                a.hostname = strdup(buf);
+        r = node_hostname(cfg->v[OPT_HOSTNAME_].s, &a->hostname, err, sizeof err);
+        if (r < 0) {
+                log_errorx("%s", err);
+                return r;
         }
-        if (!a.hostname)
-                return log_error_errno(-ENOMEM, "out of memory");
-        if (!hostname_is_valid(a.hostname)) {
-                log_errorx("invalid hostname '%s': use --hostname with [A-Za-z0-9][A-Za-z0-9.-]{0,62}",
-                           a.hostname);
-                free(a.hostname);
-                return -EINVAL;
-        }
-        log_set_field("MGMT_HOST", a.hostname);
-        a.once = cfg->v[OPT_ONCE].b;
-        a.noop = cfg->v[OPT_NOOP].b;
-        a.prefix = cfg->v[OPT_PREFIX].s;
-        (void)parse_converged_timeout(cfg->v[OPT_CONVERGED_TIMEOUT].s, &a.converged_timeout);
-        if (a.once && cfg->v[OPT_TRUSTED_KEYS].s)
+        log_set_field("MGMT_HOST", a->hostname);
+        a->once = cfg->v[OPT_ONCE].b;
+        a->noop = cfg->v[OPT_NOOP].b;
+        a->prefix = cfg->v[OPT_PREFIX].s;
+        (void)parse_converged_timeout(cfg->v[OPT_CONVERGED_TIMEOUT].s, &a->converged_timeout);
+        if (a->once && cfg->v[OPT_TRUSTED_KEYS].s)
                 log_notice("--trusted-keys does not apply to --once: the local graph is trusted as given");
-        if (!a.once && agent_trust_load(&a, cfg->v[OPT_TRUSTED_KEYS].s) < 0) {
-                free(a.hostname);
+        if (!a->once && agent_trust_load(a, cfg->v[OPT_TRUSTED_KEYS].s) < 0) {
+                free(a->hostname);
+                a->hostname = NULL;
                 return -EINVAL;
         }
         if (cfg->v[OPT_PREFIX].s) {
@@ -201,8 +184,15 @@ static int agent_run(struct config *cfg) {
                 if (r < 0)
                         log_warn_errno(r, "cannot create state directory '%s': %m", cfg->v[OPT_PREFIX].s);
         }
+        return 0;
+}
 
+/* The event loop with its signals, the resource engine and the metrics
+ * listener: everything the agent runs on, whether or not there is a cluster. */
+static int agent_loop_new(struct agent *a, struct config *cfg) {
         sigset_t ss;
+        int r;
+
         sigemptyset(&ss);
         sigaddset(&ss, SIGTERM);
         sigaddset(&ss, SIGINT);
@@ -210,73 +200,119 @@ static int agent_run(struct config *cfg) {
         sigaddset(&ss, SIGCHLD);
         sigprocmask(SIG_BLOCK, &ss, NULL);
 
-        r = sd_event_default(&a.event);
-        if (r < 0) {
-                log_error_errno(r, "cannot create event loop: %m");
-                goto out;
-        }
-        (void)sd_event_add_signal(a.event, NULL, SIGTERM, on_signal, &a);
-        (void)sd_event_add_signal(a.event, NULL, SIGINT, on_signal, &a);
-        (void)sd_event_add_signal(a.event, NULL, SIGHUP, on_hup, &a);
-        (void)sd_event_set_watchdog(a.event, true);
+        r = sd_event_default(&a->event);
+        if (r < 0)
+                return log_error_errno(r, "cannot create event loop: %m");
+        (void)sd_event_add_signal(a->event, NULL, SIGTERM, on_signal, a);
+        (void)sd_event_add_signal(a->event, NULL, SIGINT, on_signal, a);
+        (void)sd_event_add_signal(a->event, NULL, SIGHUP, on_hup, a);
+        (void)sd_event_set_watchdog(a->event, true);
 
-        r = engine_new(a.event, !a.once, agent_on_engine_state, &a, &a.engine);
-        if (r < 0) {
-                log_error_errno(r, "cannot create resource engine: %m");
-                goto out;
-        }
+        r = engine_new(a->event, !a->once, agent_on_engine_state, a, &a->engine);
+        if (r < 0)
+                return log_error_errno(r, "cannot create resource engine: %m");
 
-        engine_set_noop(a.engine, cfg->v[OPT_NOOP].b);
+        engine_set_noop(a->engine, cfg->v[OPT_NOOP].b);
         if (cfg->v[OPT_NOOP].b)
                 log_notice("noop: checking only, nothing will be changed");
-        if ((r = agent_listener_start(&a, cfg->v[OPT_METRICS_LISTEN].s)) < 0)
-                goto out;
+        return agent_listener_start(a, cfg->v[OPT_METRICS_LISTEN].s);
+}
 
+/* --file: the local graph with ${hostname} substituted. */
+static int agent_load_file(struct agent *a, const char *file, struct graph **ret) {
         struct graph *g = NULL;
-        if (file) {
-                r = load_graph(file, &g);
-                if (r < 0)
-                        goto out;
-                r = graph_subst_hostname(g, a.hostname, err, sizeof err);
-                if (r < 0) {
-                        graph_free(g);
-                        if (r == -EINVAL)
-                                log_errorx("invalid graph: %s:%s (after ${hostname} substitution)", file, err);
-                        else
-                                log_error_errno(r, "cannot substitute ${hostname}: %m");
-                        goto out;
-                }
-                log_info("loaded graph '%s' from '%s' (%zu resources)", g->name ? g->name : "", file,
-                         g->n_res);
-        }
+        char err[1024] = "";
+        int r;
 
-        if (a.once) {
-                agent_set_base(&a, g, 0);
-        } else {
-                struct etcd_tls tls = {
-                    .cert_file = cfg->v[OPT_CERT_FILE].s,
-                    .key_file = cfg->v[OPT_KEY_FILE].s,
-                    .ca_file = cfg->v[OPT_TRUSTED_CA_FILE].s,
-                };
-                a.seeds = strv_copy(cfg->v[OPT_SEEDS].list);
-                r = a.seeds ? etcd_client_new(a.event, a.seeds, &tls, &a.etcd) : -ENOMEM;
-                if (r < 0) {
-                        if (g)
-                                graph_free(g);
-                        log_error_errno(r, "cannot create etcd client: %m");
-                        goto out;
-                }
-                log_info("host '%s' joining cluster via %s", a.hostname, cfg->v[OPT_SEEDS].s);
-                if (g) {
-                        a.file_until = 0; /* set to the highest deploy id once read */
-                        agent_set_base(&a, g, 0);
-                }
-                if ((r = agent_status_start(&a)) < 0 || (r = agent_endpoints_start(&a)) < 0 ||
-                    (r = agent_exchange_start(&a)) < 0 || (r = agent_deploys_start(&a)) < 0) {
-                        log_error_errno(r, "cannot start: %m");
-                        goto out;
-                }
+        r = load_graph(file, &g);
+        if (r < 0)
+                return r;
+        r = graph_subst_hostname(g, a->hostname, err, sizeof err);
+        if (r < 0) {
+                graph_free(g);
+                if (r == -EINVAL)
+                        log_errorx("invalid graph: %s:%s (after ${hostname} substitution)", file, err);
+                else
+                        log_error_errno(r, "cannot substitute ${hostname}: %m");
+                return r;
         }
+        log_info("loaded graph '%s' from '%s' (%zu resources)", g->name ? g->name : "", file, g->n_res);
+        *ret = g;
+        return 0;
+}
+
+/* --seeds: the etcd client, then status, endpoints, exchange and deploys.
+ * Takes g (the --file graph, may be NULL). */
+static int agent_join(struct agent *a, struct config *cfg, struct graph *g) {
+        struct etcd_tls tls = {
+            .cert_file = cfg->v[OPT_CERT_FILE].s,
+            .key_file = cfg->v[OPT_KEY_FILE].s,
+            .ca_file = cfg->v[OPT_TRUSTED_CA_FILE].s,
+        };
+        int r;
+
+        a->seeds = strv_copy(cfg->v[OPT_SEEDS].list);
+        r = a->seeds ? etcd_client_new(a->event, a->seeds, &tls, &a->etcd) : -ENOMEM;
+        if (r < 0) {
+                if (g)
+                        graph_free(g);
+                return log_error_errno(r, "cannot create etcd client: %m");
+        }
+        log_info("host '%s' joining cluster via %s", a->hostname, cfg->v[OPT_SEEDS].s);
+        if (g) {
+                a->file_until = 0; /* set to the highest deploy id once read */
+                agent_set_base(a, g, 0);
+        }
+        if ((r = agent_status_start(a)) < 0 || (r = agent_endpoints_start(a)) < 0 ||
+            (r = agent_exchange_start(a)) < 0 || (r = agent_deploys_start(a)) < 0)
+                return log_error_errno(r, "cannot start: %m");
+        return 0;
+}
+
+/* Everything agent_run set up, in reverse. */
+static void agent_teardown(struct agent *a) {
+        agent_listener_stop();
+        engine_free(a->engine);
+        a->engine = NULL;
+        if (a->etcd) {
+                etcd_watch_free(a->deploy_watch);
+                etcd_watch_free(a->exported_watch);
+                etcd_watch_free(a->endpoints_watch);
+                etcd_client_free(a->etcd);
+        }
+        agent_collected_free_all(a);
+        agent_trust_free(a);
+        if (a->base)
+                graph_free(a->base);
+        sd_event_source_unref(a->converged_timer);
+        sd_event_source_unref(a->keepalive_timer);
+        sd_event_unref(a->event);
+        strv_free(a->seeds);
+        free(a->status_sent);
+        strv_free(a->endpoints_bad);
+        free(a->endpoints_set);
+        free(a->deploy_error);
+        free(a->hostname);
+}
+
+static int agent_run(struct config *cfg) {
+        struct agent a = {.exit_code = 1, .file_until = -1};
+        const char *file = cfg->v[OPT_FILE].s;
+        struct graph *g = NULL;
+        int r;
+
+        r = agent_configure(&a, cfg);
+        if (r < 0)
+                return r;
+        r = agent_loop_new(&a, cfg);
+        if (r < 0)
+                goto out;
+        if (file && (r = agent_load_file(&a, file, &g)) < 0)
+                goto out;
+        if (a.once)
+                agent_set_base(&a, g, 0);
+        else if ((r = agent_join(&a, cfg, g)) < 0)
+                goto out;
 
         r = sd_event_loop(a.event);
         if (r < 0)
@@ -284,28 +320,7 @@ static int agent_run(struct config *cfg) {
         else
                 r = a.exit_code;
 out:
-        agent_listener_stop();
-        engine_free(a.engine);
-        a.engine = NULL;
-        if (a.etcd) {
-                etcd_watch_free(a.deploy_watch);
-                etcd_watch_free(a.exported_watch);
-                etcd_watch_free(a.endpoints_watch);
-                etcd_client_free(a.etcd);
-        }
-        agent_collected_free_all(&a);
-        agent_trust_free(&a);
-        if (a.base)
-                graph_free(a.base);
-        sd_event_source_unref(a.converged_timer);
-        sd_event_source_unref(a.keepalive_timer);
-        sd_event_unref(a.event);
-        strv_free(a.seeds);
-        free(a.status_sent);
-        strv_free(a.endpoints_bad);
-        free(a.endpoints_set);
-        free(a.deploy_error);
-        free(a.hostname);
+        agent_teardown(&a);
         return r;
 }
 

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "linebuf.h"
 #include "log.h"
 #include "macro.h"
 
@@ -29,45 +30,19 @@ struct exec_job {
         int out_fd;
         bool timed_out;
         sd_event_source *child_src, *io_src, *timer_src;
-        char line[1024];
-        size_t line_len;
+        struct linebuf lines; /* lines of 1024 bytes at most, longer ones cut */
         exec_done_cb cb;
         void *userdata;
 };
 
-static void job_flush_line(struct exec_job *j) {
-        if (j->line_len == 0)
-                return;
+/* One line of the child's output: to the log, and to a watchcmd's owner. */
+static void job_on_line(const char *line, size_t len, void *userdata) {
+        struct exec_job *j = userdata;
+
         log_info("exec '%s'%s: %.*s", j->name, j->is_watch ? " (watchcmd)" : j->running_cmd ? "" : " (ifcmd)",
-                 (int)j->line_len, j->line);
-        j->line_len = 0;
+                 (int)len, line);
         if (j->line_cb)
                 j->line_cb(j, j->userdata);
-}
-
-/* Read what the child wrote so far; returns 0 at EOF, 1 if more may come. */
-static int job_read_output(struct exec_job *j) {
-        char buf[4096];
-
-        for (;;) {
-                ssize_t n = read(j->out_fd, buf, sizeof buf);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return errno == EAGAIN ? 1 : 0;
-                }
-                if (n == 0)
-                        return 0;
-                for (ssize_t i = 0; i < n; i++) {
-                        if (buf[i] == '\n') {
-                                job_flush_line(j);
-                                continue;
-                        }
-                        if (j->line_len == sizeof j->line)
-                                job_flush_line(j);
-                        j->line[j->line_len++] = buf[i];
-                }
-        }
 }
 
 static void job_close_child(struct exec_job *j) {
@@ -75,8 +50,8 @@ static void job_close_child(struct exec_job *j) {
         j->io_src = sd_event_source_unref(j->io_src);
         j->timer_src = sd_event_source_unref(j->timer_src);
         if (j->out_fd >= 0) {
-                job_read_output(j);
-                job_flush_line(j);
+                linebuf_read(&j->lines, j->out_fd);
+                linebuf_flush(&j->lines);
                 close(j->out_fd);
                 j->out_fd = -1;
         }
@@ -96,7 +71,7 @@ static void job_free(struct exec_job *j) {
 static int on_output(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         struct exec_job *j = userdata;
 
-        if (job_read_output(j) == 0)
+        if (linebuf_read(&j->lines, j->out_fd) == 0)
                 j->io_src = sd_event_source_unref(j->io_src); /* EOF; the child source finishes the job */
         return 0;
 }
@@ -240,6 +215,7 @@ int exec_job_start(sd_event *event, const char *name, const struct res_exec *x, 
                 return -ENOMEM;
         j->event = event;
         j->out_fd = -1;
+        linebuf_init(&j->lines, 1024, job_on_line, j);
         j->cb = cb;
         j->userdata = userdata;
         j->timeout_usec = x->timeout_usec;
@@ -273,6 +249,7 @@ int exec_watch_start(sd_event *event, const char *name, const char *cmd, const c
                 return -ENOMEM;
         j->event = event;
         j->out_fd = -1;
+        linebuf_init(&j->lines, 1024, job_on_line, j);
         j->cb = cb;
         j->line_cb = line_cb;
         j->userdata = userdata;

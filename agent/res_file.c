@@ -163,6 +163,93 @@ static int apply_attrs(const struct res_file *f, const char *path, bool dir, boo
         return changed;
 }
 
+/* absent: true: remove what is there (a file or an empty directory), or with
+ * force move aside a thing of the other type. 1 when changed (or would be). */
+static int file_remove(const struct res_file *f, const char *path, bool dir, const struct stat *st, bool exists,
+                       bool noop, char *err, size_t errlen) {
+        int r;
+
+        if (!exists)
+                return 0;
+        if (dir ? !S_ISDIR(st->st_mode) : S_ISDIR(st->st_mode)) {
+                if (!f->force) {
+                        snprintf(err, errlen, "'%s' is %s: not removing it", path,
+                                 dir ? "not a directory" : "a directory, not a file");
+                        return dir ? -ENOTDIR : -EISDIR;
+                }
+                if (noop) {
+                        log_notice("noop: file '%s': would move it aside (force)", f->path);
+                        return 1;
+                }
+                r = move_aside(path, err, errlen);
+                return r < 0 ? r : 1;
+        }
+        if (noop) {
+                log_notice("noop: file '%s': would remove it", f->path);
+                return 1;
+        }
+        if ((dir ? rmdir(path) : unlink(path)) < 0) {
+                r = -errno;
+                if (r == -ENOTEMPTY || r == -EEXIST)
+                        snprintf(err, errlen, "directory '%s' is not empty: the agent never deletes files "
+                                 "it does not manage", path);
+                else
+                        snprintf(err, errlen, "cannot remove '%s': %s", path, strerror(-r));
+                return r;
+        }
+        log_info("file '%s': removed", f->path);
+        return 1;
+}
+
+/* A directory: created (parents 0755) when missing, then its attributes.
+ * changed: whether something was already changed (moved aside). */
+static int dir_ensure(const struct res_file *f, const char *path, bool exists, bool changed, bool noop, char *err,
+                      size_t errlen) {
+        int r;
+
+        if (!exists) {
+                if (noop) {
+                        log_notice("noop: file '%s': would create the directory", f->path);
+                        return 1;
+                }
+                char pdir[PATH_MAX];
+                /* parents 0755; the directory's own mode is set below, past the umask */
+                if (parent_dir(path, pdir, sizeof pdir) >= 0 && (r = mkdir_p(pdir, 0755)) < 0) {
+                        snprintf(err, errlen, "cannot create directory '%s': %s", pdir, strerror(-r));
+                        return r;
+                }
+                if (mkdir(path, 0755) < 0 && errno != EEXIST) {
+                        r = -errno;
+                        snprintf(err, errlen, "cannot create directory '%s': %s", path, strerror(-r));
+                        return r;
+                }
+                log_info("file '%s': directory created", f->path);
+                changed = true;
+        }
+        r = apply_attrs(f, path, true, noop, err, errlen);
+        return r < 0 ? r : (changed || r > 0);
+}
+
+/* source: the content of a local text file (64 MiB at most, no NUL byte). */
+static int read_source(const char *source, char **ret, char *err, size_t errlen) {
+        _cleanup_free_ char *src = NULL;
+        size_t len = 0;
+        int r;
+
+        r = read_file_max(source, SOURCE_MAX, &src, &len);
+        if (r < 0) {
+                snprintf(err, errlen, "cannot read source '%s': %s", source,
+                         r == -EFBIG ? "larger than 64 MiB" : strerror(-r));
+                return r;
+        }
+        if (memchr(src, 0, len)) {
+                snprintf(err, errlen, "source '%s' contains a NUL byte: binary files are not copied", source);
+                return -EINVAL;
+        }
+        *ret = TAKE_PTR(src);
+        return 0;
+}
+
 int res_file_apply(const struct res_file *f, bool noop, char *err, size_t errlen) {
         char path[PATH_MAX];
         _cleanup_free_ char *src = NULL;
@@ -192,38 +279,8 @@ int res_file_apply(const struct res_file *f, bool noop, char *err, size_t errlen
         } else
                 exists = true;
 
-        if (f->absent) {
-                if (!exists)
-                        return 0;
-                if (dir ? !S_ISDIR(st.st_mode) : S_ISDIR(st.st_mode)) {
-                        if (!f->force) {
-                                snprintf(err, errlen, "'%s' is %s: not removing it", path,
-                                         dir ? "not a directory" : "a directory, not a file");
-                                return dir ? -ENOTDIR : -EISDIR;
-                        }
-                        if (noop) {
-                                log_notice("noop: file '%s': would move it aside (force)", f->path);
-                                return 1;
-                        }
-                        r = move_aside(path, err, errlen);
-                        return r < 0 ? r : 1;
-                }
-                if (noop) {
-                        log_notice("noop: file '%s': would remove it", f->path);
-                        return 1;
-                }
-                if ((dir ? rmdir(path) : unlink(path)) < 0) {
-                        r = -errno;
-                        if (r == -ENOTEMPTY || r == -EEXIST)
-                                snprintf(err, errlen, "directory '%s' is not empty: the agent never deletes files "
-                                         "it does not manage", path);
-                        else
-                                snprintf(err, errlen, "cannot remove '%s': %s", path, strerror(-r));
-                        return r;
-                }
-                log_info("file '%s': removed", f->path);
-                return 1;
-        }
+        if (f->absent)
+                return file_remove(f, path, dir, &st, exists, noop, err, errlen);
 
         /* the wrong type of thing: refused, or moved aside with force */
         if (exists && (dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode))) {
@@ -243,43 +300,13 @@ int res_file_apply(const struct res_file *f, bool noop, char *err, size_t errlen
                 changed = true;
         }
 
-        if (dir) {
-                if (!exists) {
-                        if (noop) {
-                                log_notice("noop: file '%s': would create the directory", f->path);
-                                return 1;
-                        }
-                        char pdir[PATH_MAX];
-                        /* parents 0755; the directory's own mode is set below, past the umask */
-                        if (parent_dir(path, pdir, sizeof pdir) >= 0 && (r = mkdir_p(pdir, 0755)) < 0) {
-                                snprintf(err, errlen, "cannot create directory '%s': %s", pdir, strerror(-r));
-                                return r;
-                        }
-                        if (mkdir(path, 0755) < 0 && errno != EEXIST) {
-                                r = -errno;
-                                snprintf(err, errlen, "cannot create directory '%s': %s", path, strerror(-r));
-                                return r;
-                        }
-                        log_info("file '%s': directory created", f->path);
-                        changed = true;
-                }
-                r = apply_attrs(f, path, true, noop, err, errlen);
-                return r < 0 ? r : (changed || r > 0);
-        }
+        if (dir)
+                return dir_ensure(f, path, exists, changed, noop, err, errlen);
 
         if (f->source) {
-                size_t len = 0;
-                r = read_file_max(f->source, SOURCE_MAX, &src, &len);
-                if (r < 0) {
-                        snprintf(err, errlen, "cannot read source '%s': %s", f->source,
-                                 r == -EFBIG ? "larger than 64 MiB" : strerror(-r));
+                r = read_source(f->source, &src, err, errlen);
+                if (r < 0)
                         return r;
-                }
-                if (memchr(src, 0, len)) {
-                        snprintf(err, errlen, "source '%s' contains a NUL byte: binary files are not copied",
-                                 f->source);
-                        return -EINVAL;
-                }
                 content = src;
         }
 

@@ -79,20 +79,16 @@ static void log_graph_errors(const char *err) {
         }
 }
 
-int deploy_graph_text(struct deployer *d, const char *text, size_t len, const char *filename) {
-        _cleanup_etcd_ struct etcd_client *c = NULL;
-        _cleanup_sign_key_ struct sign_key *key = NULL;
-        struct deploy_origin origin = { 0 };
-        struct graph *g = NULL;
+/* 1. Validate completely before anything is sent: 0, or -1 when the
+ * errors were logged. */
+static int validate_graph(const char *text, size_t len, const char *filename) {
         _cleanup_free_ char *err = malloc(GRAPH_ERR_LEN);
-        char hash[65];
-        int64_t id = 0, next = 0;
-        int r, ret = EXIT_ERROR;
+        struct graph *g = NULL;
+        int r;
 
-        /* 1. validate completely before anything is sent */
         if (!err) {
                 log_errorx("out of memory");
-                return EXIT_ERROR;
+                return -1;
         }
         r = graph_parse(text, len, filename, &g, err, GRAPH_ERR_LEN);
         if (r < 0) {
@@ -101,11 +97,112 @@ int deploy_graph_text(struct deployer *d, const char *text, size_t len, const ch
                 else
                         log_graph_errors(err);
                 log_errorx("nothing was deployed");
-                return EXIT_ERROR;
+                return -1;
         }
         log_info("graph '%s' in '%s' is valid: %zu resources, %zu edges, %zu collects", g->name, filename, g->n_res,
                  g->n_edges, g->n_collect);
         graph_free(g);
+        return 0;
+}
+
+enum { TRY_FAILED = -1, TRY_LOST = 0, TRY_DONE = 1 };
+
+/* 2. One round: read the latest id and hash, write id+1 if nobody else did.
+ * TRY_DONE with *ret_id (written, already there, or found after a lost
+ * reply), TRY_LOST when another deploy took the id (why says which),
+ * TRY_FAILED when it was logged why nothing was deployed. */
+static int deploy_try(struct deployer *d, struct etcd_client *c, struct sign_key *key, struct deploy_origin *origin,
+                      const char *text, size_t len, const char *filename, const char *hash, int64_t *ret_id,
+                      int64_t *ret_next, char *why, size_t whylen) {
+        struct deploy_head head = { 0 };
+        struct deploy rec = { 0 };
+        struct etcd_error e = { 0 };
+        int64_t next;
+        int r;
+
+        r = deploy_read_latest(c, &head, &e);
+        if (r < 0) {
+                if (r == -ENOMEM)
+                        log_errorx("out of memory");
+                else
+                        log_errorx("cannot read the latest deploy from etcd (%s): %s",
+                                   etcd_client_current_endpoint(c) ? etcd_client_current_endpoint(c) : "?",
+                                   e.msg);
+                log_errorx("nothing was deployed");
+                return TRY_FAILED;
+        }
+        if (head.id > 0 && streq(head.hash, hash) && !d->force &&
+            (!key || streq(head.record.signer, sign_key_fingerprint(key)))) {
+                log_info("graph is identical to the latest deploy %lld (hash %.12s): nothing to do "
+                         "(use --force to deploy it again)",
+                         (long long) head.id, hash);
+                *ret_id = head.id;
+                print_result(d, head.id, hash, head.record.previous, true);
+                deploy_head_clear(&head);
+                return TRY_DONE;
+        }
+        if (head.id == INT64_MAX) {
+                log_errorx("the latest deploy id is %lld: no next id; nothing was deployed", (long long) head.id);
+                deploy_head_clear(&head);
+                return TRY_FAILED;
+        }
+        r = deploy_new(&rec, head.id + 1, head.id > 0 ? head.hash : NULL, text, len, origin);
+        if (r < 0) {
+                log_error_errno(r, "cannot build the deploy record: %m");
+                deploy_head_clear(&head);
+                return TRY_FAILED;
+        }
+        if (key && (r = deploy_sign(&rec, key)) < 0) {
+                log_error_errno(r, "cannot sign deploy %lld with '%s': %m; nothing was deployed",
+                                (long long) rec.id, sign_key_origin(key));
+                deploy_clear(&rec);
+                deploy_head_clear(&head);
+                return TRY_FAILED;
+        }
+        why[0] = 0;
+        next = *ret_next = rec.id;
+        r = deploy_try_write(c, &head, &rec, why, whylen, &e);
+        if (r == 1) {
+                *ret_id = rec.id;
+                log_info("deployed '%s' as deploy %lld (hash %.12s%s%.12s)", filename, (long long) rec.id, hash,
+                         head.id > 0 ? ", previous " : "", head.id > 0 ? head.hash : "");
+                print_result(d, rec.id, hash, rec.previous, false);
+                deploy_clear(&rec);
+                deploy_head_clear(&head);
+                return TRY_DONE;
+        }
+        deploy_clear(&rec);
+        deploy_head_clear(&head);
+        if (r < 0 && r != -ENOMEM && e.code == ETCD_ERR_TRANSPORT) {
+                /* the transaction may have committed with its reply lost: look */
+                log_warnx("cannot write deploy %lld: %s; checking whether it went through",
+                          (long long) next, e.msg);
+                r = settle_lost_reply(d, c, next, hash);
+                if (r == 1) {
+                        *ret_id = next;
+                        return TRY_DONE;
+                }
+                return TRY_FAILED;
+        }
+        if (r < 0) {
+                log_errorx("cannot write deploy %lld: %s", (long long) next,
+                           r == -ENOMEM ? "out of memory" : e.msg);
+                log_errorx("nothing was deployed");
+                return TRY_FAILED;
+        }
+        return TRY_LOST;
+}
+
+int deploy_graph_text(struct deployer *d, const char *text, size_t len, const char *filename) {
+        _cleanup_etcd_ struct etcd_client *c = NULL;
+        _cleanup_sign_key_ struct sign_key *key = NULL;
+        struct deploy_origin origin = { 0 };
+        char hash[65], why[1024];
+        int64_t id = 0, next = 0;
+        int r, ret = EXIT_ERROR;
+
+        if (validate_graph(text, len, filename) < 0)
+                return EXIT_ERROR;
         sha256_hex(text, len, hash);
         if (deployer_load_sign_key(d, &key) < 0) {
                 log_errorx("nothing was deployed");
@@ -120,83 +217,12 @@ int deploy_graph_text(struct deployer *d, const char *text, size_t len, const ch
         if (deployer_connect(d, &c) < 0)
                 goto out;
 
-        /* 2. read the latest id and hash, write id+1 if nobody else did */
         for (unsigned try = 1;; try++) {
-                struct deploy_head head = { 0 };
-                struct deploy rec = { 0 };
-                struct etcd_error e = { 0 };
-                char why[1024];
-
-                r = deploy_read_latest(c, &head, &e);
-                if (r < 0) {
-                        if (r == -ENOMEM)
-                                log_errorx("out of memory");
-                        else
-                                log_errorx("cannot read the latest deploy from etcd (%s): %s",
-                                           etcd_client_current_endpoint(c) ? etcd_client_current_endpoint(c) : "?",
-                                           e.msg);
-                        log_errorx("nothing was deployed");
-                        goto out;
-                }
-                if (head.id > 0 && streq(head.hash, hash) && !d->force &&
-                    (!key || streq(head.record.signer, sign_key_fingerprint(key)))) {
-                        log_info("graph is identical to the latest deploy %lld (hash %.12s): nothing to do "
-                                 "(use --force to deploy it again)",
-                                 (long long) head.id, hash);
-                        id = head.id;
-                        print_result(d, id, hash, head.record.previous, true);
-                        deploy_head_clear(&head);
+                r = deploy_try(d, c, key, &origin, text, len, filename, hash, &id, &next, why, sizeof why);
+                if (r == TRY_DONE)
                         break;
-                }
-                if (head.id == INT64_MAX) {
-                        log_errorx("the latest deploy id is %lld: no next id; nothing was deployed", (long long) head.id);
-                        deploy_head_clear(&head);
+                if (r == TRY_FAILED)
                         goto out;
-                }
-                r = deploy_new(&rec, head.id + 1, head.id > 0 ? head.hash : NULL, text, len, &origin);
-                if (r < 0) {
-                        log_error_errno(r, "cannot build the deploy record: %m");
-                        deploy_head_clear(&head);
-                        goto out;
-                }
-                if (key && (r = deploy_sign(&rec, key)) < 0) {
-                        log_error_errno(r, "cannot sign deploy %lld with '%s': %m; nothing was deployed",
-                                        (long long) rec.id, sign_key_origin(key));
-                        deploy_clear(&rec);
-                        deploy_head_clear(&head);
-                        goto out;
-                }
-                why[0] = 0;
-                next = rec.id;
-                r = deploy_try_write(c, &head, &rec, why, sizeof why, &e);
-                if (r == 1) {
-                        id = rec.id;
-                        log_info("deployed '%s' as deploy %lld (hash %.12s%s%.12s)", filename, (long long) id, hash,
-                                 head.id > 0 ? ", previous " : "", head.id > 0 ? head.hash : "");
-                        print_result(d, id, hash, rec.previous, false);
-                        deploy_clear(&rec);
-                        deploy_head_clear(&head);
-                        break;
-                }
-                deploy_clear(&rec);
-                deploy_head_clear(&head);
-                if (r < 0 && r != -ENOMEM && e.code == ETCD_ERR_TRANSPORT) {
-                        /* the transaction may have committed with its reply lost: look */
-                        log_warnx("cannot write deploy %lld: %s; checking whether it went through",
-                                  (long long) next, e.msg);
-                        r = settle_lost_reply(d, c, next, hash);
-                        if (r == 1) {
-                                id = next;
-                                break;
-                        }
-                        goto out;
-                }
-                if (r < 0) {
-                        log_errorx("cannot write deploy %lld: %s", (long long) next,
-                                   r == -ENOMEM ? "out of memory" : e.msg);
-                        log_errorx("nothing was deployed");
-                        goto out;
-                }
                 if (try >= DEPLOY_MAX_TRIES) {
                         log_errorx("lost the race for the next deploy id %u times, giving up; last refusal: %s",
                                    try, why);

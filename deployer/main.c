@@ -5,6 +5,7 @@
 #include "deployer.h"
 #include "log.h"
 #include "macro.h"
+#include "strv.h"
 #include "util.h"
 #include "subcmd.h"
 

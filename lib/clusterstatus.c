@@ -1,6 +1,6 @@
 /* clusterstatus.c: gathers the cluster's state (member list, /_mgmt keys,
- * each member's own status and health) into the `status --json` document,
- * and prints that document as the operator's table. */
+ * each member's own status and health) into the `status --json` document
+ * (the table printed from it: clusterstatus_table.c). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +11,7 @@
 #include "keys.h"
 #include "log.h"
 #include "macro.h"
+#include "strv.h"
 #include "util.h"
 
 json_t *cluster_status_txn(void) {
@@ -142,6 +143,163 @@ static void set_null_or(json_t *o, const char *k, json_t *v) {
         json_object_set_new(o, k, v ? v : json_null());
 }
 
+enum host_flag { HOST_VOLUNTEER, HOST_NOMINATED, HOST_ENDPOINTS, HOST_STATUS };
+
+/* Every host with a key under prefix gets the flag (and a row). */
+static void mark_hosts(struct cs_hosts *hs, const struct etcd_kvs *kvs, const char *prefix, enum host_flag flag) {
+        for (size_t i = 0; i < kvs->n; i++) {
+                const char *h = key_host_suffix(kvs->kvs[i].key, prefix);
+                struct cs_host *x = h ? host_get(hs, h) : NULL;
+                if (!x)
+                        continue;
+                switch (flag) {
+                case HOST_VOLUNTEER:
+                        x->volunteer = true;
+                        break;
+                case HOST_NOMINATED:
+                        x->nominated = true;
+                        break;
+                case HOST_ENDPOINTS:
+                        x->endpoints = true;
+                        break;
+                case HOST_STATUS:
+                        x->has_status = true;
+                        break;
+                }
+        }
+}
+
+/* The columns of one host that come from its etcd member, if any: id, URLs,
+ * leader, health, raft index and lag, size, version (set on o in that order).
+ * Returns the host's error (JSON null when none) for the last column. */
+static json_t *host_member_fields(json_t *o, const struct cs_host *x, json_t *probes, uint64_t leader,
+                                  int64_t max_index, bool *ret_leader, bool *ret_healthy_voter) {
+        json_t *urls = json_array();
+        json_t *healthy = json_null(), *index = json_null(), *lag = json_null(), *dbsize = json_null(),
+               *version = json_null(), *error = json_null();
+        bool is_leader = false;
+        char idbuf[32];
+        if (x->m) {
+                snprintf(idbuf, sizeof idbuf, "%" PRIx64, x->m->id);
+                json_object_set_new(o, CS_H_MEMBER_ID, json_string(idbuf));
+                for (char **u = x->m->client_urls; u && *u; u++)
+                        json_array_append_new(urls, json_string(*u));
+                is_leader = leader && x->m->id == leader;
+                json_t *pr = json_object_get(probes, idbuf);
+                json_t *sr = json_object_get(pr, "status"), *hr = json_object_get(pr, "health");
+                struct etcd_status st = { 0 };
+                struct etcd_error e = { 0 };
+                bool status_ok = sr && etcd_parse_status(sr, &st, &e) >= 0;
+                json_t *hv = json_object_get(hr, "health");
+                bool health_ok = hv && ((json_is_string(hv) && streq(json_string_value(hv), "true")) ||
+                                        json_is_true(hv));
+                json_decref(healthy);
+                healthy = json_boolean(status_ok && health_ok);
+                *ret_healthy_voter = status_ok && health_ok && !x->m->learner;
+                if (status_ok) {
+                        json_decref(index);
+                        json_decref(lag);
+                        json_decref(dbsize);
+                        index = json_integer(st.raft_index);
+                        lag = json_integer(max_index - st.raft_index);
+                        dbsize = json_integer(st.db_size);
+                        if (st.version) {
+                                json_decref(version);
+                                version = json_string(st.version);
+                        }
+                        if (st.errors && st.errors[0]) {
+                                _cleanup_free_ char *j = strv_join(st.errors, "; ");
+                                json_decref(error);
+                                error = json_string(j ? j : "");
+                        }
+                }
+                json_t *pe = json_object_get(pr, "error");
+                if (json_is_string(pe) && json_is_null(error)) {
+                        json_decref(error);
+                        error = json_copy(pe);
+                } else if (!pr && json_is_null(error)) {
+                        json_decref(error);
+                        error = json_string(x->m->client_urls && x->m->client_urls[0]
+                                                    ? "not asked"
+                                                    : "not started (no client URL)");
+                } else if (status_ok && !health_ok && json_is_null(error)) {
+                        json_decref(error);
+                        error = json_string("unhealthy");
+                }
+                etcd_status_clear(&st);
+        } else
+                json_object_set_new(o, CS_H_MEMBER_ID, json_null());
+        json_object_set_new(o, CS_H_CLIENT_URLS, urls);
+        json_object_set_new(o, CS_H_LEADER, json_boolean(is_leader));
+        json_object_set_new(o, CS_H_HEALTHY, healthy);
+        json_object_set_new(o, CS_H_RAFT_INDEX, index);
+        json_object_set_new(o, CS_H_RAFT_LAG, lag);
+        json_object_set_new(o, CS_H_DB_SIZE, dbsize);
+        json_object_set_new(o, CS_H_VERSION, version);
+        *ret_leader = is_leader;
+        return error;
+}
+
+/* The agent's status of one host: its deploy and state, or nulls. */
+static void host_deploy_fields(json_t *o, const struct cs_host *x, const struct etcd_kvs *status, const char *sprefix) {
+        json_t *deploy = NULL, *dstate = NULL;
+        for (size_t k = 0; k < status->n; k++) {
+                const struct etcd_kv *s = &status->kvs[k];
+                struct host_status hst;
+                char herr[128];
+                if (!streq(key_host_suffix(s->key, sprefix) ?: "", x->name))
+                        continue;
+                if (host_status_decode(x->name, s->value ? s->value : "", s->value_len, &hst, herr,
+                                       sizeof herr) >= 0) {
+                        deploy = json_integer(hst.deploy);
+                        dstate = json_string(deploy_state_to_string(hst.state));
+                        host_status_clear(&hst);
+                }
+        }
+        set_null_or(o, CS_H_DEPLOY, deploy);
+        set_null_or(o, CS_H_DEPLOY_STATE, dstate);
+}
+
+/* The newest snapshot of one host: its time and age in seconds, or nulls. */
+static void host_snapshot_fields(json_t *o, const struct cs_host *x, const struct etcd_kvs *snaps, const char *snprefix,
+                                 time_t now) {
+        json_t *stime = NULL, *sage = NULL;
+        for (size_t k = 0; k < snaps->n; k++) {
+                const struct etcd_kv *s = &snaps->kvs[k];
+                json_error_t jerr;
+                if (!streq(key_host_suffix(s->key, snprefix) ?: "", x->name) || !s->value)
+                        continue;
+                _cleanup_(json_decrefp) json_t *j = json_loadb(s->value, s->value_len, 0, &jerr);
+                const char *t = json_string_value(json_object_get(j, "time"));
+                time_t ts = rfc3339_parse(t);
+                if (ts >= 0) {
+                        stime = json_string(t);
+                        sage = json_integer(now > ts ? (json_int_t) (now - ts) : 0);
+                }
+        }
+        set_null_or(o, CS_H_SNAPSHOT_TIME, stime);
+        set_null_or(o, CS_H_SNAPSHOT_AGE, sage);
+}
+
+/* The cluster object of the header: the cluster key as written, its id
+ * from the member list when the key has none, nulls for what is missing. */
+static json_t *cluster_object(const struct etcd_kvs *key, uint64_t cluster_id) {
+        json_t *cluster = json_value_of(key);
+        char idbuf[32];
+
+        if (!cluster)
+                cluster = json_object();
+        if (!json_is_string(json_object_get(cluster, CS_CLUSTER_ID))) {
+                snprintf(idbuf, sizeof idbuf, "%" PRIx64, cluster_id);
+                json_object_set_new(cluster, CS_CLUSTER_ID, json_string(idbuf));
+        }
+        if (!json_is_integer(json_object_get(cluster, CS_GENERATION)))
+                json_object_set_new(cluster, CS_GENERATION, json_null());
+        if (!json_is_string(json_object_get(cluster, CS_CREATED)))
+                json_object_set_new(cluster, CS_CREATED, json_null());
+        return cluster;
+}
+
 json_t *cluster_status_doc(json_t *members, json_t *txn, json_t *probes, time_t now, char *err, size_t errlen) {
         struct etcd_members ms = { 0 };
         struct etcd_kvs kv[_CS_OP_MAX] = { 0 };
@@ -154,7 +312,6 @@ json_t *cluster_status_doc(json_t *members, json_t *txn, json_t *probes, time_t 
         uint64_t leader = 0;
         int64_t max_index = 0, max_term = -1;
         long long voters = 0, learners = 0, healthy_voters = 0;
-        char idbuf[32];
 
         if (!vprefix || !nprefix || !eprefix || !sprefix || !snprefix) {
                 snprintf(err, errlen, "out of memory");
@@ -188,30 +345,10 @@ json_t *cluster_status_doc(json_t *members, json_t *txn, json_t *probes, time_t 
         }
 
         /* every host we know of */
-        for (size_t i = 0; i < kv[CS_OP_VOLUNTEER].n; i++) {
-                const char *h = key_host_suffix(kv[CS_OP_VOLUNTEER].kvs[i].key, vprefix);
-                struct cs_host *x = h ? host_get(&hs, h) : NULL;
-                if (x)
-                        x->volunteer = true;
-        }
-        for (size_t i = 0; i < kv[CS_OP_NOMINATED].n; i++) {
-                const char *h = key_host_suffix(kv[CS_OP_NOMINATED].kvs[i].key, nprefix);
-                struct cs_host *x = h ? host_get(&hs, h) : NULL;
-                if (x)
-                        x->nominated = true;
-        }
-        for (size_t i = 0; i < kv[CS_OP_ENDPOINTS].n; i++) {
-                const char *h = key_host_suffix(kv[CS_OP_ENDPOINTS].kvs[i].key, eprefix);
-                struct cs_host *x = h ? host_get(&hs, h) : NULL;
-                if (x)
-                        x->endpoints = true;
-        }
-        for (size_t i = 0; i < kv[CS_OP_STATUS].n; i++) {
-                const char *h = key_host_suffix(kv[CS_OP_STATUS].kvs[i].key, sprefix);
-                struct cs_host *x = h ? host_get(&hs, h) : NULL;
-                if (x)
-                        x->has_status = true;
-        }
+        mark_hosts(&hs, &kv[CS_OP_VOLUNTEER], vprefix, HOST_VOLUNTEER);
+        mark_hosts(&hs, &kv[CS_OP_NOMINATED], nprefix, HOST_NOMINATED);
+        mark_hosts(&hs, &kv[CS_OP_ENDPOINTS], eprefix, HOST_ENDPOINTS);
+        mark_hosts(&hs, &kv[CS_OP_STATUS], sprefix, HOST_STATUS);
         for (size_t i = 0; i < ms.n; i++) {
                 const char *h = member_host(&ms.m[i], &kv[CS_OP_VOLUNTEER], &kv[CS_OP_NOMINATED], vprefix, nprefix);
                 struct cs_host *x = host_get(&hs, h ? h : "");
@@ -252,105 +389,15 @@ json_t *cluster_status_doc(json_t *members, json_t *txn, json_t *probes, time_t 
                 json_object_set_new(o, CS_H_VOLUNTEER, json_boolean(x->volunteer));
                 json_object_set_new(o, CS_H_NOMINATED, json_boolean(x->nominated));
                 json_object_set_new(o, CS_H_ENDPOINTS, json_boolean(x->endpoints));
-                json_t *urls = json_array();
-                json_t *healthy = json_null(), *index = json_null(), *lag = json_null(), *dbsize = json_null(),
-                       *version = json_null(), *error = json_null();
-                bool is_leader = false;
-                if (x->m) {
-                        snprintf(idbuf, sizeof idbuf, "%" PRIx64, x->m->id);
-                        json_object_set_new(o, CS_H_MEMBER_ID, json_string(idbuf));
-                        for (char **u = x->m->client_urls; u && *u; u++)
-                                json_array_append_new(urls, json_string(*u));
-                        is_leader = leader && x->m->id == leader;
-                        if (is_leader && *x->name)
-                                leader_host = x->name;
-                        json_t *pr = json_object_get(probes, idbuf);
-                        json_t *sr = json_object_get(pr, "status"), *hr = json_object_get(pr, "health");
-                        struct etcd_status st = { 0 };
-                        bool status_ok = sr && etcd_parse_status(sr, &st, &e) >= 0;
-                        json_t *hv = json_object_get(hr, "health");
-                        bool health_ok = hv && ((json_is_string(hv) && streq(json_string_value(hv), "true")) ||
-                                                json_is_true(hv));
-                        json_decref(healthy);
-                        healthy = json_boolean(status_ok && health_ok);
-                        if (status_ok && health_ok && !x->m->learner)
-                                healthy_voters++;
-                        if (status_ok) {
-                                json_decref(index);
-                                json_decref(lag);
-                                json_decref(dbsize);
-                                index = json_integer(st.raft_index);
-                                lag = json_integer(max_index - st.raft_index);
-                                dbsize = json_integer(st.db_size);
-                                if (st.version) {
-                                        json_decref(version);
-                                        version = json_string(st.version);
-                                }
-                                if (st.errors && st.errors[0]) {
-                                        _cleanup_free_ char *j = strv_join(st.errors, "; ");
-                                        json_decref(error);
-                                        error = json_string(j ? j : "");
-                                }
-                        }
-                        json_t *pe = json_object_get(pr, "error");
-                        if (json_is_string(pe) && json_is_null(error)) {
-                                json_decref(error);
-                                error = json_copy(pe);
-                        } else if (!pr && json_is_null(error)) {
-                                json_decref(error);
-                                error = json_string(x->m->client_urls && x->m->client_urls[0]
-                                                            ? "not asked"
-                                                            : "not started (no client URL)");
-                        } else if (status_ok && !health_ok && json_is_null(error)) {
-                                json_decref(error);
-                                error = json_string("unhealthy");
-                        }
-                        etcd_status_clear(&st);
-                } else
-                        json_object_set_new(o, CS_H_MEMBER_ID, json_null());
-                json_object_set_new(o, CS_H_CLIENT_URLS, urls);
-                json_object_set_new(o, CS_H_LEADER, json_boolean(is_leader));
-                json_object_set_new(o, CS_H_HEALTHY, healthy);
-                json_object_set_new(o, CS_H_RAFT_INDEX, index);
-                json_object_set_new(o, CS_H_RAFT_LAG, lag);
-                json_object_set_new(o, CS_H_DB_SIZE, dbsize);
-                json_object_set_new(o, CS_H_VERSION, version);
+                bool is_leader = false, healthy_voter = false;
+                json_t *error = host_member_fields(o, x, probes, leader, max_index, &is_leader, &healthy_voter);
+                if (is_leader && *x->name)
+                        leader_host = x->name;
+                if (healthy_voter)
+                        healthy_voters++;
 
-                /* the agent's status */
-                json_t *deploy = NULL, *dstate = NULL;
-                for (size_t k = 0; k < kv[CS_OP_STATUS].n; k++) {
-                        const struct etcd_kv *s = &kv[CS_OP_STATUS].kvs[k];
-                        struct host_status hst;
-                        char herr[128];
-                        if (!streq(key_host_suffix(s->key, sprefix) ?: "", x->name))
-                                continue;
-                        if (host_status_decode(x->name, s->value ? s->value : "", s->value_len, &hst, herr,
-                                               sizeof herr) >= 0) {
-                                deploy = json_integer(hst.deploy);
-                                dstate = json_string(deploy_state_to_string(hst.state));
-                                host_status_clear(&hst);
-                        }
-                }
-                set_null_or(o, CS_H_DEPLOY, deploy);
-                set_null_or(o, CS_H_DEPLOY_STATE, dstate);
-
-                /* the newest snapshot */
-                json_t *stime = NULL, *sage = NULL;
-                for (size_t k = 0; k < kv[CS_OP_SNAPSHOT].n; k++) {
-                        const struct etcd_kv *s = &kv[CS_OP_SNAPSHOT].kvs[k];
-                        json_error_t jerr;
-                        if (!streq(key_host_suffix(s->key, snprefix) ?: "", x->name) || !s->value)
-                                continue;
-                        _cleanup_(json_decrefp) json_t *j = json_loadb(s->value, s->value_len, 0, &jerr);
-                        const char *t = json_string_value(json_object_get(j, "time"));
-                        time_t ts = rfc3339_parse(t);
-                        if (ts >= 0) {
-                                stime = json_string(t);
-                                sage = json_integer(now > ts ? (json_int_t) (now - ts) : 0);
-                        }
-                }
-                set_null_or(o, CS_H_SNAPSHOT_TIME, stime);
-                set_null_or(o, CS_H_SNAPSHOT_AGE, sage);
+                host_deploy_fields(o, x, &kv[CS_OP_STATUS], sprefix);
+                host_snapshot_fields(o, x, &kv[CS_OP_SNAPSHOT], snprefix, now);
                 json_object_set_new(o, CS_H_ERROR, error);
                 json_array_append_new(hosts, o);
         }
@@ -360,17 +407,7 @@ json_t *cluster_status_doc(json_t *members, json_t *txn, json_t *probes, time_t 
         struct tm tm;
         gmtime_r(&now, &tm);
         strftime(tbuf, sizeof tbuf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-        json_t *cluster = json_value_of(&kv[CS_OP_CLUSTER]);
-        if (!cluster)
-                cluster = json_object();
-        if (!json_is_string(json_object_get(cluster, CS_CLUSTER_ID))) {
-                snprintf(idbuf, sizeof idbuf, "%" PRIx64, ms.cluster_id);
-                json_object_set_new(cluster, CS_CLUSTER_ID, json_string(idbuf));
-        }
-        if (!json_is_integer(json_object_get(cluster, CS_GENERATION)))
-                json_object_set_new(cluster, CS_GENERATION, json_null());
-        if (!json_is_string(json_object_get(cluster, CS_CREATED)))
-                json_object_set_new(cluster, CS_CREATED, json_null());
+        json_t *cluster = cluster_object(&kv[CS_OP_CLUSTER], ms.cluster_id);
         json_t *ideal = NULL;
         if (kv[CS_OP_IDEAL].n && kv[CS_OP_IDEAL].kvs[0].value) {
                 int64_t v;
@@ -411,98 +448,6 @@ out:
                 etcd_kvs_clear(&kv[i]);
         etcd_members_clear(&ms);
         return doc;
-}
-
-/* ---------------- the table ---------------- */
-
-static void fmt_size(json_t *v, char *buf, size_t len) {
-        if (!json_is_integer(v)) {
-                snprintf(buf, len, "-");
-                return;
-        }
-        double d = (double) json_integer_value(v);
-        const char *u[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-        size_t i = 0;
-        while (d >= 1024 && i + 1 < ELEMENTSOF(u)) {
-                d /= 1024;
-                i++;
-        }
-        snprintf(buf, len, i ? "%.1f %s" : "%.0f %s", d, u[i]);
-}
-
-static void fmt_age(long long s, char *buf, size_t len) {
-        if (s < 0)
-                snprintf(buf, len, "-");
-        else if (s < 120)
-                snprintf(buf, len, "%llds", s);
-        else if (s < 7200)
-                snprintf(buf, len, "%lldm", s / 60);
-        else if (s < 172800)
-                snprintf(buf, len, "%lldh", s / 3600);
-        else
-                snprintf(buf, len, "%lldd", s / 86400);
-}
-
-static const char *str_or(json_t *v, const char *def) {
-        return json_is_string(v) ? json_string_value(v) : def;
-}
-
-static void fmt_int(json_t *v, char *buf, size_t len) {
-        if (json_is_integer(v))
-                snprintf(buf, len, "%lld", (long long) json_integer_value(v));
-        else
-                snprintf(buf, len, "-");
-}
-
-void cluster_status_render(json_t *doc, time_t now, FILE *f) {
-        json_t *cluster = json_object_get(doc, CS_CLUSTER), *plan = json_object_get(doc, CS_PLAN), *h;
-        char gen[32], ideal[32];
-        size_t i;
-
-        fmt_int(json_object_get(cluster, CS_GENERATION), gen, sizeof gen);
-        fmt_int(json_object_get(doc, CS_IDEAL), ideal, sizeof ideal);
-        fprintf(f, "cluster %s  generation %s  ideal %s  voters %lld (%lld healthy)  failure tolerance %lld  "
-                   "coordinator %s\n",
-                str_or(json_object_get(cluster, CS_CLUSTER_ID), "-"), gen, ideal,
-                (long long) json_integer_value(json_object_get(doc, CS_VOTERS)),
-                (long long) json_integer_value(json_object_get(doc, CS_HEALTHY_VOTERS)),
-                (long long) json_integer_value(json_object_get(doc, CS_FAILURE_TOLERANCE)),
-                str_or(json_object_get(doc, CS_COORDINATOR), "(none)"));
-        if (json_is_object(plan)) {
-                const char *action = str_or(json_object_get(plan, "action"), "?");
-                const char *host = str_or(json_object_get(plan, "host"), NULL);
-                const char *why = str_or(json_object_get(plan, "why"), NULL);
-                time_t since = rfc3339_parse(str_or(json_object_get(plan, "since"), NULL));
-                char age[32] = "";
-                if (since >= 0)
-                        fmt_age(now > since ? (long long) (now - since) : 0, age, sizeof age);
-                fprintf(f, "plan: %s%s%s%s%s%s%s%s\n", action, host ? " " : "", host ? host : "", why ? ": " : "",
-                        why ? why : "", *age ? " (for " : "", age, *age ? ")" : "");
-        } else
-                fprintf(f, "plan: (none published)\n");
-        fprintf(f, "%-20s %-9s %-16s %-6s %-7s %-6s %-9s %-8s %-6s %-10s %s\n", "HOST", "ROLE", "MEMBER-ID", "LEADER",
-                "HEALTHY", "LAG", "DB", "VERSION", "DEPLOY", "STATE", "SNAPSHOT");
-        json_array_foreach(json_object_get(doc, CS_HOSTS), i, h) {
-                json_t *healthy = json_object_get(h, CS_H_HEALTHY);
-                char lag[32], db[32], dep[32], snap[32] = "-";
-                fmt_int(json_object_get(h, CS_H_RAFT_LAG), lag, sizeof lag);
-                fmt_size(json_object_get(h, CS_H_DB_SIZE), db, sizeof db);
-                fmt_int(json_object_get(h, CS_H_DEPLOY), dep, sizeof dep);
-                json_t *age = json_object_get(h, CS_H_SNAPSHOT_AGE);
-                if (json_is_integer(age))
-                        fmt_age((long long) json_integer_value(age), snap, sizeof snap);
-                const char *name = str_or(json_object_get(h, CS_H_NAME), "");
-                fprintf(f, "%-20s %-9s %-16s %-6s %-7s %-6s %-9s %-8s %-6s %-10s %s", *name ? name : "(unstarted)",
-                        str_or(json_object_get(h, CS_H_ROLE), "?"), str_or(json_object_get(h, CS_H_MEMBER_ID), "-"),
-                        json_is_true(json_object_get(h, CS_H_LEADER)) ? "*" : "",
-                        json_is_null(healthy) || !healthy ? "-" : json_is_true(healthy) ? "yes" : "NO", lag, db,
-                        str_or(json_object_get(h, CS_H_VERSION), "-"), dep,
-                        str_or(json_object_get(h, CS_H_DEPLOY_STATE), "-"), snap);
-                const char *error = str_or(json_object_get(h, CS_H_ERROR), NULL);
-                if (error)
-                        fprintf(f, "  (%s)", error);
-                fputc('\n', f);
-        }
 }
 
 /* ---------------- gathering ---------------- */

@@ -9,6 +9,7 @@
 #include "config.h"
 #include "log.h"
 #include "macro.h"
+#include "strv.h"
 #include "util.h"
 
 void config_env_name(const char *flag, char *buf, size_t len) {
@@ -158,6 +159,56 @@ static int check_depth(const char *path, const char *text, size_t len) {
         return r;
 }
 
+/* A YAML sequence as the value of option i: URL lists and repeatable
+ * options take one. An error is either logged here (*ret_logged) or
+ * described in err for the caller to log at the value's position. */
+static int set_from_sequence(struct config *cfg, size_t i, const char *name, const char *path,
+                             yaml_document_t *doc, yaml_node_t *v, char *err, size_t errlen,
+                             bool *ret_logged) {
+        int r = 0;
+
+        size_t n_items = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+        if (n_items > CONFIG_MAX_ITEMS) {
+                log_errorx("%s:%zu:%zu: '%s' has %zu items, more than the limit of %d", path,
+                           v->start_mark.line + 1, v->start_mark.column + 1, name, n_items,
+                           CONFIG_MAX_ITEMS);
+                *ret_logged = true;
+                return -EINVAL;
+        }
+        _cleanup_strv_ char **items = calloc(n_items + 1, sizeof(char *));
+        if (!items) {
+                *ret_logged = true;
+                return log_error_errno(-ENOMEM, "out of memory");
+        }
+        size_t n_set = 0;
+        for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
+                yaml_node_t *e = yaml_document_get_node(doc, *it);
+                if (e->type != YAML_SCALAR_NODE) {
+                        snprintf(err, errlen, "'%s' items must be scalars", name);
+                        r = -EINVAL;
+                        break;
+                }
+                if (!(items[n_set++] = strdup((const char *)e->data.scalar.value))) {
+                        *ret_logged = true;
+                        return log_error_errno(-ENOMEM, "out of memory");
+                }
+        }
+        if (r >= 0 && cfg->defs[i].type == OPT_LIST) {
+                strv_free(cfg->v[i].list);
+                cfg->v[i].list = NULL;
+                cfg->v[i].src = SRC_DEFAULT;
+                for (size_t j = 0; items && items[j] && r >= 0; j++)
+                        r = config_set(cfg, i, items[j], SRC_FILE, err, errlen);
+        } else if (r >= 0 && cfg->defs[i].type == OPT_URLS) {
+                _cleanup_free_ char *joined = strv_join(items, ",");
+                r = config_set(cfg, i, joined ? joined : "", SRC_FILE, err, errlen);
+        } else if (r >= 0) {
+                snprintf(err, errlen, "'%s' takes a single value, not a list", name);
+                r = -EINVAL;
+        }
+        return r;
+}
+
 /* Apply the YAML config file: a mapping of flag names to scalars or sequences. */
 static int load_file(struct config *cfg, const char *path, enum opt_source minsrc) {
         yaml_parser_t parser;
@@ -223,47 +274,10 @@ static int load_file(struct config *cfg, const char *path, enum opt_source minsr
                         r = config_set(cfg, (size_t) i, (const char *) v->data.scalar.value, SRC_FILE, err,
                                        sizeof err);
                 } else if (v->type == YAML_SEQUENCE_NODE) {
-                        /* URL lists and repeatable options take sequences */
-                        size_t n_items = (size_t) (v->data.sequence.items.top - v->data.sequence.items.start);
-                        if (n_items > CONFIG_MAX_ITEMS) {
-                                log_errorx("%s:%zu:%zu: '%s' has %zu items, more than the limit of %d", path,
-                                           v->start_mark.line + 1, v->start_mark.column + 1, name, n_items,
-                                           CONFIG_MAX_ITEMS);
-                                r = -EINVAL;
+                        bool logged = false;
+                        r = set_from_sequence(cfg, (size_t) i, name, path, &doc, v, err, sizeof err, &logged);
+                        if (logged)
                                 goto out;
-                        }
-                        _cleanup_strv_ char **items = calloc(n_items + 1, sizeof(char *));
-                        if (!items) {
-                                r = log_error_errno(-ENOMEM, "out of memory");
-                                goto out;
-                        }
-                        size_t n_set = 0;
-                        for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
-                             it++) {
-                                yaml_node_t *e = yaml_document_get_node(&doc, *it);
-                                if (e->type != YAML_SCALAR_NODE) {
-                                        snprintf(err, sizeof err, "'%s' items must be scalars", name);
-                                        r = -EINVAL;
-                                        break;
-                                }
-                                if (!(items[n_set++] = strdup((const char *) e->data.scalar.value))) {
-                                        r = log_error_errno(-ENOMEM, "out of memory");
-                                        goto out;
-                                }
-                        }
-                        if (r >= 0 && cfg->defs[i].type == OPT_LIST) {
-                                strv_free(cfg->v[i].list);
-                                cfg->v[i].list = NULL;
-                                cfg->v[i].src = SRC_DEFAULT;
-                                for (size_t j = 0; items && items[j] && r >= 0; j++)
-                                        r = config_set(cfg, (size_t) i, items[j], SRC_FILE, err, sizeof err);
-                        } else if (r >= 0 && cfg->defs[i].type == OPT_URLS) {
-                                _cleanup_free_ char *joined = strv_join(items, ",");
-                                r = config_set(cfg, (size_t) i, joined ? joined : "", SRC_FILE, err, sizeof err);
-                        } else if (r >= 0) {
-                                snprintf(err, sizeof err, "'%s' takes a single value, not a list", name);
-                                r = -EINVAL;
-                        }
                 } else {
                         snprintf(err, sizeof err, "'%s' must be a scalar or a list", name);
                         r = -EINVAL;

@@ -11,6 +11,7 @@
 #include "keys.h"
 #include "macro.h"
 #include "sign.h"
+#include "strv.h"
 #include "util.h"
 
 #ifndef _cleanup_json_
@@ -611,74 +612,5 @@ int deploy_try_write(struct etcd_client *c, const struct deploy_head *head, cons
         if (ok)
                 return 1;
         explain(reply, head, d, why, whylen);
-        return 0;
-}
-
-/* ---- agent status ---- */
-
-static const char *const state_names[_DEPLOY_STATE_MAX] = {
-        [DEPLOY_STATE_APPLYING] = "applying",
-        [DEPLOY_STATE_CONVERGED] = "converged",
-        [DEPLOY_STATE_FAILED] = "failed",
-};
-
-const char *deploy_state_to_string(enum deploy_state s) {
-        return (unsigned) s < _DEPLOY_STATE_MAX ? state_names[s] : NULL;
-}
-
-int deploy_state_from_string(const char *s) {
-        for (int i = 0; s && i < _DEPLOY_STATE_MAX; i++)
-                if (streq(s, state_names[i]))
-                        return i;
-        return -EINVAL;
-}
-
-void host_status_clear(struct host_status *s) {
-        free(s->host);
-        strv_free(s->errors);
-        free(s->time);
-        *s = (struct host_status){ 0 };
-}
-
-int host_status_decode(const char *host, const char *text, size_t len, struct host_status *ret, char *err,
-                       size_t errlen) {
-        _cleanup_json_ json_t *j = NULL;
-        struct host_status s = { 0 };
-        json_error_t je;
-        json_t *v;
-        int st;
-
-        j = json_loadb(text, len, 0, &je);
-        if (!json_is_object(j))
-                return bad(err, errlen, "status of '%s' is not a JSON object", host);
-        v = json_object_get(j, "deploy");
-        if (json_is_integer(v))
-                s.deploy = (int64_t) json_integer_value(v);
-        else if (!json_is_string(v) || parse_int64(json_string_value(v), &s.deploy) < 0)
-                return bad(err, errlen, "status of '%s': 'deploy' must be an integer", host);
-        v = json_object_get(j, "state");
-        st = json_is_string(v) ? deploy_state_from_string(json_string_value(v)) : -EINVAL;
-        if (st < 0)
-                return bad(err, errlen, "status of '%s': 'state' must be applying, converged or failed", host);
-        s.state = (enum deploy_state) st;
-        if (!(s.host = strdup(host)))
-                return -ENOMEM;
-        v = json_object_get(j, "errors");
-        if (json_is_array(v)) {
-                size_t i;
-                json_t *e;
-                json_array_foreach(v, i, e) {
-                        if (json_is_string(e) && strv_push(&s.errors, json_string_value(e)) < 0) {
-                                host_status_clear(&s);
-                                return -ENOMEM;
-                        }
-                }
-        }
-        v = json_object_get(j, "time");
-        if (json_is_string(v) && !(s.time = strdup(json_string_value(v)))) {
-                host_status_clear(&s);
-                return -ENOMEM;
-        }
-        *ret = s;
         return 0;
 }

@@ -22,6 +22,8 @@
 
 #include <jansson.h>
 
+#include "hoststatus.h"
+
 struct etcd_client;
 struct etcd_error;
 
@@ -101,18 +103,4 @@ json_t *deploy_txn_request(const struct deploy_head *head, const struct deploy *
 int deploy_try_write(struct etcd_client *c, const struct deploy_head *head, const struct deploy *d, char *why,
                      size_t whylen, struct etcd_error *err);
 
-/* The status an agent reports at /_mgmt/status/<host>. */
-enum deploy_state { DEPLOY_STATE_APPLYING, DEPLOY_STATE_CONVERGED, DEPLOY_STATE_FAILED, _DEPLOY_STATE_MAX };
-struct host_status {
-        char *host;
-        int64_t deploy;
-        enum deploy_state state;
-        char **errors; /* strv, may be NULL */
-        char *time;
-};
-const char *deploy_state_to_string(enum deploy_state s);
-int deploy_state_from_string(const char *s);
-void host_status_clear(struct host_status *s);
-/* Parse the JSON value of a status key; host is copied in. */
-int host_status_decode(const char *host, const char *text, size_t len, struct host_status *ret, char *err,
-                       size_t errlen);
+/* The status an agent reports at /_mgmt/status/<host>: hoststatus.h. */

@@ -15,6 +15,7 @@
 #include "graph.h"
 #include "graph_internal.h"
 #include "macro.h"
+#include "strv.h"
 #include "util.h"
 
 /* ---- graph ---- */
@@ -150,20 +151,8 @@ static int check_unique_paths(struct ctx *c, const struct graph *g) {
         return r;
 }
 
-/* Validate the tree and build the graph. Errors are recorded and the
- * validation goes on (c->many) wherever what follows does not depend on the
- * broken part: every resource, collect entry and edge is checked. */
-static int build_graph(struct ctx *c, const struct ynode *root, struct graph **ret) {
-        static const char *const top_fields[] = { "graph", "comment", "resources", "collect", "edges", NULL };
-        _cleanup_(graph_freep) struct graph *g = calloc(1, sizeof(*g));
-        _cleanup_free_ size_t *sorted = NULL;
-        _cleanup_free_ unsigned *eline = NULL, *ecol = NULL;
-        _cleanup_strv_ char **refused = NULL; /* "kind/name" of resources that failed validation */
-        const struct ynode *v;
-        size_t cap = 0;
-        int r;
-
-/* an error: -ENOMEM (or any error outside "many" mode) ends the validation */
+/* an error: -ENOMEM (or any error outside "many" mode) ends the validation;
+ * in a helper it returns from the helper, whose caller returns it in turn */
 #define KEEP_GOING(expr)                                \
         do {                                            \
                 int _r = (expr);                        \
@@ -171,29 +160,12 @@ static int build_graph(struct ctx *c, const struct ynode *root, struct graph **r
                         return _r;                      \
         } while (0)
 
-        if (!g)
-                return -ENOMEM;
-        if (!root)
-                return fail_at(c, 1, 1, "empty graph: expected a mapping with at least 'graph: NAME'");
-        if (root->type != Y_MAP)
-                return fail(c, root, "a graph must be a mapping with 'graph', 'resources', 'collect', 'edges', got %s",
-                            ytype_name(root));
-        KEEP_GOING(check_keys(c, root, top_fields, NULL, "the graph"));
-        v = map_get(root, "graph");
-        if (!v)
-                KEEP_GOING(fail(c, root, "the graph has no 'graph' field (its name)"));
-        else if ((r = dup_string(c, "'graph' (the graph name)", v, &g->name)) < 0)
-                KEEP_GOING(r);
-        else if (!*g->name)
-                KEEP_GOING(fail(c, v, "'graph' (the graph name) must not be empty"));
-        else if (has_ctrl(g->name) || strlen(g->name) > NAME_MAX_LEN)
-                KEEP_GOING(fail(c, v, "'graph' (the graph name) must be at most %d bytes with no control characters",
-                                NAME_MAX_LEN));
-        if ((v = map_get(root, "comment")) && v->type != Y_SCALAR)
-                KEEP_GOING(fail(c, v, "'comment' must be a string, got %s", ytype_name(v)));
+/* resources: {kind: [ {name:..., ...}, ... ]}. Each valid one is added to g;
+ * "kind/name" of each refused one goes to *refused, so that edges to it do
+ * not also report it missing. */
+static int build_resources(struct ctx *c, struct graph *g, const struct ynode *v, size_t *cap, char ***refused) {
+        int r;
 
-        /* resources: {kind: [ {name:..., ...}, ... ]} */
-        v = map_get(root, "resources");
         if (v && !ynode_is_null(v) && v->type != Y_MAP)
                 KEEP_GOING(fail(c, v, "'resources' must be a mapping of kind to a list of resources, got %s",
                                 ytype_name(v)));
@@ -237,26 +209,25 @@ static int build_graph(struct ctx *c, const struct ynode *root, struct graph **r
                                                 char key[NAME_MAX_LEN + 16];
                                                 snprintf(key, sizeof key, "%s/%s", k->value,
                                                          startswith(nn->value, "@@") ? nn->value + 2 : nn->value);
-                                                if (strv_push(&refused, key) < 0)
+                                                if (strv_push(refused, key) < 0)
                                                         return -ENOMEM;
                                         }
                                         continue;
                                 }
-                                if ((r = push_res(g, &cap, &res)) < 0) {
+                                if ((r = push_res(g, cap, &res)) < 0) {
                                         resource_clear(&res);
                                         return r;
                                 }
                         }
                 }
         }
+        return 0;
+}
 
-        KEEP_GOING(check_unique_names(c, g, &sorted));
-        if (!sorted)
-                return -ENOMEM; /* check_unique_names returns it unless out of memory */
-        KEEP_GOING(check_unique_paths(c, g));
+/* collect: [ {kind: K, pattern: P} ]; an empty pattern ('') is not set. */
+static int build_collect(struct ctx *c, struct graph *g, const struct ynode *v) {
+        int r;
 
-        /* collect: [ {kind: K, pattern: P} ]; an empty pattern ('') is not set */
-        v = map_get(root, "collect");
         if (v && !ynode_is_null(v) && v->type != Y_SEQ)
                 KEEP_GOING(fail(c, v, "'collect' must be a list of {kind, pattern}, got %s", ytype_name(v)));
         else if (v && !ynode_is_null(v)) {
@@ -334,16 +305,24 @@ static int build_graph(struct ctx *c, const struct ynode *root, struct graph **r
                                                 col->pattern));
                 }
         }
+        return 0;
+}
 
-        /* edges: [ {name, from: {kind, name}, to: {kind, name}, notify} ] */
-        v = map_get(root, "edges");
+/* edges: [ {name, from: {kind, name}, to: {kind, name}, notify} ], their ends
+ * looked up in sorted; the line and column of each kept edge go to
+ * *ret_eline and *ret_ecol (owned by the caller, for the cycle report). */
+static int build_edges(struct ctx *c, struct graph *g, const struct ynode *v, const size_t *sorted,
+                       char *const *refused, unsigned **ret_eline, unsigned **ret_ecol) {
+        unsigned *eline = NULL, *ecol = NULL;
+        int r;
+
         if (v && !ynode_is_null(v) && v->type != Y_SEQ)
                 KEEP_GOING(fail(c, v, "'edges' must be a list, got %s", ytype_name(v)));
         else if (v && !ynode_is_null(v)) {
                 static const char *const fields[] = { "name", "from", "to", "notify", NULL };
                 g->edges = calloc(v->n + 1, sizeof(struct edge));
-                eline = calloc(v->n + 1, sizeof(unsigned));
-                ecol = calloc(v->n + 1, sizeof(unsigned));
+                *ret_eline = eline = calloc(v->n + 1, sizeof(unsigned));
+                *ret_ecol = ecol = calloc(v->n + 1, sizeof(unsigned));
                 if (!g->edges || !eline || !ecol)
                         return -ENOMEM;
                 for (size_t i = 0; i < v->n; i++) {
@@ -417,7 +396,55 @@ static int build_graph(struct ctx *c, const struct ynode *root, struct graph **r
                         g->n_edges++;
                 }
         }
-#undef KEEP_GOING
+        return 0;
+}
+
+/* Validate the tree and build the graph. Errors are recorded and the
+ * validation goes on (c->many) wherever what follows does not depend on the
+ * broken part: every resource, collect entry and edge is checked. */
+static int build_graph(struct ctx *c, const struct ynode *root, struct graph **ret) {
+        static const char *const top_fields[] = { "graph", "comment", "resources", "collect", "edges", NULL };
+        _cleanup_(graph_freep) struct graph *g = calloc(1, sizeof(*g));
+        _cleanup_free_ size_t *sorted = NULL;
+        _cleanup_free_ unsigned *eline = NULL, *ecol = NULL;
+        _cleanup_strv_ char **refused = NULL; /* "kind/name" of resources that failed validation */
+        const struct ynode *v;
+        size_t cap = 0;
+        int r;
+
+        if (!g)
+                return -ENOMEM;
+        if (!root)
+                return fail_at(c, 1, 1, "empty graph: expected a mapping with at least 'graph: NAME'");
+        if (root->type != Y_MAP)
+                return fail(c, root, "a graph must be a mapping with 'graph', 'resources', 'collect', 'edges', got %s",
+                            ytype_name(root));
+        KEEP_GOING(check_keys(c, root, top_fields, NULL, "the graph"));
+        v = map_get(root, "graph");
+        if (!v)
+                KEEP_GOING(fail(c, root, "the graph has no 'graph' field (its name)"));
+        else if ((r = dup_string(c, "'graph' (the graph name)", v, &g->name)) < 0)
+                KEEP_GOING(r);
+        else if (!*g->name)
+                KEEP_GOING(fail(c, v, "'graph' (the graph name) must not be empty"));
+        else if (has_ctrl(g->name) || strlen(g->name) > NAME_MAX_LEN)
+                KEEP_GOING(fail(c, v, "'graph' (the graph name) must be at most %d bytes with no control characters",
+                                NAME_MAX_LEN));
+        if ((v = map_get(root, "comment")) && v->type != Y_SCALAR)
+                KEEP_GOING(fail(c, v, "'comment' must be a string, got %s", ytype_name(v)));
+
+        /* resources, then the checks across them */
+        if ((r = build_resources(c, g, map_get(root, "resources"), &cap, &refused)) < 0)
+                return r;
+        KEEP_GOING(check_unique_names(c, g, &sorted));
+        if (!sorted)
+                return -ENOMEM; /* check_unique_names returns it unless out of memory */
+        KEEP_GOING(check_unique_paths(c, g));
+
+        if ((r = build_collect(c, g, map_get(root, "collect"))) < 0)
+                return r;
+        if ((r = build_edges(c, g, map_get(root, "edges"), sorted, refused, &eline, &ecol)) < 0)
+                return r;
 
         if (c->n_errs > 0)
                 return -EINVAL;
@@ -434,6 +461,8 @@ static int build_graph(struct ctx *c, const struct ynode *root, struct graph **r
         *ret = TAKE_PTR(g);
         return 0;
 }
+
+#undef KEEP_GOING
 
 int graph_parse(const char *text, size_t len, const char *filename, struct graph **ret, char *err, size_t errlen) {
         struct ctx c = { .filename = filename ? filename : "<graph>", .err = err, .errlen = errlen };

@@ -137,6 +137,50 @@ static int yaml_syntax_error(struct ctx *c, yaml_parser_t *p, const char *text, 
         return fail_at(c, line, col, "yaml syntax error: %s", problem);
 }
 
+/* A scalar event as a node; a string holding a NUL byte is refused. */
+static int scalar_node(struct ctx *c, yaml_event_t *ev, struct ynode **ret) {
+        struct ynode *n = ynode_new(Y_SCALAR, &ev->start_mark);
+
+        if (!n)
+                return -ENOMEM;
+        n->len = ev->data.scalar.length;
+        n->value = malloc(n->len + 1);
+        if (!n->value) {
+                free(n);
+                return -ENOMEM;
+        }
+        memcpy(n->value, ev->data.scalar.value, n->len);
+        n->value[n->len] = 0;
+        /* an escaped "\0" would silently cut the string short */
+        if (memchr(n->value, 0, n->len)) {
+                int r = fail_at(c, (unsigned) ev->start_mark.line + 1, (unsigned) ev->start_mark.column + 1,
+                                "a string contains a NUL byte (\\0)");
+                ynode_free(n);
+                return r;
+        }
+        n->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && !ev->data.scalar.tag;
+        *ret = n;
+        return 0;
+}
+
+/* Hang a new node under the open collection (or make it the root); a
+ * collection becomes the open one. On failure n is freed. */
+static int attach_node(struct ynode **stack, size_t *depth, struct ynode **root, struct ynode *n) {
+        int r = 0;
+
+        if (*depth > 0)
+                r = ynode_append(stack[*depth - 1], n);
+        else if (!*root)
+                *root = n;
+        else
+                r = -EINVAL; /* cannot happen: one document, one root */
+        if (r < 0)
+                ynode_free(n);
+        else if (n->type != Y_SCALAR)
+                stack[(*depth)++] = n;
+        return r;
+}
+
 /* Parse text into a tree with the event API. Refuses aliases, several
  * documents and nesting deeper than YTREE_MAX_DEPTH. *ret is NULL for an
  * empty stream. */
@@ -177,30 +221,7 @@ int ytree_parse(struct ctx *c, const char *text, size_t len, struct ynode **ret)
                                     (const char *) ev.data.alias.anchor);
                         break;
                 case YAML_SCALAR_EVENT:
-                        n = ynode_new(Y_SCALAR, &ev.start_mark);
-                        if (!n) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                        n->len = ev.data.scalar.length;
-                        n->value = malloc(n->len + 1);
-                        if (!n->value) {
-                                free(n);
-                                n = NULL;
-                                r = -ENOMEM;
-                                break;
-                        }
-                        memcpy(n->value, ev.data.scalar.value, n->len);
-                        n->value[n->len] = 0;
-                        /* an escaped "\0" would silently cut the string short */
-                        if (memchr(n->value, 0, n->len)) {
-                                r = fail_at(c, (unsigned) ev.start_mark.line + 1, (unsigned) ev.start_mark.column + 1,
-                                            "a string contains a NUL byte (\\0)");
-                                ynode_free(n);
-                                n = NULL;
-                                break;
-                        }
-                        n->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE && !ev.data.scalar.tag;
+                        r = scalar_node(c, &ev, &n);
                         break;
                 case YAML_SEQUENCE_START_EVENT:
                 case YAML_MAPPING_START_EVENT:
@@ -222,18 +243,8 @@ int ytree_parse(struct ctx *c, const char *text, size_t len, struct ynode **ret)
                 default:
                         break;
                 }
-                if (r >= 0 && n) {
-                        if (depth > 0)
-                                r = ynode_append(stack[depth - 1], n);
-                        else if (!root)
-                                root = n;
-                        else
-                                r = -EINVAL; /* cannot happen: one document, one root */
-                        if (r < 0)
-                                ynode_free(n);
-                        else if (n->type != Y_SCALAR)
-                                stack[depth++] = n;
-                }
+                if (r >= 0 && n)
+                        r = attach_node(stack, &depth, &root, n);
                 yaml_event_delete(&ev);
                 if (r < 0)
                         break;

@@ -15,6 +15,7 @@
 #include "deploy.h"
 #include "macro.h"
 #include "sign.h"
+#include "strv.h"
 #include "util.h"
 
 #define KEY_FILE_MAX (64 * 1024)

@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "macro.h"
+#include "strv.h"
 
 void strv_free(char **v) {
         if (!v)

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "macro.h"
+#include "strv.h"
 #include "util.h"
 
 bool hostname_is_valid(const char *h) {
@@ -25,6 +26,42 @@ bool hostname_is_valid(const char *h) {
                 if (!isalnum((unsigned char) h[i]) && h[i] != '.' && h[i] != '-')
                         return false;
         return true;
+}
+
+int node_hostname_pick(const char *given, const char *system, char **ret, char *err, size_t errlen) {
+        char *h;
+
+        if (given && !hostname_is_valid(given)) {
+                snprintf(err, errlen, "invalid hostname '%s': use --hostname with [A-Za-z0-9][A-Za-z0-9.-]{0,62}",
+                         given);
+                return -EINVAL;
+        }
+        if (!given && (!system || !hostname_is_valid(system))) {
+                snprintf(err, errlen,
+                         "system host name '%s' is not a valid node name: give --hostname "
+                         "([A-Za-z0-9][A-Za-z0-9.-]{0,62}, the same for this node's mgmt-supervisor and "
+                         "mgmt-agent)",
+                         system ? system : "");
+                return -EINVAL;
+        }
+        h = strdup(given ? given : system);
+        if (!h) {
+                snprintf(err, errlen, "out of memory");
+                return -ENOMEM;
+        }
+        *ret = h;
+        return 0;
+}
+
+int node_hostname(const char *given, char **ret, char *err, size_t errlen) {
+        char buf[256] = "";
+
+        if (!given && gethostname(buf, sizeof buf - 1) < 0) {
+                int r = -errno;
+                snprintf(err, errlen, "cannot get the hostname: %s", strerror(-r));
+                return r;
+        }
+        return node_hostname_pick(given, given ? NULL : buf, ret, err, errlen);
 }
 
 int url_split(const char *url, char **ret_scheme, char **ret_host, int *ret_port) {

@@ -25,6 +25,14 @@ bool host_is_loopback(const char *host);
 
 /* [A-Za-z0-9][A-Za-z0-9.-]{0,62} */
 bool hostname_is_valid(const char *h);
+/* The name of this node, the same rule for every program: given (the
+ * --hostname value) when set, else the system host name, which must then be a
+ * valid node name as it is, never a guess that could differ from the name the
+ * node's other program uses. 0 with *ret allocated; -EINVAL (the name is not
+ * valid), -ENOMEM or gethostname's -errno, with a message in err. */
+int node_hostname(const char *given, char **ret, char *err, size_t errlen);
+/* node_hostname with the system host name passed in (NULL: unknown). */
+int node_hostname_pick(const char *given, const char *system, char **ret, char *err, size_t errlen);
 
 /* base64 (standard alphabet, padded). Returned strings are NUL-terminated;
  * decoded data also gets a terminating NUL not counted in ret_len. */

@@ -11,6 +11,7 @@
 
 #include "etcd.h"
 #include "macro.h"
+#include "strv.h"
 #include "util.h"
 
 struct probe {

@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "macro.h"
+#include "strv.h"
 #include "util.h"
 
 enum { O_HOST, O_SEEDS, O_SIZE, O_SERVER, O_TIMEOUT, O_NOSERVER, O_ARG, O_PREFIX, O_N };

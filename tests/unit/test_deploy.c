@@ -8,6 +8,7 @@
 #include "etcd.h"
 #include "keys.h"
 #include "macro.h"
+#include "strv.h"
 #include "util.h"
 
 static const char graph[] = "graph: g\nresources:\n  noop:\n  - name: a\n";
@@ -262,6 +263,43 @@ START_TEST(test_host_status) {
 }
 END_TEST
 
+/* The agent's side of the record: the exact bytes it writes today, and what
+ * the deployer decodes from them is what went in. */
+START_TEST(test_host_status_encode) {
+        char *errs[] = { (char *) "file '/etc/x': \"denied\"", (char *) "e2", NULL };
+        struct host_status in = { .deploy = 12, .state = DEPLOY_STATE_FAILED, .errors = errs,
+                                  .time = (char *) "2024-01-01T00:00:00Z" };
+        struct host_status out;
+        char err[256];
+        char *text;
+
+        text = host_status_encode(&in);
+        ck_assert_ptr_nonnull(text);
+        ck_assert_str_eq(text, "{\"deploy\":12,\"state\":\"failed\",\"errors\":[\"file '/etc/x': \\\"denied\\\"\","
+                               "\"e2\"],\"time\":\"2024-01-01T00:00:00Z\"}");
+        ck_assert_int_eq(host_status_decode("h1", text, strlen(text), &out, err, sizeof err), 0);
+        ck_assert_int_eq(out.deploy, 12);
+        ck_assert_int_eq(out.state, DEPLOY_STATE_FAILED);
+        ck_assert_uint_eq(strv_length(out.errors), 2);
+        ck_assert_str_eq(out.errors[0], errs[0]);
+        ck_assert_str_eq(out.time, in.time);
+        host_status_clear(&out);
+        free(text);
+
+        /* no errors, no time: an empty list and "" */
+        in = (struct host_status){ .deploy = 0, .state = DEPLOY_STATE_CONVERGED };
+        text = host_status_encode(&in);
+        ck_assert_str_eq(text, "{\"deploy\":0,\"state\":\"converged\",\"errors\":[],\"time\":\"\"}");
+        free(text);
+
+        /* a state outside the enum is refused, not written */
+        in.state = _DEPLOY_STATE_MAX;
+        ck_assert_ptr_null(host_status_encode(&in));
+        in.state = (enum deploy_state) -1;
+        ck_assert_ptr_null(host_status_encode(&in));
+}
+END_TEST
+
 static Suite *deploy_suite(void) {
         Suite *s = suite_create("deploy");
         TCase *tc = tcase_create("core");
@@ -270,6 +308,7 @@ static Suite *deploy_suite(void) {
         tcase_add_test(tc, test_origin_env);
         tcase_add_test(tc, test_txn_compare);
         tcase_add_test(tc, test_host_status);
+        tcase_add_test(tc, test_host_status_encode);
         tcase_add_test(tc, test_highest_id);
         suite_add_tcase(s, tc);
         return s;

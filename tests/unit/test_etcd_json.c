@@ -1,4 +1,4 @@
-/* test_etcd_json.c: unit tests for the pure parts of lib/etcd.c: request bodies
+/* test_etcd_json.c: unit tests for lib/etcd_json.c: request bodies
  * and the parsers of every gateway reply shape, with real etcd 3.4 and 3.5
  * replies and malformed ones (wrong types, missing fields, bad base64, huge
  * arrays). */
@@ -9,6 +9,7 @@
 
 #include "etcd.h"
 #include "macro.h"
+#include "strv.h"
 #include "util.h"
 
 #define HDR                                                                                                 \

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "macro.h"
+#include "strv.h"
 #include "supervisor.h"
 #include "util.h"
 

@@ -8,6 +8,7 @@
 
 #include "graph.h"
 #include "macro.h"
+#include "strv.h"
 #include "util.h"
 
 static const char *datadir(void) {

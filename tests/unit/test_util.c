@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "macro.h"
+#include "strv.h"
 #include "util.h"
 
 START_TEST(test_b64_roundtrip) {
@@ -243,6 +244,55 @@ START_TEST(test_hostname_valid) {
 }
 END_TEST
 
+/* The node name rule both programs use: the flag wins, else the system name
+ * as it is, refused (never fixed up) when it is not a valid node name. */
+START_TEST(test_node_hostname) {
+        static const struct {
+                const char *given, *system, *want, *err;
+        } cases[] = {
+                { "node1", "sys", "node1", NULL },
+                { "node1", NULL, "node1", NULL },
+                { NULL, "sys-1.example", "sys-1.example", NULL },
+                { NULL, "my_host", NULL, "system host name 'my_host' is not a valid node name" },
+                { NULL, "", NULL, "system host name '' is not a valid node name" },
+                { NULL, NULL, NULL, "system host name '' is not a valid node name" },
+                { "-bad", "sys", NULL, "invalid hostname '-bad'" },
+                { "", "sys", NULL, "invalid hostname ''" },
+        };
+        char err[256];
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                char *h = (char *) "untouched";
+                err[0] = 0;
+                int r = node_hostname_pick(cases[i].given, cases[i].system, &h, err, sizeof err);
+                if (cases[i].want) {
+                        ck_assert_int_eq(r, 0);
+                        ck_assert_str_eq(h, cases[i].want);
+                        ck_assert_str_eq(err, "");
+                        free(h);
+                } else {
+                        ck_assert_int_eq(r, -EINVAL);
+                        ck_assert_str_eq(h, "untouched");
+                        ck_assert_msg(strstr(err, cases[i].err), "case %zu: '%s'", i, err);
+                        ck_assert(strstr(err, "--hostname"));
+                }
+        }
+
+        /* the system name itself: whatever it is, a name comes back valid or the call says why */
+        char *h = NULL;
+        err[0] = 0;
+        int r = node_hostname(NULL, &h, err, sizeof err);
+        if (r == 0) {
+                ck_assert(hostname_is_valid(h));
+                free(h);
+        } else
+                ck_assert(err[0] != 0);
+        ck_assert_int_eq(node_hostname("given", &h, err, sizeof err), 0);
+        ck_assert_str_eq(h, "given");
+        free(h);
+}
+END_TEST
+
 START_TEST(test_sha256) {
         char out[65];
         sha256_hex("", 0, out);
@@ -369,6 +419,7 @@ static Suite *util_suite(void) {
         tcase_add_test(tc, test_url_split);
         tcase_add_test(tc, test_host_kinds);
         tcase_add_test(tc, test_hostname_valid);
+        tcase_add_test(tc, test_node_hostname);
         tcase_add_test(tc, test_sha256);
         tcase_add_test(tc, test_parse_int64);
         tcase_add_test(tc, test_time);
