@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "linebuf.h"
 #include "log.h"
 #include "supervisor.h"
 #include "util.h"
@@ -25,9 +26,12 @@ const char *child_state_to_string(enum child_state s) {
         return names[s];
 }
 
+static void on_etcd_line(const char *line, size_t len, void *ud);
+
 void child_init(struct child *ch, sd_event *e, uint64_t stop_timeout, child_exit_cb on_exit, void *ud) {
         *ch = (struct child){ .event = e, .state = CHILD_DOWN, .out_fd = -1, .stop_timeout = stop_timeout,
                               .on_exit = on_exit, .userdata = ud };
+        linebuf_init(&ch->lines, LINEBUF_MAX, on_etcd_line, ch);
 }
 
 static void set_state(struct child *ch, enum child_state s) {
@@ -90,41 +94,27 @@ int etcd_line_level(const char *line) {
         return LOG_DEBUG;
 }
 
-static void flush_line(struct child *ch) {
-        ch->linebuf[ch->linelen] = 0;
-        if (ch->linelen > 0) {
-                /* etcd's chatter (peer connections...) only at debug; its warnings and errors as such */
-                int level = etcd_line_level(ch->linebuf);
-                log_msg(level, 0, "etcd: %s", ch->linebuf);
-                if (level <= LOG_ERR)
-                        strlcpy(ch->last_error, error_text(ch->linebuf), sizeof ch->last_error);
-                if (strstr(ch->linebuf, "permanently removed from the cluster") ||
-                    strstr(ch->linebuf, "has already been removed"))
-                        ch->removed_seen = true;
-        }
-        ch->linelen = 0;
+/* One line of etcd's output: into our log (its chatter, such as peer
+ * connections, only at debug; its warnings and errors as such), remembering
+ * the last error and whether etcd said this member was removed. */
+static void on_etcd_line(const char *line, size_t len, void *ud) {
+        struct child *ch = ud;
+        int level = etcd_line_level(line);
+        log_msg(level, 0, "etcd: %s", line);
+        if (level <= LOG_ERR)
+                strlcpy(ch->last_error, error_text(line), sizeof ch->last_error);
+        if (strstr(line, "permanently removed from the cluster") || strstr(line, "has already been removed"))
+                ch->removed_seen = true;
 }
 
 static int out_cb(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         struct child *ch = userdata;
-        char buf[4096];
-        ssize_t n = read(fd, buf, sizeof buf);
-
-        if (n <= 0) {
-                if (n < 0 && (errno == EAGAIN || errno == EINTR))
-                        return 0;
-                flush_line(ch);
-                ch->out_src = sd_event_source_disable_unref(ch->out_src);
-                close(ch->out_fd);
-                ch->out_fd = -1;
+        if (linebuf_read(&ch->lines, fd) > 0)
                 return 0;
-        }
-        for (ssize_t i = 0; i < n; i++) {
-                if (buf[i] == '\n' || ch->linelen >= sizeof ch->linebuf - 1)
-                        flush_line(ch);
-                if (buf[i] != '\n')
-                        ch->linebuf[ch->linelen++] = buf[i];
-        }
+        linebuf_flush(&ch->lines);
+        ch->out_src = sd_event_source_disable_unref(ch->out_src);
+        close(ch->out_fd);
+        ch->out_fd = -1;
         return 0;
 }
 

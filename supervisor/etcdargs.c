@@ -229,23 +229,12 @@ static int check_url_shape(char *const *urls, const char *flag, char *err, size_
 
 int sup_config_from(struct sup_config *sc, const struct config *cfg, char *err, size_t errlen) {
         const struct opt_val *v = cfg->v;
-        char host[256];
         int r;
 
         *sc = (struct sup_config){ 0 };
-        if (v[OPT_HOSTNAME_].s)
-                sc->hostname = strdup(v[OPT_HOSTNAME_].s);
-        else {
-                if (gethostname(host, sizeof host) < 0)
-                        return -errno;
-                host[sizeof host - 1] = 0;
-                if (!hostname_is_valid(host)) {
-                        snprintf(err, errlen, "system host name '%s' is not a valid node name: give --hostname",
-                                 host);
-                        return -EINVAL;
-                }
-                sc->hostname = strdup(host);
-        }
+        r = node_hostname(v[OPT_HOSTNAME_].s, &sc->hostname, err, errlen);
+        if (r < 0)
+                return r;
         sc->seeds = v[OPT_SEEDS].list ? strv_copy(v[OPT_SEEDS].list) : NULL;
         sc->client_urls = strv_copy(v[OPT_CLIENT_URLS].list);
         sc->server_urls = strv_copy(v[OPT_SERVER_URLS].list);

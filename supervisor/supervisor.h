@@ -35,6 +35,7 @@
 
 #include "config.h"
 #include "etcd.h"
+#include "linebuf.h"
 
 /* ---------- configuration ---------- */
 enum {
@@ -229,8 +230,7 @@ struct child {
         char **argv;
         sd_event_source *child_src, *timer, *out_src;
         int out_fd;
-        char linebuf[8192];
-        size_t linelen;
+        struct linebuf lines; /* etcd's output, cut into lines */
         unsigned crashes;     /* unexpected exits since the last healthy period */
         unsigned total_crashes;
         uint64_t stop_timeout;
