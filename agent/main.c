@@ -9,6 +9,7 @@
 
 #include "agent.h"
 #include "config.h"
+#include "clusterstatus.h"
 #include "log.h"
 #include "macro.h"
 #include "strv.h"
@@ -278,6 +279,7 @@ static void agent_teardown(struct agent *a) {
                 etcd_watch_free(a->deploy_watch);
                 etcd_watch_free(a->exported_watch);
                 etcd_watch_free(a->endpoints_watch);
+                cluster_status_abandon(a->etcd);
                 etcd_client_free(a->etcd);
         }
         agent_collected_free_all(a);

@@ -452,7 +452,11 @@ out:
 
 /* ---------------- gathering ---------------- */
 
+struct probe;
+
 struct cluster_status_gather {
+        struct cluster_status_gather *next; /* every gather in flight (cluster_status_abandon) */
+        struct probe *probes_in_flight;
         struct etcd_client *c;
         cluster_status_cb cb;
         void *userdata;
@@ -463,11 +467,24 @@ struct cluster_status_gather {
 
 struct probe {
         struct cluster_status_gather *g;
+        struct probe *next;
         char id[32];
         const char *what; /* "status" or "health" */
 };
 
+static struct cluster_status_gather *in_flight;
+
 static void gather_free(struct cluster_status_gather *g) {
+        for (struct cluster_status_gather **pp = &in_flight; *pp; pp = &(*pp)->next)
+                if (*pp == g) {
+                        *pp = g->next;
+                        break;
+                }
+        while (g->probes_in_flight) {
+                struct probe *p = g->probes_in_flight;
+                g->probes_in_flight = p->next;
+                free(p);
+        }
         json_decref(g->members);
         json_decref(g->txn);
         json_decref(g->probes);
@@ -501,6 +518,11 @@ static void probe_cb(struct etcd_client *c, const struct etcd_error *err, json_t
                 json_object_set(o, p->what, reply);
         else if (o && err && !json_object_get(o, "error"))
                 json_object_set_new(o, "error", json_string(err->msg));
+        for (struct probe **pp = &g->probes_in_flight; *pp; pp = &(*pp)->next)
+                if (*pp == p) {
+                        *pp = p->next;
+                        break;
+                }
         free(p);
         gather_step_done(g);
 }
@@ -519,7 +541,10 @@ static int probe_start(struct cluster_status_gather *g, const char *endpoint, ui
         if (r < 0) {
                 g->pending--;
                 free(p);
+                return r;
         }
+        p->next = g->probes_in_flight;
+        g->probes_in_flight = p;
         return r;
 }
 
@@ -566,7 +591,9 @@ int cluster_status_gather(struct etcd_client *c, cluster_status_cb cb, void *use
                 json_decref(txn);
                 return -ENOMEM;
         }
-        *g = (struct cluster_status_gather){ .c = c, .cb = cb, .userdata = userdata, .probes = g->probes };
+        *g = (struct cluster_status_gather){ .c = c, .cb = cb, .userdata = userdata, .probes = g->probes,
+                                             .next = in_flight };
+        in_flight = g;
         /* held while starting, so that a reply arriving at once cannot finish us */
         g->pending = 1;
         g->pending++;
@@ -591,4 +618,12 @@ int cluster_status_gather(struct etcd_client *c, cluster_status_cb cb, void *use
 void cluster_status_cancel(struct cluster_status_gather *g) {
         if (g)
                 g->cb = NULL;
+}
+
+void cluster_status_abandon(struct etcd_client *c) {
+        for (struct cluster_status_gather *g = in_flight, *next; g; g = next) {
+                next = g->next;
+                if (g->c == c)
+                        gather_free(g);
+        }
 }

@@ -90,6 +90,9 @@ struct cluster_status_gather;
 int cluster_status_gather(struct etcd_client *c, cluster_status_cb cb, void *userdata,
                           struct cluster_status_gather **ret);
 void cluster_status_cancel(struct cluster_status_gather *g);
+/* Free every gather still waiting on client c, without calling back: only
+ * right before etcd_client_free(c), which drops their replies. */
+void cluster_status_abandon(struct etcd_client *c);
 
 /* RFC 3339 UTC ("2026-01-02T03:04:05Z", fraction and offset accepted) to epoch seconds; -1 if malformed. */
 time_t rfc3339_parse(const char *s);

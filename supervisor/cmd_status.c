@@ -184,6 +184,7 @@ int cmd_status(int argc, char **argv) {
                 cluster_status_cancel(s.g);
         if (s.w)
                 etcd_watch_free(s.w);
+        cluster_status_abandon(s.c);
         etcd_client_free(s.c);
         config_free(&cfg);
         return r < 0 ? 1 : s.rc;

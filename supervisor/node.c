@@ -20,6 +20,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "keys.h"
+#include "clusterstatus.h"
 #include "log.h"
 #include "supervisor.h"
 #include "util.h"
@@ -672,6 +673,7 @@ void node_free(struct node *n) {
                 child_kill_now(&n->child);
         for (size_t i = 0; i < ELEMENTSOF(n->watches); i++)
                 etcd_watch_free(n->watches[i]);
+        cluster_status_abandon(n->client);
         etcd_client_free(n->client);
         snapsched_free(n->snap); /* snapshot.c: after the client, so no stream is left */
         sd_event_source_disable_unref(n->tick);
