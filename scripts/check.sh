@@ -16,6 +16,15 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/lsan.supp:print_suppressions=0}
 passed=0
 failed=0
+
+# Every agent and supervisor a test starts holds inotify instances; the
+# kernel's default of 128 per user runs out when the suite runs beside other
+# work. As root, raise it for this machine (it only grows, never shrinks).
+if [ "$(id -u)" = 0 ] && [ -w /proc/sys/fs/inotify/max_user_instances ] &&
+        [ "$(cat /proc/sys/fs/inotify/max_user_instances)" -lt 1024 ]; then
+        echo "check: raising fs.inotify.max_user_instances from $(cat /proc/sys/fs/inotify/max_user_instances) to 1024"
+        echo 1024 > /proc/sys/fs/inotify/max_user_instances || true
+fi
 part=${CHECK_ONLY:-all}
 
 echo "== build (ASan+UBSan) in $B/"
