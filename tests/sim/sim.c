@@ -70,6 +70,7 @@ struct world {
 };
 
 static uint64_t rng_state;
+static uint64_t total_steps; /* over every schedule run */
 static uint64_t rnd(void) {
         rng_state ^= rng_state << 13;
         rng_state ^= rng_state >> 7;
@@ -392,6 +393,7 @@ static void step(struct world *w, bool faults) {
         struct host *h = &w->h[hi];
 
         w->now += SEC;
+        total_steps++;
         pick_leader(w);
         if (r < 5) {
                 coordinator_round(w);
@@ -530,7 +532,7 @@ int main(int argc, char **argv) {
                 } else
                         passed++;
         }
-        printf("sim%s: %" PRIu64 " schedules, %" PRIu64 " passed, %" PRIu64 " failed\n", legacy ? " (legacy order)" : "",
-               n, passed, failed);
+        printf("sim%s: %" PRIu64 " schedules, %" PRIu64 " steps, %" PRIu64 " passed, %" PRIu64 " failed\n",
+               legacy ? " (legacy order)" : "", n, total_steps, passed, failed);
         return failed ? 1 : 0;
 }
