@@ -36,6 +36,7 @@ struct etcd_req {
         struct curl_slist *headers;
         char *path, *body;
         char *fixed; /* endpoint of etcd_call_at/etcd_get, no failover */
+        uint64_t timeout_usec; /* 0: the client's */
         bool get;
         char *buf;
         size_t len, cap;
@@ -334,7 +335,8 @@ static int req_start(struct etcd_req *q) {
                 curl_easy_setopt(q->easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
                 curl_easy_setopt(q->easy, CURLOPT_LOW_SPEED_TIME, stall > 0 ? stall : 1L);
         } else if (!q->stream)
-                curl_easy_setopt(q->easy, CURLOPT_TIMEOUT_MS, (long) (c->timeout_usec / 1000));
+                curl_easy_setopt(q->easy, CURLOPT_TIMEOUT_MS,
+                                 (long) ((q->timeout_usec ? q->timeout_usec : c->timeout_usec) / 1000));
         if (!q->get) {
                 curl_easy_setopt(q->easy, CURLOPT_POST, 1L);
                 curl_easy_setopt(q->easy, CURLOPT_POSTFIELDS, q->body);
@@ -354,8 +356,9 @@ static int req_start(struct etcd_req *q) {
 
 /* Create and start a request; body is consumed. endpoint NULL: the client's
  * endpoints with failover; watch non-NULL: a stream for that watch. */
-static int req_new(struct etcd_client *c, const char *endpoint, const char *path, json_t *body, bool get,
-                   struct etcd_watch *watch, etcd_cb cb, void *userdata, struct etcd_req **ret) {
+static int req_new_timeout(struct etcd_client *c, const char *endpoint, const char *path, json_t *body, bool get,
+                           struct etcd_watch *watch, uint64_t timeout_usec, etcd_cb cb, void *userdata,
+                           struct etcd_req **ret) {
         struct etcd_req *q = calloc(1, sizeof *q);
         int r;
 
@@ -364,6 +367,7 @@ static int req_new(struct etcd_client *c, const char *endpoint, const char *path
                 return -ENOMEM;
         }
         q->c = c;
+        q->timeout_usec = timeout_usec;
         q->path = strdup(path);
         q->get = get;
         q->ep = c->cur;
@@ -396,6 +400,11 @@ static int req_new(struct etcd_client *c, const char *endpoint, const char *path
         return 0;
 }
 
+static int req_new(struct etcd_client *c, const char *endpoint, const char *path, json_t *body, bool get,
+                   struct etcd_watch *watch, etcd_cb cb, void *userdata, struct etcd_req **ret) {
+        return req_new_timeout(c, endpoint, path, body, get, watch, 0, cb, userdata, ret);
+}
+
 int etcd_call(struct etcd_client *c, const char *path, json_t *body, etcd_cb cb, void *userdata) {
         struct etcd_req *q;
         return req_new(c, NULL, path, body, false, NULL, cb, userdata, &q);
@@ -405,6 +414,12 @@ int etcd_call_at(struct etcd_client *c, const char *endpoint, const char *path, 
                  void *userdata) {
         struct etcd_req *q;
         return req_new(c, endpoint, path, body, false, NULL, cb, userdata, &q);
+}
+
+int etcd_call_at_timeout(struct etcd_client *c, const char *endpoint, const char *path, json_t *body,
+                         uint64_t timeout_usec, etcd_cb cb, void *userdata) {
+        struct etcd_req *q;
+        return req_new_timeout(c, endpoint, path, body, false, NULL, timeout_usec, cb, userdata, &q);
 }
 
 int etcd_get(struct etcd_client *c, const char *endpoint, const char *path, etcd_cb cb, void *userdata) {
@@ -1442,7 +1457,9 @@ int etcd_parse_status(json_t *reply, struct etcd_status *ret, struct etcd_error 
         if (etcd_json_uint64(h, "member_id", &s.member_id) < 0 || etcd_json_uint64(h, "cluster_id", &s.cluster_id) < 0 ||
             etcd_json_uint64(reply, "leader", &s.leader) < 0 ||
             etcd_json_int64(reply, "raftIndex", &s.raft_index) < 0 ||
-            etcd_json_int64(reply, "raftTerm", &s.raft_term) < 0 || etcd_json_int64(reply, "dbSize", &s.db_size) < 0)
+            etcd_json_int64(reply, "raftTerm", &s.raft_term) < 0 || etcd_json_int64(reply, "dbSize", &s.db_size) < 0 ||
+            etcd_json_int64(reply, "dbSizeInUse", &s.db_size_in_use) < 0 ||
+            etcd_json_int64(h, "revision", &s.revision) < 0)
                 return BAD(err, "status reply has bad numbers");
         if (v && !json_is_string(v))
                 return BAD(err, "status version is not a string");
