@@ -434,7 +434,9 @@ static void maint_compacted(struct etcd_client *c, const struct etcd_error *err,
         if (err && !strstr(err->msg, "has been compacted")) {
                 log_warnx("maintenance: compaction to revision %lld failed: %s", (long long) m->compacted, err->msg);
                 m->compacted = 0;
-        } else {
+        } else if (err)
+                log_info("maintenance: revision %lld was compacted already", (long long) m->compacted);
+        else {
                 log_notice("maintenance: compacted to revision %lld", (long long) m->compacted);
                 m->reclaimed = true;
         }
@@ -489,12 +491,27 @@ static void maint_simple_done(struct etcd_client *c, const struct etcd_error *er
         struct maint *m = &n->maint;
         if (err)
                 log_warnx("maintenance: %s %s failed: %s", maction_to_string(m->type), m->host, err->msg);
-        else if (m->type == MACT_DISARM) {
-                log_notice("maintenance: cleared the NOSPACE alarm of %s", m->host);
-                m->last_disarm = now_usec();
-                m->reclaimed = false;
-        } else if (m->type == MACT_TRANSFER)
+        else if (m->type == MACT_TRANSFER)
                 log_notice("maintenance: moved leadership to %s", m->host);
+        maint_act_done(n);
+}
+
+/* One NOSPACE alarm deactivated (or, with reply NULL and no error, the
+ * sender's own count): done when every one has answered. */
+static void maint_disarmed(struct etcd_client *c, const struct etcd_error *err, json_t *reply, void *ud) {
+        struct node *n = ud;
+        struct maint *m = &n->maint;
+        if (err) {
+                log_warnx("maintenance: cannot clear a NOSPACE alarm: %s", err->msg);
+                m->disarm_failed = true;
+        }
+        if (--m->disarming > 0)
+                return;
+        if (!m->disarm_failed)
+                log_notice("maintenance: cleared the NOSPACE alarm of %s", m->alarm_hosts);
+        m->disarm_failed = false;
+        m->last_disarm = now_usec();
+        m->reclaimed = false;
         maint_act_done(n);
 }
 
@@ -537,9 +554,18 @@ static void maint_execute(struct node *n, const struct maction *a, const struct 
                                  etcd_req_move_leader(a->id), maint_simple_done, n);
                 break;
         case MACT_DISARM:
-                r = etcd_call(n->client, ETCD_ALARM,
-                              json_pack("{s:s, s:s, s:s}", "action", "DEACTIVATE", "memberID", id, "alarm", "NOSPACE"),
-                              maint_simple_done, n);
+                /* every member's alarm, in parallel; done when all answered */
+                m->disarming = 1;
+                for (size_t i = 0; i < m->n_nospace; i++) {
+                        snprintf(id, sizeof id, "%" PRIu64, m->nospace[i]);
+                        if (etcd_call(n->client, ETCD_ALARM,
+                                      json_pack("{s:s, s:s, s:s}", "action", "DEACTIVATE", "memberID", id, "alarm",
+                                                "NOSPACE"),
+                                      maint_disarmed, n) >= 0)
+                                m->disarming++;
+                }
+                maint_disarmed(n->client, NULL, NULL, n);
+                r = 0;
                 break;
         case MACT_NONE:
                 break;
@@ -582,6 +608,13 @@ static void maint_decide(struct node *n) {
                 k++;
         }
         qsort(mm, k, sizeof *mm, cmp_mmember);
+        m->alarm_hosts[0] = 0;
+        for (size_t i = 0; i < k; i++)
+                if (mm[i].nospace) {
+                        if (m->alarm_hosts[0])
+                                strlcat(m->alarm_hosts, ", ", sizeof m->alarm_hosts);
+                        strlcat(m->alarm_hosts, mm[i].host, sizeof m->alarm_hosts);
+                }
         s.self_id = n->my_id;
         s.members = mm;
         s.n_members = k;

@@ -11,6 +11,7 @@
  * member, so: one member at a time, the others before the leader (which hands
  * leadership over first), and never while the failure tolerance is 0. */
 #include <bsd/stdlib.h>
+#include <bsd/string.h>
 #include <ctype.h>
 #include <stdio.h>
 
@@ -205,7 +206,13 @@ void maintenance_decide(const struct mstate *s, struct maction *a) {
                                                   USEC_PER_SEC));
                         return;
                 }
-                set(a, MACT_DISARM, m, "clearing the NOSPACE alarm of %s: compacted and defragmented",
-                    m->host ? m->host : "a member");
+                char names[160] = "";
+                for (size_t i = 0; i < s->n_members; i++)
+                        if (s->members[i].nospace) {
+                                if (names[0])
+                                        strlcat(names, ", ", sizeof names);
+                                strlcat(names, s->members[i].host ? s->members[i].host : "?", sizeof names);
+                        }
+                set(a, MACT_DISARM, m, "clearing the NOSPACE alarm of %s: compacted and defragmented", names);
         }
 }

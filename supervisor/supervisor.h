@@ -350,7 +350,7 @@ enum maction_type {
         MACT_COMPACT,  /* compact to <revision> */
         MACT_DEFRAG,   /* defragment <id> on its own client URL */
         MACT_TRANSFER, /* move leadership to <id> before the leader is defragmented */
-        MACT_DISARM,   /* deactivate the NOSPACE alarm of <id> */
+        MACT_DISARM,   /* deactivate every NOSPACE alarm (<id>: the first) */
 };
 
 struct maction {
@@ -466,7 +466,9 @@ struct maint {
         bool busy, acting;       /* a read or an action in flight; acting: an action */
         bool alarms_ok;
         uint64_t nospace[MAINT_MAX_MEMBERS]; /* members with a NOSPACE alarm */
-        size_t n_nospace;
+        size_t n_nospace, disarming; /* alarms read; deactivations in flight */
+        bool disarm_failed;
+        char alarm_hosts[160];       /* hosts with a NOSPACE alarm, for the log */
         uint64_t next_read;      /* CLOCK_MONOTONIC */
         int64_t compacted;
         uint64_t last_disarm;

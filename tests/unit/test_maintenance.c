@@ -236,6 +236,17 @@ static const struct tcase cases[] = {
         .why = "clearing the NOSPACE alarm of b",
     },
     {
+        .name = "NOSPACE on two members, both defragmented: clear both in one action",
+        .self_id = 1,
+        .revision = 500,
+        .compacted = 500,
+        .members = { NOSPACE(1, "a", 300 * KiB, 256 * KiB), NOSPACE(2, "b", 300 * KiB, 256 * KiB),
+                     M(3, "c", 300 * KiB, 256 * KiB) },
+        .type = MACT_DISARM,
+        .id = 1,
+        .why = "clearing the NOSPACE alarm of a, b:",
+    },
+    {
         .name = "NOSPACE on two voters: defrag not allowed, alarm kept",
         .self_id = 1,
         .revision = 500,
