@@ -2,7 +2,10 @@
  * refresh read (plus the timers this coordinator keeps: since when a nominee
  * waits, since when a host is gone, cool-downs), ask coordinator_decide()
  * for one action, carry it out, and refresh when it is done. One membership
- * change is in flight at a time. */
+ * change is in flight at a time. With no membership change to make, the
+ * members' upkeep: their db sizes and alarms read, maintenance_decide()
+ * (maintenance.c) asked, its one action (compact, defragment, hand
+ * leadership over, clear a NOSPACE alarm) carried out. */
 #include <bsd/stdlib.h>
 #include <bsd/string.h>
 #include <inttypes.h>
