@@ -369,6 +369,7 @@ static void maint_status_cb(struct etcd_client *c, const struct etcd_error *err,
                 sl->db_size = st.db_size;
                 sl->db_in_use = st.db_size_in_use;
                 sl->revision = st.revision;
+                sl->leader = st.leader;
                 etcd_status_clear(&st);
         }
         if (--n->maint.pending == 0)
@@ -591,7 +592,14 @@ static void maint_decide(struct node *n) {
 
         m->busy = false;
         m->next_read = now_usec() + MAINT_READ_USEC;
-        if (!n->coordinator || n->shutting_down || n->round_busy)
+        if (!n->coordinator || n->shutting_down || n->round_busy || !n->my_id)
+                return;
+        /* only while our own etcd says it leads: the leader is never taken for a follower */
+        bool leading = false;
+        for (size_t i = 0; i < m->n_slots; i++)
+                if (m->slots[i].id == n->my_id)
+                        leading = m->slots[i].answered && m->slots[i].leader == n->my_id;
+        if (!leading)
                 return;
         for (size_t i = 0; i < m->n_slots; i++) {
                 const struct maint_slot *sl = &m->slots[i];

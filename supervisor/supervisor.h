@@ -459,6 +459,7 @@ struct maint_slot {
         uint64_t id;
         bool answered;
         int64_t db_size, db_in_use, revision;
+        uint64_t leader; /* the leader it knows */
 };
 struct maint {
         struct maint_slot slots[MAINT_MAX_MEMBERS];
