@@ -263,7 +263,8 @@ static int req_start(struct etcd_req *q) {
                 curl_easy_setopt(q->easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
                 curl_easy_setopt(q->easy, CURLOPT_LOW_SPEED_TIME, stall > 0 ? stall : 1L);
         } else if (!q->stream)
-                curl_easy_setopt(q->easy, CURLOPT_TIMEOUT_MS, (long)(c->timeout_usec / 1000));
+                curl_easy_setopt(q->easy, CURLOPT_TIMEOUT_MS,
+                                 (long)((q->timeout_usec ? q->timeout_usec : c->timeout_usec) / 1000));
         if (!q->get) {
                 curl_easy_setopt(q->easy, CURLOPT_POST, 1L);
                 curl_easy_setopt(q->easy, CURLOPT_POSTFIELDS, q->body);
@@ -281,9 +282,10 @@ static int req_start(struct etcd_req *q) {
         return 0;
 }
 
-/* Create and start a request (see etcd_internal.h). */
-int etcd_req_new(struct etcd_client *c, const char *endpoint, const char *path, json_t *body, bool get,
-                 struct etcd_watch *watch, etcd_cb cb, void *userdata, struct etcd_req **ret) {
+/* Create and start a request with its own timeout (0: the client's). */
+static int req_new_timeout(struct etcd_client *c, const char *endpoint, const char *path, json_t *body, bool get,
+                           struct etcd_watch *watch, uint64_t timeout_usec, etcd_cb cb, void *userdata,
+                           struct etcd_req **ret) {
         struct etcd_req *q = calloc(1, sizeof *q);
         int r;
 
@@ -292,6 +294,7 @@ int etcd_req_new(struct etcd_client *c, const char *endpoint, const char *path, 
                 return -ENOMEM;
         }
         q->c = c;
+        q->timeout_usec = timeout_usec;
         q->path = strdup(path);
         q->get = get;
         q->ep = c->cur;
@@ -322,6 +325,18 @@ int etcd_req_new(struct etcd_client *c, const char *endpoint, const char *path, 
         }
         *ret = q;
         return 0;
+}
+
+/* Create and start a request (see etcd_internal.h). */
+int etcd_req_new(struct etcd_client *c, const char *endpoint, const char *path, json_t *body, bool get,
+                 struct etcd_watch *watch, etcd_cb cb, void *userdata, struct etcd_req **ret) {
+        return req_new_timeout(c, endpoint, path, body, get, watch, 0, cb, userdata, ret);
+}
+
+int etcd_call_at_timeout(struct etcd_client *c, const char *endpoint, const char *path, json_t *body,
+                         uint64_t timeout_usec, etcd_cb cb, void *userdata) {
+        struct etcd_req *q;
+        return req_new_timeout(c, endpoint, path, body, false, NULL, timeout_usec, cb, userdata, &q);
 }
 
 int etcd_call(struct etcd_client *c, const char *path, json_t *body, etcd_cb cb, void *userdata) {

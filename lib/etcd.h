@@ -40,6 +40,8 @@
 #define ETCD_STATUS "/v3/maintenance/status"
 #define ETCD_MOVE_LEADER "/v3/maintenance/transfer-leadership"
 #define ETCD_SNAPSHOT "/v3/maintenance/snapshot"
+#define ETCD_DEFRAG "/v3/maintenance/defragment"
+#define ETCD_ALARM "/v3/maintenance/alarm"
 
 /* Error kinds. code > 0 is etcd's gRPC code from its JSON error. */
 enum {
@@ -94,6 +96,9 @@ int etcd_call_sync(struct etcd_client *c, const char *path, json_t *body, json_t
  * specific member for its status). */
 int etcd_call_at(struct etcd_client *c, const char *endpoint, const char *path, json_t *body, etcd_cb cb,
                  void *userdata);
+/* etcd_call_at with its own timeout instead of the client's (e.g. a defrag). */
+int etcd_call_at_timeout(struct etcd_client *c, const char *endpoint, const char *path, json_t *body,
+                         uint64_t timeout_usec, etcd_cb cb, void *userdata);
 /* A server stream's raw reply bytes (e.g. ETCD_SNAPSHOT), never buffered
  * whole: data_cb gets each piece as it arrives, from inside libcurl, so it
  * must only consume the bytes (never call into the client); < 0 aborts the
@@ -172,6 +177,8 @@ struct etcd_status {
         uint64_t cluster_id; /* header.cluster_id */
         uint64_t leader;
         int64_t raft_index, raft_term, db_size;
+        int64_t db_size_in_use; /* dbSizeInUse (3.4+): the rest of db_size is free pages */
+        int64_t revision;       /* header.revision */
         bool learner;
         char *version;
         char **errors;

@@ -503,7 +503,9 @@ int etcd_parse_status(json_t *reply, struct etcd_status *ret, struct etcd_error 
             etcd_json_uint64(reply, "leader", &s.leader) < 0 ||
             etcd_json_int64(reply, "raftIndex", &s.raft_index) < 0 ||
             etcd_json_int64(reply, "raftTerm", &s.raft_term) < 0 ||
-            etcd_json_int64(reply, "dbSize", &s.db_size) < 0)
+            etcd_json_int64(reply, "dbSize", &s.db_size) < 0 ||
+            etcd_json_int64(reply, "dbSizeInUse", &s.db_size_in_use) < 0 ||
+            etcd_json_int64(h, "revision", &s.revision) < 0)
                 return BAD(err, "status reply has bad numbers");
         if (v && !json_is_string(v))
                 return BAD(err, "status version is not a string");

@@ -72,6 +72,10 @@ const struct opt_def supervisor_opts[_OPT_MAX] = {
         [OPT_SNAPSHOT_COMMAND] = { "snapshot-command", NULL, OPT_STRING, "CMD", NULL,
                                    "run CMD through /bin/sh after each good snapshot, its path as $1 (e.g. to "
                                    "copy it off the host); a failure is logged and counted" },
+        [OPT_DEFRAG_THRESHOLD] = { "defrag-threshold", NULL, OPT_STRING, "SIZE", "64M",
+                                   "the coordinator defragments a member, one at a time, when this much (and a "
+                                   "quarter) of its db file is free space, e.g. 512K, 64M, 1G; 0: only to clear a "
+                                   "NOSPACE alarm" },
 };
 
 /* Source address this host uses to reach host:port (no packet is sent). */
@@ -321,6 +325,11 @@ int sup_config_from(struct sup_config *sc, const struct config *cfg, char *err, 
                 return -EINVAL;
         }
 
+        if (maint_parse_size(v[OPT_DEFRAG_THRESHOLD].s, &sc->defrag_threshold) < 0) {
+                snprintf(err, errlen, "--defrag-threshold '%s' is not a size (bytes, or with K, M, G: e.g. 64M)",
+                         v[OPT_DEFRAG_THRESHOLD].s ? v[OPT_DEFRAG_THRESHOLD].s : "");
+                return -EINVAL;
+        }
         sc->tmp_prefix = v[OPT_TMP_PREFIX].b;
         if (v[OPT_TMP_PREFIX].b) {
                 char tmpl[] = "/tmp/mgmt-XXXXXX";

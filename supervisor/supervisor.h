@@ -10,6 +10,8 @@
  *   coordinator_run.c the coordinator round: builds the cluster state,
  *                    carries out the one action decided; publishes the plan
  *   coordinator.c    the pure membership decision: state in, one action out
+ *   maintenance.c    the pure maintenance decision (defrag, NOSPACE alarm);
+ *                    coordinator_run.c reads the members and carries it out
  *   session.c        the lease, our volunteer and endpoints keys
  *   view.c           watches and the refresh: the cluster as this node
  *                    sees it, judged against the cluster it belongs to
@@ -67,6 +69,7 @@ enum {
         OPT_SNAPSHOT_DIR,
         OPT_SNAPSHOT_KEEP,
         OPT_SNAPSHOT_COMMAND,
+        OPT_DEFRAG_THRESHOLD,
         _OPT_MAX,
 };
 extern const struct opt_def supervisor_opts[_OPT_MAX];
@@ -92,6 +95,7 @@ struct sup_config {
         char *snapshot_dir;
         long long snapshot_keep;
         char *snapshot_command;
+        int64_t defrag_threshold; /* free bytes in a member's db that call for a defrag; 0: never */
 };
 
 /* ---------- operator subcommands (table in main.c) ---------- */
@@ -315,6 +319,55 @@ void coordinator_decide(const struct cstate *s, struct caction *ret);
 /* Voting members that are healthy (started, host has endpoints). */
 size_t cstate_healthy_voters(const struct cstate *s);
 
+/* ---------- maintenance.c: pure maintenance decision ---------- */
+#define MAINT_NOSPACE_MIN_FREE (64 * 1024) /* under NOSPACE: at least this, and 1/20 of the file */
+#define MAINT_MAX_MEMBERS 16               /* members read per round; more are not maintained */
+struct mmember {
+        uint64_t id;
+        const char *host;
+        bool learner;
+        bool answered; /* its status was read in this round */
+        int64_t db_size, db_in_use;
+        bool nospace;          /* a NOSPACE alarm is raised for it */
+        uint64_t defragged_at; /* when this coordinator last defragmented it; 0 never */
+};
+
+struct mstate {
+        uint64_t self_id; /* the coordinator: raft leader */
+        const struct mmember *members; /* sorted by host */
+        size_t n_members;
+        int64_t threshold;          /* --defrag-threshold; 0: only for NOSPACE */
+        int64_t revision;           /* the current revision */
+        int64_t compacted;          /* the revision last compacted to */
+        bool reclaimed;             /* a defrag finished since the last alarm cleared */
+        uint64_t now, last_disarm;  /* CLOCK_MONOTONIC usec */
+        uint64_t cooldown;          /* no second defrag of a member within this */
+        uint64_t disarm_backoff;    /* an alarm back with nothing freed waits this */
+};
+
+enum maction_type {
+        MACT_NONE,
+        MACT_COMPACT,  /* compact to <revision> */
+        MACT_DEFRAG,   /* defragment <id> on its own client URL */
+        MACT_TRANSFER, /* move leadership to <id> before the leader is defragmented */
+        MACT_DISARM,   /* deactivate every NOSPACE alarm (<id>: the first) */
+};
+
+struct maction {
+        enum maction_type type;
+        const char *host;
+        uint64_t id;
+        int64_t revision;
+        char why[256];
+};
+
+const char *maction_to_string(enum maction_type t);
+/* Pure: no I/O. ACT_NONE with a reason says why it waits, without one: nothing to do. */
+void maintenance_decide(const struct mstate *s, struct maction *ret);
+/* "64M", "512K", "1G" or bytes; -EINVAL if not a size. */
+int maint_parse_size(const char *s, int64_t *ret);
+void maint_format_size(int64_t bytes, char *buf, size_t len);
+
 /* ---------- snapshot.c: scheduled snapshots ---------- */
 struct snapsched;
 int snapsched_new(sd_event *e, const struct sup_config *sc, struct snapsched **ret);
@@ -399,6 +452,40 @@ void node_reload(struct node *n);
 
 
 /* ---------- the node (node.c, round.c) ---------- */
+/* The maintenance round's reads and memory, inside struct node so that no
+ * call in flight outlives it (the client is freed first). */
+struct maint_slot {
+        struct node *n;
+        uint64_t id;
+        bool answered;
+        int64_t db_size, db_in_use, revision;
+        uint64_t leader; /* the leader it knows */
+};
+struct maint {
+        struct maint_slot slots[MAINT_MAX_MEMBERS];
+        size_t n_slots, pending; /* status reads in flight, alarm read included */
+        bool busy, acting;       /* a read or an action in flight; acting: an action */
+        bool alarms_ok;
+        uint64_t nospace[MAINT_MAX_MEMBERS]; /* members with a NOSPACE alarm */
+        size_t n_nospace, disarming; /* alarms read; deactivations in flight */
+        bool disarm_failed;
+        char alarm_hosts[160];       /* hosts with a NOSPACE alarm, for the log */
+        uint64_t next_read;      /* CLOCK_MONOTONIC */
+        int64_t compacted;
+        uint64_t last_disarm;
+        bool reclaimed;
+        struct {
+                uint64_t id, at;
+        } done[MAINT_MAX_MEMBERS]; /* members defragmented, when */
+        /* the defrag in flight */
+        uint64_t defrag_id, defrag_start;
+        int64_t defrag_before;
+        char defrag_host[256], defrag_url[512];
+        char why[256]; /* the last decision's reason, for the plan */
+        enum maction_type type;
+        char host[256];
+};
+
 struct track {
         char *host;
         uint64_t nominated_since, gone_since, cooldown_until;
@@ -468,6 +555,7 @@ struct node {
         int exit_code;
         char status[256];
         struct snapsched *snap; /* scheduled snapshots (snapshot.c) */
+        struct maint maint;     /* the coordinator's maintenance (coordinator_run.c) */
 };
 
 /* session.c: lease, volunteer key, endpoints key */

@@ -266,6 +266,7 @@ START_TEST(test_status) {
         ck_assert_int_eq(s.raft_index, 7);
         ck_assert_int_eq(s.raft_term, 2);
         ck_assert_int_eq(s.db_size, 24576);
+        ck_assert_int_eq(s.db_size_in_use, 16384); /* 3.4's field name */
         ck_assert(!s.learner);
         ck_assert_str_eq(s.version, "3.4.23");
         ck_assert_uint_eq(strv_length(s.errors), 0);
@@ -379,6 +380,8 @@ START_TEST(test_etcd35) {
         ck_assert(s.leader == 13049071153751544597ULL);
         ck_assert_int_eq(s.raft_index, 6);
         ck_assert_int_eq(s.db_size, 20480);
+        ck_assert_int_eq(s.db_size_in_use, 16384); /* 3.5: the same name */
+        ck_assert_int_eq(s.revision, 3);
         ck_assert(!s.learner);
         ck_assert_str_eq(s.version, "3.5.16");
         etcd_status_clear(&s);
