@@ -190,6 +190,7 @@ static void bootstrap_done(struct etcd_client *c, const struct etcd_error *err, 
         struct node *n = ud;
         bool ok = false;
         struct etcd_error perr;
+        n->bootstrap_busy = false;
         if (err || etcd_parse_txn(reply, &ok, &perr) < 0) {
                 log_warnx("cannot record bootstrap keys: %s; will retry", err ? err->msg : perr.msg);
                 return;
@@ -202,14 +203,14 @@ static void bootstrap_done(struct etcd_client *c, const struct etcd_error *err, 
 }
 
 /* The seed records the cluster, itself as nominated and the ideal size, each
- * only if absent, in one transaction. */
+ * only if absent (three transactions, one in flight at a time). */
 static void bootstrap_keys(struct node *n) {
         _cleanup_free_ char *nk = key_nominated(n->sc->hostname), *ik = key_ideal_size(), *ck = key_cluster();
         _cleanup_free_ char *urls = strv_join(n->sc->adv_server_urls, ",");
         _cleanup_free_ char *now = rfc3339_now();
         char ideal[32], id[32];
-        if (!n->ident.id)
-                return; /* our etcd has not told us the cluster id yet */
+        if (!n->ident.id || n->bootstrap_busy)
+                return; /* our etcd has not told us the cluster id yet, or they are on their way */
         snprintf(ideal, sizeof ideal, "%lld", n->sc->ideal);
         snprintf(id, sizeof id, "%016llx", (unsigned long long) n->ident.id);
         json_t *cj = json_pack("{s:s, s:I, s:s}", "id", id, "generation", (json_int_t) n->ident.generation, "created",
@@ -228,10 +229,10 @@ static void bootstrap_keys(struct node *n) {
                   etcd_req_txn(json_pack("[o]", etcd_cmp_version(ck, "=", 0)), json_pack("[o]", etcd_op_put(ck, cv, 0)),
                                NULL),
                   NULL, NULL); /* read back on every refresh; absent only until this lands */
-        etcd_call(n->client, ETCD_TXN,
-                  etcd_req_txn(json_pack("[o]", etcd_cmp_version(nk, "=", 0)),
-                               json_pack("[o]", etcd_op_put(nk, urls, 0)), NULL),
-                  bootstrap_done, n);
+        n->bootstrap_busy = etcd_call(n->client, ETCD_TXN,
+                                      etcd_req_txn(json_pack("[o]", etcd_cmp_version(nk, "=", 0)),
+                                                   json_pack("[o]", etcd_op_put(nk, urls, 0)), NULL),
+                                      bootstrap_done, n) >= 0;
 }
 
 /* A volunteer whose advertised URLs another host already uses refuses to

@@ -540,7 +540,7 @@ struct node {
         uint64_t my_id;
         bool healthy, learner, quorum_warned;
         unsigned unhealthy_ticks; /* status ticks failed in a row */
-        bool endpoints_published, bootstrap_pending;
+        bool endpoints_published, bootstrap_pending, bootstrap_busy;
         bool learner_announced; /* our learner's readiness told to the coordinator */
         bool damaged, damaged_busy, damaged_warned; /* etcd cannot start on its data */
 
