@@ -56,7 +56,15 @@ int agent_deploy_payload_graph(const char *payload, size_t len, int64_t id, cons
         return 0;
 }
 
+/* Run g (deploy id) from now on. This host's exports are published again
+ * only when they change: the first graph always, afterwards when g exports
+ * something else than the graph it replaces (a publish already in flight or
+ * waiting for a retry reads the current graph when it builds its txn). With
+ * 200 agents the two requests of a publish that changes nothing were two
+ * thirds of the load a deploy put on etcd. */
 void agent_set_base(struct agent *a, struct graph *g, int64_t id) {
+        bool publish = !a->base_set || !graph_exports_equal(a->base, g);
+
         if (a->base)
                 graph_free(a->base);
         a->base = g;
@@ -68,7 +76,7 @@ void agent_set_base(struct agent *a, struct graph *g, int64_t id) {
         if (id > 0)
                 log_notice("applying deploy %lld (graph '%s', %zu resources)", (long long)id,
                            g && g->name ? g->name : "", g ? g->n_res : 0);
-        if (a->etcd)
+        if (a->etcd && publish)
                 agent_exchange_publish(a);
         agent_graph_changed(a);
 }

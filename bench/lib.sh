@@ -21,38 +21,46 @@ bg() {
         PIDS+=("$LASTPID")
 }
 
-# descendants PID: all descendants of PID, deepest last
+# descendants PID...: all descendants of the PIDs, children after their
+# parents, from one process table snapshot (a pgrep per process took minutes
+# for the 1,000 watcher pipelines of the deploy floor)
 descendants() {
-        local c
-        for c in $(pgrep -P "$1" 2>/dev/null); do
-                echo "$c"
-                descendants "$c"
-        done
+        ps -eo pid=,ppid= 2>/dev/null | awk -v roots="$*" '
+                { kids[$2] = kids[$2] " " $1 }
+                END {
+                        n = split(roots, q, " ")
+                        for (i = 1; i <= n; i++) {
+                                m = split(kids[q[i]], k, " ")
+                                for (j = 1; j <= m; j++) { print k[j]; q[++n] = k[j] }
+                        }
+                }'
 }
 
 # stop [-9] PID...: TERM (or KILL) each PID we started and its descendants,
 # wait up to 5 s, then KILL what is left; forget the PIDs
 stop() {
-        local sig=TERM p i all=() deadline
+        local sig=TERM p all=() deadline keep=()
+        local -A gone=()
         if [ "${1:-}" = -9 ]; then sig=KILL; shift; fi
-        for p in "$@"; do
-                [ -n "$p" ] || continue
-                all+=("$p" $(descendants "$p"))
-        done
+        for p in "$@"; do [ -n "$p" ] && all+=("$p"); done
         [ ${#all[@]} -gt 0 ] || return 0
+        all+=($(descendants "${all[@]}"))
         kill -s "$sig" "${all[@]}" 2>/dev/null
         deadline=$((SECONDS + 5))
         while [ $SECONDS -lt $deadline ]; do
                 local alive=0
-                for p in "${all[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+                for p in "${all[@]}"; do kill -0 "$p" 2>/dev/null && { alive=1; break; }; done
                 [ $alive = 0 ] && break
                 sleep 0.05
         done
         kill -s KILL "${all[@]}" 2>/dev/null
         for p in "$@"; do
+                [ -n "$p" ] || continue
                 wait "$p" 2>/dev/null
-                for i in "${!PIDS[@]}"; do [ "${PIDS[$i]}" = "$p" ] && unset 'PIDS[i]'; done
+                gone[$p]=1
         done
+        for p in "${PIDS[@]}"; do [ -n "${gone[$p]:-}" ] || keep+=("$p"); done
+        PIDS=("${keep[@]}")
         return 0
 }
 

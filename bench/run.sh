@@ -9,6 +9,14 @@
 #   BENCH_SMOKE=1    smallest sizes, one repetition, short windows (make check)
 #   BENCH_RUNS=N     repetitions in full mode (default 5)
 #   BENCH_KEEP=1     keep the temporary directory (logs) for inspection
+#   BENCH_ONLY=deploy
+#                    run only the named sections (formation, deploy, watch,
+#                    footprint, resize, failover; space-separated)
+#   BENCH_DEPLOY_SIZES="1 10 50 200 1000"
+#                    agent counts for deploy propagation (default 1 10 in a
+#                    smoke run, 1 10 50 200 1000 otherwise; a size is
+#                    skipped, reported n/a, when the host has too little
+#                    memory available for it)
 #   MGMT_ETCD_VERSIONS="3.4 3.5"
 #                    the etcd versions to measure, one whole run each, one
 #                    table each in results.md: 3.4 is the system's etcd, 3.5
@@ -42,15 +50,18 @@ if [ -n "$SMOKE" ]; then
 else
         RUNS=${BENCH_RUNS:-5}
         FORM_SIZES="3 5"
-        DEPLOY_SIZES="1 10 50 200"
+        DEPLOY_SIZES="1 10 50 200 1000"
         FOOT_WINDOW=60
         FOOT_COPIES=$RUNS
         WATCH_EVENTS=20000
         WAIT_LIMIT=180
         BUDGET=0
 fi
+DEPLOY_SIZES=${BENCH_DEPLOY_SIZES:-$DEPLOY_SIZES}
 GRACE=2
 START=$SECONDS
+# section NAME: true when NAME is to run (BENCH_ONLY unset, or names it)
+section() { [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]]; }
 # a smoke run writes beside, not over, the last full results
 if [ -n "$SMOKE" ]; then OUT_DIR=$BENCH_DIR/out; else OUT_DIR=$BENCH_DIR; fi
 mkdir -p "$OUT_DIR" || exit 2
@@ -392,10 +403,22 @@ all_seen() {
 }
 last_seen() { awk -v r="$2" 'FNR == r && $1 > m { m = $1 } END { printf "%s", m }' "$1"/*.ts; }
 
+# mem_used_mb: memory in use on the host (MemTotal - MemAvailable), MB
+mem_used_mb() { awk '/^MemTotal:/ { t = $2 } /^MemAvailable:/ { a = $2 } END { printf "%d\n", (t - a) / 1024 }' /proc/meminfo; }
+mem_avail_mb() { awk '/^MemAvailable:/ { printf "%d\n", $2 / 1024 }' /proc/meminfo; }
+
 bench_deploy() {
-        local n d run t0 cp pp ep rc i pids err
+        local n d run t0 cp pp ep rc i pids err m0
         for n in $DEPLOY_SIZES; do
                 over_budget && return
+                # an agent takes about 3 MB of the host, an etcdctl watch about
+                # 4 MB (measured: 1,000 agents 2.4 GB with their etcd); leave 2 GB
+                if [ "$(mem_avail_mb)" -lt $((n * 8 + 2048)) ]; then
+                        for k in deploy.ours deploy.floor deploy.mem.ours deploy.mem.floor; do
+                                fail "$k.$n" "$(mem_avail_mb) MB available, $((n * 8 + 2048)) MB wanted"
+                        done
+                        continue
+                fi
                 d=$WORK/deploy-$n
                 mkdir -p "$d"
                 cp=$(alloc_port) && pp=$(alloc_port) || { fail "deploy.ours.$n" "no free port"; continue; }
@@ -413,6 +436,7 @@ bench_deploy() {
                 if ! have mgmt-agent || ! have mgmt-deploy; then
                         err="mgmt-agent or mgmt-deploy not built in $BIN"
                 else
+                        m0=$(mem_used_mb)
                         for ((i = 1; i <= n; i++)); do
                                 mkdir -p "$d/a$i"
                                 bg "$d/a$i.log" "$BIN/mgmt-agent" --hostname "a$i" --seeds "$ep" --prefix "$d/a$i"
@@ -433,14 +457,16 @@ bench_deploy() {
                                         err="mgmt-deploy exit $rc: $(grep -v '^ *$' "$d/deploy$run.log" | tail -1 | cut -c1-120)"
                                         break
                                 fi
-                                [ $run -gt 0 ] && sample "deploy.ours.$n" "$el"
+                                [ $run -gt 0 ] && sample "deploy.ours.$n" "$el" &&
+                                        sample "deploy.mem.ours.$n" $(($(mem_used_mb) - m0))
                         done
                 fi
-                [ -n "$err" ] && fail "deploy.ours.$n" "$err"
+                [ -n "$err" ] && fail "deploy.ours.$n" "$err" && fail "deploy.mem.ours.$n" "$err"
                 [ ${#pids[@]} -gt 0 ] && stop "${pids[@]}"
                 # floor: one etcdctl put observed by N etcdctl watch
                 pids=()
                 mkdir -p "$d/w"
+                m0=$(mem_used_mb)
                 for ((i = 1; i <= n; i++)); do
                         bg /dev/null watcher "$ep" /bench/floor "$d/w/$i.ts"
                         pids+=("$LASTPID")
@@ -468,12 +494,13 @@ bench_deploy() {
                         ectl --endpoints "$ep" put /bench/floor "run$run" >/dev/null
                         if wait_until "$WAIT_LIMIT" all_seen "$d/w" "$n" "$r1"; then
                                 sample "deploy.floor.$n" "$(elapsed "$t0" "$(last_seen "$d/w" "$r1")")"
+                                sample "deploy.mem.floor.$n" $(($(mem_used_mb) - m0))
                         else
                                 err="timeout: watchers did not all see put $run"
                                 break
                         fi
                 done
-                [ -n "$err" ] && fail "deploy.floor.$n" "$err"
+                [ -n "$err" ] && fail "deploy.floor.$n" "$err" && fail "deploy.mem.floor.$n" "$err"
                 stop "${pids[@]}" "$epid"
                 rm -rf "$d/files" "$d/e.etcd"
                 log "deploy N=$n done"
@@ -727,6 +754,12 @@ report() {
                         [ -n "$fbase" ] && [ -n "$fm" ] && g="${g:+$g, }floor ×$(awk -v a="$fm" -v b="$fbase" 'BEGIN { printf "%.1f", a / b }')"
                         row "deploy propagation (s)" "$n" "deploy.ours.$n" "deploy.floor.$n" "10 resources; floor: 1 put seen by $n etcdctl watch${g:+; $g}"
                 done
+                local inot=$(cat /proc/sys/fs/inotify/max_user_instances 2>/dev/null)
+                for n in $DEPLOY_SIZES; do
+                        local nt=
+                        [ -n "$inot" ] && [ "$n" -gt "$inot" ] && nt="; past fs.inotify.max_user_instances ($inot) agents run without drift watches"
+                        row "deploy: host memory in use (MB)" "$n" "deploy.mem.ours.$n" "deploy.mem.floor.$n" "MemTotal - MemAvailable, growth since before the $n agents (floor: $n etcdctl watch) started, their etcd's growth included$nt"
+                done
                 row "idle supervisor RSS (MB)" 1 foot.sup.rss foot.supetcd.rss "floor column: its etcd child's RSS, for scale"
                 row "idle supervisor PSS (MB)" 1 foot.sup.pss foot.supetcd.pss "proportional: shared library pages divided among their users"
                 row "idle supervisor private (MB)" 1 foot.sup.priv foot.supetcd.priv "pages only this process holds"
@@ -740,11 +773,12 @@ report() {
                 row "agent, 1,000 resources, CPU (s/min)" 1 foot.big.cpu "" "idle after converging"
                 row "watch throughput (events/s)" "$WATCH_EVENTS" watch.ours watch.floor "lib/ client (etcd-probe) vs etcdctl watch, replay of $WATCH_EVENTS puts; higher is better"
                 echo
-                echo "Targets (from issue 9):"
+                echo "Targets (issues 9 and 16):"
                 echo
                 target "formation of 3 within 2x the static floor" form.ours.3 "<=" 2 ratio form.floor.3
                 target "formation of 5 within 3x the static floor" form.ours.5 "<=" 3 ratio form.floor.5
                 target "deploy to 50 agents within 3x the floor" deploy.ours.50 "<=" 3 ratio deploy.floor.50
+                target "deploy to 200 agents within 3x the floor" deploy.ours.200 "<=" 3 ratio deploy.floor.200
                 target "idle supervisor under 4 MB RSS" foot.sup.rss "<" 4
                 target "idle supervisor under 4 MB PSS (shared libraries divided among users)" foot.sup.pss "<" 4
                 target "idle supervisor under 0.1 s CPU per minute" foot.sup.cpu "<" 0.1
@@ -819,16 +853,14 @@ if ! have mgmt-supervisor; then
         SKIP_SUP=1
 fi
 if [ -z "${SKIP_SUP:-}" ]; then
-        bench_formation
-else
-        :
+        section formation && bench_formation
 fi
-bench_deploy
-bench_watch
-bench_footprint
+section deploy && bench_deploy
+section watch && bench_watch
+section footprint && bench_footprint
 if [ -z "${SKIP_SUP:-}" ]; then
-        bench_resize
-        bench_failover
+        section resize && bench_resize
+        section failover && bench_failover
 fi
 over_budget && log "smoke time budget (${BUDGET}s) used up: later figures skipped"
 stop_all

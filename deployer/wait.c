@@ -209,70 +209,78 @@ static void waiter_evaluate(struct waiter *w) {
                 free(line);
 }
 
-/* Every status key now; a host in the set without one stopped reporting. */
-static int waiter_read(struct waiter *w, struct etcd_client *c, int64_t *ret_rev) {
-        _cleanup_(json_decrefp) json_t *reply = NULL;
-        struct etcd_error e = { 0 };
-        struct etcd_kvs kvs = { 0 };
-        int r;
+/* The status keys, and the hosts holding a live volunteer or endpoints
+ * key (on a lease: a supervisor's session; each runs an agent that must
+ * converge too). */
+enum { READ_STATUS, READ_VOLUNTEER, READ_ENDPOINTS, _READ_MAX };
 
-        r = etcd_call_sync(c, ETCD_RANGE, etcd_req_range(w->prefix, true, 0, false), &reply, &e);
-        if (r >= 0)
-                r = etcd_parse_range(reply, &kvs, &e);
-        if (r < 0) {
-                log_errorx("cannot read agent status under '%s': %s", w->prefix, e.msg);
-                return -EIO;
-        }
-        for (size_t i = 0; i < w->n; i++) {
-                bool seen = false;
-                for (size_t k = 0; k < kvs.n && !seen; k++) {
-                        const char *host = key_host_suffix(kvs.kvs[k].key, w->prefix);
-                        seen = host && streq(host, w->hosts[i].host);
-                }
-                if (!seen)
-                        waiter_gone(w, w->hosts[i].host);
-        }
-        r = 0;
-        for (size_t i = 0; i < kvs.n && r >= 0; i++)
-                r = waiter_put(w, &kvs.kvs[i]);
-        *ret_rev = kvs.revision;
-        etcd_kvs_clear(&kvs);
-        return r;
-}
-
-/* Hosts holding a live volunteer or endpoints key (on a lease: a
- * supervisor's session): each runs an agent that must converge too. */
-static int waiter_add_cluster_hosts(struct waiter *w, struct etcd_client *c) {
-        char *(*prefixes[])(void) = { key_volunteer_prefix, key_endpoints_prefix };
-
-        for (size_t p = 0; p < ELEMENTSOF(prefixes); p++) {
-                _cleanup_(json_decrefp) json_t *reply = NULL;
-                _cleanup_free_ char *prefix = prefixes[p]();
-                struct etcd_error e = { 0 };
-                struct etcd_kvs kvs = { 0 };
-                int r;
-
-                if (!prefix)
+/* Hosts holding a lease-bound key of a range: added to the set. */
+static int waiter_add_cluster_hosts(struct waiter *w, const struct etcd_kvs *kvs, const char *prefix) {
+        for (size_t i = 0; i < kvs->n; i++) {
+                const char *host = key_host_suffix(kvs->kvs[i].key, prefix);
+                if (kvs->kvs[i].lease == 0) /* not a supervisor's session: a stray key */
+                        continue;
+                if (host && !waiter_host(w, host))
                         return -ENOMEM;
-                r = etcd_call_sync(c, ETCD_RANGE, etcd_req_range(prefix, true, 0, true), &reply, &e);
-                if (r >= 0)
-                        r = etcd_parse_range(reply, &kvs, &e);
-                if (r < 0) {
-                        log_errorx("cannot read '%s': %s", prefix, e.msg);
-                        return -EIO;
-                }
-                for (size_t i = 0; i < kvs.n; i++) {
-                        const char *host = key_host_suffix(kvs.kvs[i].key, prefix);
-                        if (kvs.kvs[i].lease == 0) /* not a supervisor's session: a stray key */
-                                continue;
-                        if (host && !waiter_host(w, host)) {
-                                etcd_kvs_clear(&kvs);
-                                return -ENOMEM;
-                        }
-                }
-                etcd_kvs_clear(&kvs);
         }
         return 0;
+}
+
+/* Every status key now; a host in the set without one stopped reporting.
+ * With cluster set (when the wait starts), the volunteer and endpoints
+ * keys too, in the same txn: one round trip, one revision. Reading them
+ * one after the other cost a round trip each, and right after a deploy
+ * every agent is writing its status, so each one waited in etcd's queue. */
+static int waiter_read(struct waiter *w, struct etcd_client *c, bool cluster, int64_t *ret_rev) {
+        _cleanup_(json_decrefp) json_t *reply = NULL;
+        _cleanup_free_ char *vprefix = key_volunteer_prefix(), *eprefix = key_endpoints_prefix();
+        const char *prefixes[_READ_MAX] = { [READ_STATUS] = w->prefix, [READ_VOLUNTEER] = vprefix,
+                                            [READ_ENDPOINTS] = eprefix };
+        struct etcd_kvs kvs[_READ_MAX] = { 0 };
+        struct etcd_error e = { 0 };
+        size_t n = cluster ? _READ_MAX : 1;
+        int r = 0;
+
+        if (!vprefix || !eprefix)
+                return log_error_errno(-ENOMEM, "out of memory");
+        json_t *ops = json_array();
+        for (size_t i = 0; ops && i < n; i++)
+                if (json_array_append_new(ops, etcd_op_range(prefixes[i], true)) < 0) {
+                        json_decref(ops);
+                        ops = NULL;
+                }
+        if (!ops)
+                return log_error_errno(-ENOMEM, "out of memory");
+        r = etcd_call_sync(c, ETCD_TXN, etcd_req_txn(NULL, ops, NULL), &reply, &e);
+        if (r < 0)
+                log_errorx("cannot read agent status under '%s': %s", w->prefix, e.msg);
+        for (size_t i = 0; r >= 0 && i < n; i++) {
+                r = etcd_parse_txn_range(reply, i, &kvs[i], &e);
+                if (r < 0)
+                        log_errorx("cannot read '%s': %s", prefixes[i], e.msg);
+        }
+        for (size_t i = READ_VOLUNTEER; r >= 0 && i < n; i++)
+                r = waiter_add_cluster_hosts(w, &kvs[i], prefixes[i]);
+        if (r >= 0) {
+                const struct etcd_kvs *st = &kvs[READ_STATUS];
+                for (size_t i = 0; i < w->n; i++) {
+                        bool seen = false;
+                        for (size_t k = 0; k < st->n && !seen; k++) {
+                                const char *host = key_host_suffix(st->kvs[k].key, w->prefix);
+                                seen = host && streq(host, w->hosts[i].host);
+                        }
+                        if (!seen)
+                                waiter_gone(w, w->hosts[i].host);
+                }
+                for (size_t i = 0; i < st->n && r >= 0; i++)
+                        r = waiter_put(w, &st->kvs[i]);
+                *ret_rev = st->revision;
+        }
+        for (size_t i = 0; i < _READ_MAX; i++)
+                etcd_kvs_clear(&kvs[i]);
+        if (r == -ENOMEM)
+                return log_error_errno(r, "out of memory");
+        return r < 0 ? -EIO : 0;
 }
 
 static void on_watch(struct etcd_watch *wt, const struct etcd_error *err, const struct etcd_watch_msg *msg,
@@ -326,14 +334,10 @@ int wait_for_deploy(struct etcd_client *c, int64_t id, uint64_t timeout_usec, ch
                 }
                 h->required = true;
         }
-        if (waiter_add_cluster_hosts(&w, c) < 0) {
-                waiter_free(&w);
-                return EXIT_ERROR;
-        }
         log_info("waiting up to %.0f s for every agent to converge on deploy %lld", (double) timeout_usec / 1e6,
                  (long long) id);
-        for (;;) {
-                if (waiter_read(&w, c, &rev) < 0) {
+        for (bool first = true;; first = false) {
+                if (waiter_read(&w, c, first, &rev) < 0) {
                         w.result = EXIT_ERROR;
                         break;
                 }

@@ -137,3 +137,7 @@ int resource_from_json(json_t *j, struct resource *ret, char *err, size_t errlen
 void resource_clear(struct resource *r);
 int resource_copy(const struct resource *src, struct resource *dst);
 bool resource_equal(const struct resource *a, const struct resource *b);
+/* a and b (either may be NULL: no resources) export the same resources
+ * with the same JSON, i.e. publishing either writes the same keys and
+ * values. A JSON that cannot be built counts as a difference. */
+bool graph_exports_equal(const struct graph *a, const struct graph *b);

@@ -914,6 +914,35 @@ static bool streq_null(const char *a, const char *b) {
         return streq(a, b);
 }
 
+/* The JSON of the exported resource of g with this kind and name (the first
+ * one, as the publisher keeps the first of a key), NULL if none. */
+static json_t *export_json(const struct graph *g, enum res_kind kind, const char *name) {
+        for (size_t i = 0; g && i < g->n_res; i++)
+                if (g->res[i].exported && g->res[i].kind == kind && streq_null(g->res[i].name, name))
+                        return resource_to_json(&g->res[i]);
+        return NULL;
+}
+
+/* Every exported resource of a is exported by b with the same JSON. */
+static bool exports_covered(const struct graph *a, const struct graph *b) {
+        for (size_t i = 0; a && i < a->n_res; i++) {
+                const struct resource *r = &a->res[i];
+                if (!r->exported)
+                        continue;
+                json_t *ja = export_json(a, r->kind, r->name), *jb = export_json(b, r->kind, r->name);
+                bool same = ja && jb && json_equal(ja, jb);
+                json_decref(ja);
+                json_decref(jb);
+                if (!same)
+                        return false;
+        }
+        return true;
+}
+
+bool graph_exports_equal(const struct graph *a, const struct graph *b) {
+        return exports_covered(a, b) && exports_covered(b, a);
+}
+
 /* Same desired state (position in the file does not matter). */
 bool resource_equal(const struct resource *a, const struct resource *b) {
         if (a->kind != b->kind || a->exported != b->exported || !streq_null(a->name, b->name))

@@ -294,6 +294,48 @@ EOF
         wait_until 10 bash -c "! etcdctl --endpoints $ETCD_ENDPOINT get --prefix --keys-only /_mgmt/exported/ha/ | grep -q ."
 }
 
+# export_graph FILE TAG EXPORTED: a local file with TAG and, unless EXPORTED
+# is empty, a file exported with that content
+export_graph() {
+        {
+                printf 'graph: e-%s\nresources:\n  file:\n' "$2"
+                printf '  - name: f\n    path: "%s/out-${hostname}/f"\n    content: "%s"\n' "$TMP" "$2"
+                if [ -n "$3" ]; then
+                        printf '  - name: "@@e"\n    path: "%s/exp/e"\n    content: "%s"\n' "$TMP" "$3"
+                fi
+        } > "$1"
+}
+
+@test "agent: exports are published again only when a deploy changes them" {
+        start_etcd etcd
+        start_bg agent "$AGENT" --hostname ha --seeds "$ETCD_ENDPOINT"
+        export_graph "$TMP/d1.yaml" one x
+        h=$(write_deploy 1 "$TMP/d1.yaml")
+        wait_until 20 status_is ha 1 converged
+        wait_until 10 bash -c "etcdctl --endpoints $ETCD_ENDPOINT get --print-value-only /_mgmt/exported/ha/resources/file/e | grep -q '\"content\":\"x\"'"
+        [ "$(grep -c 'publishing 1 exported' "$TMP/agent.log")" = 1 ]
+        rev=$(ectl get /_mgmt/exported/ha/resources/file/e -w json | jq -r '.kvs[0].mod_revision')
+        n=$(grep -c 'publishing' "$TMP/agent.log")
+        # the local file changes, the export does not: not published again
+        export_graph "$TMP/d2.yaml" two x
+        h=$(write_deploy 2 "$TMP/d2.yaml" "$h")
+        wait_until 20 status_is ha 2 converged
+        file_is "$TMP/out-ha/f" "two"
+        [ "$(grep -c 'publishing' "$TMP/agent.log")" = "$n" ]
+        [ "$(ectl get /_mgmt/exported/ha/resources/file/e -w json | jq -r '.kvs[0].mod_revision')" = "$rev" ]
+        # the export changes: published with its new content
+        export_graph "$TMP/d3.yaml" three y
+        h=$(write_deploy 3 "$TMP/d3.yaml" "$h")
+        wait_until 20 status_is ha 3 converged
+        wait_until 10 bash -c "etcdctl --endpoints $ETCD_ENDPOINT get --print-value-only /_mgmt/exported/ha/resources/file/e | grep -q '\"content\":\"y\"'"
+        # the export goes: withdrawn
+        export_graph "$TMP/d4.yaml" four ""
+        write_deploy 4 "$TMP/d4.yaml" "$h" > /dev/null
+        wait_until 20 status_is ha 4 converged
+        wait_until 10 bash -c "! etcdctl --endpoints $ETCD_ENDPOINT get --prefix --keys-only /_mgmt/exported/ha/ | grep -q ."
+        grep -q "publishing 0 exported resources (1 withdrawn)" "$TMP/agent.log"
+}
+
 @test "agent --converged-timeout exits 0 once converged that long" {
         start_etcd etcd
         run timeout 20 "$AGENT" --hostname ha --seeds "$ETCD_ENDPOINT" --file "$(seed_graph a)" --converged-timeout 1

@@ -404,6 +404,69 @@ START_TEST(test_error_cap) {
 }
 END_TEST
 
+/* Whether a new graph exports what the old one did decides whether the
+ * agent publishes its exports again: a table of pairs. */
+START_TEST(test_exports_equal) {
+        static const char *const head = "graph: g\nresources:\n";
+        static const struct {
+                const char *a, *b;
+                bool equal;
+        } cases[] = {
+                /* nothing exported on either side, whatever else changed */
+                { NULL, NULL, true },
+                { NULL, "  print: [{name: p, msg: x}]\n", true },
+                { "  print: [{name: p, msg: x}]\n", "  print: [{name: p, msg: y}]\n  noop: [{name: n}]\n", true },
+                { "  file: [{name: f, path: /a, content: x}]\n", "  file: [{name: f, path: /a, content: y}]\n",
+                  true },
+                /* an export appears or goes */
+                { NULL, "  file: [{name: '@@f', path: /a, content: x}]\n", false },
+                { "  file: [{name: '@@f', path: /a, content: x}]\n", NULL, false },
+                { "  file: [{name: '@@f', path: /a, content: x}]\n", "  print: [{name: p, msg: x}]\n", false },
+                /* the same export, other resources changed or reordered */
+                { "  file: [{name: '@@f', path: /a, content: x}]\n",
+                  "  print: [{name: p, msg: x}]\n  file: [{name: '@@f', path: /a, content: x}]\n", true },
+                { "  file: [{name: '@@f', path: /a, content: x}, {name: '@@g', path: /b, content: y}]\n",
+                  "  file: [{name: '@@g', path: /b, content: y}, {name: '@@f', path: /a, content: x}]\n", true },
+                /* any field of an export, its name, its kind */
+                { "  file: [{name: '@@f', path: /a, content: x}]\n",
+                  "  file: [{name: '@@f', path: /a, content: y}]\n", false },
+                { "  file: [{name: '@@f', path: /a, content: x}]\n",
+                  "  file: [{name: '@@f', path: /b, content: x}]\n", false },
+                { "  file: [{name: '@@f', path: /a, content: x}]\n",
+                  "  file: [{name: '@@f', path: /a, content: x, mode: '0600'}]\n", false },
+                { "  file: [{name: '@@f', path: /a, content: x}]\n",
+                  "  file: [{name: '@@g', path: /a, content: x}]\n", false },
+                { "  print: [{name: '@@p', msg: x}]\n", "  exec: [{name: '@@p', cmd: x}]\n", false },
+                /* exported on one side, applied locally on the other */
+                { "  file: [{name: '@@f', path: /a, content: x}]\n", "  file: [{name: f, path: /a, content: x}]\n",
+                  false },
+                /* one export more */
+                { "  file: [{name: '@@f', path: /a, content: x}]\n",
+                  "  file: [{name: '@@f', path: /a, content: x}, {name: '@@g', path: /b, content: x}]\n", false },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                struct graph *a = NULL, *b = NULL;
+                _cleanup_free_ char *ta = NULL, *tb = NULL;
+                if (cases[i].a) {
+                        ck_assert_int_ge(asprintf(&ta, "%s%s", head, cases[i].a), 0);
+                        a = parse_ok(ta);
+                }
+                if (cases[i].b) {
+                        ck_assert_int_ge(asprintf(&tb, "%s%s", head, cases[i].b), 0);
+                        b = parse_ok(tb);
+                }
+                ck_assert_msg(graph_exports_equal(a, b) == cases[i].equal, "case %zu: a, b", i);
+                ck_assert_msg(graph_exports_equal(b, a) == cases[i].equal, "case %zu: b, a", i);
+                ck_assert_msg(graph_exports_equal(a, a), "case %zu: a, a", i);
+                if (a)
+                        graph_free(a);
+                if (b)
+                        graph_free(b);
+        }
+}
+END_TEST
+
 static Suite *graph_suite(void) {
         Suite *s = suite_create("graph");
         TCase *tc = tcase_create("core");
@@ -420,6 +483,7 @@ static Suite *graph_suite(void) {
         tcase_add_test(tc, test_kind_names);
         tcase_add_test(tc, test_every_error);
         tcase_add_test(tc, test_error_cap);
+        tcase_add_test(tc, test_exports_equal);
         suite_add_tcase(s, tc);
         return s;
 }
