@@ -239,7 +239,16 @@ static void rs_watch_file(struct engine *e, struct rstate *rs, const struct res_
                                  IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_CLOSE_WRITE |
                                      IN_MODIFY | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR,
                                  on_inotify, e);
-        if (r < 0)
+        if (r == -EMFILE || r == -ENFILE || r == -ENOSPC) {
+                /* a limit, not a missing directory: drift would go unnoticed, say so (once) */
+                static bool warned;
+                if (!warned)
+                        log_warn_errno(r, "file '%s': cannot watch '%s' for drift: %m; raise "
+                                       "fs.inotify.max_user_instances / max_user_watches: until then drift is "
+                                       "repaired only on the next deploy or SIGHUP",
+                                       f->path, dir);
+                warned = true;
+        } else if (r < 0)
                 log_debug_errno(r, "file '%s': cannot watch '%s' for drift: %m", f->path, dir);
 }
 
