@@ -36,8 +36,9 @@ uint64_t agent_etcd_trouble(struct agent *a, const char *what, const char *msg) 
 
         if (delay > 10 * USEC_PER_SEC)
                 delay = 10 * USEC_PER_SEC;
-        log_msg((n & (n - 1)) == 0 ? LOG_WARNING : LOG_DEBUG, 0, "%s: %s; retrying in %.0f s (%u failure%s in a row)",
-                what, msg, (double) delay / 1e6, n, n == 1 ? "" : "s");
+        log_msg((n & (n - 1)) == 0 ? LOG_WARNING : LOG_DEBUG, 0,
+                "%s: %s; retrying in %.0f s (%u failure%s in a row)", what, msg, (double)delay / 1e6, n,
+                n == 1 ? "" : "s");
         return delay;
 }
 

@@ -49,7 +49,8 @@ void engine_set_backoff(struct engine *e, uint64_t min_usec, uint64_t max_usec);
 /* Metrics: check-apply runs by kind (eventful: changed something; errorful:
  * failed) and the current resources by kind and state (names below). */
 #define ENGINE_RES_STATES 4
-unsigned long long engine_checkapply_count(const struct engine *e, enum res_kind k, bool eventful, bool errorful);
+unsigned long long engine_checkapply_count(const struct engine *e, enum res_kind k, bool eventful,
+                                           bool errorful);
 const char *engine_res_state_name(unsigned i);
 void engine_count_resources(const struct engine *e, size_t counts[_RES_KIND_MAX][ENGINE_RES_STATES]);
 
@@ -75,8 +76,8 @@ int exec_job_start(sd_event *event, const char *name, const struct res_exec *x, 
 typedef void (*exec_line_cb)(struct exec_job *j, void *userdata);
 /* Run a long-lived watchcmd: line_cb for every line it prints, cb when it
  * ends (status as above, ran_cmd false). */
-int exec_watch_start(sd_event *event, const char *name, const char *cmd, const char *shell, exec_line_cb line_cb,
-                     exec_done_cb cb, void *userdata, struct exec_job **ret);
+int exec_watch_start(sd_event *event, const char *name, const char *cmd, const char *shell,
+                     exec_line_cb line_cb, exec_done_cb cb, void *userdata, struct exec_job **ret);
 /* Kill the running child (SIGKILL) and free; the callback is not called. */
 void exec_job_cancel(struct exec_job *j);
 
@@ -108,7 +109,8 @@ int svc_job_start(struct svc_bus *sb, const char *name, const struct res_svc *wa
 /* Stop waiting (no callback); a job already handed to systemd goes on. */
 void svc_job_cancel(struct svc_job *j);
 /* cb on every PropertiesChanged of the unit (drift). */
-int svc_watch(struct svc_bus *sb, const char *name, sd_bus_message_handler_t cb, void *userdata, sd_bus_slot **ret);
+int svc_watch(struct svc_bus *sb, const char *name, sd_bus_message_handler_t cb, void *userdata,
+              sd_bus_slot **ret);
 
 /* ---- res_pkg.c ---- */
 
@@ -140,7 +142,7 @@ struct agent {
         char *hostname;
         struct engine *engine;
         bool once;
-        bool noop; /* --noop: check only */
+        bool noop;                  /* --noop: check only */
         uint64_t converged_timeout; /* 0: never exit on convergence */
         sd_event_source *converged_timer;
         bool ready_sent;
@@ -153,7 +155,7 @@ struct agent {
         int64_t deploy_id;  /* deploy of base; 0 for --file */
         bool deploy_failed; /* deploy_id failed validation: base is an older one */
         char *deploy_error;
-        int64_t file_until; /* --seeds --file: run until a deploy > this; -1: not in that mode */
+        int64_t file_until;           /* --seeds --file: run until a deploy > this; -1: not in that mode */
         struct sign_keyring *trusted; /* --trusted-keys, NULL: every deploy runs unchecked */
 
         /* cluster (NULL with --once) */
@@ -212,8 +214,8 @@ void agent_exchange_publish(struct agent *a); /* replace this host's exports */
 /* Build the graph the engine runs: base minus exports plus collected resources.
  * trusted (--trusted-keys set): a collected exec only where base's collect
  * entry for exec says allow_exec. */
-int agent_exchange_compose(const struct graph *base, const struct collected *coll, size_t n_coll, bool trusted,
-                           struct graph **ret);
+int agent_exchange_compose(const struct graph *base, const struct collected *coll, size_t n_coll,
+                           bool trusted, struct graph **ret);
 void agent_collected_free_all(struct agent *a);
 
 /* trust.c */

@@ -48,8 +48,8 @@ int agent_deploy_payload_graph(const char *payload, size_t len, int64_t id, cons
                 if (r == -EINVAL)
                         snprintf(err, errlen, "%s:%s (after ${hostname} substitution)", fname, why);
                 else
-                        snprintf(err, errlen, "deploy %lld: cannot substitute ${hostname}: %s", (long long)id,
-                                 strerror(-r));
+                        snprintf(err, errlen, "deploy %lld: cannot substitute ${hostname}: %s",
+                                 (long long)id, strerror(-r));
                 return r;
         }
         *ret = g;

@@ -36,17 +36,17 @@ enum rs_state { RS_DIRTY, RS_RUNNING, RS_OK, RS_FAILED };
 
 struct rstate {
         enum rs_state st;
-        bool refresh;   /* a notify edge asked for a refresh */
-        bool poked;     /* watchcmd line or poll: check (an exec runs) again */
-        bool job_noop;  /* the running job only checks (noop) */
+        bool refresh;    /* a notify edge asked for a refresh */
+        bool poked;      /* watchcmd line or poll: check (an exec runs) again */
+        bool job_noop;   /* the running job only checks (noop) */
         bool will_retry; /* FAILED: the retry timer will try again */
         sd_event_source *poll_timer;
         struct exec_job *watch;
         sd_event_source *watch_restart;
         struct svc_job *svc_job;
         sd_bus_slot *svc_watch; /* PropertiesChanged of the unit */
-        bool done;      /* exec/print: ran at least once successfully */
-        unsigned fails; /* consecutive failures */
+        bool done;              /* exec/print: ran at least once successfully */
+        unsigned fails;         /* consecutive failures */
         uint64_t retry_at;
         char *error;
         struct exec_job *job;
@@ -65,12 +65,12 @@ struct engine {
         sd_event_source *retry_timer;
         enum engine_state state;
         bool reported;
-        bool noop;       /* check only, for every resource */
-        struct svc_bus *svc; /* the system bus, opened for the first svc resource */
-        struct pkg_db *pkgdb;  /* dpkg's status, cached until it changes */
-        bool apt_busy;         /* one apt-get at a time */
+        bool noop;            /* check only, for every resource */
+        struct svc_bus *svc;  /* the system bus, opened for the first svc resource */
+        struct pkg_db *pkgdb; /* dpkg's status, cached until it changes */
+        bool apt_busy;        /* one apt-get at a time */
         sd_event_source *dpkg_watch;
-        size_t n_would;  /* noop: checks that found something to change */
+        size_t n_would; /* noop: checks that found something to change */
         char **errors;
         uint64_t backoff_min, backoff_max;
         bool in_pass;
@@ -175,7 +175,8 @@ static void rs_failed(struct engine *e, struct rstate *rs, const char *msg) {
         if (r->meta.delay_usec)
                 delay = r->meta.delay_usec;
         /* meta retry: 0 the default (forever in the daemon, never with --once), -1 forever, N times */
-        rs->will_retry = r->meta.retry == 0 ? e->retry : r->meta.retry < 0 || rs->fails <= (unsigned)r->meta.retry;
+        rs->will_retry =
+            r->meta.retry == 0 ? e->retry : r->meta.retry < 0 || rs->fails <= (unsigned)r->meta.retry;
         rs->retry_at = now_usec() + delay;
         if (rs->will_retry)
                 log_warnx("%s failed: %s (retry %u in %.1f s)", l, msg, rs->fails, (double)delay / 1e6);
@@ -243,10 +244,12 @@ static void rs_watch_file(struct engine *e, struct rstate *rs, const struct res_
                 /* a limit, not a missing directory: drift would go unnoticed, say so (once) */
                 static bool warned;
                 if (!warned)
-                        log_warn_errno(r, "file '%s': cannot watch '%s' for drift: %m; raise "
-                                       "fs.inotify.max_user_instances / max_user_watches: until then drift is "
-                                       "repaired only on the next deploy or SIGHUP",
-                                       f->path, dir);
+                        log_warn_errno(
+                            r,
+                            "file '%s': cannot watch '%s' for drift: %m; raise "
+                            "fs.inotify.max_user_instances / max_user_watches: until then drift is "
+                            "repaired only on the next deploy or SIGHUP",
+                            f->path, dir);
                 warned = true;
         } else if (r < 0)
                 log_debug_errno(r, "file '%s': cannot watch '%s' for drift: %m", f->path, dir);
@@ -312,7 +315,8 @@ static void on_svc_done(struct svc_job *j, int r, bool changed, const char *msg,
                 if (e->retry && !rs->svc_watch) {
                         int k = svc_watch(e->svc, res->name, on_svc_changed, e, &rs->svc_watch);
                         if (k < 0)
-                                log_warn_errno(k, "svc '%s': cannot watch the unit for changes: %m", res->name);
+                                log_warn_errno(k, "svc '%s': cannot watch the unit for changes: %m",
+                                               res->name);
                 }
                 break;
         }
@@ -385,11 +389,11 @@ static void engine_run_pkg(struct engine *e, size_t i, bool noop) {
         if (e->apt_busy)
                 return; /* stays DIRTY: run when the apt-get running now ends */
         log_info("%s: %s", res_label(r, l, sizeof l),
-                 noop       ? "checking for an upgrade (noop)"
-                 : ifcmd    ? "upgrading if apt has a newer version"
+                 noop        ? "checking for an upgrade (noop)"
+                 : ifcmd     ? "upgrading if apt has a newer version"
                  : installed ? "removing"
                              : "installing");
-        struct res_exec x = { .cmd = cmd, .ifcmd = ifcmd };
+        struct res_exec x = {.cmd = cmd, .ifcmd = ifcmd};
         k = exec_job_start(e->event, l, &x, false, noop, on_exec_done, e, &rs->job);
         if (k < 0) {
                 snprintf(err, sizeof err, "cannot run apt-get: %s", strerror(-k));
@@ -453,7 +457,9 @@ static void engine_run_one(struct engine *e, size_t i) {
                         return;
                 }
                 log_info("%s: %s%s", res_label(r, l, sizeof l), noop ? "checking ifcmd (noop)" : "running",
-                         refresh ? " (refresh)" : poked ? " (watch or poll event)" : "");
+                         refresh ? " (refresh)"
+                         : poked ? " (watch or poll event)"
+                                 : "");
                 k = exec_job_start(e->event, r->name, &r->exec, false, noop, on_exec_done, e, &rs->job);
                 if (k < 0) {
                         snprintf(err, sizeof err, "cannot start: %s", strerror(-k));
@@ -492,7 +498,8 @@ static int on_svc_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_e
         sd_bus_slot *slot = sd_bus_get_current_slot(sd_bus_message_get_bus(m));
         const char *iface = NULL;
 
-        if (sd_bus_message_read(m, "s", &iface) < 0 || !iface || !streq(iface, "org.freedesktop.systemd1.Unit"))
+        if (sd_bus_message_read(m, "s", &iface) < 0 || !iface ||
+            !streq(iface, "org.freedesktop.systemd1.Unit"))
                 return 0;
         for (size_t i = 0; e->g && i < e->g->n_res; i++) {
                 struct rstate *rs = &e->rs[i];
@@ -583,12 +590,12 @@ static void rs_start_watch(struct engine *e, struct rstate *rs) {
 
         if (rs->watch || rs->watch_restart)
                 return;
-        k = exec_watch_start(e->event, r->name, r->exec.watchcmd, r->exec.watchshell, on_watch_line, on_watch_done, e,
-                             &rs->watch);
+        k = exec_watch_start(e->event, r->name, r->exec.watchcmd, r->exec.watchshell, on_watch_line,
+                             on_watch_done, e, &rs->watch);
         if (k < 0) {
                 log_warnx("exec '%s': cannot start watchcmd: %s; retrying in 1 s", r->name, strerror(-k));
-                (void)sd_event_add_time_relative(e->event, &rs->watch_restart, CLOCK_MONOTONIC, USEC_PER_SEC, 0,
-                                                 on_watch_restart, e);
+                (void)sd_event_add_time_relative(e->event, &rs->watch_restart, CLOCK_MONOTONIC, USEC_PER_SEC,
+                                                 0, on_watch_restart, e);
         }
 }
 
@@ -602,7 +609,8 @@ static void rs_start_events(struct engine *e, struct rstate *rs) {
         if (r->kind == RES_EXEC && !every)
                 every = r->exec.pollint_usec;
         if (every && !rs->poll_timer &&
-            sd_event_add_time_relative(e->event, &rs->poll_timer, CLOCK_MONOTONIC, every, 0, on_poll, e) >= 0)
+            sd_event_add_time_relative(e->event, &rs->poll_timer, CLOCK_MONOTONIC, every, 0, on_poll, e) >=
+                0)
                 (void)sd_event_source_set_enabled(rs->poll_timer, SD_EVENT_ON);
         if (r->kind == RES_EXEC && r->exec.watchcmd)
                 rs_start_watch(e, rs);
@@ -792,7 +800,8 @@ int engine_set_graph(struct engine *e, struct graph *g) {
                         taken[j] = true;
                         rs[i] = e->rs[j];
                         memset(&e->rs[j], 0, sizeof e->rs[j]);
-                        if (rs[i].st == RS_OK && (nr->kind == RES_FILE || nr->kind == RES_PKG || nr->kind == RES_SVC))
+                        if (rs[i].st == RS_OK &&
+                            (nr->kind == RES_FILE || nr->kind == RES_PKG || nr->kind == RES_SVC))
                                 rs[i].st = RS_DIRTY; /* cheap re-check; changes nothing if converged */
                         if (rs[i].st == RS_FAILED) {
                                 rs[i].st = RS_DIRTY;
@@ -834,12 +843,13 @@ int engine_set_graph(struct engine *e, struct graph *g) {
 }
 
 /* For the metrics listener: counters and the resources by state. */
-unsigned long long engine_checkapply_count(const struct engine *e, enum res_kind k, bool eventful, bool errorful) {
+unsigned long long engine_checkapply_count(const struct engine *e, enum res_kind k, bool eventful,
+                                           bool errorful) {
         return k < _RES_KIND_MAX ? e->checkapply[k][eventful][errorful] : 0;
 }
 
-static const char *const rs_names[] = { [RS_DIRTY] = "pending", [RS_RUNNING] = "running", [RS_OK] = "ok",
-                                        [RS_FAILED] = "failed" };
+static const char *const rs_names[] = {
+    [RS_DIRTY] = "pending", [RS_RUNNING] = "running", [RS_OK] = "ok", [RS_FAILED] = "failed"};
 
 const char *engine_res_state_name(unsigned i) {
         return i < ELEMENTSOF(rs_names) ? rs_names[i] : NULL;

@@ -70,7 +70,8 @@ static int collected_put(struct agent *a, const char *key, const char *value, si
                 return 0;
         }
         if (len > GRAPH_MAX_SIZE) { /* a resource is never larger than a whole graph */
-                log_warnx("ignoring export '%s': %zu bytes, more than the limit of %d", key, len, GRAPH_MAX_SIZE);
+                log_warnx("ignoring export '%s': %zu bytes, more than the limit of %d", key, len,
+                          GRAPH_MAX_SIZE);
                 return 0;
         }
         json_t *j = json_loadb(value, len, 0, &jerr);
@@ -87,8 +88,8 @@ static int collected_put(struct agent *a, const char *key, const char *value, si
         }
         /* the record must be what its key says: no exec under a file key */
         if (!streq(res_kind_to_string(res.kind), kind) || !streq(res.name, name)) {
-                log_warnx("ignoring export '%s': it holds %s[%s], not %s[%s]", key, res_kind_to_string(res.kind),
-                          res.name, kind, name);
+                log_warnx("ignoring export '%s': it holds %s[%s], not %s[%s]", key,
+                          res_kind_to_string(res.kind), res.name, kind, name);
                 resource_clear(&res);
                 return 0;
         }
@@ -132,8 +133,8 @@ static int collected_delete(struct agent *a, const char *key) {
         return 1;
 }
 
-int agent_exchange_compose(const struct graph *base, const struct collected *coll, size_t n_coll, bool trusted,
-                           struct graph **ret) {
+int agent_exchange_compose(const struct graph *base, const struct collected *coll, size_t n_coll,
+                           bool trusted, struct graph **ret) {
         struct graph *g = calloc(1, sizeof *g);
         _cleanup_free_ size_t *map = NULL;
         size_t n_base = base ? base->n_res : 0, max = n_base + n_coll;
@@ -178,7 +179,8 @@ int agent_exchange_compose(const struct graph *base, const struct collected *col
                                 continue;
                         if (trusted && col->kind == RES_EXEC && !col->allow_exec) {
                                 /* a host that can export could otherwise run commands on every other */
-                                log_warnx("refusing collected exec[%s] from '%s': the signed graph's collect entry "
+                                log_warnx("refusing collected exec[%s] from '%s': the signed graph's "
+                                          "collect entry "
                                           "for exec does not set 'allow_exec: true'",
                                           coll[i].res.name, coll[i].host);
                                 continue;

@@ -45,7 +45,8 @@ static const struct opt_def opts[] = {
                   "with --file and no --seeds: apply the graph once and exit (0 converged, 1 failed)", 0, 0},
     [OPT_CHECK] = {"check", NULL, OPT_BOOL, NULL, NULL,
                    "with --file: validate the graph (every error, FILE:LINE:COL) and exit 0 valid, 1 not; "
-                   "needs no cluster", 0, 0},
+                   "needs no cluster",
+                   0, 0},
     [OPT_NOOP] = {"noop", NULL, OPT_BOOL, NULL, NULL,
                   "check only: report per resource what would change, never change anything", 0, 0},
     [OPT_CONVERGED_TIMEOUT] = {"converged-timeout", NULL, OPT_STRING, "S", NULL,
@@ -60,7 +61,8 @@ static const struct opt_def opts[] = {
                           0, 0},
     [OPT_METRICS_LISTEN] = {"metrics-listen", NULL, OPT_STRING, "ADDR:PORT", NULL,
                             "serve /metrics (Prometheus), /health and /status (JSON) on ADDR:PORT "
-                            "([ADDR]:PORT for IPv6, *:PORT for all); default off", 0, 0},
+                            "([ADDR]:PORT for IPv6, *:PORT for all); default off",
+                            0, 0},
 };
 
 static const char usage[] = "usage: mgmt-agent --seeds URLS [--file GRAPH] [OPTIONS]\n"
@@ -355,8 +357,7 @@ int main(int argc, char **argv) {
                 r = agent_check(&cfg);
                 config_free(&cfg);
                 return r;
-        }
-        else if (cfg.v[OPT_ONCE].b && !cfg.v[OPT_FILE].s)
+        } else if (cfg.v[OPT_ONCE].b && !cfg.v[OPT_FILE].s)
                 problem = "--once needs --file GRAPH";
         else if (cfg.v[OPT_ONCE].b && cfg.v[OPT_SEEDS].list)
                 problem = "--once applies a graph locally: it does not take --seeds";

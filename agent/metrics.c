@@ -19,21 +19,21 @@ static struct httpd *the_httpd;
 static void write_metrics(struct agent *a, FILE *f) {
         size_t counts[_RES_KIND_MAX][ENGINE_RES_STATES];
 
-        metric_one(f, M_DEPLOY_ID, (double) a->deploy_id);
+        metric_one(f, M_DEPLOY_ID, (double)a->deploy_id);
         engine_count_resources(a->engine, counts);
         metric_head(f, M_RESOURCES);
         for (unsigned k = 0; k < _RES_KIND_MAX; k++)
                 for (unsigned s = 0; s < ENGINE_RES_STATES; s++)
-                        metric_sample(f, M_RESOURCES, (double) counts[k][s], "kind", res_kind_to_string(k), "state",
-                                      engine_res_state_name(s), (const char *) NULL);
+                        metric_sample(f, M_RESOURCES, (double)counts[k][s], "kind", res_kind_to_string(k),
+                                      "state", engine_res_state_name(s), (const char *)NULL);
         metric_head(f, M_CHECKAPPLY_TOTAL);
         for (unsigned k = 0; k < _RES_KIND_MAX; k++)
                 for (unsigned ev = 0; ev < 2; ev++)
                         for (unsigned er = 0; er < 2; er++)
                                 metric_sample(f, M_CHECKAPPLY_TOTAL,
-                                              (double) engine_checkapply_count(a->engine, k, ev, er), "kind",
+                                              (double)engine_checkapply_count(a->engine, k, ev, er), "kind",
                                               res_kind_to_string(k), "eventful", ev ? "true" : "false",
-                                              "errorful", er ? "true" : "false", (const char *) NULL);
+                                              "errorful", er ? "true" : "false", (const char *)NULL);
         metric_one(f, M_CONVERGED, engine_get_state(a->engine) == ENGINE_CONVERGED);
 }
 

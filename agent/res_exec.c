@@ -39,7 +39,10 @@ struct exec_job {
 static void job_on_line(const char *line, size_t len, void *userdata) {
         struct exec_job *j = userdata;
 
-        log_info("exec '%s'%s: %.*s", j->name, j->is_watch ? " (watchcmd)" : j->running_cmd ? "" : " (ifcmd)",
+        log_info("exec '%s'%s: %.*s", j->name,
+                 j->is_watch      ? " (watchcmd)"
+                 : j->running_cmd ? ""
+                                  : " (ifcmd)",
                  (int)len, line);
         if (j->line_cb)
                 j->line_cb(j, j->userdata);
@@ -110,7 +113,9 @@ static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata) {
 
         if (j->is_watch) {
                 log_warnx("exec '%s': watchcmd %s", j->name,
-                          status >= 0 ? "exited" : status == -ETIME ? "timed out" : "was killed by a signal");
+                          status >= 0        ? "exited"
+                          : status == -ETIME ? "timed out"
+                                             : "was killed by a signal");
                 job_finish(j, status, false);
                 return 0;
         }
@@ -240,8 +245,8 @@ int exec_job_start(sd_event *event, const char *name, const struct res_exec *x, 
         return 0;
 }
 
-int exec_watch_start(sd_event *event, const char *name, const char *cmd, const char *shell, exec_line_cb line_cb,
-                     exec_done_cb cb, void *userdata, struct exec_job **ret) {
+int exec_watch_start(sd_event *event, const char *name, const char *cmd, const char *shell,
+                     exec_line_cb line_cb, exec_done_cb cb, void *userdata, struct exec_job **ret) {
         struct exec_job *j = calloc(1, sizeof *j);
         int r;
 

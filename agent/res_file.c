@@ -75,7 +75,8 @@ static int content_differs(const char *path, const char *content) {
 static int move_aside(const char *path, char *err, size_t errlen) {
         char aside[PATH_MAX];
 
-        if (snprintf(aside, sizeof aside, "%s.mgmt-aside.%lld", path, (long long)time(NULL)) >= (int)sizeof aside) {
+        if (snprintf(aside, sizeof aside, "%s.mgmt-aside.%lld", path, (long long)time(NULL)) >=
+            (int)sizeof aside) {
                 snprintf(err, errlen, "cannot move '%s' aside: name too long", path);
                 return -ENAMETOOLONG;
         }
@@ -91,7 +92,8 @@ static int move_aside(const char *path, char *err, size_t errlen) {
 /* Mode, owner and group of what is at path (a regular file or, for dir, a
  * directory), set through a descriptor opened without following a symlink.
  * Returns 1 if something changed (or would, with noop), 0, or -errno. */
-static int apply_attrs(const struct res_file *f, const char *path, bool dir, bool noop, char *err, size_t errlen) {
+static int apply_attrs(const struct res_file *f, const char *path, bool dir, bool noop, char *err,
+                       size_t errlen) {
         _cleanup_close_ int fd = -1;
         struct stat st;
         bool changed = false;
@@ -123,8 +125,8 @@ static int apply_attrs(const struct res_file *f, const char *path, bool dir, boo
         }
         if (f->mode >= 0 && (st.st_mode & 07777) != (unsigned)f->mode) {
                 if (noop)
-                        log_notice("noop: file '%s': would set mode %04o (is %04o)", f->path, (unsigned)f->mode,
-                                   (unsigned)(st.st_mode & 07777));
+                        log_notice("noop: file '%s': would set mode %04o (is %04o)", f->path,
+                                   (unsigned)f->mode, (unsigned)(st.st_mode & 07777));
                 else if (fchmod(fd, (mode_t)f->mode) < 0) {
                         r = -errno;
                         snprintf(err, errlen, "cannot chmod '%s': %s", path, strerror(-r));
@@ -165,8 +167,8 @@ static int apply_attrs(const struct res_file *f, const char *path, bool dir, boo
 
 /* absent: true: remove what is there (a file or an empty directory), or with
  * force move aside a thing of the other type. 1 when changed (or would be). */
-static int file_remove(const struct res_file *f, const char *path, bool dir, const struct stat *st, bool exists,
-                       bool noop, char *err, size_t errlen) {
+static int file_remove(const struct res_file *f, const char *path, bool dir, const struct stat *st,
+                       bool exists, bool noop, char *err, size_t errlen) {
         int r;
 
         if (!exists)
@@ -191,8 +193,10 @@ static int file_remove(const struct res_file *f, const char *path, bool dir, con
         if ((dir ? rmdir(path) : unlink(path)) < 0) {
                 r = -errno;
                 if (r == -ENOTEMPTY || r == -EEXIST)
-                        snprintf(err, errlen, "directory '%s' is not empty: the agent never deletes files "
-                                 "it does not manage", path);
+                        snprintf(err, errlen,
+                                 "directory '%s' is not empty: the agent never deletes files "
+                                 "it does not manage",
+                                 path);
                 else
                         snprintf(err, errlen, "cannot remove '%s': %s", path, strerror(-r));
                 return r;
@@ -203,8 +207,8 @@ static int file_remove(const struct res_file *f, const char *path, bool dir, con
 
 /* A directory: created (parents 0755) when missing, then its attributes.
  * changed: whether something was already changed (moved aside). */
-static int dir_ensure(const struct res_file *f, const char *path, bool exists, bool changed, bool noop, char *err,
-                      size_t errlen) {
+static int dir_ensure(const struct res_file *f, const char *path, bool exists, bool changed, bool noop,
+                      char *err, size_t errlen) {
         int r;
 
         if (!exists) {
@@ -243,7 +247,8 @@ static int read_source(const char *source, char **ret, char *err, size_t errlen)
                 return r;
         }
         if (memchr(src, 0, len)) {
-                snprintf(err, errlen, "source '%s' contains a NUL byte: binary files are not copied", source);
+                snprintf(err, errlen, "source '%s' contains a NUL byte: binary files are not copied",
+                         source);
                 return -EINVAL;
         }
         *ret = TAKE_PTR(src);
@@ -285,8 +290,8 @@ int res_file_apply(const struct res_file *f, bool noop, char *err, size_t errlen
         /* the wrong type of thing: refused, or moved aside with force */
         if (exists && (dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode))) {
                 if (!f->force) {
-                        snprintf(err, errlen, "'%s' exists and is not a %s (force: true moves it aside)", path,
-                                 dir ? "directory" : "regular file");
+                        snprintf(err, errlen, "'%s' exists and is not a %s (force: true moves it aside)",
+                                 path, dir ? "directory" : "regular file");
                         return -EEXIST;
                 }
                 if (noop) {
@@ -321,13 +326,15 @@ int res_file_apply(const struct res_file *f, bool noop, char *err, size_t errlen
                 const char *data = content ? content : "";
 
                 if (noop) {
-                        log_notice("noop: file '%s': would %s", f->path, exists ? "replace the content" : "create it");
+                        log_notice("noop: file '%s': would %s", f->path,
+                                   exists ? "replace the content" : "create it");
                         if (!exists)
                                 return 1;
                         changed = true;
                 } else {
                         if (parent_dir(path, pdir, sizeof pdir) >= 0 && (r = mkdir_p(pdir, 0755)) < 0) {
-                                snprintf(err, errlen, "cannot create directory '%s': %s", pdir, strerror(-r));
+                                snprintf(err, errlen, "cannot create directory '%s': %s", pdir,
+                                         strerror(-r));
                                 return r;
                         }
                         /* a replaced file keeps its owner and group unless the graph sets them */

@@ -40,7 +40,7 @@ static void pkg_db_clear(struct pkg_db *db) {
                 free(db->v[i].version);
         }
         free(db->v);
-        *db = (struct pkg_db){ 0 };
+        *db = (struct pkg_db){0};
 }
 
 void pkg_db_free(struct pkg_db *db) {
@@ -79,14 +79,14 @@ static int db_push(struct pkg_db *db, struct pkg_entry *e) {
                 db->cap = nc;
         }
         db->v[db->n++] = *e;
-        *e = (struct pkg_entry){ 0 };
+        *e = (struct pkg_entry){0};
         return 0;
 }
 
 /* Parse dpkg's status format: stanzas separated by blank lines; only
  * Package, Architecture, Version and Status are kept. */
 int pkg_db_parse(struct pkg_db *db, const char *text, size_t len) {
-        struct pkg_entry e = { 0 };
+        struct pkg_entry e = {0};
         const char *p = text, *end = text + len;
         int r = 0;
 
@@ -101,7 +101,7 @@ int pkg_db_parse(struct pkg_db *db, const char *text, size_t len) {
                         } else {
                                 free(e.arch);
                                 free(e.version);
-                                e = (struct pkg_entry){ 0 };
+                                e = (struct pkg_entry){0};
                         }
                 } else if (*p != ' ' && *p != '\t') {
                         const char *colon = memchr(p, ':', (size_t)(le - p));
@@ -120,7 +120,8 @@ int pkg_db_parse(struct pkg_db *db, const char *text, size_t len) {
                                                 r = -ENOMEM;
                                                 break;
                                         }
-                                        /* "want flag status": the package is there when status is "installed" */
+                                        /* "want flag status": the package is there when status is
+                                         * "installed" */
                                         const char *last = strrchr(st, ' ');
                                         e.installed = last && streq(last + 1, "installed");
                                 }
@@ -217,7 +218,8 @@ void pkg_db_invalidate(struct pkg_db *db) {
  * *ret_ifcmd is the simulation that says whether an upgrade is pending. */
 int pkg_plan(const char *name, enum pkg_state want, bool installed, char **ret_ifcmd, char **ret_cmd) {
         static const char env[] = "DEBIAN_FRONTEND=noninteractive APT_LISTCHANGES_FRONTEND=none";
-        static const char opts[] = "-y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold";
+        static const char opts[] =
+            "-y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold";
         char *ifcmd = NULL, *cmd = NULL;
         int r = 0;
 
@@ -235,7 +237,8 @@ int pkg_plan(const char *name, enum pkg_state want, bool installed, char **ret_i
                 r = asprintf(&cmd, "%s apt-get install %s -- '%s'", env, opts, name);
                 /* installed: upgrade only when apt would ("Inst NAME [old] (new ...)") */
                 if (r >= 0 && installed)
-                        r = asprintf(&ifcmd, "LC_ALL=C apt-get -s -q install -- '%s' | grep -qF 'Inst %.*s '", name,
+                        r = asprintf(&ifcmd,
+                                     "LC_ALL=C apt-get -s -q install -- '%s' | grep -qF 'Inst %.*s '", name,
                                      (int)strcspn(name, ":"), name);
                 break;
         }

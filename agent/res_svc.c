@@ -52,10 +52,11 @@ static bool in_list(const char *s, const char *const *list) {
 
 /* The plan for a unit: a pure function of its properties and the resource. */
 void svc_decide(const struct svc_props *p, const struct res_svc *want, bool refresh, struct svc_plan *ret) {
-        static const char *const running[] = { "active", "reloading", "activating", NULL };
-        static const char *const enabled[] = { "enabled", "enabled-runtime", NULL };
-        static const char *const not_enableable[] = { "static", "indirect", "generated", "transient", "alias", NULL };
-        struct svc_plan plan = { 0 };
+        static const char *const running[] = {"active", "reloading", "activating", NULL};
+        static const char *const enabled[] = {"enabled", "enabled-runtime", NULL};
+        static const char *const not_enableable[] = {"static",    "indirect", "generated",
+                                                     "transient", "alias",    NULL};
+        struct svc_plan plan = {0};
         bool is_running = in_list(p->active, running);
 
         if (streq(p->load, "not-found") || streq(p->load, "bad-setting") || streq(p->load, "error")) {
@@ -68,7 +69,8 @@ void svc_decide(const struct svc_props *p, const struct res_svc *want, bool refr
                 *ret = plan;
                 return;
         }
-        if (streq(p->load, "masked") || streq(p->unitfile, "masked") || streq(p->unitfile, "masked-runtime")) {
+        if (streq(p->load, "masked") || streq(p->unitfile, "masked") ||
+            streq(p->unitfile, "masked-runtime")) {
                 if (want->state == SVC_RUNNING || want->startup == SVC_ENABLED) {
                         plan.error = "unit is masked";
                         *ret = plan;
@@ -84,8 +86,9 @@ void svc_decide(const struct svc_props *p, const struct res_svc *want, bool refr
                 }
                 plan.enable = true;
         }
-        if (want->startup == SVC_DISABLED && (in_list(p->unitfile, enabled) || streq(p->unitfile, "linked") ||
-                                              streq(p->unitfile, "linked-runtime")))
+        if (want->startup == SVC_DISABLED &&
+            (in_list(p->unitfile, enabled) || streq(p->unitfile, "linked") ||
+             streq(p->unitfile, "linked-runtime")))
                 plan.disable = true;
         if (want->state == SVC_RUNNING && !is_running)
                 plan.start = true;
@@ -105,7 +108,7 @@ bool svc_plan_empty(const struct svc_plan *p) {
 
 /* Read a GetAll reply (a{sv}) of org.freedesktop.systemd1.Unit. */
 int svc_props_parse(sd_bus_message *m, struct svc_props *ret) {
-        struct svc_props p = { "", "", "" };
+        struct svc_props p = {"", "", ""};
         int r;
 
         r = sd_bus_message_enter_container(m, SD_BUS_TYPE_ARRAY, "{sv}");
@@ -226,8 +229,8 @@ static int on_job_removed(sd_bus_message *m, void *userdata, sd_bus_error *ret_e
                 if (!j->job_path || !streq(j->job_path, path))
                         continue;
                 if (!streq(result, "done")) {
-                        snprintf(msg, sizeof msg, "unit '%s': job ended '%s' (see journalctl -u %s)", unit, result,
-                                 unit);
+                        snprintf(msg, sizeof msg, "unit '%s': job ended '%s' (see journalctl -u %s)", unit,
+                                 result, unit);
                         job_finish(j, -EIO, msg);
                 } else {
                         log_info("svc '%s': job done", unit);
@@ -256,27 +259,31 @@ static int job_next(struct svc_job *j) {
                 j->plan.enable = false;
                 j->plan.reload = true;
                 log_info("svc '%s': enabling", j->unit);
-                return sd_bus_call_method_async(bus, &j->call, SD_DEST, SD_PATH, SD_MANAGER, "EnableUnitFiles",
-                                                on_step_reply, j, "asbb", 1, j->unit, 0, 1);
+                return sd_bus_call_method_async(bus, &j->call, SD_DEST, SD_PATH, SD_MANAGER,
+                                                "EnableUnitFiles", on_step_reply, j, "asbb", 1, j->unit, 0,
+                                                1);
         }
         if (j->plan.disable) {
                 j->plan.disable = false;
                 j->plan.reload = true;
                 log_info("svc '%s': disabling", j->unit);
-                return sd_bus_call_method_async(bus, &j->call, SD_DEST, SD_PATH, SD_MANAGER, "DisableUnitFiles",
-                                                on_step_reply, j, "asb", 1, j->unit, 0);
+                return sd_bus_call_method_async(bus, &j->call, SD_DEST, SD_PATH, SD_MANAGER,
+                                                "DisableUnitFiles", on_step_reply, j, "asb", 1, j->unit, 0);
         }
         if (j->plan.reload) {
                 j->plan.reload = false;
-                return sd_bus_call_method_async(bus, &j->call, SD_DEST, SD_PATH, SD_MANAGER, "Reload", on_step_reply,
-                                                j, "");
+                return sd_bus_call_method_async(bus, &j->call, SD_DEST, SD_PATH, SD_MANAGER, "Reload",
+                                                on_step_reply, j, "");
         }
-        verb = j->plan.restart ? "RestartUnit" : j->plan.start ? "StartUnit" : j->plan.stop ? "StopUnit" : NULL;
+        verb = j->plan.restart ? "RestartUnit"
+               : j->plan.start ? "StartUnit"
+               : j->plan.stop  ? "StopUnit"
+                               : NULL;
         if (verb) {
                 j->plan.restart = j->plan.start = j->plan.stop = false;
                 log_info("svc '%s': %s", j->unit, verb);
-                return sd_bus_call_method_async(bus, &j->call, SD_DEST, SD_PATH, SD_MANAGER, verb, on_job_reply, j,
-                                                "ss", j->unit, "replace");
+                return sd_bus_call_method_async(bus, &j->call, SD_DEST, SD_PATH, SD_MANAGER, verb,
+                                                on_job_reply, j, "ss", j->unit, "replace");
         }
         job_finish(j, 0, NULL);
         return 0;
@@ -297,15 +304,17 @@ static int on_props(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) 
         }
         r = svc_props_parse(m, &p);
         if (r < 0) {
-                snprintf(msg, sizeof msg, "unit '%s': bad properties from systemd: %s", j->unit, strerror(-r));
+                snprintf(msg, sizeof msg, "unit '%s': bad properties from systemd: %s", j->unit,
+                         strerror(-r));
                 job_finish(j, r, msg);
                 return 0;
         }
         svc_decide(&p, &j->want, j->refresh, &j->plan);
-        log_debug("svc '%s': ActiveState=%s UnitFileState=%s LoadState=%s", j->unit, p.active, p.unitfile, p.load);
+        log_debug("svc '%s': ActiveState=%s UnitFileState=%s LoadState=%s", j->unit, p.active, p.unitfile,
+                  p.load);
         if (j->plan.error) {
-                snprintf(msg, sizeof msg, "unit '%s': %s (ActiveState=%s UnitFileState=%s LoadState=%s)", j->unit,
-                         j->plan.error, p.active, p.unitfile, p.load);
+                snprintf(msg, sizeof msg, "unit '%s': %s (ActiveState=%s UnitFileState=%s LoadState=%s)",
+                         j->unit, j->plan.error, p.active, p.unitfile, p.load);
                 job_finish(j, -EINVAL, msg);
                 return 0;
         }
@@ -314,9 +323,10 @@ static int on_props(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) 
                 return 0;
         }
         if (j->noop) {
-                log_notice("noop: svc '%s': would%s%s%s%s%s (is %s, %s)", j->unit, j->plan.enable ? " enable" : "",
-                           j->plan.disable ? " disable" : "", j->plan.start ? " start" : "",
-                           j->plan.stop ? " stop" : "", j->plan.restart ? " restart" : "", p.active,
+                log_notice("noop: svc '%s': would%s%s%s%s%s (is %s, %s)", j->unit,
+                           j->plan.enable ? " enable" : "", j->plan.disable ? " disable" : "",
+                           j->plan.start ? " start" : "", j->plan.stop ? " stop" : "",
+                           j->plan.restart ? " restart" : "", p.active,
                            p.unitfile[0] ? p.unitfile : "no unit file state");
                 j->changed = true;
                 job_finish(j, 0, NULL);
@@ -348,10 +358,11 @@ static int svc_bus_connect(struct svc_bus *sb) {
                 return r;
         r = sd_bus_attach_event(sb->bus, sb->event, 0);
         if (r >= 0)
-                r = sd_bus_match_signal(sb->bus, &sb->job_removed, SD_DEST, SD_PATH, SD_MANAGER, "JobRemoved",
-                                        on_job_removed, sb);
+                r = sd_bus_match_signal(sb->bus, &sb->job_removed, SD_DEST, SD_PATH, SD_MANAGER,
+                                        "JobRemoved", on_job_removed, sb);
         if (r >= 0)
-                r = sd_bus_call_method_async(sb->bus, NULL, SD_DEST, SD_PATH, SD_MANAGER, "Subscribe", NULL, NULL, "");
+                r = sd_bus_call_method_async(sb->bus, NULL, SD_DEST, SD_PATH, SD_MANAGER, "Subscribe", NULL,
+                                             NULL, "");
         if (r < 0) {
                 sb->job_removed = sd_bus_slot_unref(sb->job_removed);
                 sb->bus = sd_bus_flush_close_unref(sb->bus);
@@ -396,8 +407,8 @@ int svc_job_start(struct svc_bus *sb, const char *name, const struct res_svc *wa
                 snprintf(err, errlen, "bad unit name '%s'", name);
                 return -EINVAL;
         }
-        r = sd_bus_call_method_async(sb->bus, &j->call, SD_DEST, j->path, "org.freedesktop.DBus.Properties", "GetAll",
-                                     on_props, j, "s", SD_UNIT);
+        r = sd_bus_call_method_async(sb->bus, &j->call, SD_DEST, j->path, "org.freedesktop.DBus.Properties",
+                                     "GetAll", on_props, j, "s", SD_UNIT);
         if (r < 0) {
                 snprintf(err, errlen, "cannot ask systemd about '%s': %s", j->unit, strerror(-r));
                 free(j->path);
@@ -412,7 +423,8 @@ void svc_job_cancel(struct svc_job *j) {
         job_free(j); /* an issued job keeps running in systemd; we stop waiting */
 }
 
-int svc_watch(struct svc_bus *sb, const char *name, sd_bus_message_handler_t cb, void *userdata, sd_bus_slot **ret) {
+int svc_watch(struct svc_bus *sb, const char *name, sd_bus_message_handler_t cb, void *userdata,
+              sd_bus_slot **ret) {
         _cleanup_free_ char *path = NULL;
         char unit[512];
         int r;
@@ -424,6 +436,6 @@ int svc_watch(struct svc_bus *sb, const char *name, sd_bus_message_handler_t cb,
         r = sd_bus_path_encode(SD_PATH "/unit", unit, &path);
         if (r < 0)
                 return r;
-        return sd_bus_match_signal(sb->bus, ret, SD_DEST, path, "org.freedesktop.DBus.Properties", "PropertiesChanged",
-                                   cb, userdata);
+        return sd_bus_match_signal(sb->bus, ret, SD_DEST, path, "org.freedesktop.DBus.Properties",
+                                   "PropertiesChanged", cb, userdata);
 }

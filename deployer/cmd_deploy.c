@@ -20,22 +20,22 @@ static void backoff(unsigned try) {
         uint64_t max_ms = 40ULL << (try < 5 ? try : 5);
         if (max_ms > 1000)
                 max_ms = 1000;
-        uint64_t ms = 20 + arc4random_uniform((uint32_t) max_ms);
-        struct timespec ts = { .tv_sec = (time_t) (ms / 1000), .tv_nsec = (long) (ms % 1000) * 1000000L };
+        uint64_t ms = 20 + arc4random_uniform((uint32_t)max_ms);
+        struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L};
         nanosleep(&ts, NULL);
 }
 
 static void print_result(struct deployer *d, int64_t id, const char *hash, const char *previous, bool noop) {
         if (d->json) {
-                json_t *j = json_pack("{s:I, s:s, s:s?, s:b}", "id", (json_int_t) id, "hash", hash, "previous",
-                                      previous && *previous ? previous : NULL, "noop", noop);
+                json_t *j = json_pack("{s:I, s:s, s:s?, s:b}", "id", (json_int_t)id, "hash", hash,
+                                      "previous", previous && *previous ? previous : NULL, "noop", noop);
                 if (j) {
                         json_dumpf(j, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
                         json_decref(j);
                 }
                 fputc('\n', stdout);
         } else
-                printf("%lld\n", (long long) id);
+                printf("%lld\n", (long long)id);
         fflush(stdout);
 }
 
@@ -43,25 +43,25 @@ static void print_result(struct deployer *d, int64_t id, const char *hash, const
  * read the latest deploy again. Returns 1 when deploy `next` holds our graph
  * (done), 0 when it does not (nothing deployed), -EIO when etcd cannot say. */
 static int settle_lost_reply(struct deployer *d, struct etcd_client *c, int64_t next, const char *hash) {
-        struct deploy_head head = { 0 };
-        struct etcd_error e = { 0 };
+        struct deploy_head head = {0};
+        struct etcd_error e = {0};
         int r;
 
         r = deploy_read_latest(c, &head, &e);
         if (r < 0) {
                 log_errorx("cannot read the latest deploy either (%s): whether deploy %lld was written is "
                            "unknown; check with 'mgmt-deploy list'",
-                           r == -ENOMEM ? "out of memory" : e.msg, (long long) next);
+                           r == -ENOMEM ? "out of memory" : e.msg, (long long)next);
                 return -EIO;
         }
         if (head.id == next && streq(head.hash, hash)) {
-                log_notice("deploy %lld holds this graph (hash %.12s): the write went through", (long long) next,
-                           hash);
+                log_notice("deploy %lld holds this graph (hash %.12s): the write went through",
+                           (long long)next, hash);
                 print_result(d, next, hash, head.record.previous, false);
                 r = 1;
         } else {
-                log_errorx("deploy %lld was not written (latest is %lld); nothing was deployed", (long long) next,
-                           (long long) head.id);
+                log_errorx("deploy %lld was not written (latest is %lld); nothing was deployed",
+                           (long long)next, (long long)head.id);
                 r = 0;
         }
         deploy_head_clear(&head);
@@ -72,7 +72,7 @@ static int settle_lost_reply(struct deployer *d, struct etcd_client *c, int64_t 
 static void log_graph_errors(const char *err) {
         for (const char *p = err; *p;) {
                 size_t n = strcspn(p, "\n");
-                log_errorx("%.*s", (int) n, p);
+                log_errorx("%.*s", (int)n, p);
                 p += n;
                 if (*p)
                         p++;
@@ -99,8 +99,8 @@ static int validate_graph(const char *text, size_t len, const char *filename) {
                 log_errorx("nothing was deployed");
                 return -1;
         }
-        log_info("graph '%s' in '%s' is valid: %zu resources, %zu edges, %zu collects", g->name, filename, g->n_res,
-                 g->n_edges, g->n_collect);
+        log_info("graph '%s' in '%s' is valid: %zu resources, %zu edges, %zu collects", g->name, filename,
+                 g->n_res, g->n_edges, g->n_collect);
         graph_free(g);
         return 0;
 }
@@ -111,12 +111,12 @@ enum { TRY_FAILED = -1, TRY_LOST = 0, TRY_DONE = 1 };
  * TRY_DONE with *ret_id (written, already there, or found after a lost
  * reply), TRY_LOST when another deploy took the id (why says which),
  * TRY_FAILED when it was logged why nothing was deployed. */
-static int deploy_try(struct deployer *d, struct etcd_client *c, struct sign_key *key, struct deploy_origin *origin,
-                      const char *text, size_t len, const char *filename, const char *hash, int64_t *ret_id,
-                      int64_t *ret_next, char *why, size_t whylen) {
-        struct deploy_head head = { 0 };
-        struct deploy rec = { 0 };
-        struct etcd_error e = { 0 };
+static int deploy_try(struct deployer *d, struct etcd_client *c, struct sign_key *key,
+                      struct deploy_origin *origin, const char *text, size_t len, const char *filename,
+                      const char *hash, int64_t *ret_id, int64_t *ret_next, char *why, size_t whylen) {
+        struct deploy_head head = {0};
+        struct deploy rec = {0};
+        struct etcd_error e = {0};
         int64_t next;
         int r;
 
@@ -135,14 +135,15 @@ static int deploy_try(struct deployer *d, struct etcd_client *c, struct sign_key
             (!key || streq(head.record.signer, sign_key_fingerprint(key)))) {
                 log_info("graph is identical to the latest deploy %lld (hash %.12s): nothing to do "
                          "(use --force to deploy it again)",
-                         (long long) head.id, hash);
+                         (long long)head.id, hash);
                 *ret_id = head.id;
                 print_result(d, head.id, hash, head.record.previous, true);
                 deploy_head_clear(&head);
                 return TRY_DONE;
         }
         if (head.id == INT64_MAX) {
-                log_errorx("the latest deploy id is %lld: no next id; nothing was deployed", (long long) head.id);
+                log_errorx("the latest deploy id is %lld: no next id; nothing was deployed",
+                           (long long)head.id);
                 deploy_head_clear(&head);
                 return TRY_FAILED;
         }
@@ -154,7 +155,7 @@ static int deploy_try(struct deployer *d, struct etcd_client *c, struct sign_key
         }
         if (key && (r = deploy_sign(&rec, key)) < 0) {
                 log_error_errno(r, "cannot sign deploy %lld with '%s': %m; nothing was deployed",
-                                (long long) rec.id, sign_key_origin(key));
+                                (long long)rec.id, sign_key_origin(key));
                 deploy_clear(&rec);
                 deploy_head_clear(&head);
                 return TRY_FAILED;
@@ -164,8 +165,8 @@ static int deploy_try(struct deployer *d, struct etcd_client *c, struct sign_key
         r = deploy_try_write(c, &head, &rec, why, whylen, &e);
         if (r == 1) {
                 *ret_id = rec.id;
-                log_info("deployed '%s' as deploy %lld (hash %.12s%s%.12s)", filename, (long long) rec.id, hash,
-                         head.id > 0 ? ", previous " : "", head.id > 0 ? head.hash : "");
+                log_info("deployed '%s' as deploy %lld (hash %.12s%s%.12s)", filename, (long long)rec.id,
+                         hash, head.id > 0 ? ", previous " : "", head.id > 0 ? head.hash : "");
                 print_result(d, rec.id, hash, rec.previous, false);
                 deploy_clear(&rec);
                 deploy_head_clear(&head);
@@ -175,8 +176,8 @@ static int deploy_try(struct deployer *d, struct etcd_client *c, struct sign_key
         deploy_head_clear(&head);
         if (r < 0 && r != -ENOMEM && e.code == ETCD_ERR_TRANSPORT) {
                 /* the transaction may have committed with its reply lost: look */
-                log_warnx("cannot write deploy %lld: %s; checking whether it went through",
-                          (long long) next, e.msg);
+                log_warnx("cannot write deploy %lld: %s; checking whether it went through", (long long)next,
+                          e.msg);
                 r = settle_lost_reply(d, c, next, hash);
                 if (r == 1) {
                         *ret_id = next;
@@ -185,7 +186,7 @@ static int deploy_try(struct deployer *d, struct etcd_client *c, struct sign_key
                 return TRY_FAILED;
         }
         if (r < 0) {
-                log_errorx("cannot write deploy %lld: %s", (long long) next,
+                log_errorx("cannot write deploy %lld: %s", (long long)next,
                            r == -ENOMEM ? "out of memory" : e.msg);
                 log_errorx("nothing was deployed");
                 return TRY_FAILED;
@@ -196,7 +197,7 @@ static int deploy_try(struct deployer *d, struct etcd_client *c, struct sign_key
 int deploy_graph_text(struct deployer *d, const char *text, size_t len, const char *filename) {
         _cleanup_etcd_ struct etcd_client *c = NULL;
         _cleanup_sign_key_ struct sign_key *key = NULL;
-        struct deploy_origin origin = { 0 };
+        struct deploy_origin origin = {0};
         char hash[65], why[1024];
         int64_t id = 0, next = 0;
         int r, ret = EXIT_ERROR;
@@ -224,14 +225,15 @@ int deploy_graph_text(struct deployer *d, const char *text, size_t len, const ch
                 if (r == TRY_FAILED)
                         goto out;
                 if (try >= DEPLOY_MAX_TRIES) {
-                        log_errorx("lost the race for the next deploy id %u times, giving up; last refusal: %s",
-                                   try, why);
+                        log_errorx(
+                            "lost the race for the next deploy id %u times, giving up; last refusal: %s",
+                            try, why);
                         log_errorx("nothing was deployed");
                         ret = EXIT_RACE;
                         goto out;
                 }
                 log_notice("lost the race for deploy %lld: %s; retrying with a fresh read (%u/%u)",
-                           (long long) next, why, try + 1, DEPLOY_MAX_TRIES);
+                           (long long)next, why, try + 1, DEPLOY_MAX_TRIES);
                 backoff(try);
         }
 
@@ -250,8 +252,8 @@ int cmd_yaml(struct deployer *d) {
 
         r = read_file_max(in ? "/dev/stdin" : file, GRAPH_MAX_SIZE, &text, &len);
         if (r == -EFBIG) {
-                log_errorx("%s: graph is larger than the limit of %d bytes (1 MiB); nothing was deployed", file,
-                           GRAPH_MAX_SIZE);
+                log_errorx("%s: graph is larger than the limit of %d bytes (1 MiB); nothing was deployed",
+                           file, GRAPH_MAX_SIZE);
                 return EXIT_ERROR;
         }
         if (r < 0) {
@@ -292,11 +294,11 @@ int cmd_validate(struct deployer *d) {
                 return EXIT_ERROR;
         }
         if (d->json)
-                printf("{\"valid\": true, \"resources\": %zu, \"edges\": %zu, \"collects\": %zu}\n", g->n_res,
-                       g->n_edges, g->n_collect);
+                printf("{\"valid\": true, \"resources\": %zu, \"edges\": %zu, \"collects\": %zu}\n",
+                       g->n_res, g->n_edges, g->n_collect);
         else
-                printf("%s: graph '%s' is valid: %zu resources, %zu edges, %zu collects\n", in ? "<stdin>" : file,
-                       g->name, g->n_res, g->n_edges, g->n_collect);
+                printf("%s: graph '%s' is valid: %zu resources, %zu edges, %zu collects\n",
+                       in ? "<stdin>" : file, g->name, g->n_res, g->n_edges, g->n_collect);
         graph_free(g);
         return EXIT_DONE;
 }

@@ -15,7 +15,7 @@
 int cmd_prune(struct deployer *d) {
         _cleanup_etcd_ struct etcd_client *c = NULL;
         _cleanup_free_ int64_t *ids = NULL;
-        struct etcd_error e = { 0 };
+        struct etcd_error e = {0};
         long long keep = d->cfg.v[OPT_KEEP].n;
         size_t n = 0, removed = 0;
         int r;
@@ -32,7 +32,7 @@ int cmd_prune(struct deployer *d) {
                 log_errorx("cannot list deploys: %s", e.msg);
                 return EXIT_ERROR;
         }
-        if (n <= (size_t) keep) {
+        if (n <= (size_t)keep) {
                 if (d->json)
                         printf("{\"removed\": 0, \"kept\": %zu}\n", n);
                 else
@@ -40,7 +40,7 @@ int cmd_prune(struct deployer *d) {
                 return EXIT_DONE;
         }
         int64_t latest = ids[n - 1];
-        size_t victims = n - (size_t) keep;
+        size_t victims = n - (size_t)keep;
         _cleanup_free_ char *lk = key_deploy_payload(latest);
         for (size_t i = 0; i < victims; i += PRUNE_BATCH) {
                 json_t *ops = json_array(), *reply = NULL;
@@ -50,28 +50,32 @@ int cmd_prune(struct deployer *d) {
                         json_array_append_new(ops, etcd_op_delete(pk, false));
                         json_array_append_new(ops, etcd_op_delete(hk, false));
                 }
-                r = etcd_call_sync(c, ETCD_TXN, etcd_req_txn(json_pack("[o]", etcd_cmp_version(lk, ">", 0)), ops, NULL),
+                r = etcd_call_sync(c, ETCD_TXN,
+                                   etcd_req_txn(json_pack("[o]", etcd_cmp_version(lk, ">", 0)), ops, NULL),
                                    &reply, &e);
                 if (r >= 0)
                         r = etcd_parse_txn(reply, &ok, &e);
                 json_decref(reply);
                 if (r < 0) {
-                        log_errorx("cannot remove deploys %lld..: %s (%zu removed so far, each with its hash)",
-                                   (long long) ids[i], e.msg, removed);
+                        log_errorx(
+                            "cannot remove deploys %lld..: %s (%zu removed so far, each with its hash)",
+                            (long long)ids[i], e.msg, removed);
                         return EXIT_ERROR;
                 }
                 if (!ok) {
-                        log_errorx("the latest deploy %lld vanished while pruning; stopped (%zu removed so far)",
-                                   (long long) latest, removed);
+                        log_errorx(
+                            "the latest deploy %lld vanished while pruning; stopped (%zu removed so far)",
+                            (long long)latest, removed);
                         return EXIT_ERROR;
                 }
                 removed += (i + PRUNE_BATCH < victims ? PRUNE_BATCH : victims - i);
         }
         if (d->json)
-                printf("{\"removed\": %zu, \"kept\": %lld, \"first_kept\": %lld, \"latest\": %lld}\n", removed, keep,
-                       (long long) ids[victims], (long long) latest);
+                printf("{\"removed\": %zu, \"kept\": %lld, \"first_kept\": %lld, \"latest\": %lld}\n",
+                       removed, keep, (long long)ids[victims], (long long)latest);
         else
-                printf("removed %zu deploy(s) (%lld..%lld); kept %lld (%lld..%lld)\n", removed, (long long) ids[0],
-                       (long long) ids[victims - 1], keep, (long long) ids[victims], (long long) latest);
+                printf("removed %zu deploy(s) (%lld..%lld); kept %lld (%lld..%lld)\n", removed,
+                       (long long)ids[0], (long long)ids[victims - 1], keep, (long long)ids[victims],
+                       (long long)latest);
         return EXIT_DONE;
 }

@@ -23,7 +23,7 @@ int cmd_list(struct deployer *d) {
         _cleanup_etcd_ struct etcd_client *c = NULL;
         _cleanup_free_ int64_t *ids = NULL;
         _cleanup_(json_decrefp) json_t *arr = json_array();
-        struct etcd_error e = { 0 };
+        struct etcd_error e = {0};
         size_t n = 0;
         int r;
 
@@ -37,20 +37,20 @@ int cmd_list(struct deployer *d) {
         if (!d->json)
                 printf("%-6s %-20s %-12s %s\n", "ID", "TIME", "HASH", "ORIGIN");
         for (size_t i = 0; i < n; i++) {
-                struct deploy rec = { 0 };
+                struct deploy rec = {0};
                 char origin[1024];
                 r = deploy_read(c, ids[i], &rec, &e);
                 if (r == -ENOENT)
                         continue; /* deleted meanwhile */
                 if (r < 0) {
-                        log_errorx("cannot read deploy %lld: %s", (long long) ids[i], e.msg);
+                        log_errorx("cannot read deploy %lld: %s", (long long)ids[i], e.msg);
                         return EXIT_ERROR;
                 }
                 if (d->json)
                         json_array_append_new(arr, deploy_to_json(&rec, false));
                 else {
                         origin_text(&rec.origin, origin, sizeof origin);
-                        printf("%-6lld %-20s %.12s %s\n", (long long) rec.id, rec.time, rec.hash, origin);
+                        printf("%-6lld %-20s %.12s %s\n", (long long)rec.id, rec.time, rec.hash, origin);
                 }
                 deploy_clear(&rec);
         }
@@ -63,9 +63,9 @@ int cmd_list(struct deployer *d) {
 
 int cmd_show(struct deployer *d) {
         _cleanup_etcd_ struct etcd_client *c = NULL;
-        struct deploy_head head = { 0 };
-        struct deploy rec = { 0 };
-        struct etcd_error e = { 0 };
+        struct deploy_head head = {0};
+        struct deploy rec = {0};
+        struct etcd_error e = {0};
         char origin[1024];
         int64_t id = 0;
         int r;
@@ -74,7 +74,8 @@ int cmd_show(struct deployer *d) {
                 const char *errstr = NULL;
                 id = strtonum(d->args[0], 1, INT64_MAX, &errstr);
                 if (errstr) {
-                        fprintf(stderr, "mgmt-deploy: invalid deploy id '%s': expected a number >= 1\n", d->args[0]);
+                        fprintf(stderr, "mgmt-deploy: invalid deploy id '%s': expected a number >= 1\n",
+                                d->args[0]);
                         return EXIT_USAGE;
                 }
         }
@@ -91,16 +92,16 @@ int cmd_show(struct deployer *d) {
                         return EXIT_ERROR;
                 }
                 rec = head.record;
-                head.record = (struct deploy){ 0 };
+                head.record = (struct deploy){0};
                 deploy_head_clear(&head);
         } else {
                 r = deploy_read(c, id, &rec, &e);
                 if (r == -ENOENT) {
-                        log_errorx("there is no deploy %lld", (long long) id);
+                        log_errorx("there is no deploy %lld", (long long)id);
                         return EXIT_ERROR;
                 }
                 if (r < 0) {
-                        log_errorx("cannot read deploy %lld: %s", (long long) id, e.msg);
+                        log_errorx("cannot read deploy %lld: %s", (long long)id, e.msg);
                         return EXIT_ERROR;
                 }
         }
@@ -111,8 +112,8 @@ int cmd_show(struct deployer *d) {
                 json_decref(j);
         } else {
                 origin_text(&rec.origin, origin, sizeof origin);
-                printf("id: %lld\ntime: %s\nhash: %s\nprevious: %s\norigin: %s\n", (long long) rec.id, rec.time,
-                       rec.hash, rec.previous[0] ? rec.previous : "-", origin);
+                printf("id: %lld\ntime: %s\nhash: %s\nprevious: %s\norigin: %s\n", (long long)rec.id,
+                       rec.time, rec.hash, rec.previous[0] ? rec.previous : "-", origin);
                 if (rec.signer[0])
                         printf("signed: by key %.16s... (fingerprint %s)\n\n", rec.signer, rec.signer);
                 else
@@ -130,8 +131,8 @@ int cmd_status(struct deployer *d) {
         _cleanup_(json_decrefp) json_t *reply = NULL;
         _cleanup_(json_decrefp) json_t *arr = json_array();
         _cleanup_free_ char *prefix = key_status_prefix();
-        struct etcd_error e = { 0 };
-        struct etcd_kvs kvs = { 0 };
+        struct etcd_error e = {0};
+        struct etcd_kvs kvs = {0};
         int r;
 
         if (!arr || !prefix || deployer_connect(d, &c) < 0)
@@ -151,8 +152,8 @@ int cmd_status(struct deployer *d) {
                 char err[256];
                 if (!host)
                         continue;
-                if (host_status_decode(host, kvs.kvs[i].value ? kvs.kvs[i].value : "", kvs.kvs[i].value_len, &s,
-                                       err, sizeof err) < 0) {
+                if (host_status_decode(host, kvs.kvs[i].value ? kvs.kvs[i].value : "", kvs.kvs[i].value_len,
+                                       &s, err, sizeof err) < 0) {
                         log_warnx("%s", err);
                         continue;
                 }
@@ -160,12 +161,12 @@ int cmd_status(struct deployer *d) {
                         json_t *errs = json_array();
                         for (char **p = s.errors; p && *p; p++)
                                 json_array_append_new(errs, json_string(*p));
-                        json_array_append_new(arr, json_pack("{s:s, s:I, s:s, s:s?, s:o}", "host", s.host, "deploy",
-                                                             (json_int_t) s.deploy, "state",
+                        json_array_append_new(arr, json_pack("{s:s, s:I, s:s, s:s?, s:o}", "host", s.host,
+                                                             "deploy", (json_int_t)s.deploy, "state",
                                                              deploy_state_to_string(s.state), "time", s.time,
                                                              "errors", errs));
                 } else {
-                        printf("%-24s %-6lld %-10s %s\n", s.host, (long long) s.deploy,
+                        printf("%-24s %-6lld %-10s %s\n", s.host, (long long)s.deploy,
                                deploy_state_to_string(s.state), s.time ? s.time : "-");
                         for (char **p = s.errors; p && *p; p++)
                                 printf("  error: %s\n", *p);

@@ -7,9 +7,9 @@
  * (at most 10 s, so that a dead endpoint leaves time to try the next). */
 int deployer_connect(struct deployer *d, struct etcd_client **ret) {
         struct etcd_tls tls = {
-                .cert_file = d->cfg.v[OPT_CERT_FILE].s,
-                .key_file = d->cfg.v[OPT_KEY_FILE].s,
-                .ca_file = d->cfg.v[OPT_TRUSTED_CA_FILE].s,
+            .cert_file = d->cfg.v[OPT_CERT_FILE].s,
+            .key_file = d->cfg.v[OPT_KEY_FILE].s,
+            .ca_file = d->cfg.v[OPT_TRUSTED_CA_FILE].s,
         };
         struct etcd_client *c = NULL;
         uint64_t per_call = d->timeout_usec;

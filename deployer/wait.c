@@ -63,10 +63,10 @@ static char *host_describe(const struct wait_host *h) {
 
         if (h->reporting)
                 r = asprintf(&s, "%s (%s deploy %lld)", h->host, deploy_state_to_string(h->st.state),
-                             (long long) h->st.deploy);
+                             (long long)h->st.deploy);
         else if (h->has_status)
                 r = asprintf(&s, "%s (stopped reporting: status key gone; last: %s deploy %lld)", h->host,
-                             deploy_state_to_string(h->st.state), (long long) h->st.deploy);
+                             deploy_state_to_string(h->st.state), (long long)h->st.deploy);
         else
                 r = asprintf(&s, "%s (never reported%s)", h->host, h->required ? "; named by --hosts" : "");
         return r < 0 ? NULL : s;
@@ -100,7 +100,7 @@ struct waiter {
 static void wait_host_clear(struct wait_host *h) {
         free(h->host);
         host_status_clear(&h->st);
-        *h = (struct wait_host){ 0 };
+        *h = (struct wait_host){0};
 }
 
 /* The entry of host, added (not reporting, no status) if new. */
@@ -113,7 +113,7 @@ static struct wait_host *waiter_host(struct waiter *w, const char *host) {
                 return NULL;
         w->hosts = nh;
         nh = &w->hosts[w->n];
-        *nh = (struct wait_host){ .host = strdup(host) };
+        *nh = (struct wait_host){.host = strdup(host)};
         if (!nh->host)
                 return NULL;
         w->n++;
@@ -156,9 +156,11 @@ static void waiter_gone(struct waiter *w, const char *host) {
                 if (!streq(h->host, host) || !h->reporting)
                         continue;
                 h->reporting = false;
-                log_warnx("host '%s' stopped reporting status (agent stopped or its session lease expired)%s",
-                          host, w->min_hosts > 0 && !h->required ? "; --min-hosts: not waiting for it"
-                                                                  : "; still waiting for it");
+                log_warnx(
+                    "host '%s' stopped reporting status (agent stopped or its session lease expired)%s",
+                    host,
+                    w->min_hosts > 0 && !h->required ? "; --min-hosts: not waiting for it"
+                                                     : "; still waiting for it");
         }
 }
 
@@ -170,23 +172,24 @@ static void waiter_evaluate(struct waiter *w) {
         if (v == WAIT_FAILED) {
                 struct host_status *s = &w->hosts[failed].st;
                 _cleanup_free_ char *errs = strv_join(s->errors, "; ");
-                log_errorx("host '%s' failed to apply deploy %lld: %s", w->hosts[failed].host, (long long) w->id,
-                           errs && *errs ? errs : "no error reported");
+                log_errorx("host '%s' failed to apply deploy %lld: %s", w->hosts[failed].host,
+                           (long long)w->id, errs && *errs ? errs : "no error reported");
                 w->result = EXIT_FAILED;
                 return;
         }
         if (v == WAIT_DONE) {
                 if (done == w->n)
-                        log_info("all %zu hosts converged on deploy %lld", w->n, (long long) w->id);
+                        log_info("all %zu hosts converged on deploy %lld", w->n, (long long)w->id);
                 else {
                         _cleanup_strv_ char **gone = NULL;
                         for (size_t i = 0; i < w->n; i++)
                                 if (!host_converged(&w->hosts[i], w->id))
-                                        (void) strv_push(&gone, w->hosts[i].host);
+                                        (void)strv_push(&gone, w->hosts[i].host);
                         _cleanup_free_ char *g = gone ? strv_join(gone, ", ") : NULL;
-                        log_notice("%zu of %zu hosts converged on deploy %lld (--min-hosts %zu); not reporting, "
-                                   "not waited for: %s",
-                                   done, w->n, (long long) w->id, w->min_hosts, g ? g : "?");
+                        log_notice(
+                            "%zu of %zu hosts converged on deploy %lld (--min-hosts %zu); not reporting, "
+                            "not waited for: %s",
+                            done, w->n, (long long)w->id, w->min_hosts, g ? g : "?");
                 }
                 w->result = EXIT_DONE;
                 return;
@@ -197,12 +200,12 @@ static void waiter_evaluate(struct waiter *w) {
         else {
                 _cleanup_free_ char *pending = pending_list(w->hosts, w->n, w->id, w->min_hosts);
                 if (asprintf(&line, "%zu/%zu hosts converged%s%s%s", done, w->n,
-                             done < w->min_hosts ? " (fewer than --min-hosts)" : "", pending ? ", pending: " : "",
-                             pending ? pending : "") < 0)
+                             done < w->min_hosts ? " (fewer than --min-hosts)" : "",
+                             pending ? ", pending: " : "", pending ? pending : "") < 0)
                         line = NULL;
         }
         if (line && (!w->last_progress || !streq(line, w->last_progress))) {
-                log_info("waiting for deploy %lld: %s", (long long) w->id, line);
+                log_info("waiting for deploy %lld: %s", (long long)w->id, line);
                 free(w->last_progress);
                 w->last_progress = line;
         } else
@@ -234,10 +237,10 @@ static int waiter_add_cluster_hosts(struct waiter *w, const struct etcd_kvs *kvs
 static int waiter_read(struct waiter *w, struct etcd_client *c, bool cluster, int64_t *ret_rev) {
         _cleanup_(json_decrefp) json_t *reply = NULL;
         _cleanup_free_ char *vprefix = key_volunteer_prefix(), *eprefix = key_endpoints_prefix();
-        const char *prefixes[_READ_MAX] = { [READ_STATUS] = w->prefix, [READ_VOLUNTEER] = vprefix,
-                                            [READ_ENDPOINTS] = eprefix };
-        struct etcd_kvs kvs[_READ_MAX] = { 0 };
-        struct etcd_error e = { 0 };
+        const char *prefixes[_READ_MAX] = {
+            [READ_STATUS] = w->prefix, [READ_VOLUNTEER] = vprefix, [READ_ENDPOINTS] = eprefix};
+        struct etcd_kvs kvs[_READ_MAX] = {0};
+        struct etcd_error e = {0};
         size_t n = cluster ? _READ_MAX : 1;
         int r = 0;
 
@@ -317,7 +320,7 @@ static void waiter_free(struct waiter *w) {
 
 int wait_for_deploy(struct etcd_client *c, int64_t id, uint64_t timeout_usec, char *const *hosts,
                     size_t min_hosts) {
-        struct waiter w = { .id = id, .min_hosts = min_hosts, .result = -1 };
+        struct waiter w = {.id = id, .min_hosts = min_hosts, .result = -1};
         struct etcd_watch *watch = NULL;
         uint64_t deadline = now_usec() + timeout_usec;
         int64_t rev = 0;
@@ -334,8 +337,8 @@ int wait_for_deploy(struct etcd_client *c, int64_t id, uint64_t timeout_usec, ch
                 }
                 h->required = true;
         }
-        log_info("waiting up to %.0f s for every agent to converge on deploy %lld", (double) timeout_usec / 1e6,
-                 (long long) id);
+        log_info("waiting up to %.0f s for every agent to converge on deploy %lld",
+                 (double)timeout_usec / 1e6, (long long)id);
         for (bool first = true;; first = false) {
                 if (waiter_read(&w, c, first, &rev) < 0) {
                         w.result = EXIT_ERROR;
@@ -369,18 +372,20 @@ int wait_for_deploy(struct etcd_client *c, int64_t id, uint64_t timeout_usec, ch
         if (w.result < 0) {
                 if (w.n == 0)
                         log_errorx("timed out after %.0f s: no agent reports status under '%s'",
-                                   (double) timeout_usec / 1e6, w.prefix);
+                                   (double)timeout_usec / 1e6, w.prefix);
                 else {
                         size_t done = 0;
-                        (void) wait_decide(w.hosts, w.n, id, min_hosts, &done, NULL);
+                        (void)wait_decide(w.hosts, w.n, id, min_hosts, &done, NULL);
                         _cleanup_free_ char *pending = pending_list(w.hosts, w.n, id, min_hosts);
                         if (pending)
-                                log_errorx("timed out after %.0f s waiting for deploy %lld; pending hosts: %s",
-                                           (double) timeout_usec / 1e6, (long long) id, pending);
+                                log_errorx(
+                                    "timed out after %.0f s waiting for deploy %lld; pending hosts: %s",
+                                    (double)timeout_usec / 1e6, (long long)id, pending);
                         else
-                                log_errorx("timed out after %.0f s waiting for deploy %lld: %zu hosts converged, "
-                                           "fewer than --min-hosts %zu",
-                                           (double) timeout_usec / 1e6, (long long) id, done, min_hosts);
+                                log_errorx(
+                                    "timed out after %.0f s waiting for deploy %lld: %zu hosts converged, "
+                                    "fewer than --min-hosts %zu",
+                                    (double)timeout_usec / 1e6, (long long)id, done, min_hosts);
                 }
                 w.result = EXIT_TIMEOUT;
         }

@@ -16,21 +16,22 @@
 
 json_t *cluster_status_txn(void) {
         _cleanup_free_ char *ideal = key_ideal_size(), *coord = key_coordinator(), *plan = key_plan(),
-                            *cluster = key_cluster(), *vol = key_volunteer_prefix(), *nom = key_nominated_prefix(),
-                            *end = key_endpoints_prefix(), *st = key_status_prefix(), *snap = key_snapshot_prefix();
+                            *cluster = key_cluster(), *vol = key_volunteer_prefix(),
+                            *nom = key_nominated_prefix(), *end = key_endpoints_prefix(),
+                            *st = key_status_prefix(), *snap = key_snapshot_prefix();
         if (!ideal || !coord || !plan || !cluster || !vol || !nom || !end || !st || !snap)
                 return NULL;
         json_t *ops = json_pack("[ooooooooo]", etcd_op_range(ideal, false), etcd_op_range(coord, false),
-                                etcd_op_range(plan, false), etcd_op_range(cluster, false), etcd_op_range(vol, true),
-                                etcd_op_range(nom, true), etcd_op_range(end, true), etcd_op_range(st, true),
-                                etcd_op_range(snap, true));
+                                etcd_op_range(plan, false), etcd_op_range(cluster, false),
+                                etcd_op_range(vol, true), etcd_op_range(nom, true), etcd_op_range(end, true),
+                                etcd_op_range(st, true), etcd_op_range(snap, true));
         if (!ops)
                 return NULL;
         return etcd_req_txn(NULL, ops, NULL);
 }
 
 time_t rfc3339_parse(const char *s) {
-        struct tm tm = { 0 };
+        struct tm tm = {0};
         const char *p;
         time_t t;
 
@@ -76,7 +77,7 @@ static struct cs_host *host_get(struct cs_hosts *hs, const char *name) {
                 return NULL;
         hs->h = nh;
         nh = &hs->h[hs->n];
-        *nh = (struct cs_host){ .name = strdup(name) };
+        *nh = (struct cs_host){.name = strdup(name)};
         if (!nh->name)
                 return NULL;
         hs->n++;
@@ -89,7 +90,7 @@ static void hosts_clear(struct cs_hosts *hs) {
                 json_decref(hs->h[i].obj);
         }
         free(hs->h);
-        *hs = (struct cs_hosts){ 0 };
+        *hs = (struct cs_hosts){0};
 }
 
 static int cmp_host(const void *a, const void *b) {
@@ -114,8 +115,8 @@ static bool urls_overlap(const struct etcd_member *m, const char *list) {
 
 /* The host a member belongs to: its name, or for a learner that has not
  * started yet (no name), the host whose volunteer or nomination lists its peer URL. */
-static const char *member_host(const struct etcd_member *m, const struct etcd_kvs *vol, const struct etcd_kvs *nom,
-                               const char *vprefix, const char *nprefix) {
+static const char *member_host(const struct etcd_member *m, const struct etcd_kvs *vol,
+                               const struct etcd_kvs *nom, const char *vprefix, const char *nprefix) {
         if (m->name && *m->name)
                 return hostname_is_valid(m->name) ? m->name : NULL;
         for (size_t i = 0; i < nom->n; i++)
@@ -146,7 +147,8 @@ static void set_null_or(json_t *o, const char *k, json_t *v) {
 enum host_flag { HOST_VOLUNTEER, HOST_NOMINATED, HOST_ENDPOINTS, HOST_STATUS };
 
 /* Every host with a key under prefix gets the flag (and a row). */
-static void mark_hosts(struct cs_hosts *hs, const struct etcd_kvs *kvs, const char *prefix, enum host_flag flag) {
+static void mark_hosts(struct cs_hosts *hs, const struct etcd_kvs *kvs, const char *prefix,
+                       enum host_flag flag) {
         for (size_t i = 0; i < kvs->n; i++) {
                 const char *h = key_host_suffix(kvs->kvs[i].key, prefix);
                 struct cs_host *x = h ? host_get(hs, h) : NULL;
@@ -187,12 +189,12 @@ static json_t *host_member_fields(json_t *o, const struct cs_host *x, json_t *pr
                 is_leader = leader && x->m->id == leader;
                 json_t *pr = json_object_get(probes, idbuf);
                 json_t *sr = json_object_get(pr, "status"), *hr = json_object_get(pr, "health");
-                struct etcd_status st = { 0 };
-                struct etcd_error e = { 0 };
+                struct etcd_status st = {0};
+                struct etcd_error e = {0};
                 bool status_ok = sr && etcd_parse_status(sr, &st, &e) >= 0;
                 json_t *hv = json_object_get(hr, "health");
-                bool health_ok = hv && ((json_is_string(hv) && streq(json_string_value(hv), "true")) ||
-                                        json_is_true(hv));
+                bool health_ok =
+                    hv && ((json_is_string(hv) && streq(json_string_value(hv), "true")) || json_is_true(hv));
                 json_decref(healthy);
                 healthy = json_boolean(status_ok && health_ok);
                 *ret_healthy_voter = status_ok && health_ok && !x->m->learner;
@@ -220,8 +222,8 @@ static json_t *host_member_fields(json_t *o, const struct cs_host *x, json_t *pr
                 } else if (!pr && json_is_null(error)) {
                         json_decref(error);
                         error = json_string(x->m->client_urls && x->m->client_urls[0]
-                                                    ? "not asked"
-                                                    : "not started (no client URL)");
+                                                ? "not asked"
+                                                : "not started (no client URL)");
                 } else if (status_ok && !health_ok && json_is_null(error)) {
                         json_decref(error);
                         error = json_string("unhealthy");
@@ -241,7 +243,8 @@ static json_t *host_member_fields(json_t *o, const struct cs_host *x, json_t *pr
 }
 
 /* The agent's status of one host: its deploy and state, or nulls. */
-static void host_deploy_fields(json_t *o, const struct cs_host *x, const struct etcd_kvs *status, const char *sprefix) {
+static void host_deploy_fields(json_t *o, const struct cs_host *x, const struct etcd_kvs *status,
+                               const char *sprefix) {
         json_t *deploy = NULL, *dstate = NULL;
         for (size_t k = 0; k < status->n; k++) {
                 const struct etcd_kv *s = &status->kvs[k];
@@ -261,8 +264,8 @@ static void host_deploy_fields(json_t *o, const struct cs_host *x, const struct 
 }
 
 /* The newest snapshot of one host: its time and age in seconds, or nulls. */
-static void host_snapshot_fields(json_t *o, const struct cs_host *x, const struct etcd_kvs *snaps, const char *snprefix,
-                                 time_t now) {
+static void host_snapshot_fields(json_t *o, const struct cs_host *x, const struct etcd_kvs *snaps,
+                                 const char *snprefix, time_t now) {
         json_t *stime = NULL, *sage = NULL;
         for (size_t k = 0; k < snaps->n; k++) {
                 const struct etcd_kv *s = &snaps->kvs[k];
@@ -274,7 +277,7 @@ static void host_snapshot_fields(json_t *o, const struct cs_host *x, const struc
                 time_t ts = rfc3339_parse(t);
                 if (ts >= 0) {
                         stime = json_string(t);
-                        sage = json_integer(now > ts ? (json_int_t) (now - ts) : 0);
+                        sage = json_integer(now > ts ? (json_int_t)(now - ts) : 0);
                 }
         }
         set_null_or(o, CS_H_SNAPSHOT_TIME, stime);
@@ -300,11 +303,12 @@ static json_t *cluster_object(const struct etcd_kvs *key, uint64_t cluster_id) {
         return cluster;
 }
 
-json_t *cluster_status_doc(json_t *members, json_t *txn, json_t *probes, time_t now, char *err, size_t errlen) {
-        struct etcd_members ms = { 0 };
-        struct etcd_kvs kv[_CS_OP_MAX] = { 0 };
-        struct etcd_error e = { 0 };
-        struct cs_hosts hs = { 0 };
+json_t *cluster_status_doc(json_t *members, json_t *txn, json_t *probes, time_t now, char *err,
+                           size_t errlen) {
+        struct etcd_members ms = {0};
+        struct etcd_kvs kv[_CS_OP_MAX] = {0};
+        struct etcd_error e = {0};
+        struct cs_hosts hs = {0};
         json_t *doc = NULL, *hosts = NULL;
         _cleanup_free_ char *vprefix = key_volunteer_prefix(), *nprefix = key_nominated_prefix(),
                             *eprefix = key_endpoints_prefix(), *sprefix = key_status_prefix(),
@@ -331,7 +335,7 @@ json_t *cluster_status_doc(json_t *members, json_t *txn, json_t *probes, time_t 
         const char *id;
         json_t *p;
         json_object_foreach(probes, id, p) {
-                struct etcd_status st = { 0 };
+                struct etcd_status st = {0};
                 json_t *sr = json_object_get(p, "status");
                 if (sr && etcd_parse_status(sr, &st, &e) >= 0) {
                         if (st.raft_term > max_term && st.leader) {
@@ -350,7 +354,8 @@ json_t *cluster_status_doc(json_t *members, json_t *txn, json_t *probes, time_t 
         mark_hosts(&hs, &kv[CS_OP_ENDPOINTS], eprefix, HOST_ENDPOINTS);
         mark_hosts(&hs, &kv[CS_OP_STATUS], sprefix, HOST_STATUS);
         for (size_t i = 0; i < ms.n; i++) {
-                const char *h = member_host(&ms.m[i], &kv[CS_OP_VOLUNTEER], &kv[CS_OP_NOMINATED], vprefix, nprefix);
+                const char *h =
+                    member_host(&ms.m[i], &kv[CS_OP_VOLUNTEER], &kv[CS_OP_NOMINATED], vprefix, nprefix);
                 struct cs_host *x = host_get(&hs, h ? h : "");
                 if (!x)
                         goto oom;
@@ -390,7 +395,8 @@ json_t *cluster_status_doc(json_t *members, json_t *txn, json_t *probes, time_t 
                 json_object_set_new(o, CS_H_NOMINATED, json_boolean(x->nominated));
                 json_object_set_new(o, CS_H_ENDPOINTS, json_boolean(x->endpoints));
                 bool is_leader = false, healthy_voter = false;
-                json_t *error = host_member_fields(o, x, probes, leader, max_index, &is_leader, &healthy_voter);
+                json_t *error =
+                    host_member_fields(o, x, probes, leader, max_index, &is_leader, &healthy_voter);
                 if (is_leader && *x->name)
                         leader_host = x->name;
                 if (healthy_voter)
@@ -423,7 +429,8 @@ json_t *cluster_status_doc(json_t *members, json_t *txn, json_t *probes, time_t 
                 goto oom;
         json_object_set_new(doc, CS_SCHEMA, json_integer(CS_SCHEMA_VERSION));
         json_object_set_new(doc, CS_TIME, json_string(tbuf));
-        json_object_set_new(doc, CS_REVISION, json_integer(ms.revision > kv[0].revision ? ms.revision : kv[0].revision));
+        json_object_set_new(doc, CS_REVISION,
+                            json_integer(ms.revision > kv[0].revision ? ms.revision : kv[0].revision));
         json_object_set_new(doc, CS_CLUSTER, cluster);
         set_null_or(doc, CS_IDEAL, ideal);
         json_object_set_new(doc, CS_VOTERS, json_integer(voters));
@@ -550,8 +557,8 @@ static int probe_start(struct cluster_status_gather *g, const char *endpoint, ui
 
 static void members_cb(struct etcd_client *c, const struct etcd_error *err, json_t *reply, void *userdata) {
         struct cluster_status_gather *g = userdata;
-        struct etcd_members ms = { 0 };
-        struct etcd_error e = { 0 };
+        struct etcd_members ms = {0};
+        struct etcd_error e = {0};
 
         if (!reply) {
                 snprintf(g->error, sizeof g->error, "cannot read the member list: %s", err ? err->msg : "?");
@@ -563,8 +570,8 @@ static void members_cb(struct etcd_client *c, const struct etcd_error *err, json
                         const char *url = ms.m[i].client_urls ? ms.m[i].client_urls[0] : NULL;
                         if (!url)
                                 continue;
-                        (void) probe_start(g, url, ms.m[i].id, false);
-                        (void) probe_start(g, url, ms.m[i].id, true);
+                        (void)probe_start(g, url, ms.m[i].id, false);
+                        (void)probe_start(g, url, ms.m[i].id, true);
                 }
         }
         etcd_members_clear(&ms);
@@ -591,8 +598,8 @@ int cluster_status_gather(struct etcd_client *c, cluster_status_cb cb, void *use
                 json_decref(txn);
                 return -ENOMEM;
         }
-        *g = (struct cluster_status_gather){ .c = c, .cb = cb, .userdata = userdata, .probes = g->probes,
-                                             .next = in_flight };
+        *g = (struct cluster_status_gather){
+            .c = c, .cb = cb, .userdata = userdata, .probes = g->probes, .next = in_flight};
         in_flight = g;
         /* held while starting, so that a reply arriving at once cannot finish us */
         g->pending = 1;

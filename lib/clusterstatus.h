@@ -80,7 +80,8 @@ json_t *cluster_status_txn(void);
  * to cluster_status_txn(); probes: object member id (16 hex digits) ->
  * {"status": reply or absent, "health": reply or absent, "error": text or
  * absent}; now: wall clock. Returns a new reference, or NULL with err set. */
-json_t *cluster_status_doc(json_t *members, json_t *txn, json_t *probes, time_t now, char *err, size_t errlen);
+json_t *cluster_status_doc(json_t *members, json_t *txn, json_t *probes, time_t now, char *err,
+                           size_t errlen);
 
 /* Print the table of a document (header, plan, one row per host). */
 void cluster_status_render(json_t *doc, time_t now, FILE *f);

@@ -15,7 +15,7 @@
 void config_env_name(const char *flag, char *buf, size_t len) {
         size_t o = strlcpy(buf, "MGMT_", len);
         for (const char *p = flag; *p && o + 1 < len; p++)
-                buf[o++] = *p == '-' ? '_' : (char) toupper((unsigned char) *p);
+                buf[o++] = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
         buf[o < len ? o : len - 1] = 0;
 }
 
@@ -37,11 +37,12 @@ static int parse_seconds(const char *s, long long *ret_usec) {
         d = strtod(s, &end);
         if (errno || end == s || (*end && !streq(end, "s")) || !isfinite(d) || d < 0 || d > 86400.0 * 365)
                 return -EINVAL;
-        *ret_usec = (long long) (d * 1e6);
+        *ret_usec = (long long)(d * 1e6);
         return 0;
 }
 
-int config_set(struct config *cfg, size_t i, const char *text, enum opt_source src, char *err, size_t errlen) {
+int config_set(struct config *cfg, size_t i, const char *text, enum opt_source src, char *err,
+               size_t errlen) {
         const struct opt_def *d = &cfg->defs[i];
         struct opt_val *v = &cfg->v[i];
         char ubuf[512];
@@ -52,8 +53,8 @@ int config_set(struct config *cfg, size_t i, const char *text, enum opt_source s
                 break;
         case OPT_HOSTNAME:
                 if (!hostname_is_valid(text)) {
-                        snprintf(err, errlen,
-                                 "invalid --%s '%s': must match [A-Za-z0-9][A-Za-z0-9.-]{0,62}", d->name, text);
+                        snprintf(err, errlen, "invalid --%s '%s': must match [A-Za-z0-9][A-Za-z0-9.-]{0,62}",
+                                 d->name, text);
                         return -EINVAL;
                 }
                 break;
@@ -118,7 +119,7 @@ static ssize_t find_opt(const struct config *cfg, const char *name, size_t len) 
                 const struct opt_def *d = &cfg->defs[i];
                 if ((strlen(d->name) == len && strneq(d->name, name, len)) ||
                     (d->alias && strlen(d->alias) == len && strneq(d->alias, name, len)))
-                        return (ssize_t) i;
+                        return (ssize_t)i;
         }
         return -1;
 }
@@ -134,11 +135,12 @@ static int check_depth(const char *path, const char *text, size_t len) {
         int r = 0;
 
         yaml_parser_initialize(&parser);
-        yaml_parser_set_input_string(&parser, (const unsigned char *) text, len);
+        yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
         for (;;) {
                 if (!yaml_parser_parse(&parser, &ev)) {
                         log_errorx("%s:%zu:%zu: %s", path, parser.problem_mark.line + 1,
-                                   parser.problem_mark.column + 1, parser.problem ? parser.problem : "YAML syntax error");
+                                   parser.problem_mark.column + 1,
+                                   parser.problem ? parser.problem : "YAML syntax error");
                         r = -EINVAL;
                         break;
                 }
@@ -146,7 +148,8 @@ static int check_depth(const char *path, const char *text, size_t len) {
                 if (t == YAML_MAPPING_START_EVENT || t == YAML_SEQUENCE_START_EVENT) {
                         if (++depth > CONFIG_MAX_DEPTH) {
                                 log_errorx("%s:%zu:%zu: config file nested deeper than %d levels", path,
-                                           ev.start_mark.line + 1, ev.start_mark.column + 1, CONFIG_MAX_DEPTH);
+                                           ev.start_mark.line + 1, ev.start_mark.column + 1,
+                                           CONFIG_MAX_DEPTH);
                                 r = -EINVAL;
                         }
                 } else if (t == YAML_MAPPING_END_EVENT || t == YAML_SEQUENCE_END_EVENT)
@@ -220,7 +223,8 @@ static int load_file(struct config *cfg, const char *path, enum opt_source minsr
 
         r = read_file_max(path, CONFIG_MAX_SIZE, &text, &len);
         if (r == -EFBIG) {
-                log_errorx("%s: config file larger than the limit of %d bytes (1 MiB)", path, CONFIG_MAX_SIZE);
+                log_errorx("%s: config file larger than the limit of %d bytes (1 MiB)", path,
+                           CONFIG_MAX_SIZE);
                 return -EINVAL;
         }
         if (r < 0)
@@ -229,9 +233,10 @@ static int load_file(struct config *cfg, const char *path, enum opt_source minsr
         if (r < 0)
                 return r;
         yaml_parser_initialize(&parser);
-        yaml_parser_set_input_string(&parser, (const unsigned char *) text, len);
+        yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
         if (!yaml_parser_load(&parser, &doc)) {
-                log_errorx("%s:%zu:%zu: %s", path, parser.problem_mark.line + 1, parser.problem_mark.column + 1,
+                log_errorx("%s:%zu:%zu: %s", path, parser.problem_mark.line + 1,
+                           parser.problem_mark.column + 1,
                            parser.problem ? parser.problem : "YAML syntax error");
                 yaml_parser_delete(&parser);
                 return -EINVAL;
@@ -254,7 +259,7 @@ static int load_file(struct config *cfg, const char *path, enum opt_source minsr
                         r = -EINVAL;
                         goto out;
                 }
-                const char *name = (const char *) k->data.scalar.value;
+                const char *name = (const char *)k->data.scalar.value;
                 ssize_t i = find_opt(cfg, name, strlen(name));
                 if (i < 0) {
                         log_errorx("%s:%zu:%zu: unknown option '%s'", path, k->start_mark.line + 1,
@@ -271,11 +276,11 @@ static int load_file(struct config *cfg, const char *path, enum opt_source minsr
                                 cfg->v[i].list = NULL;
                                 cfg->v[i].src = SRC_DEFAULT;
                         }
-                        r = config_set(cfg, (size_t) i, (const char *) v->data.scalar.value, SRC_FILE, err,
+                        r = config_set(cfg, (size_t)i, (const char *)v->data.scalar.value, SRC_FILE, err,
                                        sizeof err);
                 } else if (v->type == YAML_SEQUENCE_NODE) {
                         bool logged = false;
-                        r = set_from_sequence(cfg, (size_t) i, name, path, &doc, v, err, sizeof err, &logged);
+                        r = set_from_sequence(cfg, (size_t)i, name, path, &doc, v, err, sizeof err, &logged);
                         if (logged)
                                 goto out;
                 } else {
@@ -283,7 +288,8 @@ static int load_file(struct config *cfg, const char *path, enum opt_source minsr
                         r = -EINVAL;
                 }
                 if (r < 0) {
-                        log_errorx("%s:%zu:%zu: %s", path, v->start_mark.line + 1, v->start_mark.column + 1, err);
+                        log_errorx("%s:%zu:%zu: %s", path, v->start_mark.line + 1, v->start_mark.column + 1,
+                                   err);
                         goto out;
                 }
         }
@@ -293,7 +299,8 @@ out:
         return r;
 }
 
-void config_print_help(FILE *f, const char *usage, const char *footer, const struct opt_def *defs, size_t n) {
+void config_print_help(FILE *f, const char *usage, const char *footer, const struct opt_def *defs,
+                       size_t n) {
         char env[128], left[128];
 
         fputs(usage, f);
@@ -315,14 +322,15 @@ void config_print_help(FILE *f, const char *usage, const char *footer, const str
                         fputs(", repeatable", f);
                 fputc('\n', f);
         }
-        fputs("\nCommon options:\n"
-              "  --config FILE                      YAML file of option names to values\n"
-              "                                     env MGMT_CONFIG; precedence: flag > env > file > default\n"
-              "  --log-level LEVEL                  debug, info, notice, warning or error\n"
-              "                                     env MGMT_LOG_LEVEL, default info\n"
-              "  -h, --help                         print this help and exit\n"
-              "  --version                          print the version and exit\n",
-              f);
+        fputs(
+            "\nCommon options:\n"
+            "  --config FILE                      YAML file of option names to values\n"
+            "                                     env MGMT_CONFIG; precedence: flag > env > file > default\n"
+            "  --log-level LEVEL                  debug, info, notice, warning or error\n"
+            "                                     env MGMT_LOG_LEVEL, default info\n"
+            "  -h, --help                         print this help and exit\n"
+            "  --version                          print the version and exit\n",
+            f);
         if (footer)
                 fputs(footer, f);
 }
@@ -337,7 +345,7 @@ int config_parse(struct config *cfg, const char *prog, const char *version, cons
         char err[700], env[128];
         int r;
 
-        *cfg = (struct config){ .prog = prog, .defs = defs, .n = n };
+        *cfg = (struct config){.prog = prog, .defs = defs, .n = n};
         cfg->v = calloc(n, sizeof(struct opt_val));
         cfg->args = calloc(1, sizeof(char *));
         if (!cfg->v || !cfg->args)
@@ -379,7 +387,8 @@ int config_parse(struct config *cfg, const char *prog, const char *version, cons
         }
         if (ll) {
                 if (log_set_level_str(ll) < 0)
-                        return usage_error(prog, "invalid --log-level: expected debug, info, notice, warning or error");
+                        return usage_error(
+                            prog, "invalid --log-level: expected debug, info, notice, warning or error");
                 cfg->log_level = strdup(ll);
         }
         if (cf) {
@@ -433,7 +442,7 @@ int config_parse(struct config *cfg, const char *prog, const char *version, cons
                         return usage_error(prog, err);
                 }
                 const char *name = a + 2, *eq = strchr(name, '='), *val = NULL;
-                size_t nl = eq ? (size_t) (eq - name) : strlen(name);
+                size_t nl = eq ? (size_t)(eq - name) : strlen(name);
                 if ((nl == 6 && strneq(name, "config", 6)) || (nl == 9 && strneq(name, "log-level", 9))) {
                         if (!eq)
                                 i++;
@@ -443,7 +452,7 @@ int config_parse(struct config *cfg, const char *prog, const char *version, cons
                 }
                 ssize_t k = find_opt(cfg, name, nl);
                 if (k < 0) {
-                        snprintf(err, sizeof err, "unknown option '--%.*s'", (int) nl, name);
+                        snprintf(err, sizeof err, "unknown option '--%.*s'", (int)nl, name);
                         return usage_error(prog, err);
                 }
                 if (defs[k].type == OPT_BOOL) {
@@ -458,7 +467,7 @@ int config_parse(struct config *cfg, const char *prog, const char *version, cons
                         }
                         val = argv[++i];
                 }
-                r = config_set(cfg, (size_t) k, val, SRC_FLAG, err, sizeof err);
+                r = config_set(cfg, (size_t)k, val, SRC_FLAG, err, sizeof err);
                 if (r == -ENOMEM)
                         return r;
                 if (r < 0)
@@ -526,5 +535,5 @@ void config_free(struct config *cfg) {
         strv_free(cfg->args);
         free(cfg->config_file);
         free(cfg->log_level);
-        *cfg = (struct config){ 0 };
+        *cfg = (struct config){0};
 }

@@ -39,10 +39,10 @@ struct opt_def {
 struct opt_val {
         bool set; /* given somewhere other than the default */
         enum opt_source src;
-        char *s;       /* OPT_STRING, OPT_HOSTNAME: the value; others: text form */
-        long long n;   /* OPT_INT; OPT_SECONDS in microseconds */
-        bool b;        /* OPT_BOOL */
-        char **list;   /* OPT_URLS, OPT_LIST */
+        char *s;     /* OPT_STRING, OPT_HOSTNAME: the value; others: text form */
+        long long n; /* OPT_INT; OPT_SECONDS in microseconds */
+        bool b;      /* OPT_BOOL */
+        char **list; /* OPT_URLS, OPT_LIST */
 };
 
 struct config {
@@ -50,8 +50,8 @@ struct config {
         const struct opt_def *defs;
         size_t n;
         struct opt_val *v;
-        char **args;        /* positional arguments, in order */
-        char *config_file;  /* --config / MGMT_CONFIG, if any */
+        char **args;       /* positional arguments, in order */
+        char *config_file; /* --config / MGMT_CONFIG, if any */
         char *log_level;
 };
 
@@ -78,4 +78,5 @@ void config_print_help(FILE *f, const char *usage, const char *footer, const str
 /* Name of the environment twin of a flag: "client-urls" -> "MGMT_CLIENT_URLS". */
 void config_env_name(const char *flag, char *buf, size_t len);
 /* Set one option from text; err gets a message naming the option on failure. */
-int config_set(struct config *cfg, size_t i, const char *text, enum opt_source src, char *err, size_t errlen);
+int config_set(struct config *cfg, size_t i, const char *text, enum opt_source src, char *err,
+               size_t errlen);

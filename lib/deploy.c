@@ -22,7 +22,7 @@ void deploy_origin_clear(struct deploy_origin *o) {
         free(o->hostname);
         free(o->commit);
         free(o->job_url);
-        *o = (struct deploy_origin){ 0 };
+        *o = (struct deploy_origin){0};
 }
 
 static const char *env_nonempty(const char *name) {
@@ -31,8 +31,8 @@ static const char *env_nonempty(const char *name) {
 }
 
 int deploy_origin_from_env(struct deploy_origin *ret) {
-        struct deploy_origin o = { 0 };
-        char host[256] = { 0 };
+        struct deploy_origin o = {0};
+        char host[256] = {0};
         const char *v;
 
         if (gethostname(host, sizeof host - 1) < 0)
@@ -69,7 +69,7 @@ void deploy_clear(struct deploy *d) {
         free(d->graph);
         free(d->time);
         deploy_origin_clear(&d->origin);
-        *d = (struct deploy){ 0 };
+        *d = (struct deploy){0};
 }
 
 static int dup_opt(const char *s, char **ret) {
@@ -82,7 +82,7 @@ static int dup_opt(const char *s, char **ret) {
 
 int deploy_new(struct deploy *ret, int64_t id, const char *previous, const char *text, size_t len,
                const struct deploy_origin *origin) {
-        struct deploy d = { .id = id };
+        struct deploy d = {.id = id};
 
         if (id < 1 || (id > 1 && (!previous || strlen(previous) != DEPLOY_HASH_LEN)))
                 return -EINVAL;
@@ -97,7 +97,8 @@ int deploy_new(struct deploy *ret, int64_t id, const char *previous, const char 
         d.graph[len] = 0;
         d.graph_len = len;
         if (origin && (dup_opt(origin->hostname, &d.origin.hostname) < 0 ||
-                       dup_opt(origin->commit, &d.origin.commit) < 0 || dup_opt(origin->job_url, &d.origin.job_url) < 0))
+                       dup_opt(origin->commit, &d.origin.commit) < 0 ||
+                       dup_opt(origin->job_url, &d.origin.job_url) < 0))
                 goto oom;
         *ret = d;
         return 0;
@@ -117,10 +118,11 @@ json_t *deploy_to_json(const struct deploy *d, bool with_graph) {
                 json_object_set_new(o, "commit", json_string(d->origin.commit));
         if (d->origin.job_url)
                 json_object_set_new(o, "job_url", json_string(d->origin.job_url));
-        j = json_pack("{s:I, s:s, s:o, s:s, s:o}", "id", (json_int_t) d->id, "hash", d->hash, "previous",
-                      d->previous[0] ? json_string(d->previous) : json_null(), "time", d->time ? d->time : "",
-                      "origin", o);
-        if (j && with_graph && json_object_set_new(j, "graph", json_stringn(d->graph ? d->graph : "", d->graph_len)) < 0) {
+        j = json_pack("{s:I, s:s, s:o, s:s, s:o}", "id", (json_int_t)d->id, "hash", d->hash, "previous",
+                      d->previous[0] ? json_string(d->previous) : json_null(), "time",
+                      d->time ? d->time : "", "origin", o);
+        if (j && with_graph &&
+            json_object_set_new(j, "graph", json_stringn(d->graph ? d->graph : "", d->graph_len)) < 0) {
                 json_decref(j);
                 return NULL;
         }
@@ -144,7 +146,7 @@ static bool is_hash(const char *s) {
         if (!s || strlen(s) != DEPLOY_HASH_LEN)
                 return false;
         for (; *s; s++)
-                if (!isdigit((unsigned char) *s) && !(*s >= 'a' && *s <= 'f'))
+                if (!isdigit((unsigned char)*s) && !(*s >= 'a' && *s <= 'f'))
                         return false;
         return true;
 }
@@ -156,21 +158,22 @@ static bool is_rfc3339(const char *s) {
         for (i = 0; pat[i]; i++) {
                 if (!s[i])
                         return false;
-                if (pat[i] == 'd' ? !isdigit((unsigned char) s[i]) : s[i] != pat[i])
+                if (pat[i] == 'd' ? !isdigit((unsigned char)s[i]) : s[i] != pat[i])
                         return false;
         }
         s += i;
         if (*s == '.') {
                 s++;
-                if (!isdigit((unsigned char) *s))
+                if (!isdigit((unsigned char)*s))
                         return false;
-                while (isdigit((unsigned char) *s))
+                while (isdigit((unsigned char)*s))
                         s++;
         }
         if (streq(s, "Z"))
                 return true;
-        return (s[0] == '+' || s[0] == '-') && isdigit((unsigned char) s[1]) && isdigit((unsigned char) s[2]) &&
-               s[3] == ':' && isdigit((unsigned char) s[4]) && isdigit((unsigned char) s[5]) && !s[6];
+        return (s[0] == '+' || s[0] == '-') && isdigit((unsigned char)s[1]) &&
+               isdigit((unsigned char)s[2]) && s[3] == ':' && isdigit((unsigned char)s[4]) &&
+               isdigit((unsigned char)s[5]) && !s[6];
 }
 
 static int bad(char *err, size_t errlen, const char *fmt, ...) _printf_(3, 4);
@@ -211,16 +214,17 @@ static int signature_from_json(json_t *j, struct deploy *d, char *err, size_t er
                            SIGN_SIG_HEX_LEN, json_is_string(s) ? "" : "a non-string, ",
                            json_is_string(s) ? json_string_length(s) : 0);
         if (!json_is_string(k) || !sign_is_fingerprint(json_string_value(k)))
-                return bad(err, errlen, "'signer' must be %d lowercase hex digits (a key fingerprint)", SIGN_FPR_LEN);
+                return bad(err, errlen, "'signer' must be %d lowercase hex digits (a key fingerprint)",
+                           SIGN_FPR_LEN);
         strlcpy(d->signature, json_string_value(s), sizeof d->signature);
         strlcpy(d->signer, json_string_value(k), sizeof d->signer);
         return 0;
 }
 
 int deploy_from_json(json_t *j, struct deploy *ret, char *err, size_t errlen) {
-        static const char *const known[] = { "id",   "hash",   "previous",  "graph",
-                                             "time", "origin", "signature", "signer", NULL };
-        struct deploy d = { 0 };
+        static const char *const known[] = {"id",     "hash",      "previous", "graph", "time",
+                                            "origin", "signature", "signer",   NULL};
+        struct deploy d = {0};
         json_t *v, *o;
         const char *k;
         char h[DEPLOY_HASH_LEN + 1];
@@ -238,7 +242,7 @@ int deploy_from_json(json_t *j, struct deploy *ret, char *err, size_t errlen) {
         v = json_object_get(j, "id");
         if (!json_is_integer(v) || json_integer_value(v) < 1)
                 return bad(err, errlen, "'id' must be an integer >= 1");
-        d.id = (int64_t) json_integer_value(v);
+        d.id = (int64_t)json_integer_value(v);
         v = json_object_get(j, "hash");
         if (!json_is_string(v) || !is_hash(json_string_value(v)))
                 return bad(err, errlen, "'hash' must be 64 lowercase hex digits");
@@ -250,7 +254,7 @@ int deploy_from_json(json_t *j, struct deploy *ret, char *err, size_t errlen) {
         } else {
                 if (!json_is_string(v) || !is_hash(json_string_value(v)))
                         return bad(err, errlen, "'previous' must be 64 lowercase hex digits for deploy %lld",
-                                   (long long) d.id);
+                                   (long long)d.id);
                 strlcpy(d.previous, json_string_value(v), sizeof d.previous);
         }
         v = json_object_get(j, "time");
@@ -267,7 +271,8 @@ int deploy_from_json(json_t *j, struct deploy *ret, char *err, size_t errlen) {
         if (v) {
                 sha256_hex(json_string_value(v), json_string_length(v), h);
                 if (!streq(h, d.hash))
-                        return bad(err, errlen, "'hash' %s does not match the sha256 of 'graph' (%s)", d.hash, h);
+                        return bad(err, errlen, "'hash' %s does not match the sha256 of 'graph' (%s)",
+                                   d.hash, h);
         }
         if (!(d.time = strdup(json_string_value(json_object_get(j, "time")))))
                 return -ENOMEM;
@@ -281,7 +286,8 @@ int deploy_from_json(json_t *j, struct deploy *ret, char *err, size_t errlen) {
                 memcpy(d.graph, json_string_value(v), d.graph_len + 1);
         }
         if (o) {
-                json_object_foreach(o, k, v) if (!streq(k, "hostname") && !streq(k, "commit") && !streq(k, "job_url")) {
+                json_object_foreach(o, k, v) if (!streq(k, "hostname") && !streq(k, "commit") &&
+                                                 !streq(k, "job_url")) {
                         deploy_clear(&d);
                         return bad(err, errlen, "unknown field '%s' in deploy origin", k);
                 }
@@ -306,7 +312,7 @@ int deploy_decode(const char *text, size_t len, struct deploy *ret, char *err, s
 
 void deploy_head_clear(struct deploy_head *h) {
         deploy_clear(&h->record);
-        *h = (struct deploy_head){ 0 };
+        *h = (struct deploy_head){0};
 }
 
 static int etcd_fail(struct etcd_error *err, int code, const char *fmt, ...) _printf_(3, 4);
@@ -338,7 +344,7 @@ static int range(struct etcd_client *c, const char *key, bool prefix, int64_t re
 }
 
 static int cmp_int64(const void *a, const void *b) {
-        int64_t x = *(const int64_t *) a, y = *(const int64_t *) b;
+        int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
         return x < y ? -1 : x > y;
 }
 
@@ -375,7 +381,7 @@ static int ids_from_kvs(const struct etcd_kvs *kvs, int64_t **ret, size_t *ret_n
 
 int deploy_list_ids(struct etcd_client *c, int64_t **ret_ids, size_t *ret_n, struct etcd_error *err) {
         _cleanup_free_ char *prefix = key_deploy_prefix();
-        struct etcd_kvs kvs = { 0 };
+        struct etcd_kvs kvs = {0};
         int r;
 
         if (!prefix)
@@ -388,11 +394,11 @@ int deploy_list_ids(struct etcd_client *c, int64_t **ret_ids, size_t *ret_n, str
 }
 
 /* Payload and hash of one id at a revision (0 = latest). */
-static int read_at(struct etcd_client *c, int64_t id, int64_t rev, struct deploy *ret, char hash[DEPLOY_HASH_LEN + 1],
-                   struct etcd_error *err) {
+static int read_at(struct etcd_client *c, int64_t id, int64_t rev, struct deploy *ret,
+                   char hash[DEPLOY_HASH_LEN + 1], struct etcd_error *err) {
         _cleanup_free_ char *kp = key_deploy_payload(id), *kh = key_deploy_hash(id);
-        struct etcd_kvs p = { 0 }, h = { 0 };
-        struct deploy d = { 0 };
+        struct etcd_kvs p = {0}, h = {0};
+        struct deploy d = {0};
         char why[400];
         int r;
 
@@ -404,15 +410,16 @@ static int read_at(struct etcd_client *c, int64_t id, int64_t rev, struct deploy
         if (p.n == 0) {
                 r = -ENOENT;
                 if (err)
-                        snprintf(err->msg, sizeof err->msg, "no deploy %lld: key '%s' does not exist", (long long) id, kp);
+                        snprintf(err->msg, sizeof err->msg, "no deploy %lld: key '%s' does not exist",
+                                 (long long)id, kp);
                 goto out;
         }
         r = range(c, kh, false, p.revision, false, &h, err);
         if (r < 0)
                 goto out;
         if (h.n == 0 || !h.kvs[0].value || !is_hash(h.kvs[0].value)) {
-                r = etcd_fail(err, ETCD_ERR_PROTOCOL, "key '%s' is %s (expected 64 lowercase hex digits)", kh,
-                              h.n == 0 ? "missing" : "malformed");
+                r = etcd_fail(err, ETCD_ERR_PROTOCOL, "key '%s' is %s (expected 64 lowercase hex digits)",
+                              kh, h.n == 0 ? "missing" : "malformed");
                 goto out;
         }
         r = deploy_decode(p.kvs[0].value, p.kvs[0].value_len, &d, why, sizeof why);
@@ -422,8 +429,9 @@ static int read_at(struct etcd_client *c, int64_t id, int64_t rev, struct deploy
         }
         if (d.id != id || !streq(d.hash, h.kvs[0].value)) {
                 r = etcd_fail(err, ETCD_ERR_PROTOCOL,
-                              "key '%s' records id %lld and hash %.12s, but the key is for id %lld with hash %.12s in '%s'",
-                              kp, (long long) d.id, d.hash, (long long) id, h.kvs[0].value, kh);
+                              "key '%s' records id %lld and hash %.12s, but the key is for id %lld with "
+                              "hash %.12s in '%s'",
+                              kp, (long long)d.id, d.hash, (long long)id, h.kvs[0].value, kh);
                 deploy_clear(&d);
                 goto out;
         }
@@ -443,8 +451,8 @@ int deploy_read(struct etcd_client *c, int64_t id, struct deploy *ret, struct et
 
 int deploy_read_latest(struct etcd_client *c, struct deploy_head *ret, struct etcd_error *err) {
         _cleanup_free_ char *prefix = key_deploy_prefix();
-        struct etcd_kvs kvs = { 0 };
-        struct deploy_head h = { 0 };
+        struct etcd_kvs kvs = {0};
+        struct deploy_head h = {0};
         int r;
 
         if (!prefix)
@@ -457,8 +465,8 @@ int deploy_read_latest(struct etcd_client *c, struct deploy_head *ret, struct et
         if (h.id == 0 && kvs.n > 0)
                 /* the first deploy's compare wants the prefix empty: say why it never will be */
                 r = etcd_fail(err, ETCD_ERR_PROTOCOL,
-                              "key '%s' is under '%s' but there is no deploy payload: remove it to deploy", kvs.kvs[0].key,
-                              prefix);
+                              "key '%s' is under '%s' but there is no deploy payload: remove it to deploy",
+                              kvs.kvs[0].key, prefix);
         etcd_kvs_clear(&kvs);
         if (r < 0)
                 return r;
@@ -468,7 +476,8 @@ int deploy_read_latest(struct etcd_client *c, struct deploy_head *ret, struct et
         }
         r = read_at(c, h.id, h.revision, &h.record, h.hash, err);
         if (r == -ENOENT) /* compacted or deleted between the two reads */
-                r = etcd_fail(err, ETCD_ERR_PROTOCOL, "deploy %lld vanished while reading it", (long long) h.id);
+                r = etcd_fail(err, ETCD_ERR_PROTOCOL, "deploy %lld vanished while reading it",
+                              (long long)h.id);
         if (r < 0)
                 return r;
         *ret = h;
@@ -551,26 +560,29 @@ json_t *deploy_txn_request(const struct deploy_head *head, const struct deploy *
 }
 
 /* Say in words which compare failed, from the failure branch's ranges. */
-static void explain(json_t *reply, const struct deploy_head *head, const struct deploy *d, char *why, size_t whylen) {
+static void explain(json_t *reply, const struct deploy_head *head, const struct deploy *d, char *why,
+                    size_t whylen) {
         _cleanup_free_ char *kp = key_deploy_payload(d->id), *hh = key_deploy_hash(head->id);
         _cleanup_free_ char *hp = key_deploy_payload(head->id), *prefix = key_deploy_prefix();
-        struct etcd_kvs a = { 0 }, b = { 0 }, c = { 0 };
+        struct etcd_kvs a = {0}, b = {0}, c = {0};
         struct etcd_error e;
 
         snprintf(why, whylen, "the deploy keys changed since they were read (revision %lld)",
-                 (long long) head->revision);
+                 (long long)head->revision);
         if (etcd_parse_txn_range(reply, 0, &a, &e) < 0 || etcd_parse_txn_range(reply, 1, &b, &e) < 0)
                 goto out;
         if (a.n > 0) {
-                snprintf(why, whylen,
-                         "key '%s' exists, expected it absent (version 0): another deploy took id %lld first", kp,
-                         (long long) d->id);
+                snprintf(
+                    why, whylen,
+                    "key '%s' exists, expected it absent (version 0): another deploy took id %lld first", kp,
+                    (long long)d->id);
                 goto out;
         }
         if (head->id == 0) {
                 if (b.n > 0)
                         snprintf(why, whylen,
-                                 "expected no key under '%s' for the first deploy, but '%s' exists: another deploy "
+                                 "expected no key under '%s' for the first deploy, but '%s' exists: another "
+                                 "deploy "
                                  "came first",
                                  prefix, b.kvs[0].key);
                 goto out;
@@ -579,9 +591,10 @@ static void explain(json_t *reply, const struct deploy_head *head, const struct 
                 goto out;
         if (c.n == 0)
                 snprintf(why, whylen, "key '%s' is missing, expected deploy %lld to exist (version > 0)", hp,
-                         (long long) head->id);
+                         (long long)head->id);
         else if (b.n == 0)
-                snprintf(why, whylen, "key '%s' is missing, expected the hash %s read before", hh, head->hash);
+                snprintf(why, whylen, "key '%s' is missing, expected the hash %s read before", hh,
+                         head->hash);
         else if (!b.kvs[0].value || !streq(b.kvs[0].value, head->hash))
                 snprintf(why, whylen, "key '%s' is '%.64s', expected '%s' (the hash read before)", hh,
                          b.kvs[0].value ? b.kvs[0].value : "", head->hash);
@@ -591,8 +604,8 @@ out:
         etcd_kvs_clear(&c);
 }
 
-int deploy_try_write(struct etcd_client *c, const struct deploy_head *head, const struct deploy *d, char *why,
-                     size_t whylen, struct etcd_error *err) {
+int deploy_try_write(struct etcd_client *c, const struct deploy_head *head, const struct deploy *d,
+                     char *why, size_t whylen, struct etcd_error *err) {
         _cleanup_json_ json_t *reply = NULL;
         json_t *body;
         bool ok = false;

@@ -41,10 +41,10 @@ struct deploy {
         char previous[DEPLOY_HASH_LEN + 1]; /* hash of deploy id-1; "" for id 1 */
         char *graph;                        /* the YAML text, as deployed */
         size_t graph_len;
-        char *time;                         /* RFC 3339, UTC */
+        char *time; /* RFC 3339, UTC */
         struct deploy_origin origin;
-        char signature[128 + 1];            /* Ed25519 hex (sign.h), "" when unsigned */
-        char signer[DEPLOY_HASH_LEN + 1];   /* fingerprint of the signing key, "" when unsigned */
+        char signature[128 + 1];          /* Ed25519 hex (sign.h), "" when unsigned */
+        char signer[DEPLOY_HASH_LEN + 1]; /* fingerprint of the signing key, "" when unsigned */
 };
 
 void deploy_origin_clear(struct deploy_origin *o);
@@ -100,7 +100,7 @@ json_t *deploy_txn_request(const struct deploy_head *head, const struct deploy *
 /* Write d as the next deploy after head in one transaction. Returns 1 when
  * written, 0 when a compare failed (why: which key and what was expected),
  * -EIO on etcd errors (err filled), -EINVAL if d->id != head->id + 1. */
-int deploy_try_write(struct etcd_client *c, const struct deploy_head *head, const struct deploy *d, char *why,
-                     size_t whylen, struct etcd_error *err);
+int deploy_try_write(struct etcd_client *c, const struct deploy_head *head, const struct deploy *d,
+                     char *why, size_t whylen, struct etcd_error *err);
 
 /* The status an agent reports at /_mgmt/status/<host>: hoststatus.h. */

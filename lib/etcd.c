@@ -283,9 +283,9 @@ static int req_start(struct etcd_req *q) {
 }
 
 /* Create and start a request with its own timeout (0: the client's). */
-static int req_new_timeout(struct etcd_client *c, const char *endpoint, const char *path, json_t *body, bool get,
-                           struct etcd_watch *watch, uint64_t timeout_usec, etcd_cb cb, void *userdata,
-                           struct etcd_req **ret) {
+static int req_new_timeout(struct etcd_client *c, const char *endpoint, const char *path, json_t *body,
+                           bool get, struct etcd_watch *watch, uint64_t timeout_usec, etcd_cb cb,
+                           void *userdata, struct etcd_req **ret) {
         struct etcd_req *q = calloc(1, sizeof *q);
         int r;
 

@@ -208,7 +208,7 @@ void etcd_watch_msg_clear(struct etcd_watch_msg *m);
 int etcd_parse_error(json_t *reply, struct etcd_error *err); /* 1 if reply is an error object */
 int etcd_parse_kv(json_t *j, struct etcd_kv *kv, struct etcd_error *err);
 int etcd_parse_range(json_t *reply, struct etcd_kvs *ret, struct etcd_error *err);
-int etcd_parse_revision(json_t *reply, int64_t *ret); /* header.revision */
+int etcd_parse_revision(json_t *reply, int64_t *ret);    /* header.revision */
 int etcd_parse_cluster_id(json_t *reply, uint64_t *ret); /* header.cluster_id, never 0 */
 int etcd_parse_txn(json_t *reply, bool *ret_succeeded, struct etcd_error *err);
 /* The i-th response of a txn as a range result (for etcd_op_range ops). */

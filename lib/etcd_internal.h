@@ -37,7 +37,7 @@ struct etcd_req {
         CURL *easy;
         struct curl_slist *headers;
         char *path, *body;
-        char *fixed; /* endpoint of etcd_call_at/etcd_get, no failover */
+        char *fixed;           /* endpoint of etcd_call_at/etcd_get, no failover */
         uint64_t timeout_usec; /* 0: the client's */
         bool get;
         char *buf;

@@ -56,7 +56,7 @@ static int push_res(struct graph *g, size_t *cap, struct resource *r) {
 /* from/to of an edge: {kind, name} naming an existing resource. */
 static int edge_end(struct ctx *c, const struct graph *g, const size_t *sorted, char *const *refused,
                     const char *ename, const char *which, const struct ynode *v, size_t *ret) {
-        static const char *const fields[] = { "kind", "name", NULL };
+        static const char *const fields[] = {"kind", "name", NULL};
         char where[NAME_MAX_LEN + 64];
         const struct ynode *kn, *nn;
         const char *ks, *ns;
@@ -75,10 +75,11 @@ static int edge_end(struct ctx *c, const struct graph *g, const size_t *sorted, 
                 return r;
         kind = res_kind_from_string(ks);
         if (kind < 0)
-                return fail(c, kn, "%s: unknown kind '%s' (known: file, exec, print, noop, svc, pkg)", where, ks);
+                return fail(c, kn, "%s: unknown kind '%s' (known: file, exec, print, noop, svc, pkg)", where,
+                            ks);
         if (startswith(ns, "@@"))
                 ns += 2;
-        ssize_t i = find_res(g, sorted, (enum res_kind) kind, ns);
+        ssize_t i = find_res(g, sorted, (enum res_kind)kind, ns);
         if (i < 0 && refused) {
                 char key[NAME_MAX_LEN + 16];
                 snprintf(key, sizeof key, "%s/%s", ks, ns);
@@ -86,14 +87,15 @@ static int edge_end(struct ctx *c, const struct graph *g, const size_t *sorted, 
                         return -ENOENT; /* its error is reported already */
         }
         if (i < 0)
-                return fail(c, nn, "%s names no existing resource: there is no %s resource '%s'", where, ks, ns);
-        *ret = (size_t) i;
+                return fail(c, nn, "%s names no existing resource: there is no %s resource '%s'", where, ks,
+                            ns);
+        *ret = (size_t)i;
         return 0;
 }
 
 static int cmp_path_idx(const void *a, const void *b, void *userdata) {
         const struct graph *g = userdata;
-        return strcmp(g->res[*(const size_t *) a].file.path, g->res[*(const size_t *) b].file.path);
+        return strcmp(g->res[*(const size_t *)a].file.path, g->res[*(const size_t *)b].file.path);
 }
 
 /* Names are unique per kind. ret_sorted: resource indexes sorted by kind
@@ -110,7 +112,8 @@ static int check_unique_names(struct ctx *c, struct graph *g, size_t **ret_sorte
         for (size_t i = 1; i < g->n_res; i++) {
                 const struct resource *a = &g->res[sorted[i - 1]], *b = &g->res[sorted[i]];
                 if (a->kind == b->kind && streq(a->name, b->name)) {
-                        r = fail_at(c, b->line, b->col, "duplicate %s resource name '%s' (first declared at line %u)",
+                        r = fail_at(c, b->line, b->col,
+                                    "duplicate %s resource name '%s' (first declared at line %u)",
                                     res_kind_to_string(b->kind), b->name, a->line);
                         if (!c->many)
                                 return r;
@@ -133,7 +136,7 @@ static int check_unique_paths(struct ctx *c, const struct graph *g) {
         for (size_t i = 0; i < g->n_res; i++)
                 if (g->res[i].kind == RES_FILE && !g->res[i].exported)
                         idx[n++] = i;
-        qsort_r(idx, n, sizeof(size_t), cmp_path_idx, (void *) g);
+        qsort_r(idx, n, sizeof(size_t), cmp_path_idx, (void *)g);
         for (size_t i = 1; i < n; i++) {
                 const struct resource *a = &g->res[idx[i - 1]], *b = &g->res[idx[i]];
                 if (streq(a->file.path, b->file.path)) {
@@ -142,8 +145,9 @@ static int check_unique_paths(struct ctx *c, const struct graph *g) {
                                 a = b;
                                 b = t;
                         }
-                        r = fail_at(c, b->line, b->col, "file resources '%s' and '%s' (line %u) both manage '%s'",
-                                    b->name, a->name, a->line, b->file.path);
+                        r = fail_at(c, b->line, b->col,
+                                    "file resources '%s' and '%s' (line %u) both manage '%s'", b->name,
+                                    a->name, a->line, b->file.path);
                         if (!c->many)
                                 return r;
                 }
@@ -153,17 +157,18 @@ static int check_unique_paths(struct ctx *c, const struct graph *g) {
 
 /* an error: -ENOMEM (or any error outside "many" mode) ends the validation;
  * in a helper it returns from the helper, whose caller returns it in turn */
-#define KEEP_GOING(expr)                                \
-        do {                                            \
-                int _r = (expr);                        \
-                if (_r < 0 && !recorded(c, _r))         \
-                        return _r;                      \
+#define KEEP_GOING(expr)                                                                                    \
+        do {                                                                                                \
+                int _r = (expr);                                                                            \
+                if (_r < 0 && !recorded(c, _r))                                                             \
+                        return _r;                                                                          \
         } while (0)
 
 /* resources: {kind: [ {name:..., ...}, ... ]}. Each valid one is added to g;
  * "kind/name" of each refused one goes to *refused, so that edges to it do
  * not also report it missing. */
-static int build_resources(struct ctx *c, struct graph *g, const struct ynode *v, size_t *cap, char ***refused) {
+static int build_resources(struct ctx *c, struct graph *g, const struct ynode *v, size_t *cap,
+                           char ***refused) {
         int r;
 
         if (v && !ynode_is_null(v) && v->type != Y_MAP)
@@ -179,36 +184,41 @@ static int build_resources(struct ctx *c, struct graph *g, const struct ynode *v
                         }
                         int kind = res_kind_from_string(k->value);
                         if (kind < 0) {
-                                KEEP_GOING(fail(c, k, "unknown resource kind '%s' (known: file, exec, print, noop, svc, pkg)",
-                                                k->value));
+                                KEEP_GOING(fail(
+                                    c, k,
+                                    "unknown resource kind '%s' (known: file, exec, print, noop, svc, pkg)",
+                                    k->value));
                                 continue;
                         }
                         for (size_t j = 0; j < i; j += 2)
                                 if (v->items[j]->type == Y_SCALAR && streq(v->items[j]->value, k->value))
                                         twice = true;
                         if (twice) {
-                                KEEP_GOING(fail(c, k, "resource kind '%s' appears twice in 'resources'", k->value));
+                                KEEP_GOING(
+                                    fail(c, k, "resource kind '%s' appears twice in 'resources'", k->value));
                                 continue;
                         }
                         if (ynode_is_null(list))
                                 continue;
                         if (list->type != Y_SEQ) {
-                                KEEP_GOING(fail(c, list, "resources of kind '%s' must be a list, got %s", k->value,
-                                                ytype_name(list)));
+                                KEEP_GOING(fail(c, list, "resources of kind '%s' must be a list, got %s",
+                                                k->value, ytype_name(list)));
                                 continue;
                         }
                         for (size_t j = 0; j < list->n; j++) {
                                 struct resource res;
-                                r = resource_from_node(c, (enum res_kind) kind, list->items[j], NULL, &res);
+                                r = resource_from_node(c, (enum res_kind)kind, list->items[j], NULL, &res);
                                 if (r < 0) {
                                         KEEP_GOING(r);
                                         /* edges to it must not report it missing */
-                                        const struct ynode *nn =
-                                                list->items[j]->type == Y_MAP ? map_get(list->items[j], "name") : NULL;
+                                        const struct ynode *nn = list->items[j]->type == Y_MAP
+                                                                     ? map_get(list->items[j], "name")
+                                                                     : NULL;
                                         if (nn && nn->type == Y_SCALAR && nn->value) {
                                                 char key[NAME_MAX_LEN + 16];
                                                 snprintf(key, sizeof key, "%s/%s", k->value,
-                                                         startswith(nn->value, "@@") ? nn->value + 2 : nn->value);
+                                                         startswith(nn->value, "@@") ? nn->value + 2
+                                                                                     : nn->value);
                                                 if (strv_push(refused, key) < 0)
                                                         return -ENOMEM;
                                         }
@@ -231,7 +241,7 @@ static int build_collect(struct ctx *c, struct graph *g, const struct ynode *v) 
         if (v && !ynode_is_null(v) && v->type != Y_SEQ)
                 KEEP_GOING(fail(c, v, "'collect' must be a list of {kind, pattern}, got %s", ytype_name(v)));
         else if (v && !ynode_is_null(v)) {
-                static const char *const fields[] = { "kind", "pattern", "allow_exec", NULL };
+                static const char *const fields[] = {"kind", "pattern", "allow_exec", NULL};
                 g->collect = calloc(v->n + 1, sizeof(struct collect));
                 if (!g->collect)
                         return -ENOMEM;
@@ -240,8 +250,9 @@ static int build_collect(struct ctx *c, struct graph *g, const struct ynode *v) 
                         const char *ks;
                         bool twice = false;
                         if (e->type != Y_MAP) {
-                                KEEP_GOING(fail(c, e, "a 'collect' entry must be a mapping {kind, pattern}, got %s",
-                                                ytype_name(e)));
+                                KEEP_GOING(
+                                    fail(c, e, "a 'collect' entry must be a mapping {kind, pattern}, got %s",
+                                         ytype_name(e)));
                                 continue;
                         }
                         if ((r = check_keys(c, e, fields, NULL, "a 'collect' entry")) < 0) {
@@ -265,22 +276,25 @@ static int build_collect(struct ctx *c, struct graph *g, const struct ynode *v) 
                         int kind = res_kind_from_string(ks);
                         if (kind < 0) {
                                 KEEP_GOING(fail(c, kn,
-                                                "unknown kind '%s' in 'collect' (known: file, exec, print, noop, svc, pkg)", ks));
+                                                "unknown kind '%s' in 'collect' (known: file, exec, print, "
+                                                "noop, svc, pkg)",
+                                                ks));
                                 continue;
                         }
                         for (size_t j = 0; j < g->n_collect; j++)
-                                if (g->collect[j].kind == (enum res_kind) kind)
+                                if (g->collect[j].kind == (enum res_kind)kind)
                                         twice = true;
                         if (twice) {
                                 KEEP_GOING(fail(c, kn, "kind '%s' is collected twice in 'collect'", ks));
                                 continue;
                         }
                         struct collect *col = &g->collect[g->n_collect];
-                        col->kind = (enum res_kind) kind;
+                        col->kind = (enum res_kind)kind;
                         const struct ynode *an = map_get(e, "allow_exec");
                         if (an && kind != RES_EXEC) {
                                 KEEP_GOING(fail(c, an,
-                                                "'allow_exec' applies only to a 'collect' entry of kind 'exec', not '%s'",
+                                                "'allow_exec' applies only to a 'collect' entry of kind "
+                                                "'exec', not '%s'",
                                                 ks));
                                 continue;
                         }
@@ -299,10 +313,11 @@ static int build_collect(struct ctx *c, struct graph *g, const struct ynode *v) 
                         g->n_collect++;
                         size_t pl = strlen(col->pattern);
                         if (kind == RES_FILE && (col->pattern[0] != '/' || col->pattern[pl - 1] != '/'))
-                                KEEP_GOING(fail(c, pn,
-                                                "collect 'pattern' for kind 'file' must be an absolute directory "
-                                                "ending in '/', got '%s'",
-                                                col->pattern));
+                                KEEP_GOING(
+                                    fail(c, pn,
+                                         "collect 'pattern' for kind 'file' must be an absolute directory "
+                                         "ending in '/', got '%s'",
+                                         col->pattern));
                 }
         }
         return 0;
@@ -319,7 +334,7 @@ static int build_edges(struct ctx *c, struct graph *g, const struct ynode *v, co
         if (v && !ynode_is_null(v) && v->type != Y_SEQ)
                 KEEP_GOING(fail(c, v, "'edges' must be a list, got %s", ytype_name(v)));
         else if (v && !ynode_is_null(v)) {
-                static const char *const fields[] = { "name", "from", "to", "notify", NULL };
+                static const char *const fields[] = {"name", "from", "to", "notify", NULL};
                 g->edges = calloc(v->n + 1, sizeof(struct edge));
                 *ret_eline = eline = calloc(v->n + 1, sizeof(unsigned));
                 *ret_ecol = ecol = calloc(v->n + 1, sizeof(unsigned));
@@ -331,7 +346,8 @@ static int build_edges(struct ctx *c, struct graph *g, const struct ynode *v, co
                         char where[NAME_MAX_LEN + 32];
                         size_t dup = SIZE_MAX;
                         if (e->type != Y_MAP) {
-                                KEEP_GOING(fail(c, e, "an edge must be a mapping {name, from, to, notify}, got %s",
+                                KEEP_GOING(fail(c, e,
+                                                "an edge must be a mapping {name, from, to, notify}, got %s",
                                                 ytype_name(e)));
                                 continue;
                         }
@@ -364,7 +380,8 @@ static int build_edges(struct ctx *c, struct graph *g, const struct ynode *v, co
                         if (!fn) {
                                 KEEP_GOING(fail(c, e, "edge '%s' has no 'from'", ed->name));
                                 ok = false;
-                        } else if ((r = edge_end(c, g, sorted, refused, ed->name, "from", fn, &ed->from)) < 0) {
+                        } else if ((r = edge_end(c, g, sorted, refused, ed->name, "from", fn, &ed->from)) <
+                                   0) {
                                 if (r != -ENOENT)
                                         KEEP_GOING(r);
                                 ok = false;
@@ -377,18 +394,20 @@ static int build_edges(struct ctx *c, struct graph *g, const struct ynode *v, co
                                         KEEP_GOING(r);
                                 ok = false;
                         }
-                        if ((on = map_get(e, "notify")) && (r = get_bool_opt(c, "edge 'notify'", on, &ed->notify)) < 0) {
+                        if ((on = map_get(e, "notify")) &&
+                            (r = get_bool_opt(c, "edge 'notify'", on, &ed->notify)) < 0) {
                                 KEEP_GOING(r);
                                 ok = false;
                         }
                         if (dup != SIZE_MAX) {
-                                KEEP_GOING(fail(c, nn, "duplicate edge name '%s' (first declared at line %u)", ed->name,
-                                                eline[dup]));
+                                KEEP_GOING(fail(c, nn,
+                                                "duplicate edge name '%s' (first declared at line %u)",
+                                                ed->name, eline[dup]));
                                 ok = false;
                         }
                         if (!ok) {
                                 free(ed->name);
-                                *ed = (struct edge){ 0 };
+                                *ed = (struct edge){0};
                                 continue;
                         }
                         eline[g->n_edges] = e->line;
@@ -403,7 +422,7 @@ static int build_edges(struct ctx *c, struct graph *g, const struct ynode *v, co
  * validation goes on (c->many) wherever what follows does not depend on the
  * broken part: every resource, collect entry and edge is checked. */
 static int build_graph(struct ctx *c, const struct ynode *root, struct graph **ret) {
-        static const char *const top_fields[] = { "graph", "comment", "resources", "collect", "edges", NULL };
+        static const char *const top_fields[] = {"graph", "comment", "resources", "collect", "edges", NULL};
         _cleanup_(graph_freep) struct graph *g = calloc(1, sizeof(*g));
         _cleanup_free_ size_t *sorted = NULL;
         _cleanup_free_ unsigned *eline = NULL, *ecol = NULL;
@@ -417,8 +436,10 @@ static int build_graph(struct ctx *c, const struct ynode *root, struct graph **r
         if (!root)
                 return fail_at(c, 1, 1, "empty graph: expected a mapping with at least 'graph: NAME'");
         if (root->type != Y_MAP)
-                return fail(c, root, "a graph must be a mapping with 'graph', 'resources', 'collect', 'edges', got %s",
-                            ytype_name(root));
+                return fail(
+                    c, root,
+                    "a graph must be a mapping with 'graph', 'resources', 'collect', 'edges', got %s",
+                    ytype_name(root));
         KEEP_GOING(check_keys(c, root, top_fields, NULL, "the graph"));
         v = map_get(root, "graph");
         if (!v)
@@ -428,8 +449,9 @@ static int build_graph(struct ctx *c, const struct ynode *root, struct graph **r
         else if (!*g->name)
                 KEEP_GOING(fail(c, v, "'graph' (the graph name) must not be empty"));
         else if (has_ctrl(g->name) || strlen(g->name) > NAME_MAX_LEN)
-                KEEP_GOING(fail(c, v, "'graph' (the graph name) must be at most %d bytes with no control characters",
-                                NAME_MAX_LEN));
+                KEEP_GOING(fail(
+                    c, v, "'graph' (the graph name) must be at most %d bytes with no control characters",
+                    NAME_MAX_LEN));
         if ((v = map_get(root, "comment")) && v->type != Y_SCALAR)
                 KEEP_GOING(fail(c, v, "'comment' must be a string, got %s", ytype_name(v)));
 
@@ -464,8 +486,9 @@ static int build_graph(struct ctx *c, const struct ynode *root, struct graph **r
 
 #undef KEEP_GOING
 
-int graph_parse(const char *text, size_t len, const char *filename, struct graph **ret, char *err, size_t errlen) {
-        struct ctx c = { .filename = filename ? filename : "<graph>", .err = err, .errlen = errlen };
+int graph_parse(const char *text, size_t len, const char *filename, struct graph **ret, char *err,
+                size_t errlen) {
+        struct ctx c = {.filename = filename ? filename : "<graph>", .err = err, .errlen = errlen};
         struct ynode *root = NULL;
         int r;
 
@@ -474,8 +497,8 @@ int graph_parse(const char *text, size_t len, const char *filename, struct graph
         if (!text) /* e.g. a deploy record without a graph: same as an empty file */
                 text = "", len = 0;
         if (len > GRAPH_MAX_SIZE)
-                return fail_at(&c, 0, 0, "graph is %zu bytes, larger than the limit of %d bytes (1 MiB)", len,
-                               GRAPH_MAX_SIZE);
+                return fail_at(&c, 0, 0, "graph is %zu bytes, larger than the limit of %d bytes (1 MiB)",
+                               len, GRAPH_MAX_SIZE);
         r = ytree_parse(&c, text, len, &root);
         if (r < 0)
                 return r;
@@ -488,14 +511,15 @@ int graph_parse(const char *text, size_t len, const char *filename, struct graph
 }
 
 int graph_load_file(const char *path, struct graph **ret, char **ret_text, char *err, size_t errlen) {
-        struct ctx c = { .filename = path, .err = err, .errlen = errlen };
+        struct ctx c = {.filename = path, .err = err, .errlen = errlen};
         _cleanup_free_ char *text = NULL;
         size_t len = 0;
         int r;
 
         r = read_file_max(path, GRAPH_MAX_SIZE, &text, &len);
         if (r == -EFBIG)
-                return fail_at(&c, 0, 0, "graph is larger than the limit of %d bytes (1 MiB)", GRAPH_MAX_SIZE);
+                return fail_at(&c, 0, 0, "graph is larger than the limit of %d bytes (1 MiB)",
+                               GRAPH_MAX_SIZE);
         if (r < 0) {
                 snprintf(err, errlen, "cannot read graph '%s': %s", path, strerror(-r));
                 return r;
@@ -529,7 +553,7 @@ static int subst(char **s, const char *hostname) {
         o = out;
         for (p = *s;;) {
                 const char *q = strstr(p, var);
-                size_t n = q ? (size_t) (q - p) : strlen(p);
+                size_t n = q ? (size_t)(q - p) : strlen(p);
                 memcpy(o, p, n);
                 o += n;
                 if (!q)
@@ -545,7 +569,7 @@ static int subst(char **s, const char *hostname) {
 }
 
 int graph_subst_hostname(struct graph *g, const char *hostname, char *err, size_t errlen) {
-        struct ctx c = { .filename = NULL, .err = err, .errlen = errlen };
+        struct ctx c = {.filename = NULL, .err = err, .errlen = errlen};
         int r = 0;
 
         if (err && errlen)
@@ -582,11 +606,11 @@ int graph_subst_hostname(struct graph *g, const char *hostname, char *err, size_
                 const struct resource *x = &g->res[i];
                 const char *why;
                 if (strlen(x->name) > NAME_MAX_LEN)
-                        return fail_at(&c, x->line, x->col, "resource name '%s' is longer than %d bytes", x->name,
-                                       NAME_MAX_LEN);
+                        return fail_at(&c, x->line, x->col, "resource name '%s' is longer than %d bytes",
+                                       x->name, NAME_MAX_LEN);
                 if (x->kind == RES_FILE && (why = path_problem(x->file.path)))
-                        return fail_at(&c, x->line, x->col, "file resource '%s': 'path' %s, got '%s'", x->name, why,
-                                       x->file.path);
+                        return fail_at(&c, x->line, x->col, "file resource '%s': 'path' %s, got '%s'",
+                                       x->name, why, x->file.path);
         }
         if ((r = check_unique_names(&c, g, NULL)) < 0)
                 return r;

@@ -34,11 +34,11 @@ struct res_file {
 
 struct res_exec {
         char *cmd;
-        char *shell;   /* NULL: run cmd via /bin/sh -c */
-        char *ifcmd;   /* run cmd only when ifcmd exits 0 */
-        char *ifshell; /* shell for ifcmd (NULL: /bin/sh) */
-        char *watchcmd;   /* long-running; every output line triggers a check */
-        char *watchshell; /* shell for watchcmd */
+        char *shell;           /* NULL: run cmd via /bin/sh -c */
+        char *ifcmd;           /* run cmd only when ifcmd exits 0 */
+        char *ifshell;         /* shell for ifcmd (NULL: /bin/sh) */
+        char *watchcmd;        /* long-running; every output line triggers a check */
+        char *watchshell;      /* shell for watchcmd */
         uint64_t timeout_usec; /* 0: none */
         uint64_t pollint_usec; /* check (ifcmd, cmd) again every pollint; 0: none */
 };
@@ -66,8 +66,8 @@ struct res_pkg {
 
 struct resource {
         enum res_kind kind;
-        char *name;    /* without the "@@" */
-        bool exported; /* name started with "@@" */
+        char *name;         /* without the "@@" */
+        bool exported;      /* name started with "@@" */
         unsigned line, col; /* where it was declared (1-based), 0 if from JSON */
         struct res_meta meta;
         struct res_file file;
@@ -79,7 +79,7 @@ struct resource {
 
 struct collect {
         enum res_kind kind;
-        char *pattern; /* for file: directory (ends with '/') where collected files land */
+        char *pattern;   /* for file: directory (ends with '/') where collected files land */
         bool allow_exec; /* kind exec: agents with --trusted-keys run collected execs only if set */
 };
 

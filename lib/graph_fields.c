@@ -17,59 +17,55 @@
 #include "util.h"
 
 static const char *const kind_names[_RES_KIND_MAX] = {
-        [RES_FILE] = "file",
-        [RES_EXEC] = "exec",
-        [RES_PRINT] = "print",
-        [RES_NOOP] = "noop",
-        [RES_SVC] = "svc",
-        [RES_PKG] = "pkg",
+    [RES_FILE] = "file", [RES_EXEC] = "exec", [RES_PRINT] = "print",
+    [RES_NOOP] = "noop", [RES_SVC] = "svc",   [RES_PKG] = "pkg",
 };
 
-static const char *const svc_state_names[] = { [SVC_STATE_UNSET] = "", [SVC_RUNNING] = "running",
-                                                [SVC_STOPPED] = "stopped" };
-static const char *const svc_startup_names[] = { [SVC_STARTUP_UNSET] = "", [SVC_ENABLED] = "enabled",
-                                                 [SVC_DISABLED] = "disabled" };
-static const char *const pkg_state_names[] = { [PKG_INSTALLED] = "installed", [PKG_UNINSTALLED] = "uninstalled",
-                                               [PKG_NEWEST] = "newest" };
+static const char *const svc_state_names[] = {
+    [SVC_STATE_UNSET] = "", [SVC_RUNNING] = "running", [SVC_STOPPED] = "stopped"};
+static const char *const svc_startup_names[] = {
+    [SVC_STARTUP_UNSET] = "", [SVC_ENABLED] = "enabled", [SVC_DISABLED] = "disabled"};
+static const char *const pkg_state_names[] = {
+    [PKG_INSTALLED] = "installed", [PKG_UNINSTALLED] = "uninstalled", [PKG_NEWEST] = "newest"};
 
 const char *svc_state_to_string(enum svc_state s) {
-        return (unsigned) s < ELEMENTSOF(svc_state_names) ? svc_state_names[s] : NULL;
+        return (unsigned)s < ELEMENTSOF(svc_state_names) ? svc_state_names[s] : NULL;
 }
 
 const char *svc_startup_to_string(enum svc_startup s) {
-        return (unsigned) s < ELEMENTSOF(svc_startup_names) ? svc_startup_names[s] : NULL;
+        return (unsigned)s < ELEMENTSOF(svc_startup_names) ? svc_startup_names[s] : NULL;
 }
 
 const char *pkg_state_to_string(enum pkg_state s) {
-        return (unsigned) s < ELEMENTSOF(pkg_state_names) ? pkg_state_names[s] : NULL;
+        return (unsigned)s < ELEMENTSOF(pkg_state_names) ? pkg_state_names[s] : NULL;
 }
 
 int svc_unit_name(const char *name, char *buf, size_t len) {
         int n = snprintf(buf, len, "%s%s", name, strchr(name, '.') ? "" : ".service");
-        return n < 0 || (size_t) n >= len ? -ENAMETOOLONG : 0;
+        return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
 /* Debian package names (Policy 5.6.1), optionally with ":ARCH". */
 static bool pkg_name_is_valid(const char *s) {
         const char *colon = strchr(s, ':');
-        size_t n = colon ? (size_t) (colon - s) : strlen(s);
-        if (n < 2 || n > 128 || !(islower((unsigned char) s[0]) || isdigit((unsigned char) s[0])))
+        size_t n = colon ? (size_t)(colon - s) : strlen(s);
+        if (n < 2 || n > 128 || !(islower((unsigned char)s[0]) || isdigit((unsigned char)s[0])))
                 return false;
         for (size_t i = 0; i < n; i++)
-                if (!islower((unsigned char) s[i]) && !isdigit((unsigned char) s[i]) && !strchr("+-.", s[i]))
+                if (!islower((unsigned char)s[i]) && !isdigit((unsigned char)s[i]) && !strchr("+-.", s[i]))
                         return false;
         if (colon) {
                 if (!colon[1] || strlen(colon + 1) > 32)
                         return false;
                 for (const char *p = colon + 1; *p; p++)
-                        if (!islower((unsigned char) *p) && !isdigit((unsigned char) *p) && *p != '-')
+                        if (!islower((unsigned char)*p) && !isdigit((unsigned char)*p) && *p != '-')
                                 return false;
         }
         return true;
 }
 
 const char *res_kind_to_string(enum res_kind k) {
-        if ((unsigned) k >= _RES_KIND_MAX)
+        if ((unsigned)k >= _RES_KIND_MAX)
                 return NULL;
         return kind_names[k];
 }
@@ -136,7 +132,7 @@ static int get_bool(struct ctx *c, const char *what, const struct ynode *v, bool
 
 bool has_ctrl(const char *s) {
         for (; *s; s++)
-                if ((unsigned char) *s < 0x20 || *s == 0x7f)
+                if ((unsigned char)*s < 0x20 || *s == 0x7f)
                         return true;
         return false;
 }
@@ -167,7 +163,7 @@ const char *path_problem(const char *path) {
                 size_t n;
                 p++; /* the '/' */
                 e = strchrnul(p, '/');
-                n = (size_t) (e - p);
+                n = (size_t)(e - p);
                 if (n == 0 && *e)
                         return "must not contain '//'";
                 if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
@@ -184,7 +180,7 @@ static bool account_is_valid(const char *s) {
         if (!s || !*s || strlen(s) > 64)
                 return false;
         for (; *s; s++)
-                if ((unsigned char) *s <= ' ' || *s == ':' || *s == '/' || *s == 0x7f)
+                if ((unsigned char)*s <= ' ' || *s == ':' || *s == '/' || *s == 0x7f)
                         return false;
         return true;
 }
@@ -198,7 +194,7 @@ static int parse_mode(struct ctx *c, const char *what, const struct ynode *v, in
         if (v->type == Y_SCALAR && v->is_int) {
                 if (v->ival < 0 || v->ival > 07777)
                         return fail(c, v, "%s %lld is out of range (0..07777)", what, v->ival);
-                *ret = (int) v->ival;
+                *ret = (int)v->ival;
                 return 0;
         }
         r = get_string(c, what, v, &s);
@@ -216,7 +212,7 @@ static int parse_mode(struct ctx *c, const char *what, const struct ynode *v, in
         }
         if (m > 07777)
                 goto bad;
-        *ret = (int) m;
+        *ret = (int)m;
         return 0;
 bad:
         return fail(c, v, "%s must be an octal mode like \"0644\" (at most 07777), got '%s'", what, s);
@@ -237,10 +233,11 @@ static int parse_timeout(struct ctx *c, const char *what, const struct ynode *v,
         d = strtod(s, &end);
         if (errno || end == s || *end || !isfinite(d) || d < 0 || d > 86400.0 * 365)
                 return fail(c, v, "%s must be a number of seconds (0 to 31536000), got '%s'", what, s);
-        *ret = (uint64_t) llround(d * 1e6);
+        *ret = (uint64_t)llround(d * 1e6);
         /* 0 means no timeout: a tiny value must not round to it */
         if (*ret == 0 && d > 0)
-                return fail(c, v, "%s must be 0 (no timeout) or at least 0.000001 seconds, got '%s'", what, s);
+                return fail(c, v, "%s must be 0 (no timeout) or at least 0.000001 seconds, got '%s'", what,
+                            s);
         return 0;
 }
 
@@ -262,26 +259,21 @@ void resource_clear(struct resource *r) {
         free(r->exec.watchcmd);
         free(r->exec.watchshell);
         free(r->print.msg);
-        *r = (struct resource){ .file.mode = -1 };
+        *r = (struct resource){.file.mode = -1};
 }
 
-static const char *const fields_file[] = { "name",  "path",  "content", "source", "state", "mode",
-                                           "owner", "group", "recurse", "force",  "meta",  NULL };
-static const char *const fields_exec[] = { "name",       "cmd",     "shell",   "ifcmd", "ifshell", "watchcmd",
-                                           "watchshell", "timeout", "pollint", "state", "meta",    NULL };
-static const char *const fields_print[] = { "name", "msg", "meta", NULL };
-static const char *const fields_noop[] = { "name", "meta", NULL };
-static const char *const fields_svc[] = { "name", "state", "startup", "session", "meta", NULL };
-static const char *const fields_pkg[] = { "name",        "state",           "allowuntrusted",
-                                          "allownonfree", "allowunsupported", "meta",
-                                          NULL };
+static const char *const fields_file[] = {"name",  "path",  "content", "source", "state", "mode",
+                                          "owner", "group", "recurse", "force",  "meta",  NULL};
+static const char *const fields_exec[] = {"name",       "cmd",     "shell",   "ifcmd", "ifshell", "watchcmd",
+                                          "watchshell", "timeout", "pollint", "state", "meta",    NULL};
+static const char *const fields_print[] = {"name", "msg", "meta", NULL};
+static const char *const fields_noop[] = {"name", "meta", NULL};
+static const char *const fields_svc[] = {"name", "state", "startup", "session", "meta", NULL};
+static const char *const fields_pkg[] = {
+    "name", "state", "allowuntrusted", "allownonfree", "allowunsupported", "meta", NULL};
 static const char *const *const kind_fields[_RES_KIND_MAX] = {
-        [RES_FILE] = fields_file,
-        [RES_EXEC] = fields_exec,
-        [RES_PRINT] = fields_print,
-        [RES_NOOP] = fields_noop,
-        [RES_SVC] = fields_svc,
-        [RES_PKG] = fields_pkg,
+    [RES_FILE] = fields_file, [RES_EXEC] = fields_exec, [RES_PRINT] = fields_print,
+    [RES_NOOP] = fields_noop, [RES_SVC] = fields_svc,   [RES_PKG] = fields_pkg,
 };
 
 /* Fields of mgmt's resources this agent refuses, and why (docs/mgmt-graph.5). */
@@ -289,22 +281,22 @@ static const struct {
         int kind; /* -1: any kind */
         const char *field, *why;
 } refused_fields[] = {
-        { RES_EXEC, "cwd", "set the directory in 'cmd' instead ('cd DIR && ...')" },
-        { RES_EXEC, "ifcwd", "set the directory in 'ifcmd' instead ('cd DIR && ...')" },
-        { RES_EXEC, "watchcwd", "set the directory in 'watchcmd' instead ('cd DIR && ...')" },
-        { RES_EXEC, "env", "set variables in 'cmd' instead ('VAR=value cmd')" },
-        { RES_EXEC, "args", "write the arguments into 'cmd'" },
-        { RES_EXEC, "user", "the agent runs commands as itself: use 'runuser -u USER -- cmd'" },
-        { RES_EXEC, "group", "the agent runs commands as itself: use 'setpriv --regid GROUP cmd'" },
-        { RES_EXEC, "sendoutput", "resources do not send values to each other here" },
-        { RES_FILE, "fragments", "build the content in the graph, or with an exec" },
-        { RES_FILE, "symlink", "symbolic links are not managed by the file kind" },
-        { RES_FILE, "purge", "the agent never deletes files it does not manage" },
+    {RES_EXEC, "cwd", "set the directory in 'cmd' instead ('cd DIR && ...')"},
+    {RES_EXEC, "ifcwd", "set the directory in 'ifcmd' instead ('cd DIR && ...')"},
+    {RES_EXEC, "watchcwd", "set the directory in 'watchcmd' instead ('cd DIR && ...')"},
+    {RES_EXEC, "env", "set variables in 'cmd' instead ('VAR=value cmd')"},
+    {RES_EXEC, "args", "write the arguments into 'cmd'"},
+    {RES_EXEC, "user", "the agent runs commands as itself: use 'runuser -u USER -- cmd'"},
+    {RES_EXEC, "group", "the agent runs commands as itself: use 'setpriv --regid GROUP cmd'"},
+    {RES_EXEC, "sendoutput", "resources do not send values to each other here"},
+    {RES_FILE, "fragments", "build the content in the graph, or with an exec"},
+    {RES_FILE, "symlink", "symbolic links are not managed by the file kind"},
+    {RES_FILE, "purge", "the agent never deletes files it does not manage"},
 };
 
 static const char *refused_why(enum res_kind kind, const char *field) {
         for (size_t i = 0; i < ELEMENTSOF(refused_fields); i++)
-                if ((refused_fields[i].kind < 0 || refused_fields[i].kind == (int) kind) &&
+                if ((refused_fields[i].kind < 0 || refused_fields[i].kind == (int)kind) &&
                     streq(refused_fields[i].field, field))
                         return refused_fields[i].why;
         return NULL;
@@ -329,8 +321,8 @@ static void fields_list(const char *const *fields, char *buf, size_t len) {
 /* Check the keys of a mapping: scalars, known (extra may name one more
  * accepted key), no duplicates. Every bad key is reported (in "many" mode);
  * kind >= 0 explains fields of mgmt's that this agent refuses. */
-static int check_keys_kind(struct ctx *c, const struct ynode *m, const char *const *fields, const char *extra,
-                           const char *where, int kind) {
+static int check_keys_kind(struct ctx *c, const struct ynode *m, const char *const *fields,
+                           const char *extra, const char *where, int kind) {
         char list[512];
         int r = 0;
 
@@ -344,15 +336,17 @@ static int check_keys_kind(struct ctx *c, const struct ynode *m, const char *con
                         continue;
                 }
                 if (!field_known(fields, k->value) && !(extra && streq(extra, k->value))) {
-                        if (kind >= 0 && (why = refused_why((enum res_kind) kind, k->value)))
-                                r = fail(c, k, "field '%s' in %s is not supported: %s", k->value, where, why);
+                        if (kind >= 0 && (why = refused_why((enum res_kind)kind, k->value)))
+                                r = fail(c, k, "field '%s' in %s is not supported: %s", k->value, where,
+                                         why);
                         else {
                                 fields_list(fields, list, sizeof list);
                                 if (extra) {
                                         strlcat(list, ", ", sizeof list);
                                         strlcat(list, extra, sizeof list);
                                 }
-                                r = fail(c, k, "unknown field '%s' in %s (known: %s)", k->value, where, list);
+                                r = fail(c, k, "unknown field '%s' in %s (known: %s)", k->value, where,
+                                         list);
                         }
                         if (!c->many)
                                 return r;
@@ -370,7 +364,7 @@ static int check_keys_kind(struct ctx *c, const struct ynode *m, const char *con
 }
 
 int check_keys(struct ctx *c, const struct ynode *m, const char *const *fields, const char *extra,
-                      const char *where) {
+               const char *where) {
         return check_keys_kind(c, m, fields, extra, where, -1);
 }
 
@@ -429,27 +423,26 @@ int get_bool_opt(struct ctx *c, const char *what, const struct ynode *v, bool *r
 /* meta: mgmt's meta parameters. noop, retry, delay and poll are honoured;
  * the others are accepted only at their empty value, with the reason. */
 static int parse_meta(struct ctx *c, const char *where, const struct ynode *m, struct res_meta *ret) {
-        static const char *const fields[] = { "noop",  "retry",    "delay",     "poll",   "limit",
-                                              "burst", "sema",     "rewatch",   "realize", "reverse",
-                                              "autoedge", "autogroup", "hidden", "export", "reset",
-                                              NULL };
+        static const char *const fields[] = {
+            "noop",    "retry",   "delay",    "poll",      "limit",  "burst",  "sema",  "rewatch",
+            "realize", "reverse", "autoedge", "autogroup", "hidden", "export", "reset", NULL};
         static const struct {
                 const char *field, *why;
         } unset_only[] = {
-                { "limit", "event rate limits are not supported (the agent checks on each event)" },
-                { "burst", "event rate limits are not supported (the agent checks on each event)" },
-                { "sema", "semaphores are not supported (the agent runs one resource at a time)" },
-                { "rewatch", "watches are always kept across graph changes" },
-                { "realize", "the agent always checks a resource before it applies it" },
-                { "reverse", "removing what a resource did when it leaves the graph is not supported" },
-                { "autoedge", "automatic edges are not added: write the edge in 'edges'" },
-                { "autogroup", "resources are never grouped" },
-                { "hidden", "every resource in the graph is applied" },
-                { "export", "export with the '@@' name prefix" },
-                { "reset", "retry counters are reset on every graph change already" },
+            {"limit", "event rate limits are not supported (the agent checks on each event)"},
+            {"burst", "event rate limits are not supported (the agent checks on each event)"},
+            {"sema", "semaphores are not supported (the agent runs one resource at a time)"},
+            {"rewatch", "watches are always kept across graph changes"},
+            {"realize", "the agent always checks a resource before it applies it"},
+            {"reverse", "removing what a resource did when it leaves the graph is not supported"},
+            {"autoedge", "automatic edges are not added: write the edge in 'edges'"},
+            {"autogroup", "resources are never grouped"},
+            {"hidden", "every resource in the graph is applied"},
+            {"export", "export with the '@@' name prefix"},
+            {"reset", "retry counters are reset on every graph change already"},
         };
         char what[NAME_MAX_LEN + 96];
-        struct res_meta meta = { 0 };
+        struct res_meta meta = {0};
         const struct ynode *v;
         long long n;
         int r, bad = 0;
@@ -471,23 +464,24 @@ static int parse_meta(struct ctx *c, const char *where, const struct ynode *m, s
                 if ((r = get_int(c, META("retry"), v, -1, 32767, &n)) < 0)
                         bad = r;
                 else
-                        meta.retry = (int) n;
+                        meta.retry = (int)n;
         }
         if ((v = map_get(m, "delay")) && !is_unset(v)) {
                 if ((r = get_int(c, META("delay"), v, 0, 31536000000LL, &n)) < 0) /* ms, up to a year */
                         bad = r;
                 else
-                        meta.delay_usec = (uint64_t) n * 1000;
+                        meta.delay_usec = (uint64_t)n * 1000;
         }
         if ((v = map_get(m, "poll")) && !is_unset(v)) {
                 if ((r = get_int(c, META("poll"), v, 0, 31536000, &n)) < 0) /* s */
                         bad = r;
                 else
-                        meta.poll_usec = (uint64_t) n * USEC_PER_SEC;
+                        meta.poll_usec = (uint64_t)n * USEC_PER_SEC;
         }
         for (size_t i = 0; i < ELEMENTSOF(unset_only); i++)
                 if ((v = map_get(m, unset_only[i].field)) && !is_unset(v))
-                        bad = fail(c, v, "%s: meta '%s' is not supported: %s (only its empty value is accepted)",
+                        bad = fail(c, v,
+                                   "%s: meta '%s' is not supported: %s (only its empty value is accepted)",
                                    where, unset_only[i].field, unset_only[i].why);
 #undef META
         if (bad < 0)
@@ -519,8 +513,8 @@ static int parse_shell(struct ctx *c, const char *what, const struct ynode *v, c
 /* Validate one resource mapping of a known kind and fill r. In "many" mode
  * every error of the resource is recorded before it fails. */
 int resource_from_node(struct ctx *c, enum res_kind kind, const struct ynode *m, const char *extra,
-                              struct resource *ret) {
-        struct resource r = { .kind = kind, .file.mode = -1, .line = m->line, .col = m->col };
+                       struct resource *ret) {
+        struct resource r = {.kind = kind, .file.mode = -1, .line = m->line, .col = m->col};
         const struct ynode *v;
         const char *kn = kind_names[kind], *s;
         char where[NAME_MAX_LEN + 64], what[NAME_MAX_LEN + 96];
@@ -528,7 +522,8 @@ int resource_from_node(struct ctx *c, enum res_kind kind, const struct ynode *m,
         long long n;
 
         if (m->type != Y_MAP)
-                return fail(c, m, "a %s resource must be a mapping with at least 'name', got %s", kn, ytype_name(m));
+                return fail(c, m, "a %s resource must be a mapping with at least 'name', got %s", kn,
+                            ytype_name(m));
         v = map_get(m, "name");
         if (!v)
                 return fail(c, m, "%s resource has no 'name'", kn);
@@ -540,8 +535,10 @@ int resource_from_node(struct ctx *c, enum res_kind kind, const struct ynode *m,
                 s += 2;
                 /* "@@" marks an export once; "@@@@x" would read as two different names */
                 if (startswith(s, "@@"))
-                        return fail(c, v, "resource name '@@%s': '@@' marks an export once, the name itself must "
-                                    "not start with '@@'", s);
+                        return fail(c, v,
+                                    "resource name '@@%s': '@@' marks an export once, the name itself must "
+                                    "not start with '@@'",
+                                    s);
         }
         q = check_name(c, "resource name", v, s);
         if (q < 0)
@@ -552,17 +549,17 @@ int resource_from_node(struct ctx *c, enum res_kind kind, const struct ynode *m,
         snprintf(where, sizeof where, "%s resource '%s'", kn, r.name);
 
 /* a field error: -ENOMEM ends it now; -EINVAL ends it now or after every field */
-#define CHECK(expr)                                             \
-        do {                                                    \
-                int _q = (expr);                                \
-                if (_q < 0) {                                   \
-                        bad = _q;                               \
-                        if (_q != -EINVAL || !c->many)          \
-                                goto fail;                      \
-                }                                               \
+#define CHECK(expr)                                                                                         \
+        do {                                                                                                \
+                int _q = (expr);                                                                            \
+                if (_q < 0) {                                                                               \
+                        bad = _q;                                                                           \
+                        if (_q != -EINVAL || !c->many)                                                      \
+                                goto fail;                                                                  \
+                }                                                                                           \
         } while (0)
 #define FIELD(key) (snprintf(what, sizeof what, "%s: '%s'", where, key), what)
-        CHECK(check_keys_kind(c, m, kind_fields[kind], extra, where, (int) kind));
+        CHECK(check_keys_kind(c, m, kind_fields[kind], extra, where, (int)kind));
         if ((v = map_get(m, "meta")))
                 CHECK(parse_meta(c, where, v, &r.meta));
 
@@ -583,8 +580,10 @@ int resource_from_node(struct ctx *c, enum res_kind kind, const struct ynode *m,
                 if ((v = map_get(m, "content"))) {
                         CHECK(dup_string(c, FIELD("content"), v, &r.file.content));
                         if (dir)
-                                CHECK(fail(c, v, "%s: 'content' makes no sense for a directory (a 'path' ending "
-                                          "in '/')", where));
+                                CHECK(fail(c, v,
+                                           "%s: 'content' makes no sense for a directory (a 'path' ending "
+                                           "in '/')",
+                                           where));
                 }
                 if ((v = map_get(m, "source")) && !is_unset(v)) {
                         CHECK(dup_string(c, FIELD("source"), v, &r.file.source));
@@ -594,8 +593,10 @@ int resource_from_node(struct ctx *c, enum res_kind kind, const struct ynode *m,
                         else if (r.file.source && (s = path_problem(r.file.source)))
                                 CHECK(fail(c, v, "%s: 'source' %s, got '%s'", where, s, r.file.source));
                         else if (r.file.source && (dir || r.file.source[strlen(r.file.source) - 1] == '/'))
-                                CHECK(fail(c, v, "%s: 'source' of a directory is not supported (a tree copy): "
-                                          "give each file its own resource", where));
+                                CHECK(fail(c, v,
+                                           "%s: 'source' of a directory is not supported (a tree copy): "
+                                           "give each file its own resource",
+                                           where));
                         if (r.file.content)
                                 CHECK(fail(c, v, "%s: give 'content' or 'source', not both", where));
                 }
@@ -605,21 +606,22 @@ int resource_from_node(struct ctx *c, enum res_kind kind, const struct ynode *m,
                         else if (streq(s, "absent"))
                                 r.file.absent = true;
                         else if (!streq(s, "exists"))
-                                CHECK(fail(c, v, "%s: 'state' must be 'exists' or 'absent', got '%s'", where, s));
+                                CHECK(fail(c, v, "%s: 'state' must be 'exists' or 'absent', got '%s'", where,
+                                           s));
                 }
                 if ((v = map_get(m, "mode")) && !ynode_is_null(v) && !(v->type == Y_SCALAR && v->len == 0))
                         CHECK(parse_mode(c, FIELD("mode"), v, &r.file.mode));
                 if ((v = map_get(m, "owner"))) {
                         CHECK(dup_string_opt(c, FIELD("owner"), v, &r.file.owner));
                         if (r.file.owner && !account_is_valid(r.file.owner))
-                                CHECK(fail(c, v, "%s: 'owner' must be a user name or number, got '%s'", where,
-                                           r.file.owner));
+                                CHECK(fail(c, v, "%s: 'owner' must be a user name or number, got '%s'",
+                                           where, r.file.owner));
                 }
                 if ((v = map_get(m, "group"))) {
                         CHECK(dup_string_opt(c, FIELD("group"), v, &r.file.group));
                         if (r.file.group && !account_is_valid(r.file.group))
-                                CHECK(fail(c, v, "%s: 'group' must be a group name or number, got '%s'", where,
-                                           r.file.group));
+                                CHECK(fail(c, v, "%s: 'group' must be a group name or number, got '%s'",
+                                           where, r.file.group));
                 }
                 if ((v = map_get(m, "force")))
                         CHECK(get_bool_opt(c, FIELD("force"), v, &r.file.force));
@@ -627,8 +629,10 @@ int resource_from_node(struct ctx *c, enum res_kind kind, const struct ynode *m,
                         bool rec = false;
                         CHECK(get_bool_opt(c, FIELD("recurse"), v, &rec));
                         if (rec)
-                                CHECK(fail(c, v, "%s: 'recurse: true' (managing a whole directory tree) is not "
-                                          "supported: give each file its own resource", where));
+                                CHECK(fail(c, v,
+                                           "%s: 'recurse: true' (managing a whole directory tree) is not "
+                                           "supported: give each file its own resource",
+                                           where));
                 }
                 if (r.file.absent && (r.file.content || r.file.source))
                         CHECK(fail(c, map_get(m, r.file.content ? "content" : "source"),
@@ -654,14 +658,16 @@ int resource_from_node(struct ctx *c, enum res_kind kind, const struct ynode *m,
                         if ((q = get_int(c, FIELD("pollint"), v, 0, 31536000, &n)) < 0)
                                 CHECK(q);
                         else
-                                r.exec.pollint_usec = (uint64_t) n * USEC_PER_SEC;
+                                r.exec.pollint_usec = (uint64_t)n * USEC_PER_SEC;
                 }
                 if ((v = map_get(m, "state")) && !is_unset(v)) {
                         if ((q = get_string(c, FIELD("state"), v, &s)) < 0)
                                 CHECK(q);
                         else if (!streq(s, "present"))
-                                CHECK(fail(c, v, "%s: 'state' of an exec can only be 'present' (mgmt's only "
-                                          "value; a command cannot be made absent), got '%s'", where, s));
+                                CHECK(fail(c, v,
+                                           "%s: 'state' of an exec can only be 'present' (mgmt's only "
+                                           "value; a command cannot be made absent), got '%s'",
+                                           where, s));
                 }
                 break;
         case RES_PRINT:
@@ -684,7 +690,8 @@ int resource_from_node(struct ctx *c, enum res_kind kind, const struct ynode *m,
                         else if (streq(s, "stopped"))
                                 r.svc.state = SVC_STOPPED;
                         else
-                                CHECK(fail(c, v, "%s: 'state' must be 'running' or 'stopped', got '%s'", where, s));
+                                CHECK(fail(c, v, "%s: 'state' must be 'running' or 'stopped', got '%s'",
+                                           where, s));
                 }
                 if ((v = map_get(m, "startup")) && !is_unset(v)) {
                         if ((q = get_string(c, FIELD("startup"), v, &s)) < 0)
@@ -694,21 +701,27 @@ int resource_from_node(struct ctx *c, enum res_kind kind, const struct ynode *m,
                         else if (streq(s, "disabled"))
                                 r.svc.startup = SVC_DISABLED;
                         else
-                                CHECK(fail(c, v, "%s: 'startup' must be 'enabled', 'disabled' or '', got '%s'", where,
-                                           s));
+                                CHECK(fail(c, v,
+                                           "%s: 'startup' must be 'enabled', 'disabled' or '', got '%s'",
+                                           where, s));
                 }
                 if ((v = map_get(m, "session"))) {
                         CHECK(get_bool_opt(c, FIELD("session"), v, &session));
                         if (session)
-                                CHECK(fail(c, v, "%s: 'session: true' (a user's service manager) is not supported: "
-                                          "the agent manages the system's units", where));
+                                CHECK(
+                                    fail(c, v,
+                                         "%s: 'session: true' (a user's service manager) is not supported: "
+                                         "the agent manages the system's units",
+                                         where));
                 }
                 break;
         }
         case RES_PKG:
                 if (!pkg_name_is_valid(r.name))
-                        CHECK(fail(c, map_get(m, "name"), "%s: '%s' is not a Debian package name ([a-z0-9][a-z0-9+.-]+, "
-                                  "optionally ':ARCH')", where, r.name));
+                        CHECK(fail(c, map_get(m, "name"),
+                                   "%s: '%s' is not a Debian package name ([a-z0-9][a-z0-9+.-]+, "
+                                   "optionally ':ARCH')",
+                                   where, r.name));
                 if ((v = map_get(m, "state")) && !is_unset(v)) {
                         if ((q = get_string(c, FIELD("state"), v, &s)) < 0)
                                 CHECK(q);
@@ -719,17 +732,24 @@ int resource_from_node(struct ctx *c, enum res_kind kind, const struct ynode *m,
                         else if (streq(s, "newest"))
                                 r.pkg.state = PKG_NEWEST;
                         else
-                                CHECK(fail(c, v, "%s: 'state' must be 'installed', 'uninstalled' or 'newest', got '%s' "
-                                          "(pinning a version is not supported: use apt preferences)", where, s));
+                                CHECK(fail(
+                                    c, v,
+                                    "%s: 'state' must be 'installed', 'uninstalled' or 'newest', got '%s' "
+                                    "(pinning a version is not supported: use apt preferences)",
+                                    where, s));
                 }
                 for (size_t i = 0; i < 3; i++) {
-                        static const char *const allow[] = { "allowuntrusted", "allownonfree", "allowunsupported" };
+                        static const char *const allow[] = {"allowuntrusted", "allownonfree",
+                                                            "allowunsupported"};
                         bool yes = false;
                         if ((v = map_get(m, allow[i]))) {
                                 CHECK(get_bool_opt(c, FIELD(allow[i]), v, &yes));
                                 if (yes)
-                                        CHECK(fail(c, v, "%s: '%s: true' is not supported: packages come from apt's "
-                                                  "configured, trusted sources", where, allow[i]));
+                                        CHECK(
+                                            fail(c, v,
+                                                 "%s: '%s: true' is not supported: packages come from apt's "
+                                                 "configured, trusted sources",
+                                                 where, allow[i]));
                         }
                 }
                 break;
@@ -748,7 +768,7 @@ fail:
 }
 
 int resource_from_json(json_t *j, struct resource *ret, char *err, size_t errlen) {
-        struct ctx c = { .filename = NULL, .err = err, .errlen = errlen };
+        struct ctx c = {.filename = NULL, .err = err, .errlen = errlen};
         struct ynode *n = NULL;
         json_t *k;
         int kind, r;
@@ -760,7 +780,8 @@ int resource_from_json(json_t *j, struct resource *ret, char *err, size_t errlen
                 return fail_at(&c, 0, 0, "resource has no 'kind' string");
         kind = res_kind_from_string(json_string_value(k));
         if (kind < 0)
-                return fail_at(&c, 0, 0, "unknown resource kind '%s' (known: file, exec, print, noop, svc, pkg)",
+                return fail_at(&c, 0, 0,
+                               "unknown resource kind '%s' (known: file, exec, print, noop, svc, pkg)",
                                json_string_value(k));
         r = json_to_ynode(j, &n);
         if (r < 0)
@@ -780,7 +801,7 @@ int resource_from_json(json_t *j, struct resource *ret, char *err, size_t errlen
                         n->n -= 2;
                         break;
                 }
-        r = resource_from_node(&c, (enum res_kind) kind, n, "kind", ret);
+        r = resource_from_node(&c, (enum res_kind)kind, n, "kind", ret);
         ynode_free(n);
         if (r < 0)
                 return r;
@@ -809,10 +830,11 @@ json_t *resource_to_json(const struct resource *r) {
                 if (r->meta.retry)
                         q |= json_object_set_new(m, "retry", json_integer(r->meta.retry));
                 if (r->meta.delay_usec)
-                        q |= json_object_set_new(m, "delay", json_integer((json_int_t) (r->meta.delay_usec / 1000)));
+                        q |= json_object_set_new(m, "delay",
+                                                 json_integer((json_int_t)(r->meta.delay_usec / 1000)));
                 if (r->meta.poll_usec)
-                        q |= json_object_set_new(m, "poll",
-                                                 json_integer((json_int_t) (r->meta.poll_usec / USEC_PER_SEC)));
+                        q |= json_object_set_new(
+                            m, "poll", json_integer((json_int_t)(r->meta.poll_usec / USEC_PER_SEC)));
                 q |= json_object_set_new(j, "meta", m);
         }
         switch (r->kind) {
@@ -826,7 +848,7 @@ json_t *resource_to_json(const struct resource *r) {
                         q |= json_object_set_new(j, "force", json_true());
                 q |= json_object_set_new(j, "state", json_string(r->file.absent ? "absent" : "exists"));
                 if (r->file.mode >= 0) {
-                        snprintf(buf, sizeof buf, "%04o", (unsigned) r->file.mode);
+                        snprintf(buf, sizeof buf, "%04o", (unsigned)r->file.mode);
                         q |= json_object_set_new(j, "mode", json_string(buf));
                 }
                 if (r->file.owner)
@@ -848,14 +870,15 @@ json_t *resource_to_json(const struct resource *r) {
                         q |= json_object_set_new(j, "watchshell", json_string(r->exec.watchshell));
                 if (r->exec.pollint_usec)
                         q |= json_object_set_new(
-                                j, "pollint", json_integer((json_int_t) (r->exec.pollint_usec / USEC_PER_SEC)));
+                            j, "pollint", json_integer((json_int_t)(r->exec.pollint_usec / USEC_PER_SEC)));
                 if (r->exec.timeout_usec) {
                         if (r->exec.timeout_usec % USEC_PER_SEC == 0)
                                 q |= json_object_set_new(
-                                        j, "timeout", json_integer((json_int_t) (r->exec.timeout_usec / USEC_PER_SEC)));
+                                    j, "timeout",
+                                    json_integer((json_int_t)(r->exec.timeout_usec / USEC_PER_SEC)));
                         else
                                 q |= json_object_set_new(j, "timeout",
-                                                         json_real((double) r->exec.timeout_usec / 1e6));
+                                                         json_real((double)r->exec.timeout_usec / 1e6));
                 }
                 break;
         case RES_PRINT:
@@ -865,7 +888,8 @@ json_t *resource_to_json(const struct resource *r) {
                 if (r->svc.state)
                         q |= json_object_set_new(j, "state", json_string(svc_state_to_string(r->svc.state)));
                 if (r->svc.startup)
-                        q |= json_object_set_new(j, "startup", json_string(svc_startup_to_string(r->svc.startup)));
+                        q |= json_object_set_new(j, "startup",
+                                                 json_string(svc_startup_to_string(r->svc.startup)));
                 break;
         case RES_PKG:
                 q |= json_object_set_new(j, "state", json_string(pkg_state_to_string(r->pkg.state)));
@@ -894,13 +918,15 @@ int resource_copy(const struct resource *src, struct resource *dst) {
         r.exec.cmd = r.exec.shell = r.exec.ifcmd = r.print.msg = NULL;
         r.exec.ifshell = r.exec.watchcmd = r.exec.watchshell = NULL;
         if (strdup_opt(src->name, &r.name) < 0 || strdup_opt(src->file.path, &r.file.path) < 0 ||
-            strdup_opt(src->file.source, &r.file.source) < 0 || strdup_opt(src->exec.ifshell, &r.exec.ifshell) < 0 ||
+            strdup_opt(src->file.source, &r.file.source) < 0 ||
+            strdup_opt(src->exec.ifshell, &r.exec.ifshell) < 0 ||
             strdup_opt(src->exec.watchcmd, &r.exec.watchcmd) < 0 ||
             strdup_opt(src->exec.watchshell, &r.exec.watchshell) < 0 ||
-            strdup_opt(src->file.content, &r.file.content) < 0 || strdup_opt(src->file.owner, &r.file.owner) < 0 ||
+            strdup_opt(src->file.content, &r.file.content) < 0 ||
+            strdup_opt(src->file.owner, &r.file.owner) < 0 ||
             strdup_opt(src->file.group, &r.file.group) < 0 || strdup_opt(src->exec.cmd, &r.exec.cmd) < 0 ||
-            strdup_opt(src->exec.shell, &r.exec.shell) < 0 || strdup_opt(src->exec.ifcmd, &r.exec.ifcmd) < 0 ||
-            strdup_opt(src->print.msg, &r.print.msg) < 0) {
+            strdup_opt(src->exec.shell, &r.exec.shell) < 0 ||
+            strdup_opt(src->exec.ifcmd, &r.exec.ifcmd) < 0 || strdup_opt(src->print.msg, &r.print.msg) < 0) {
                 resource_clear(&r);
                 return -ENOMEM;
         }
@@ -952,13 +978,15 @@ bool resource_equal(const struct resource *a, const struct resource *b) {
                 return false;
         switch (a->kind) {
         case RES_FILE:
-                return streq_null(a->file.path, b->file.path) && streq_null(a->file.content, b->file.content) &&
-                       a->file.absent == b->file.absent && a->file.mode == b->file.mode &&
-                       streq_null(a->file.owner, b->file.owner) && streq_null(a->file.group, b->file.group) &&
+                return streq_null(a->file.path, b->file.path) &&
+                       streq_null(a->file.content, b->file.content) && a->file.absent == b->file.absent &&
+                       a->file.mode == b->file.mode && streq_null(a->file.owner, b->file.owner) &&
+                       streq_null(a->file.group, b->file.group) &&
                        streq_null(a->file.source, b->file.source) && a->file.force == b->file.force;
         case RES_EXEC:
                 return streq_null(a->exec.cmd, b->exec.cmd) && streq_null(a->exec.shell, b->exec.shell) &&
-                       streq_null(a->exec.ifcmd, b->exec.ifcmd) && a->exec.timeout_usec == b->exec.timeout_usec &&
+                       streq_null(a->exec.ifcmd, b->exec.ifcmd) &&
+                       a->exec.timeout_usec == b->exec.timeout_usec &&
                        streq_null(a->exec.ifshell, b->exec.ifshell) &&
                        streq_null(a->exec.watchcmd, b->exec.watchcmd) &&
                        streq_null(a->exec.watchshell, b->exec.watchshell) &&

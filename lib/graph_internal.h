@@ -24,8 +24,8 @@ struct ynode {
         unsigned line, col; /* 1-based; 0 when the node came from JSON */
         char *value;        /* scalar text */
         size_t len;
-        bool plain;   /* plain (unquoted) scalar: may be null or a number */
-        bool is_int;  /* from a JSON integer: ival holds it */
+        bool plain;  /* plain (unquoted) scalar: may be null or a number */
+        bool is_int; /* from a JSON integer: ival holds it */
         long long ival;
         struct ynode **items; /* sequence items; mapping: key, value, key, value... */
         size_t n, cap;
@@ -62,7 +62,8 @@ int get_bool_opt(struct ctx *c, const char *what, const struct ynode *v, bool *r
 bool has_ctrl(const char *s);
 int check_name(struct ctx *c, const char *what, const struct ynode *v, const char *name);
 const char *path_problem(const char *path);
-int check_keys(struct ctx *c, const struct ynode *m, const char *const *fields, const char *extra, const char *where);
+int check_keys(struct ctx *c, const struct ynode *m, const char *const *fields, const char *extra,
+               const char *where);
 const struct ynode *map_get(const struct ynode *m, const char *key);
 bool is_unset(const struct ynode *v);
 int resource_from_node(struct ctx *c, enum res_kind kind, const struct ynode *m, const char *extra,
@@ -71,4 +72,5 @@ int resource_from_node(struct ctx *c, enum res_kind kind, const struct ynode *m,
 /* graph_order.c */
 int cmp_res_idx(const void *a, const void *b, void *userdata);
 ssize_t find_res(const struct graph *g, const size_t *sorted, enum res_kind kind, const char *name);
-int toposort_full(const struct graph *g, size_t **ret_order, size_t *ret_cycle_edge, char *cycle, size_t cyclelen);
+int toposort_full(const struct graph *g, size_t **ret_order, size_t *ret_cycle_edge, char *cycle,
+                  size_t cyclelen);

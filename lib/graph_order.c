@@ -18,13 +18,13 @@
 /* Order resource indexes by (kind, name, position), for qsort_r. */
 int cmp_res_idx(const void *a, const void *b, void *userdata) {
         const struct graph *g = userdata;
-        const struct resource *x = &g->res[*(const size_t *) a], *y = &g->res[*(const size_t *) b];
+        const struct resource *x = &g->res[*(const size_t *)a], *y = &g->res[*(const size_t *)b];
         if (x->kind != y->kind)
                 return x->kind < y->kind ? -1 : 1;
         int c = strcmp(x->name, y->name);
         if (c)
                 return c;
-        return *(const size_t *) a < *(const size_t *) b ? -1 : 1;
+        return *(const size_t *)a < *(const size_t *)b ? -1 : 1;
 }
 
 /* Index of resource (kind, name) via the sorted index, or -1. */
@@ -35,7 +35,7 @@ ssize_t find_res(const struct graph *g, const size_t *sorted, enum res_kind kind
                 const struct resource *r = &g->res[sorted[mid]];
                 int c = r->kind != kind ? (r->kind < kind ? -1 : 1) : strcmp(r->name, name);
                 if (c == 0)
-                        return (ssize_t) sorted[mid];
+                        return (ssize_t)sorted[mid];
                 if (c < 0)
                         lo = mid + 1;
                 else
@@ -83,14 +83,14 @@ static size_t heap_pop(struct heap *h) {
 /* Kahn's algorithm. On a cycle returns -ELOOP and, if ret_cycle_edge is
  * given, the index of one edge on the cycle and a text "a -> b -> a". */
 int toposort_full(const struct graph *g, size_t **ret_order, size_t *ret_cycle_edge, char *cycle,
-                         size_t cyclelen) {
+                  size_t cyclelen) {
         size_t n = g->n_res, m = g->n_edges, done = 0;
         _cleanup_free_ size_t *indeg = calloc(n + 1, sizeof(size_t));
         _cleanup_free_ size_t *out_start = calloc(n + 1, sizeof(size_t));
         _cleanup_free_ size_t *out = calloc(m + 1, sizeof(size_t)); /* edge indexes grouped by source */
         _cleanup_free_ size_t *heapv = calloc(n + 1, sizeof(size_t));
         _cleanup_free_ size_t *order = calloc(n + 1, sizeof(size_t));
-        struct heap h = { .v = heapv };
+        struct heap h = {.v = heapv};
 
         if (!indeg || !out_start || !out || !heapv || !order)
                 return -ENOMEM;
@@ -124,8 +124,10 @@ int toposort_full(const struct graph *g, size_t **ret_order, size_t *ret_cycle_e
         if (done < n) {
                 /* Walk backwards over remaining predecessors until a node repeats. */
                 if (ret_cycle_edge || cycle) {
-                        _cleanup_free_ size_t *seen = calloc(n + 1, sizeof(size_t)); /* step+1 when visited */
-                        _cleanup_free_ size_t *via = calloc(n + 1, sizeof(size_t));  /* edge taken into node */
+                        _cleanup_free_ size_t *seen =
+                            calloc(n + 1, sizeof(size_t)); /* step+1 when visited */
+                        _cleanup_free_ size_t *via =
+                            calloc(n + 1, sizeof(size_t)); /* edge taken into node */
                         if (!seen || !via)
                                 return -ENOMEM;
                         /* in-edges grouped by target, so each step is cheap */
@@ -156,7 +158,8 @@ int toposort_full(const struct graph *g, size_t **ret_order, size_t *ret_cycle_e
                                 via[x] = in[k];
                                 x = g->edges[in[k]].from;
                         }
-                        /* x starts the cycle: forward order is x -> ... following edges in reverse of the walk */
+                        /* x starts the cycle: forward order is x -> ... following edges in reverse of the
+                         * walk */
                         if (x < n && seen[x]) {
                                 if (ret_cycle_edge)
                                         *ret_cycle_edge = via[x];
@@ -174,13 +177,14 @@ int toposort_full(const struct graph *g, size_t **ret_order, size_t *ret_cycle_e
                                         for (size_t i = len; i > 0; i--) {
                                                 const struct resource *r = &g->res[path[i % len]];
                                                 char part[NAME_MAX_LEN + 32];
-                                                snprintf(part, sizeof part, "%s '%s' -> ", res_kind_to_string(r->kind),
-                                                         r->name);
+                                                snprintf(part, sizeof part, "%s '%s' -> ",
+                                                         res_kind_to_string(r->kind), r->name);
                                                 strlcat(cycle, part, cyclelen);
                                         }
                                         const struct resource *r = &g->res[path[0]];
                                         char part[NAME_MAX_LEN + 32];
-                                        snprintf(part, sizeof part, "%s '%s'", res_kind_to_string(r->kind), r->name);
+                                        snprintf(part, sizeof part, "%s '%s'", res_kind_to_string(r->kind),
+                                                 r->name);
                                         strlcat(cycle, part, cyclelen);
                                 }
                         }

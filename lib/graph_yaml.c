@@ -45,7 +45,6 @@ bool ynode_is_null(const struct ynode *n) {
                        streq(n->value, "Null") || streq(n->value, "NULL")));
 }
 
-
 int fail_at(struct ctx *c, unsigned line, unsigned col, const char *fmt, ...) {
         char msg[PATH_MAX + 1024];
         va_list ap;
@@ -55,11 +54,11 @@ int fail_at(struct ctx *c, unsigned line, unsigned col, const char *fmt, ...) {
         if (!c->err || c->errlen == 0)
                 return -EINVAL;
         if (c->filename && line > 0)
-                o = (size_t) snprintf(msg, sizeof msg, "%s:%u:%u: ", c->filename, line, col);
+                o = (size_t)snprintf(msg, sizeof msg, "%s:%u:%u: ", c->filename, line, col);
         else if (c->filename)
-                o = (size_t) snprintf(msg, sizeof msg, "%s: ", c->filename);
+                o = (size_t)snprintf(msg, sizeof msg, "%s: ", c->filename);
         else if (line > 0)
-                o = (size_t) snprintf(msg, sizeof msg, "%u:%u: ", line, col);
+                o = (size_t)snprintf(msg, sizeof msg, "%u:%u: ", line, col);
         if (o >= sizeof msg)
                 o = 0;
         va_start(ap, fmt);
@@ -89,8 +88,8 @@ bool recorded(struct ctx *c, int r) {
 void errors_finish(struct ctx *c) {
         if (c->err && c->errlen && c->n_errs > c->stored) {
                 size_t used = strlen(c->err);
-                snprintf(c->err + used, c->errlen - used, "\n... and %zu more error%s", c->n_errs - c->stored,
-                         c->n_errs - c->stored == 1 ? "" : "s");
+                snprintf(c->err + used, c->errlen - used, "\n... and %zu more error%s",
+                         c->n_errs - c->stored, c->n_errs - c->stored == 1 ? "" : "s");
         }
 }
 
@@ -100,8 +99,8 @@ static struct ynode *ynode_new(enum ytype t, const yaml_mark_t *m) {
                 return NULL;
         n->type = t;
         if (m) {
-                n->line = (unsigned) m->line + 1;
-                n->col = (unsigned) m->column + 1;
+                n->line = (unsigned)m->line + 1;
+                n->col = (unsigned)m->column + 1;
         }
         return n;
 }
@@ -129,8 +128,8 @@ static int yaml_syntax_error(struct ctx *c, yaml_parser_t *p, const char *text, 
         }
         if (p->error == YAML_MEMORY_ERROR)
                 return -ENOMEM;
-        line = (unsigned) p->problem_mark.line + 1;
-        col = (unsigned) p->problem_mark.column + 1;
+        line = (unsigned)p->problem_mark.line + 1;
+        col = (unsigned)p->problem_mark.column + 1;
         if (p->context)
                 return fail_at(c, line, col, "yaml syntax error: %s %s (started at line %zu)", problem,
                                p->context, p->context_mark.line + 1);
@@ -153,7 +152,7 @@ static int scalar_node(struct ctx *c, yaml_event_t *ev, struct ynode **ret) {
         n->value[n->len] = 0;
         /* an escaped "\0" would silently cut the string short */
         if (memchr(n->value, 0, n->len)) {
-                int r = fail_at(c, (unsigned) ev->start_mark.line + 1, (unsigned) ev->start_mark.column + 1,
+                int r = fail_at(c, (unsigned)ev->start_mark.line + 1, (unsigned)ev->start_mark.column + 1,
                                 "a string contains a NUL byte (\\0)");
                 ynode_free(n);
                 return r;
@@ -196,7 +195,7 @@ int ytree_parse(struct ctx *c, const char *text, size_t len, struct ynode **ret)
 
         if (!yaml_parser_initialize(&p))
                 return -ENOMEM;
-        yaml_parser_set_input_string(&p, (const unsigned char *) text, len);
+        yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
         yaml_parser_set_encoding(&p, YAML_UTF8_ENCODING);
 
         while (!done) {
@@ -211,14 +210,14 @@ int ytree_parse(struct ctx *c, const char *text, size_t len, struct ynode **ret)
                         break;
                 case YAML_DOCUMENT_START_EVENT:
                         if (++docs > 1)
-                                r = fail_at(c, (unsigned) ev.start_mark.line + 1,
-                                            (unsigned) ev.start_mark.column + 1,
+                                r = fail_at(c, (unsigned)ev.start_mark.line + 1,
+                                            (unsigned)ev.start_mark.column + 1,
                                             "only one YAML document is allowed in a graph");
                         break;
                 case YAML_ALIAS_EVENT:
-                        r = fail_at(c, (unsigned) ev.start_mark.line + 1, (unsigned) ev.start_mark.column + 1,
+                        r = fail_at(c, (unsigned)ev.start_mark.line + 1, (unsigned)ev.start_mark.column + 1,
                                     "yaml aliases ('*%s') are not supported in graphs",
-                                    (const char *) ev.data.alias.anchor);
+                                    (const char *)ev.data.alias.anchor);
                         break;
                 case YAML_SCALAR_EVENT:
                         r = scalar_node(c, &ev, &n);
@@ -226,8 +225,8 @@ int ytree_parse(struct ctx *c, const char *text, size_t len, struct ynode **ret)
                 case YAML_SEQUENCE_START_EVENT:
                 case YAML_MAPPING_START_EVENT:
                         if (depth >= YTREE_MAX_DEPTH) {
-                                r = fail_at(c, (unsigned) ev.start_mark.line + 1,
-                                            (unsigned) ev.start_mark.column + 1,
+                                r = fail_at(c, (unsigned)ev.start_mark.line + 1,
+                                            (unsigned)ev.start_mark.column + 1,
                                             "nesting deeper than %d levels", YTREE_MAX_DEPTH);
                                 break;
                         }
@@ -259,7 +258,6 @@ int ytree_parse(struct ctx *c, const char *text, size_t len, struct ynode **ret)
 }
 
 /* ---- JSON to tree, so JSON resources get the same validation ---- */
-
 
 /* Convert v and append it to parent; on failure nothing is appended. */
 static int json_append_ynode(struct ynode *parent, json_t *v) {
@@ -328,7 +326,7 @@ int json_to_ynode(json_t *j, struct ynode **ret) {
                         len = strlen(buf);
                         n->plain = true;
                         n->is_int = true;
-                        n->ival = (long long) json_integer_value(j);
+                        n->ival = (long long)json_integer_value(j);
                 } else if (json_is_real(j)) {
                         /* plain decimal, as YAML input must be: the one real field is
                          * a timeout in whole microseconds, which "%.6f" keeps exactly

@@ -91,7 +91,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
                 if (!streq(method, MHD_HTTP_METHOD_GET) && !streq(method, MHD_HTTP_METHOD_HEAD)) {
                         static const char msg[] = "only GET and HEAD\n";
                         struct MHD_Response *resp = MHD_create_response_from_buffer(
-                                sizeof msg - 1, (void *) msg, MHD_RESPMEM_PERSISTENT);
+                            sizeof msg - 1, (void *)msg, MHD_RESPMEM_PERSISTENT);
                         enum MHD_Result ret = MHD_queue_response(con, MHD_HTTP_METHOD_NOT_ALLOWED, resp);
                         MHD_destroy_response(resp);
                         return ret;
@@ -150,15 +150,16 @@ const char *httpd_req_arg(struct httpd_req *req, const char *name) {
         return MHD_lookup_connection_value(req->con, MHD_GET_ARGUMENT_KIND, name);
 }
 
-void httpd_reply(struct httpd_req *r, unsigned status, const char *content_type, const char *body, size_t len) {
+void httpd_reply(struct httpd_req *r, unsigned status, const char *content_type, const char *body,
+                 size_t len) {
         r->done = true;
         if (!r->con) { /* the connection went away while we worked */
                 free(r);
                 return;
         }
-        r->resp = MHD_create_response_from_buffer(len, (void *) body, MHD_RESPMEM_MUST_COPY);
+        r->resp = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
         if (!r->resp) {
-                r->resp = MHD_create_response_from_buffer(0, (void *) "", MHD_RESPMEM_PERSISTENT);
+                r->resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
                 status = MHD_HTTP_INTERNAL_SERVER_ERROR;
         }
         r->status = status;
@@ -203,15 +204,16 @@ int httpd_parse_listen(const char *listen, char **ret_host, char **ret_port, cha
                 }
                 hs++;
                 he--;
-        } else if (memchr(hs, ':', (size_t) (he - hs))) {
+        } else if (memchr(hs, ':', (size_t)(he - hs))) {
                 snprintf(err, errlen, "IPv6 address in '%s' needs brackets ([ADDR]:PORT)", listen);
                 return -EINVAL;
         }
         if (he == hs) {
-                snprintf(err, errlen, "listen address '%s' has no host (want ADDR:PORT, '*:PORT' for all)", listen);
+                snprintf(err, errlen, "listen address '%s' has no host (want ADDR:PORT, '*:PORT' for all)",
+                         listen);
                 return -EINVAL;
         }
-        char *host = strndup(hs, (size_t) (he - hs));
+        char *host = strndup(hs, (size_t)(he - hs));
         char *p = strdup(colon + 1);
         if (!host || !p) {
                 free(host);
@@ -226,7 +228,8 @@ int httpd_parse_listen(const char *listen, char **ret_host, char **ret_port, cha
 /* Bind and listen ourselves, so that an address in use is our clear error. */
 static int open_listener(const char *addr, char *err, size_t errlen) {
         _cleanup_free_ char *host = NULL, *port = NULL;
-        struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV }, *ai = NULL;
+        struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV},
+                        *ai = NULL;
         int r, fd = -1, one = 1;
 
         r = httpd_parse_listen(addr, &host, &port, err, errlen);
@@ -244,7 +247,7 @@ static int open_listener(const char *addr, char *err, size_t errlen) {
                 freeaddrinfo(ai);
                 return r;
         }
-        (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
         if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 64) < 0) {
                 r = -errno;
                 snprintf(err, errlen, "cannot listen on '%s': %s%s", addr, strerror(errno),
@@ -257,8 +260,8 @@ static int open_listener(const char *addr, char *err, size_t errlen) {
         return fd;
 }
 
-int httpd_new(sd_event *e, const char *listen, httpd_handler handler, void *userdata, struct httpd **ret, char *err,
-              size_t errlen) {
+int httpd_new(sd_event *e, const char *listen, httpd_handler handler, void *userdata, struct httpd **ret,
+              char *err, size_t errlen) {
         struct httpd *h;
         const union MHD_DaemonInfo *info;
         int fd, r;
@@ -276,8 +279,8 @@ int httpd_new(sd_event *e, const char *listen, httpd_handler handler, void *user
         h->userdata = userdata;
         h->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL, on_request, h,
                                 MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-                                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 60, MHD_OPTION_CONNECTION_LIMIT,
-                                (unsigned) 64, MHD_OPTION_END);
+                                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_CONNECTION_LIMIT,
+                                (unsigned)64, MHD_OPTION_END);
         if (!h->d) {
                 close(fd);
                 snprintf(err, errlen, "cannot start the HTTP listener on '%s'", listen);
@@ -298,8 +301,8 @@ int httpd_new(sd_event *e, const char *listen, httpd_handler handler, void *user
                 httpd_free(h);
                 return r;
         }
-        (void) sd_event_source_set_description(h->io, "httpd-io");
-        (void) sd_event_source_set_description(h->timer, "httpd-timer");
+        (void)sd_event_source_set_description(h->io, "httpd-io");
+        (void)sd_event_source_set_description(h->timer, "httpd-timer");
         rearm(h);
         *ret = h;
         return 0;
@@ -314,7 +317,8 @@ void httpd_free(struct httpd *h) {
                 /* MHD refuses to stop with suspended connections: answer them */
                 for (struct httpd_req *r = h->reqs; r; r = r->next)
                         if (r->suspended)
-                                httpd_reply(r, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain", msg, sizeof msg - 1);
+                                httpd_reply(r, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain", msg,
+                                            sizeof msg - 1);
                 MHD_run(h->d);
                 MHD_stop_daemon(h->d);
         }

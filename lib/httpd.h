@@ -19,12 +19,13 @@ struct httpd_req;
 
 typedef void (*httpd_handler)(struct httpd_req *req, const char *path, void *userdata);
 
-int httpd_new(sd_event *e, const char *listen, httpd_handler handler, void *userdata, struct httpd **ret, char *err,
-              size_t errlen);
+int httpd_new(sd_event *e, const char *listen, httpd_handler handler, void *userdata, struct httpd **ret,
+              char *err, size_t errlen);
 void httpd_free(struct httpd *h);
 /* The value of query argument name ("/status?wait=x"), or NULL. */
 const char *httpd_req_arg(struct httpd_req *req, const char *name);
 /* Answer: body is copied. extra_header may be NULL ("Name: value"). */
-void httpd_reply(struct httpd_req *req, unsigned status, const char *content_type, const char *body, size_t len);
+void httpd_reply(struct httpd_req *req, unsigned status, const char *content_type, const char *body,
+                 size_t len);
 /* Split "ADDR:PORT" ("[v6]:PORT", "*:PORT" for every address). */
 int httpd_parse_listen(const char *listen, char **ret_host, char **ret_port, char *err, size_t errlen);

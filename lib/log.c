@@ -15,9 +15,8 @@ static int log_journal = -1;
 static char log_fields[4][128];
 
 static const char *const level_names[] = {
-        [LOG_EMERG] = "emerg", [LOG_ALERT] = "alert", [LOG_CRIT] = "crit",
-        [LOG_ERR] = "error",   [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice",
-        [LOG_INFO] = "info",   [LOG_DEBUG] = "debug",
+    [LOG_EMERG] = "emerg",     [LOG_ALERT] = "alert",   [LOG_CRIT] = "crit", [LOG_ERR] = "error",
+    [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice", [LOG_INFO] = "info", [LOG_DEBUG] = "debug",
 };
 
 /* stderr is the journal when its device:inode matches $JOURNAL_STREAM. */
@@ -38,13 +37,13 @@ void log_init(const char *ident) {
         log_journal = stderr_is_journal();
         const char *lvl = getenv("MGMT_LOG_LEVEL");
         if (lvl)
-                (void) log_set_level_str(lvl);
+                (void)log_set_level_str(lvl);
 }
 
 int log_set_level_str(const char *s) {
         for (size_t i = 0; i < ELEMENTSOF(level_names); i++)
                 if (level_names[i] && streq(s, level_names[i])) {
-                        log_level = (int) i;
+                        log_level = (int)i;
                         return 0;
                 }
         if (streq(s, "warn") || streq(s, "err")) {
@@ -89,14 +88,14 @@ void log_msgv(int level, int err, const char *fmt, va_list ap) {
                 size_t n = 0;
                 char m[4200];
                 snprintf(m, sizeof m, "MESSAGE=%s", msg);
-                iov[n++] = (struct iovec){ m, strlen(m) };
-                iov[n++] = (struct iovec){ pri, strlen(pri) };
+                iov[n++] = (struct iovec){m, strlen(m)};
+                iov[n++] = (struct iovec){pri, strlen(pri)};
                 char id[128];
                 snprintf(id, sizeof id, "SYSLOG_IDENTIFIER=%s", log_ident);
-                iov[n++] = (struct iovec){ id, strlen(id) };
+                iov[n++] = (struct iovec){id, strlen(id)};
                 for (size_t i = 0; i < ELEMENTSOF(log_fields) && log_fields[i][0]; i++)
-                        iov[n++] = (struct iovec){ log_fields[i], strlen(log_fields[i]) };
-                if (sd_journal_sendv(iov, (int) n) >= 0) {
+                        iov[n++] = (struct iovec){log_fields[i], strlen(log_fields[i])};
+                if (sd_journal_sendv(iov, (int)n) >= 0) {
                         errno = saved;
                         return;
                 }
@@ -107,8 +106,8 @@ void log_msgv(int level, int err, const char *fmt, va_list ap) {
         clock_gettime(CLOCK_REALTIME, &ts);
         localtime_r(&ts.tv_sec, &tm);
         strftime(tbuf, sizeof tbuf, "%H:%M:%S", &tm);
-        fprintf(stderr, "%s.%03ld %s: %s: %s\n", tbuf, ts.tv_nsec / 1000000, log_ident,
-                level_names[level], msg);
+        fprintf(stderr, "%s.%03ld %s: %s: %s\n", tbuf, ts.tv_nsec / 1000000, log_ident, level_names[level],
+                msg);
         errno = saved;
 }
 

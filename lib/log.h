@@ -27,11 +27,11 @@ void log_msgv(int level, int err, const char *fmt, va_list ap);
 #define log_warn(...) log_msg(LOG_WARNING, errno, __VA_ARGS__)
 #define log_error(...) log_msg(LOG_ERR, errno, __VA_ARGS__)
 
-#define log_full_errno(level, r, ...)                         \
-        ({                                                    \
-                int _r_ = (r);                                \
-                log_msg((level), _r_ < 0 ? -_r_ : _r_, __VA_ARGS__); \
-                _r_ < 0 ? _r_ : -_r_;                         \
+#define log_full_errno(level, r, ...)                                                                       \
+        ({                                                                                                  \
+                int _r_ = (r);                                                                              \
+                log_msg((level), _r_ < 0 ? -_r_ : _r_, __VA_ARGS__);                                        \
+                _r_ < 0 ? _r_ : -_r_;                                                                       \
         })
 #define log_error_errno(r, ...) log_full_errno(LOG_ERR, (r), __VA_ARGS__)
 #define log_warn_errno(r, ...) log_full_errno(LOG_WARNING, (r), __VA_ARGS__)

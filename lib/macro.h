@@ -12,7 +12,7 @@
 #define _cleanup_(f) __attribute__((cleanup(f)))
 
 static inline void freep(void *p) {
-        free(*(void **) p);
+        free(*(void **)p);
 }
 static inline void closep(int *fd) {
         if (*fd >= 0) {
@@ -26,11 +26,11 @@ static inline void closep(int *fd) {
 #define _cleanup_close_ _cleanup_(closep)
 
 /* Take ownership of a pointer: return it and clear the variable. */
-#define TAKE_PTR(p)                         \
-        ({                                  \
-                __typeof__(p) _p_ = (p);    \
-                (p) = NULL;                 \
-                _p_;                        \
+#define TAKE_PTR(p)                                                                                         \
+        ({                                                                                                  \
+                __typeof__(p) _p_ = (p);                                                                    \
+                (p) = NULL;                                                                                 \
+                _p_;                                                                                        \
         })
 
 #define streq(a, b) (strcmp((a), (b)) == 0)

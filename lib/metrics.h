@@ -19,8 +19,8 @@ enum metric_id {
         M_SNAPSHOT_FAILURES_TOTAL,
         /* agent */
         M_DEPLOY_ID,
-        M_RESOURCES,         /* {kind,state} */
-        M_CHECKAPPLY_TOTAL,  /* {kind,eventful,errorful} */
+        M_RESOURCES,        /* {kind,state} */
+        M_CHECKAPPLY_TOTAL, /* {kind,eventful,errorful} */
         M_CONVERGED,
         _M_MAX,
 };

@@ -20,8 +20,8 @@
 
 #define KEY_FILE_MAX (64 * 1024)
 
-_Static_assert(sizeof(((struct deploy *) 0)->signature) == SIGN_SIG_HEX_LEN + 1, "deploy.h signature size");
-_Static_assert(sizeof(((struct deploy *) 0)->signer) == SIGN_FPR_LEN + 1, "deploy.h signer size");
+_Static_assert(sizeof(((struct deploy *)0)->signature) == SIGN_SIG_HEX_LEN + 1, "deploy.h signature size");
+_Static_assert(sizeof(((struct deploy *)0)->signer) == SIGN_FPR_LEN + 1, "deploy.h signer size");
 
 struct sign_key {
         EVP_PKEY *pkey;
@@ -125,10 +125,10 @@ int sign_key_from_pem(const char *pem, size_t len, bool private_key, const char 
                             what);
         if (!private_key && has_pem_label(pem, len, "PRIVATE KEY-----"))
                 return fail(
-                        err, errlen, -EINVAL,
-                        "'%s' is a private key: give the public key (deploy.pub) and keep the private key "
-                        "off the nodes",
-                        what);
+                    err, errlen, -EINVAL,
+                    "'%s' is a private key: give the public key (deploy.pub) and keep the private key "
+                    "off the nodes",
+                    what);
         if (private_key && has_pem_label(pem, len, "-----BEGIN ENCRYPTED PRIVATE KEY-----"))
                 return fail(err, errlen, -EINVAL,
                             "'%s' is encrypted with a passphrase, which mgmt-deploy cannot ask for: use an "
@@ -136,7 +136,7 @@ int sign_key_from_pem(const char *pem, size_t len, bool private_key, const char 
                             what);
         if (len > INT32_MAX)
                 return fail(err, errlen, -EINVAL, "'%s' is too large to be a key", what);
-        bio = BIO_new_mem_buf(pem, (int) len);
+        bio = BIO_new_mem_buf(pem, (int)len);
         if (!bio)
                 return -ENOMEM;
         /* no_passphrase: never let libcrypto prompt on a terminal */
@@ -176,7 +176,7 @@ static int load_file(const char *path, bool private_key, struct sign_key **ret, 
                 explicit_bzero(text, len);
                 return fail(err, errlen, -EPERM,
                             "private key '%s' is readable by others (mode %04o): run 'chmod 600 %s'", path,
-                            (unsigned) (st.st_mode & 07777), path);
+                            (unsigned)(st.st_mode & 07777), path);
         }
         r = sign_key_from_pem(text, len, private_key, path, ret, err, errlen);
         explicit_bzero(text, len);
@@ -208,14 +208,14 @@ static int write_new(const char *path, const void *data, size_t len, mode_t mode
                         goto fail;
                 }
                 p += n;
-                len -= (size_t) n;
+                len -= (size_t)n;
         }
         if (fsync(fd) < 0)
                 goto fail;
         return 0;
 fail : {
         int r = -errno;
-        (void) unlink(path);
+        (void)unlink(path);
         return r;
 }
 }
@@ -232,13 +232,13 @@ static char *pem_of(EVP_PKEY *pkey, bool private_key, size_t *ret_len) {
         ok = private_key ? PEM_write_bio_PrivateKey(bio, pkey, NULL, NULL, 0, NULL, NULL)
                          : PEM_write_bio_PUBKEY(bio, pkey);
         n = ok == 1 ? BIO_get_mem_data(bio, &data) : 0;
-        if (n > 0 && (out = malloc((size_t) n + 1))) {
-                memcpy(out, data, (size_t) n);
+        if (n > 0 && (out = malloc((size_t)n + 1))) {
+                memcpy(out, data, (size_t)n);
                 out[n] = 0;
-                *ret_len = (size_t) n;
+                *ret_len = (size_t)n;
         }
         if (n > 0)
-                OPENSSL_cleanse(data, (size_t) n);
+                OPENSSL_cleanse(data, (size_t)n);
         BIO_free(bio);
         return out;
 }
@@ -279,7 +279,7 @@ int sign_keygen_dir(const char *dir, char ret_fpr[SIGN_FPR_LEN + 1], char *err, 
         }
         r = write_new(ppath, ppem, plen, 0644);
         if (r < 0) {
-                (void) unlink(kpath); /* the key we just created: without its public half it is of no use */
+                (void)unlink(kpath); /* the key we just created: without its public half it is of no use */
                 r = fail(err, errlen, r, "cannot write '%s': %s", ppath, strerror(-r));
                 goto out;
         }
@@ -295,7 +295,7 @@ out:
 
 static void put_field(unsigned char **p, const void *data, size_t len) {
         for (int i = 7; i >= 0; i--)
-                *(*p)++ = (unsigned char) ((uint64_t) len >> (8 * i));
+                *(*p)++ = (unsigned char)((uint64_t)len >> (8 * i));
         if (len)
                 memcpy(*p, data, len);
         *p += len;
@@ -313,7 +313,7 @@ int sign_canonical(int64_t id, const char *previous, const char *hash, const cha
                 hash = "";
         if (!graph)
                 graph = "";
-        il = (size_t) snprintf(ids, sizeof ids, "%lld", (long long) id);
+        il = (size_t)snprintf(ids, sizeof ids, "%lld", (long long)id);
         pl = strlen(previous);
         hl = strlen(hash);
         if (graph_len > SIZE_MAX - tl - il - pl - hl - 32)
@@ -356,7 +356,7 @@ static int from_hex(const char *s, unsigned char *out, size_t n) {
                         else
                                 return -EINVAL;
                 }
-                out[i] = (unsigned char) v;
+                out[i] = (unsigned char)v;
         }
         return 0;
 }
@@ -405,7 +405,7 @@ void sign_keyring_clear(struct sign_keyring *kr) {
         for (size_t i = 0; i < kr->n; i++)
                 sign_key_free(kr->keys[i]);
         free(kr->keys);
-        *kr = (struct sign_keyring){ 0 };
+        *kr = (struct sign_keyring){0};
 }
 
 const struct sign_key *sign_keyring_find(const struct sign_keyring *kr, const char *fpr) {
@@ -433,11 +433,11 @@ int sign_keyring_add(struct sign_keyring *kr, struct sign_key *k) {
 }
 
 static int cmp_str(const void *a, const void *b) {
-        return strcmp(*(char *const *) a, *(char *const *) b);
+        return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 int sign_keyring_load(const char *path, struct sign_keyring *ret, char *err, size_t errlen) {
-        struct sign_keyring kr = { 0 };
+        struct sign_keyring kr = {0};
         _cleanup_strv_ char **files = NULL;
         struct stat st;
         int r;
@@ -508,21 +508,21 @@ int deploy_verify(const struct deploy *d, int64_t id, const struct sign_keyring 
                 return fail(why, whylen, -EPERM,
                             "deploy %lld is not signed, and this agent runs only deploys signed by a "
                             "trusted key",
-                            (long long) id);
+                            (long long)id);
         if (!d->graph)
-                return fail(why, whylen, -EPERM, "deploy %lld has no graph text to verify", (long long) id);
+                return fail(why, whylen, -EPERM, "deploy %lld has no graph text to verify", (long long)id);
         k = sign_keyring_find(kr, d->signer);
         if (!k)
                 return fail(why, whylen, -EPERM,
-                            "deploy %lld is signed by key %.*s..., which is not trusted", (long long) id,
+                            "deploy %lld is signed by key %.*s..., which is not trusted", (long long)id,
                             SIGN_FPR_SHORT, d->signer);
         if (d->id != id)
                 return fail(why, whylen, -EPERM,
                             "deploy %lld holds the record of deploy %lld (signed by key %.*s... for id "
                             "%lld, not "
                             "%lld): a replayed deploy",
-                            (long long) id, (long long) d->id, SIGN_FPR_SHORT, d->signer, (long long) d->id,
-                            (long long) id);
+                            (long long)id, (long long)d->id, SIGN_FPR_SHORT, d->signer, (long long)d->id,
+                            (long long)id);
         r = sign_canonical(id, d->previous, d->hash, d->graph, d->graph_len, &buf, &len);
         if (r < 0)
                 return r;
@@ -531,9 +531,9 @@ int deploy_verify(const struct deploy *d, int64_t id, const struct sign_keyring 
                 return r;
         if (r == 0)
                 return fail(
-                        why, whylen, -EPERM,
-                        "deploy %lld: the signature by key %.*s... does not match the record (id, previous "
-                        "hash, hash or graph changed after signing)",
-                        (long long) id, SIGN_FPR_SHORT, d->signer);
+                    why, whylen, -EPERM,
+                    "deploy %lld: the signature by key %.*s... does not match the record (id, previous "
+                    "hash, hash or graph changed after signing)",
+                    (long long)id, SIGN_FPR_SHORT, d->signer);
         return 0;
 }

@@ -87,7 +87,7 @@ int strv_contains(char *const *v, const char *s) {
 }
 
 static int cmp_str(const void *a, const void *b) {
-        return strcmp(*(char *const *) a, *(char *const *) b);
+        return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 void strv_sort(char **v) {
@@ -121,7 +121,7 @@ int strv_uniq(char **v) {
         if (!slots || !dup)
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++)
-                slots[i] = (struct strv_slot){ v[i], i };
+                slots[i] = (struct strv_slot){v[i], i};
         qsort(slots, n, sizeof(*slots), cmp_slot);
         for (size_t i = 1; i < n; i++)
                 if (streq(slots[i].s, slots[i - 1].s))

@@ -17,13 +17,13 @@
 bool hostname_is_valid(const char *h) {
         size_t n;
 
-        if (!h || !isalnum((unsigned char) h[0]))
+        if (!h || !isalnum((unsigned char)h[0]))
                 return false;
         n = strlen(h);
         if (n > 63)
                 return false;
         for (size_t i = 1; i < n; i++)
-                if (!isalnum((unsigned char) h[i]) && h[i] != '.' && h[i] != '-')
+                if (!isalnum((unsigned char)h[i]) && h[i] != '.' && h[i] != '-')
                         return false;
         return true;
 }
@@ -32,8 +32,8 @@ int node_hostname_pick(const char *given, const char *system, char **ret, char *
         char *h;
 
         if (given && !hostname_is_valid(given)) {
-                snprintf(err, errlen, "invalid hostname '%s': use --hostname with [A-Za-z0-9][A-Za-z0-9.-]{0,62}",
-                         given);
+                snprintf(err, errlen,
+                         "invalid hostname '%s': use --hostname with [A-Za-z0-9][A-Za-z0-9.-]{0,62}", given);
                 return -EINVAL;
         }
         if (!given && (!system || !hostname_is_valid(system))) {
@@ -89,12 +89,12 @@ int url_split(const char *url, char **ret_scheme, char **ret_host, int *ret_port
         port = strtol(ps + 1, &end, 10);
         if (errno || end == ps + 1 || port < 1 || port > 65535 || (*end && *end != '/'))
                 return -EINVAL;
-        if (ret_scheme && !(*ret_scheme = strndup(url, (size_t) (p - url))))
+        if (ret_scheme && !(*ret_scheme = strndup(url, (size_t)(p - url))))
                 return -ENOMEM;
-        if (ret_host && !(*ret_host = strndup(hs, (size_t) (he - hs))))
+        if (ret_host && !(*ret_host = strndup(hs, (size_t)(he - hs))))
                 return -ENOMEM;
         if (ret_port)
-                *ret_port = (int) port;
+                *ret_port = (int)port;
         return 0;
 }
 
@@ -120,7 +120,8 @@ int urls_parse(const char *s, char ***ret, char *err, size_t errlen) {
                 if (url_split(tok, &scheme, &host, NULL) < 0 ||
                     (!streq(scheme, "http") && !streq(scheme, "https"))) {
                         snprintf(err, errlen,
-                                 "invalid URL '%.200s': expected http://HOST:PORT or https://HOST:PORT", tok);
+                                 "invalid URL '%.200s': expected http://HOST:PORT or https://HOST:PORT",
+                                 tok);
                         return -EINVAL;
                 }
                 /* drop a trailing slash so URLs compare equal */
@@ -161,9 +162,9 @@ char *b64_encode(const void *data, size_t len) {
         if (!r)
                 return NULL;
         for (size_t i = 0; i < len; i += 3) {
-                unsigned v = (unsigned) d[i] << 16;
+                unsigned v = (unsigned)d[i] << 16;
                 if (i + 1 < len)
-                        v |= (unsigned) d[i + 1] << 8;
+                        v |= (unsigned)d[i + 1] << 8;
                 if (i + 2 < len)
                         v |= d[i + 2];
                 *p++ = b64chars[(v >> 18) & 63];
@@ -177,7 +178,7 @@ char *b64_encode(const void *data, size_t len) {
 
 static int b64_val(char c) {
         const char *p = c ? strchr(b64chars, c) : NULL;
-        return p ? (int) (p - b64chars) : -1;
+        return p ? (int)(p - b64chars) : -1;
 }
 
 int b64_decode(const char *s, char **ret, size_t *ret_len) {
@@ -198,13 +199,13 @@ int b64_decode(const char *s, char **ret, size_t *ret_len) {
                 d = s[i + 3] == '=' && last ? -2 : b64_val(s[i + 3]);
                 if (c == -1 || d == -1 || (c == -2 && d != -2))
                         return -EINVAL;
-                unsigned v = (unsigned) a << 18 | (unsigned) b << 12 | (unsigned) (c < 0 ? 0 : c) << 6 |
-                             (unsigned) (d < 0 ? 0 : d);
-                r[o++] = (char) (v >> 16);
+                unsigned v = (unsigned)a << 18 | (unsigned)b << 12 | (unsigned)(c < 0 ? 0 : c) << 6 |
+                             (unsigned)(d < 0 ? 0 : d);
+                r[o++] = (char)(v >> 16);
                 if (c >= 0)
-                        r[o++] = (char) (v >> 8 & 255);
+                        r[o++] = (char)(v >> 8 & 255);
                 if (d >= 0)
-                        r[o++] = (char) (v & 255);
+                        r[o++] = (char)(v & 255);
         }
         r[o] = 0;
         *ret = TAKE_PTR(r);
@@ -230,7 +231,7 @@ int parse_int64(const char *s, int64_t *ret) {
 uint64_t now_usec(void) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+        return (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / 1000;
 }
 
 char *rfc3339_now(void) {
@@ -254,9 +255,9 @@ int read_file_max(const char *path, size_t max, char **ret, size_t *ret_len) {
                 return -errno;
         if (S_ISDIR(st.st_mode))
                 return -EISDIR;
-        if (S_ISREG(st.st_mode) && (size_t) st.st_size > max)
+        if (S_ISREG(st.st_mode) && (size_t)st.st_size > max)
                 return -EFBIG;
-        cap = S_ISREG(st.st_mode) ? (size_t) st.st_size + 1 : 4096;
+        cap = S_ISREG(st.st_mode) ? (size_t)st.st_size + 1 : 4096;
         buf = malloc(cap);
         if (!buf)
                 return -ENOMEM;
@@ -278,7 +279,7 @@ int read_file_max(const char *path, size_t max, char **ret, size_t *ret_len) {
                 }
                 if (n == 0)
                         break;
-                len += (size_t) n;
+                len += (size_t)n;
                 if (len > max)
                         return -EFBIG;
         }
@@ -290,17 +291,18 @@ int read_file_max(const char *path, size_t max, char **ret, size_t *ret_len) {
 }
 
 int write_file_atomic(const char *path, const void *data, size_t len, unsigned mode) {
-        return write_file_atomic_owned(path, data, len, mode, (uid_t) -1, (gid_t) -1);
+        return write_file_atomic_owned(path, data, len, mode, (uid_t)-1, (gid_t)-1);
 }
 
-int write_file_atomic_owned(const char *path, const void *data, size_t len, unsigned mode, uid_t uid, gid_t gid) {
+int write_file_atomic_owned(const char *path, const void *data, size_t len, unsigned mode, uid_t uid,
+                            gid_t gid) {
         char tmp[PATH_MAX];
         _cleanup_close_ int fd = -1;
         const char *p = data, *slash = strrchr(path, '/');
-        int dl = slash ? (int) (slash - path) : 0;
+        int dl = slash ? (int)(slash - path) : 0;
 
         /* a short name beside the file: "<path>.suffix" fails for names near NAME_MAX */
-        if (snprintf(tmp, sizeof tmp, "%.*s%s.mgmt-XXXXXX", dl, path, slash ? "/" : "") >= (int) sizeof tmp)
+        if (snprintf(tmp, sizeof tmp, "%.*s%s.mgmt-XXXXXX", dl, path, slash ? "/" : "") >= (int)sizeof tmp)
                 return -ENAMETOOLONG;
         fd = mkostemp(tmp, O_CLOEXEC);
         if (fd < 0)
@@ -315,9 +317,9 @@ int write_file_atomic_owned(const char *path, const void *data, size_t len, unsi
                         return r;
                 }
                 p += n;
-                len -= (size_t) n;
+                len -= (size_t)n;
         }
-        if ((uid != (uid_t) -1 || gid != (gid_t) -1) && fchown(fd, uid, gid) < 0) {
+        if ((uid != (uid_t)-1 || gid != (gid_t)-1) && fchown(fd, uid, gid) < 0) {
                 int r = -errno;
                 unlink(tmp);
                 return r;

@@ -42,8 +42,8 @@ int b64_decode(const char *s, char **ret, size_t *ret_len);
 /* Parse an int64 given as a JSON-ish decimal string. */
 int parse_int64(const char *s, int64_t *ret);
 
-uint64_t now_usec(void);           /* CLOCK_MONOTONIC */
-char *rfc3339_now(void);           /* UTC, seconds precision */
+uint64_t now_usec(void); /* CLOCK_MONOTONIC */
+char *rfc3339_now(void); /* UTC, seconds precision */
 
 /* Read a whole file, refusing anything larger than max bytes. */
 int read_file_max(const char *path, size_t max, char **ret, size_t *ret_len);
@@ -51,7 +51,8 @@ int read_file_max(const char *path, size_t max, char **ret, size_t *ret_len);
 int write_file_atomic(const char *path, const void *data, size_t len, unsigned mode);
 /* The same, the new file owned by uid:gid before it appears ((uid_t) -1 or
  * (gid_t) -1: the writer's). */
-int write_file_atomic_owned(const char *path, const void *data, size_t len, unsigned mode, uid_t uid, gid_t gid);
+int write_file_atomic_owned(const char *path, const void *data, size_t len, unsigned mode, uid_t uid,
+                            gid_t gid);
 /* mkdir -p with the given mode for created directories. */
 int mkdir_p(const char *path, unsigned mode);
 /* rm -rf */

@@ -58,6 +58,16 @@ if [ "$part" = all ] || [ "$part" = unit ]; then
         done
 fi
 
+if [ "$part" = all ] || [ "$part" = unit ]; then
+        echo "== format (clang-format --dry-run over the C sources, .clang-format)"
+        if make -s format-check; then
+                passed=$((passed + 1))
+        else
+                echo "format-check: the files above differ from .clang-format (run 'make format')"
+                failed=$((failed + 1))
+        fi
+fi
+
 if [ "$part" = all ] || [ "$part" = unit ] || [ "$part" = sim ]; then
         echo "== membership simulation (coordinator + role function, 10,000 schedules)"
         if "$B"/tests/membership-sim 10000; then

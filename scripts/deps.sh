@@ -8,7 +8,7 @@
 #                                  without 3.5 nothing is fetched
 set -eu
 PKGS="gcc make pkg-config libcurl4-openssl-dev libssl-dev libjansson-dev libyaml-dev libsystemd-dev libbsd-dev
-check bats libmicrohttpd-dev etcd-server etcd-client openssl curl iproute2 procps clang libclang-rt-14-dev systemd python3 jq
+check bats clang-format libmicrohttpd-dev etcd-server etcd-client openssl curl iproute2 procps clang libclang-rt-14-dev systemd python3 jq
 debian-archive-keyring debootstrap systemd-container"
 # the status page test drives a headless browser
 PKGS="$PKGS chromium"

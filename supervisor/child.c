@@ -20,8 +20,8 @@
 
 const char *child_state_to_string(enum child_state s) {
         static const char *const names[] = {
-                [CHILD_DOWN] = "down",         [CHILD_STARTING] = "starting", [CHILD_UP] = "up",
-                [CHILD_STOPPING] = "stopping", [CHILD_BACKOFF] = "backoff",
+            [CHILD_DOWN] = "down",         [CHILD_STARTING] = "starting", [CHILD_UP] = "up",
+            [CHILD_STOPPING] = "stopping", [CHILD_BACKOFF] = "backoff",
         };
         return names[s];
 }
@@ -29,14 +29,19 @@ const char *child_state_to_string(enum child_state s) {
 static void on_etcd_line(const char *line, size_t len, void *ud);
 
 void child_init(struct child *ch, sd_event *e, uint64_t stop_timeout, child_exit_cb on_exit, void *ud) {
-        *ch = (struct child){ .event = e, .state = CHILD_DOWN, .out_fd = -1, .stop_timeout = stop_timeout,
-                              .on_exit = on_exit, .userdata = ud };
+        *ch = (struct child){.event = e,
+                             .state = CHILD_DOWN,
+                             .out_fd = -1,
+                             .stop_timeout = stop_timeout,
+                             .on_exit = on_exit,
+                             .userdata = ud};
         linebuf_init(&ch->lines, LINEBUF_MAX, on_etcd_line, ch);
 }
 
 static void set_state(struct child *ch, enum child_state s) {
         if (ch->state != s)
-                log_debug("etcd child: %s -> %s", child_state_to_string(ch->state), child_state_to_string(s));
+                log_debug("etcd child: %s -> %s", child_state_to_string(ch->state),
+                          child_state_to_string(s));
         ch->state = s;
 }
 
@@ -45,9 +50,10 @@ static char *redacted_cmdline(char *const *argv) {
         _cleanup_strv_ char **v = NULL;
         for (size_t i = 0; argv[i]; i++) {
                 const char *eq = strchr(argv[i], '=');
-                if (eq && (strstr(argv[i], "password") || strstr(argv[i], "token") || strstr(argv[i], "secret"))) {
+                if (eq &&
+                    (strstr(argv[i], "password") || strstr(argv[i], "token") || strstr(argv[i], "secret"))) {
                         char *r;
-                        if (asprintf(&r, "%.*s=***", (int) (eq - argv[i]), argv[i]) >= 0)
+                        if (asprintf(&r, "%.*s=***", (int)(eq - argv[i]), argv[i]) >= 0)
                                 strv_consume(&v, r);
                 } else
                         strv_push(&v, argv[i]);
@@ -75,7 +81,8 @@ int etcd_line_level(const char *line) {
                 int r = LOG_DEBUG;
                 if (lv && streq(lv, "warn"))
                         r = LOG_WARNING;
-                else if (lv && (streq(lv, "error") || streq(lv, "dpanic") || streq(lv, "panic") || streq(lv, "fatal")))
+                else if (lv && (streq(lv, "error") || streq(lv, "dpanic") || streq(lv, "panic") ||
+                                streq(lv, "fatal")))
                         r = LOG_ERR;
                 json_decref(j);
                 return r;
@@ -127,11 +134,13 @@ static int exited_cb(sd_event_source *s, const siginfo_t *si, void *userdata) {
         ch->timer = sd_event_source_disable_unref(ch->timer);
         ch->pid = 0;
         if (si->si_code == CLD_EXITED)
-                log_full_errno(was == CHILD_STOPPING ? LOG_INFO : LOG_WARNING, 0, "etcd exited with status %d%s",
-                               si->si_status, was == CHILD_STOPPING ? "" : " (unexpected)");
+                log_full_errno(was == CHILD_STOPPING ? LOG_INFO : LOG_WARNING, 0,
+                               "etcd exited with status %d%s", si->si_status,
+                               was == CHILD_STOPPING ? "" : " (unexpected)");
         else
-                log_full_errno(was == CHILD_STOPPING ? LOG_INFO : LOG_WARNING, 0, "etcd killed by signal %s%s",
-                               strsignal(si->si_status), was == CHILD_STOPPING ? "" : " (unexpected)");
+                log_full_errno(was == CHILD_STOPPING ? LOG_INFO : LOG_WARNING, 0,
+                               "etcd killed by signal %s%s", strsignal(si->si_status),
+                               was == CHILD_STOPPING ? "" : " (unexpected)");
         set_state(ch, CHILD_DOWN);
         if (was == CHILD_STOPPING) {
                 if (ch->on_stopped)
@@ -144,11 +153,13 @@ static int exited_cb(sd_event_source *s, const siginfo_t *si, void *userdata) {
         ch->crashes++;
         ch->total_crashes++;
         /* the same failure over and over: say it once, clearly */
-        if (ch->last_error[0] && streq(ch->last_error, ch->prev_error) && ch->crashes >= 3 && !ch->loop_reported) {
+        if (ch->last_error[0] && streq(ch->last_error, ch->prev_error) && ch->crashes >= 3 &&
+            !ch->loop_reported) {
                 ch->loop_reported = true;
-                log_errorx("etcd keeps failing the same way (%u times in a row): %s -- if its data is damaged, "
-                           "stop the supervisor and see 'restore' in mgmt-supervisor(8); retrying with backoff",
-                           ch->crashes, ch->last_error);
+                log_errorx(
+                    "etcd keeps failing the same way (%u times in a row): %s -- if its data is damaged, "
+                    "stop the supervisor and see 'restore' in mgmt-supervisor(8); retrying with backoff",
+                    ch->crashes, ch->last_error);
         }
         memcpy(ch->prev_error, ch->last_error, sizeof ch->prev_error);
         ch->last_error[0] = 0;
@@ -185,7 +196,7 @@ int child_start(struct child *ch, char *const *argv) {
         }
         if (pid == 0) {
                 sigset_t all;
-                (void) prctl(PR_SET_PDEATHSIG, SIGTERM);
+                (void)prctl(PR_SET_PDEATHSIG, SIGTERM);
                 if (getppid() == 1)
                         _exit(1);
                 sigemptyset(&all);
@@ -206,9 +217,9 @@ int child_start(struct child *ch, char *const *argv) {
                         size_t o = 0;
                         if (!startswith(*a, "--"))
                                 continue;
-                        o = (size_t) snprintf(env, sizeof env, "ETCD_");
+                        o = (size_t)snprintf(env, sizeof env, "ETCD_");
                         for (const char *p = *a + 2; *p && *p != '=' && o + 1 < sizeof env; p++)
-                                env[o++] = *p == '-' ? '_' : (char) (*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+                                env[o++] = *p == '-' ? '_' : (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
                         env[o] = 0;
                         unsetenv(env);
                 }
@@ -238,8 +249,8 @@ int child_start(struct child *ch, char *const *argv) {
 static int kill_cb(sd_event_source *s, uint64_t usec, void *userdata) {
         struct child *ch = userdata;
         if (ch->pid > 0) {
-                log_warnx("etcd (pid %d) did not stop within %llus; sending SIGKILL", (int) ch->pid,
-                          (unsigned long long) (ch->stop_timeout / USEC_PER_SEC));
+                log_warnx("etcd (pid %d) did not stop within %llus; sending SIGKILL", (int)ch->pid,
+                          (unsigned long long)(ch->stop_timeout / USEC_PER_SEC));
                 kill(ch->pid, SIGKILL);
         }
         return 0;
@@ -258,8 +269,8 @@ void child_stop(struct child *ch) {
         if (ch->state == CHILD_STOPPING)
                 return;
         set_state(ch, CHILD_STOPPING);
-        log_info("stopping etcd (pid %d): SIGTERM, SIGKILL after %llus", (int) ch->pid,
-                 (unsigned long long) (ch->stop_timeout / USEC_PER_SEC));
+        log_info("stopping etcd (pid %d): SIGTERM, SIGKILL after %llus", (int)ch->pid,
+                 (unsigned long long)(ch->stop_timeout / USEC_PER_SEC));
         kill(ch->pid, SIGTERM);
         sd_event_now(ch->event, CLOCK_MONOTONIC, &now);
         ch->timer = sd_event_source_disable_unref(ch->timer);
@@ -288,7 +299,7 @@ void child_schedule_restart(struct child *ch) {
         if (delay > 30 * USEC_PER_SEC)
                 delay = 30 * USEC_PER_SEC;
         log_warnx("etcd crashed %u time(s) in a row (%u in all); restarting it in %llu ms", ch->crashes,
-                  ch->total_crashes, (unsigned long long) (delay / USEC_PER_MSEC));
+                  ch->total_crashes, (unsigned long long)(delay / USEC_PER_MSEC));
         set_state(ch, CHILD_BACKOFF);
         sd_event_now(ch->event, CLOCK_MONOTONIC, &now);
         ch->timer = sd_event_source_disable_unref(ch->timer);

@@ -137,8 +137,6 @@ static int snapshot_save(struct config *cfg, const char *path) {
         return SUB_OK;
 }
 
-
-
 static int snapshot_list(struct config *cfg) {
         _cleanup_free_ char *dir = sub_snapshot_dir(cfg);
         _cleanup_strv_ char **names = NULL;

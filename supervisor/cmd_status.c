@@ -19,28 +19,28 @@ enum {
 };
 
 static const struct opt_def status_opts[_STOPT_MAX] = {
-        [STOPT_SEEDS] = { "seeds", NULL, OPT_URLS, "URLS", "http://127.0.0.1:2379",
-                         "etcd client URLs of the cluster (any member or seed), split on , ; or space" },
-        [STOPT_JSON] = { "json", NULL, OPT_BOOL, NULL, NULL,
-                        "print the status document as JSON (schema in mgmt-supervisor(8))" },
-        [STOPT_WATCH] = { "watch", NULL, OPT_BOOL, NULL, NULL,
-                         "print again on every change under /_mgmt/ (etcd watch events), until interrupted" },
-        [STOPT_CERT] = { "cert-file", NULL, OPT_STRING, "FILE", NULL, "TLS client certificate for etcd" },
-        [STOPT_KEY] = { "key-file", NULL, OPT_STRING, "FILE", NULL, "TLS client key for etcd" },
-        [STOPT_CA] = { "trusted-ca-file", NULL, OPT_STRING, "FILE", NULL,
-                      "CA certificate to verify etcd's TLS certificate" },
+    [STOPT_SEEDS] = {"seeds", NULL, OPT_URLS, "URLS", "http://127.0.0.1:2379",
+                     "etcd client URLs of the cluster (any member or seed), split on , ; or space"},
+    [STOPT_JSON] = {"json", NULL, OPT_BOOL, NULL, NULL,
+                    "print the status document as JSON (schema in mgmt-supervisor(8))"},
+    [STOPT_WATCH] = {"watch", NULL, OPT_BOOL, NULL, NULL,
+                     "print again on every change under /_mgmt/ (etcd watch events), until interrupted"},
+    [STOPT_CERT] = {"cert-file", NULL, OPT_STRING, "FILE", NULL, "TLS client certificate for etcd"},
+    [STOPT_KEY] = {"key-file", NULL, OPT_STRING, "FILE", NULL, "TLS client key for etcd"},
+    [STOPT_CA] = {"trusted-ca-file", NULL, OPT_STRING, "FILE", NULL,
+                  "CA certificate to verify etcd's TLS certificate"},
 };
 
 static const char status_usage[] =
-        "Usage: mgmt-supervisor status [--seeds URLS] [--json] [--watch] [TLS flags]\n"
-        "\n"
-        "Print the whole cluster: cluster id and generation, ideal size, voters, failure\n"
-        "tolerance (voters - quorum), the coordinator and its plan (/_mgmt/plan: what it\n"
-        "does next or why it waits); then one row per host, sorted by name: role (member,\n"
-        "learner, volunteer, client, gone), member id, leader, healthy (the member's own\n"
-        "/health and maintenance status), raft index lag, db size, etcd version, the\n"
-        "agent's deploy id and state, and the age of the newest snapshot. Works from any\n"
-        "machine that can reach the cluster's client URLs.\n";
+    "Usage: mgmt-supervisor status [--seeds URLS] [--json] [--watch] [TLS flags]\n"
+    "\n"
+    "Print the whole cluster: cluster id and generation, ideal size, voters, failure\n"
+    "tolerance (voters - quorum), the coordinator and its plan (/_mgmt/plan: what it\n"
+    "does next or why it waits); then one row per host, sorted by name: role (member,\n"
+    "learner, volunteer, client, gone), member id, leader, healthy (the member's own\n"
+    "/health and maintenance status), raft index lag, db size, etcd version, the\n"
+    "agent's deploy id and state, and the age of the newest snapshot. Works from any\n"
+    "machine that can reach the cluster's client URLs.\n";
 
 static const char status_footer[] = "\nExit status: 0 ok, 1 error (no seed answered), 2 usage.\n";
 
@@ -131,7 +131,8 @@ static void watch_cb(struct etcd_watch *w, const struct etcd_error *err, const s
 }
 
 static void start_watch(struct status_run *s) {
-        if (etcd_watch_new(s->c, MGMT_NS "/", true, s->revision ? s->revision + 1 : 0, watch_cb, s, &s->w) < 0) {
+        if (etcd_watch_new(s->c, MGMT_NS "/", true, s->revision ? s->revision + 1 : 0, watch_cb, s, &s->w) <
+            0) {
                 log_errorx("cannot watch '%s'", MGMT_NS "/");
                 s->rc = 1;
                 s->done = true;
@@ -140,28 +141,31 @@ static void start_watch(struct status_run *s) {
 
 int cmd_status(int argc, char **argv) {
         struct config cfg;
-        struct status_run s = { .rc = 1 };
+        struct status_run s = {.rc = 1};
         int r;
 
-        r = config_parse(&cfg, "mgmt-supervisor status", MGMT_VERSION, status_usage, status_footer, status_opts,
-                         _STOPT_MAX, argc, argv);
+        r = config_parse(&cfg, "mgmt-supervisor status", MGMT_VERSION, status_usage, status_footer,
+                         status_opts, _STOPT_MAX, argc, argv);
         if (r != 0) {
                 config_free(&cfg);
                 return r == CONFIG_EXIT_OK ? 0 : r == CONFIG_EXIT_USAGE ? 2 : 1;
         }
         if (strv_length(cfg.args) > 0) {
-                fprintf(stderr, "mgmt-supervisor status: unexpected argument '%s' (see 'mgmt-supervisor status --help')\n",
+                fprintf(stderr,
+                        "mgmt-supervisor status: unexpected argument '%s' (see 'mgmt-supervisor status "
+                        "--help')\n",
                         cfg.args[0]);
                 config_free(&cfg);
                 return 2;
         }
         struct etcd_tls tls = {
-                .cert_file = cfg.v[STOPT_CERT].s,
-                .key_file = cfg.v[STOPT_KEY].s,
-                .ca_file = cfg.v[STOPT_CA].s,
+            .cert_file = cfg.v[STOPT_CERT].s,
+            .key_file = cfg.v[STOPT_KEY].s,
+            .ca_file = cfg.v[STOPT_CA].s,
         };
         if (!!tls.cert_file != !!tls.key_file) {
-                fprintf(stderr, "mgmt-supervisor status: --cert-file and --key-file must be given together\n");
+                fprintf(stderr,
+                        "mgmt-supervisor status: --cert-file and --key-file must be given together\n");
                 config_free(&cfg);
                 return 2;
         }

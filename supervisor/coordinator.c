@@ -10,9 +10,14 @@
 
 const char *caction_to_string(enum caction_type t) {
         static const char *const names[] = {
-                [ACT_NONE] = "none",         [ACT_NOMINATE] = "nominate", [ACT_ADD_LEARNER] = "add-learner",
-                [ACT_PROMOTE] = "promote",   [ACT_UNNOMINATE] = "unnominate", [ACT_REMOVE] = "remove",
-                [ACT_TRANSFER] = "transfer-leadership", [ACT_RENOMINATE] = "repair-nomination",
+            [ACT_NONE] = "none",
+            [ACT_NOMINATE] = "nominate",
+            [ACT_ADD_LEARNER] = "add-learner",
+            [ACT_PROMOTE] = "promote",
+            [ACT_UNNOMINATE] = "unnominate",
+            [ACT_REMOVE] = "remove",
+            [ACT_TRANSFER] = "transfer-leadership",
+            [ACT_RENOMINATE] = "repair-nomination",
         };
         return names[t];
 }
@@ -63,8 +68,9 @@ static bool removal_keeps_quorum(const struct cstate *s, const struct cmember *m
 }
 
 static void set(struct caction *a, enum caction_type t, const char *host, uint64_t id, const char *fmt, ...)
-        _printf_(5, 6);
-static void set(struct caction *a, enum caction_type t, const char *host, uint64_t id, const char *fmt, ...) {
+    _printf_(5, 6);
+static void set(struct caction *a, enum caction_type t, const char *host, uint64_t id, const char *fmt,
+                ...) {
         va_list ap;
         a->type = t;
         a->host = host;
@@ -77,9 +83,11 @@ static void set(struct caction *a, enum caction_type t, const char *host, uint64
 /* Removing a voter: the coordinator hands leadership over first. The member
  * is removed while its etcd still serves (it leaves once it sees the removal
  * committed), so the removal never needs the leaving member to be gone. */
-static bool remove_voter(const struct cstate *s, const struct cmember *m, struct caction *a, const char *why) {
+static bool remove_voter(const struct cstate *s, const struct cmember *m, struct caction *a,
+                         const char *why) {
         if (!removal_keeps_quorum(s, m)) {
-                set(a, ACT_NONE, m->host, m->id, "not removing %s (%s): it would break quorum (%zu healthy of %zu voting)",
+                set(a, ACT_NONE, m->host, m->id,
+                    "not removing %s (%s): it would break quorum (%zu healthy of %zu voting)",
                     m->host ? m->host : m->name, why, cstate_healthy_voters(s), voters(s));
                 return false;
         }
@@ -92,7 +100,8 @@ static bool remove_voter(const struct cstate *s, const struct cmember *m, struct
                                 return true;
                         }
                 }
-                set(a, ACT_NONE, m->host, m->id, "cannot remove ourselves (%s): no other healthy member", why);
+                set(a, ACT_NONE, m->host, m->id, "cannot remove ourselves (%s): no other healthy member",
+                    why);
                 return false;
         }
         set(a, ACT_REMOVE, m->host, m->id, "removing member %s: %s", m->host ? m->host : m->name, why);
@@ -102,7 +111,7 @@ static bool remove_voter(const struct cstate *s, const struct cmember *m, struct
 void coordinator_decide(const struct cstate *s, struct caction *a) {
         size_t nv = voters(s), wanted = 0;
 
-        *a = (struct caction){ .type = ACT_NONE };
+        *a = (struct caction){.type = ACT_NONE};
 
         /* 1. a learner: promote once started; remove if it never starts */
         for (size_t i = 0; i < s->n_members; i++) {
@@ -118,19 +127,19 @@ void coordinator_decide(const struct cstate *s, struct caction *a) {
                 if (m->started && !h->volunteer && !h->endpoints) {
                         /* started, then its host died before promotion */
                         if (h->gone_since && s->now - h->gone_since >= s->dead_grace) {
-                                set(a, ACT_REMOVE, m->host, m->id, "removing learner %s: its host is gone; cooling down",
-                                    m->host);
+                                set(a, ACT_REMOVE, m->host, m->id,
+                                    "removing learner %s: its host is gone; cooling down", m->host);
                                 a->cooldown = true;
                         } else
-                                set(a, ACT_NONE, m->host, m->id, "learner %s: host gone, waiting for the grace period",
-                                    m->host);
+                                set(a, ACT_NONE, m->host, m->id,
+                                    "learner %s: host gone, waiting for the grace period", m->host);
                         return;
                 }
                 if (h->nominated_since && s->now - h->nominated_since >= s->nominate_timeout) {
                         /* never started, or started and never caught up */
                         set(a, ACT_REMOVE, m->host, m->id,
                             "removing learner %s: not promoted within %llus (%s); cooling down", m->host,
-                            (unsigned long long) (s->nominate_timeout / USEC_PER_SEC),
+                            (unsigned long long)(s->nominate_timeout / USEC_PER_SEC),
                             m->started ? "it never caught up" : "its etcd did not start");
                         a->cooldown = true;
                         return;
@@ -144,7 +153,8 @@ void coordinator_decide(const struct cstate *s, struct caction *a) {
                                     cstate_healthy_voters(s), nv);
                                 return;
                         }
-                        set(a, ACT_PROMOTE, m->host, m->id, "promoting learner %s: its etcd has started", m->host);
+                        set(a, ACT_PROMOTE, m->host, m->id, "promoting learner %s: its etcd has started",
+                            m->host);
                         return;
                 }
                 set(a, ACT_NONE, m->host, m->id, "waiting for learner %s to start", m->host);
@@ -163,14 +173,16 @@ void coordinator_decide(const struct cstate *s, struct caction *a) {
                         uint64_t gone = s->now - h->gone_since;
                         if (gone < s->dead_grace) {
                                 /* not an action: the reason the coordinator waits */
-                                set(a, ACT_NONE, m->host, m->id, "member %s is gone: %llus of grace left", m->host,
-                                    (unsigned long long) ((s->dead_grace - gone + USEC_PER_SEC - 1) / USEC_PER_SEC));
+                                set(a, ACT_NONE, m->host, m->id, "member %s is gone: %llus of grace left",
+                                    m->host,
+                                    (unsigned long long)((s->dead_grace - gone + USEC_PER_SEC - 1) /
+                                                         USEC_PER_SEC));
                                 continue;
                         }
                         char why[128];
                         snprintf(why, sizeof why, "host gone for %llus (grace %llus)",
-                                 (unsigned long long) (gone / USEC_PER_SEC),
-                                 (unsigned long long) (s->dead_grace / USEC_PER_SEC));
+                                 (unsigned long long)(gone / USEC_PER_SEC),
+                                 (unsigned long long)(s->dead_grace / USEC_PER_SEC));
                         if (remove_voter(s, m, a, why))
                                 return;
                 }
@@ -188,7 +200,7 @@ void coordinator_decide(const struct cstate *s, struct caction *a) {
 
         /* 4. more voters than ideal: remove one, an unhealthy one first, never
          * ourselves (the coordinator is the last one standing), last by name */
-        if (s->ideal >= 1 && (long long) nv > s->ideal) {
+        if (s->ideal >= 1 && (long long)nv > s->ideal) {
                 const struct cmember *pick = NULL;
                 for (size_t i = s->n_hosts; i-- > 0;) {
                         const struct cmember *m = member_of(s, s->hosts[i].name);
@@ -226,14 +238,15 @@ void coordinator_decide(const struct cstate *s, struct caction *a) {
                 const struct chost *h = &s->hosts[i];
                 if (!h->nominated || member_of(s, h->name))
                         continue;
-                if (s->ideal >= 1 && (long long) wanted > s->ideal) {
+                if (s->ideal >= 1 && (long long)wanted > s->ideal) {
                         set(a, ACT_UNNOMINATE, h->name, 0,
-                            "un-nominating %s before it joins: %zu wanted > ideal %lld", h->name, wanted, s->ideal);
+                            "un-nominating %s before it joins: %zu wanted > ideal %lld", h->name, wanted,
+                            s->ideal);
                         return;
                 }
                 if (!h->volunteer) {
-                        set(a, ACT_UNNOMINATE, h->name, 0, "un-nominating %s: nominated but not volunteering",
-                            h->name);
+                        set(a, ACT_UNNOMINATE, h->name, 0,
+                            "un-nominating %s: nominated but not volunteering", h->name);
                         return;
                 }
                 if (h->conflict) {
@@ -242,8 +255,9 @@ void coordinator_decide(const struct cstate *s, struct caction *a) {
                         return;
                 }
                 if (cstate_healthy_voters(s) < nv) {
-                        set(a, ACT_NONE, h->name, 0, "not adding %s as learner yet: %zu of %zu voters are healthy",
-                            h->name, cstate_healthy_voters(s), nv);
+                        set(a, ACT_NONE, h->name, 0,
+                            "not adding %s as learner yet: %zu of %zu voters are healthy", h->name,
+                            cstate_healthy_voters(s), nv);
                         return;
                 }
                 set(a, ACT_ADD_LEARNER, h->name, 0, "adding %s as learner: it is nominated", h->name);
@@ -254,20 +268,22 @@ void coordinator_decide(const struct cstate *s, struct caction *a) {
                 return; /* the caller warns about the invalid size */
 
         /* 7. too few: nominate the first free volunteer by name */
-        if ((long long) wanted < s->ideal) {
+        if ((long long)wanted < s->ideal) {
                 for (size_t i = 0; i < s->n_hosts; i++) {
                         const struct chost *h = &s->hosts[i];
                         if (!h->volunteer || h->nominated || member_of(s, h->name))
                                 continue;
                         if (h->conflict) {
-                                set(a, ACT_NONE, h->name, 0, "not nominating %s: its URLs collide with host %s",
-                                    h->name, h->conflict);
+                                set(a, ACT_NONE, h->name, 0,
+                                    "not nominating %s: its URLs collide with host %s", h->name,
+                                    h->conflict);
                                 continue;
                         }
                         if (h->cooldown_until > s->now)
                                 continue;
-                        set(a, ACT_NOMINATE, h->name, 0, "nominating %s: %zu voters and nominees < ideal %lld",
-                            h->name, wanted, s->ideal);
+                        set(a, ACT_NOMINATE, h->name, 0,
+                            "nominating %s: %zu voters and nominees < ideal %lld", h->name, wanted,
+                            s->ideal);
                         return;
                 }
         }

@@ -31,7 +31,7 @@ static struct track *track_get(struct node *n, const char *host) {
                 return NULL;
         n->track = t;
         t = &n->track[n->n_track++];
-        *t = (struct track){ .host = strdup(host) };
+        *t = (struct track){.host = strdup(host)};
         return t;
 }
 
@@ -40,7 +40,7 @@ static bool urls_hold(const char *list, const char *url) {
         size_t n = strlen(url);
         for (const char *p = list; p && *p;) {
                 const char *e = strchrnul(p, ',');
-                if ((size_t) (e - p) == n && strneq(p, url, n))
+                if ((size_t)(e - p) == n && strneq(p, url, n))
                         return true;
                 p = *e ? e + 1 : e;
         }
@@ -66,7 +66,7 @@ static const char *host_of_member(struct node *n, const struct etcd_member *m) {
 }
 
 static int cmp_host(const void *a, const void *b) {
-        return strcmp(((const struct chost *) a)->name, ((const struct chost *) b)->name);
+        return strcmp(((const struct chost *)a)->name, ((const struct chost *)b)->name);
 }
 
 static int retry_cb(sd_event_source *s, uint64_t usec, void *ud) {
@@ -80,8 +80,9 @@ static int retry_cb(sd_event_source *s, uint64_t usec, void *ud) {
 /* etcd refuses changes for a while after another (strict reconfig check) or
  * while a learner catches up: those are retried quietly after a second. */
 static bool transient(const char *msg) {
-        return strstr(msg, "unhealthy cluster") || strstr(msg, "not in sync") || strstr(msg, "too many learner") ||
-               strstr(msg, "leader changed") || strstr(msg, "no leader") || strstr(msg, "timed out");
+        return strstr(msg, "unhealthy cluster") || strstr(msg, "not in sync") ||
+               strstr(msg, "too many learner") || strstr(msg, "leader changed") ||
+               strstr(msg, "no leader") || strstr(msg, "timed out");
 }
 
 static void action_done(struct etcd_client *c, const struct etcd_error *err, json_t *reply, void *ud) {
@@ -91,7 +92,8 @@ static void action_done(struct etcd_client *c, const struct etcd_error *err, jso
                 log_full_errno(transient(err->msg) ? LOG_INFO : LOG_WARNING, 0,
                                "membership change not done yet: %s; retrying in 1s", err->msg);
                 sd_event_now(n->event, CLOCK_MONOTONIC, &now);
-                if (sd_event_add_time(n->event, NULL, CLOCK_MONOTONIC, now + USEC_PER_SEC, 0, retry_cb, n) >= 0)
+                if (sd_event_add_time(n->event, NULL, CLOCK_MONOTONIC, now + USEC_PER_SEC, 0, retry_cb, n) >=
+                    0)
                         return;
         }
         n->round_busy = false;
@@ -126,7 +128,8 @@ struct pending_remove {
 /* The member is removed first, while its etcd still serves; its nomination
  * key goes after. A coordinator dying in between leaves a key without a
  * member, which the next round drops or turns into a fresh nomination. */
-static void nomination_after_remove(struct etcd_client *c, const struct etcd_error *err, json_t *reply, void *ud) {
+static void nomination_after_remove(struct etcd_client *c, const struct etcd_error *err, json_t *reply,
+                                    void *ud) {
         struct pending_remove *p = ud;
         struct node *n = p->n;
         _cleanup_free_ char *key = p->key;
@@ -154,7 +157,8 @@ static void execute(struct node *n, const struct caction *a) {
                 /* only if still volunteering and not yet nominated */
                 _cleanup_free_ char *vk = key_volunteer(a->host);
                 r = etcd_call(n->client, ETCD_TXN,
-                              etcd_req_txn(json_pack("[oo]", etcd_cmp_version(vk, ">", 0), etcd_cmp_version(nk, "=", 0)),
+                              etcd_req_txn(json_pack("[oo]", etcd_cmp_version(vk, ">", 0),
+                                                     etcd_cmp_version(nk, "=", 0)),
                                            json_pack("[o]", etcd_op_put(nk, urls ? urls : "", 0)), NULL),
                               action_done, n);
                 break;
@@ -167,7 +171,8 @@ static void execute(struct node *n, const struct caction *a) {
                         if (streq(n->nom_hosts[i], a->host))
                                 urls = n->nom_urls[i];
                 if (urls_parse(urls, &pu, err, sizeof err) < 0) {
-                        log_warnx("nominated/%s holds bad peer URLs '%.120s': %s; un-nominating", a->host, urls, err);
+                        log_warnx("nominated/%s holds bad peer URLs '%.120s': %s; un-nominating", a->host,
+                                  urls, err);
                         r = etcd_call(n->client, ETCD_DELETE, etcd_req_delete(nk, false), action_done, n);
                         break;
                 }
@@ -179,7 +184,7 @@ static void execute(struct node *n, const struct caction *a) {
                         r = -ENOMEM;
                         break;
                 }
-                *ad = (struct added){ n, strdup(a->host), strdup(urls) };
+                *ad = (struct added){n, strdup(a->host), strdup(urls)};
                 r = etcd_call(n->client, ETCD_MEMBER_ADD, etcd_req_member_add(pu, true), learner_added, ad);
                 if (r < 0) {
                         free(ad->host);
@@ -207,8 +212,10 @@ static void execute(struct node *n, const struct caction *a) {
                         r = -ENOMEM;
                         break;
                 }
-                *p = (struct pending_remove){ n, a->host && strv_contains(n->nom_hosts, a->host) ? TAKE_PTR(nk) : NULL };
-                r = etcd_call(n->client, ETCD_MEMBER_REMOVE, etcd_req_member_id(a->id), nomination_after_remove, p);
+                *p = (struct pending_remove){
+                    n, a->host && strv_contains(n->nom_hosts, a->host) ? TAKE_PTR(nk) : NULL};
+                r = etcd_call(n->client, ETCD_MEMBER_REMOVE, etcd_req_member_id(a->id),
+                              nomination_after_remove, p);
                 if (r < 0) {
                         free(p->key);
                         free(p);
@@ -288,8 +295,8 @@ static void publish_plan(struct node *n, const char *action, const char *host, c
         if (!n->lease)
                 return;
         _cleanup_free_ char *k = key_plan();
-        json_t *j = json_pack("{s:s, s:s, s:s?, s:s, s:s}", "coordinator", n->sc->hostname, "action", action, "host",
-                              host, "why", why, "since", n->plan_since ? n->plan_since : "");
+        json_t *j = json_pack("{s:s, s:s, s:s?, s:s, s:s}", "coordinator", n->sc->hostname, "action", action,
+                              "host", host, "why", why, "since", n->plan_since ? n->plan_since : "");
         _cleanup_free_ char *v = j ? json_dumps(j, JSON_SORT_KEYS) : NULL;
         json_decref(j);
         if (v && k)
@@ -304,7 +311,8 @@ static void report(struct node *n, const struct caction *a) {
 /* The maintenance decision in the plan; its actions log themselves. */
 static void report_maint(struct node *n) {
         struct maint *m = &n->maint;
-        publish_plan(n, maction_to_string(m->type), m->host[0] ? m->host : NULL, m->why, m->type != MACT_NONE, true);
+        publish_plan(n, maction_to_string(m->type), m->host[0] ? m->host : NULL, m->why,
+                     m->type != MACT_NONE, true);
 }
 
 /* A volunteer advertising a URL that an older volunteer or a member of
@@ -410,8 +418,9 @@ static void maint_read(struct node *n) {
                 if (!em->name || !*em->name || !em->client_urls || !em->client_urls[0])
                         continue; /* not started */
                 struct maint_slot *sl = &m->slots[m->n_slots++];
-                *sl = (struct maint_slot){ .n = n, .id = em->id };
-                if (etcd_call_at(n->client, em->client_urls[0], ETCD_STATUS, json_object(), maint_status_cb, sl) >= 0)
+                *sl = (struct maint_slot){.n = n, .id = em->id};
+                if (etcd_call_at(n->client, em->client_urls[0], ETCD_STATUS, json_object(), maint_status_cb,
+                                 sl) >= 0)
                         m->pending++;
         }
         if (etcd_call(n->client, ETCD_ALARM, json_pack("{s:s}", "action", "GET"), maint_alarm_cb, n) >= 0)
@@ -436,35 +445,38 @@ static void maint_compacted(struct etcd_client *c, const struct etcd_error *err,
         struct node *n = ud;
         struct maint *m = &n->maint;
         if (err && !strstr(err->msg, "has been compacted")) {
-                log_warnx("maintenance: compaction to revision %lld failed: %s", (long long) m->compacted, err->msg);
+                log_warnx("maintenance: compaction to revision %lld failed: %s", (long long)m->compacted,
+                          err->msg);
                 m->compacted = 0;
         } else if (err)
-                log_info("maintenance: revision %lld was compacted already", (long long) m->compacted);
+                log_info("maintenance: revision %lld was compacted already", (long long)m->compacted);
         else {
-                log_notice("maintenance: compacted to revision %lld", (long long) m->compacted);
+                log_notice("maintenance: compacted to revision %lld", (long long)m->compacted);
                 m->reclaimed = true;
         }
         maint_act_done(n);
 }
 
-static void maint_defrag_status(struct etcd_client *c, const struct etcd_error *err, json_t *reply, void *ud) {
+static void maint_defrag_status(struct etcd_client *c, const struct etcd_error *err, json_t *reply,
+                                void *ud) {
         struct node *n = ud;
         struct maint *m = &n->maint;
-        struct etcd_status st = { 0 };
+        struct etcd_status st = {0};
         struct etcd_error perr;
         uint64_t ms = (now_usec() - m->defrag_start) / USEC_PER_MSEC;
         if (!err && etcd_parse_status(reply, &st, &perr) >= 0) {
                 char a[32], b[32], f[32];
                 maint_format_size(m->defrag_before, a, sizeof a);
                 maint_format_size(st.db_size, b, sizeof b);
-                maint_format_size(m->defrag_before > st.db_size ? m->defrag_before - st.db_size : 0, f, sizeof f);
+                maint_format_size(m->defrag_before > st.db_size ? m->defrag_before - st.db_size : 0, f,
+                                  sizeof f);
                 log_notice("defragmented %s in %llu ms: db %s -> %s, %s freed (%lld bytes)", m->defrag_host,
-                           (unsigned long long) ms, a, b, f,
-                           (long long) (m->defrag_before > st.db_size ? m->defrag_before - st.db_size : 0));
+                           (unsigned long long)ms, a, b, f,
+                           (long long)(m->defrag_before > st.db_size ? m->defrag_before - st.db_size : 0));
                 etcd_status_clear(&st);
         } else
                 log_notice("defragmented %s in %llu ms (its size after is unknown: %s)", m->defrag_host,
-                           (unsigned long long) ms, err ? err->msg : perr.msg);
+                           (unsigned long long)ms, err ? err->msg : perr.msg);
         m->reclaimed = true;
         maint_act_done(n);
 }
@@ -487,7 +499,7 @@ static void maint_defragged(struct etcd_client *c, const struct etcd_error *err,
                 return;
         }
         if (etcd_call_at(c, m->defrag_url, ETCD_STATUS, json_object(), maint_defrag_status, n) < 0)
-                maint_defrag_status(c, &(struct etcd_error){ .msg = "cannot ask" }, NULL, n);
+                maint_defrag_status(c, &(struct etcd_error){.msg = "cannot ask"}, NULL, n);
 }
 
 static void maint_simple_done(struct etcd_client *c, const struct etcd_error *err, json_t *reply, void *ud) {
@@ -530,10 +542,10 @@ static void maint_execute(struct node *n, const struct maction *a, const struct 
         switch (a->type) {
         case MACT_COMPACT: {
                 char rev[32];
-                snprintf(rev, sizeof rev, "%lld", (long long) a->revision);
+                snprintf(rev, sizeof rev, "%lld", (long long)a->revision);
                 m->compacted = a->revision;
-                r = etcd_call(n->client, ETCD_COMPACT, json_pack("{s:s, s:b}", "revision", rev, "physical", 1),
-                              maint_compacted, n);
+                r = etcd_call(n->client, ETCD_COMPACT,
+                              json_pack("{s:s, s:b}", "revision", rev, "physical", 1), maint_compacted, n);
                 break;
         }
         case MACT_DEFRAG: {
@@ -542,7 +554,8 @@ static void maint_execute(struct node *n, const struct maction *a, const struct 
                         break;
                 maint_format_size(mm->db_size - mm->db_in_use, fr, sizeof fr);
                 maint_format_size(mm->db_size, db, sizeof db);
-                log_notice("defragmenting %s (member %016" PRIx64 "): %s of its %s db free", a->host, a->id, fr, db);
+                log_notice("defragmenting %s (member %016" PRIx64 "): %s of its %s db free", a->host, a->id,
+                           fr, db);
                 m->defrag_id = a->id;
                 m->defrag_before = mm->db_size;
                 m->defrag_start = now_usec();
@@ -563,8 +576,8 @@ static void maint_execute(struct node *n, const struct maction *a, const struct 
                 for (size_t i = 0; i < m->n_nospace; i++) {
                         snprintf(id, sizeof id, "%" PRIu64, m->nospace[i]);
                         if (etcd_call(n->client, ETCD_ALARM,
-                                      json_pack("{s:s, s:s, s:s}", "action", "DEACTIVATE", "memberID", id, "alarm",
-                                                "NOSPACE"),
+                                      json_pack("{s:s, s:s, s:s}", "action", "DEACTIVATE", "memberID", id,
+                                                "alarm", "NOSPACE"),
                                       maint_disarmed, n) >= 0)
                                 m->disarming++;
                 }
@@ -576,7 +589,8 @@ static void maint_execute(struct node *n, const struct maction *a, const struct 
         }
         if (r < 0) {
                 if (a->type != MACT_NONE)
-                        log_warnx("maintenance: cannot %s %s", maction_to_string(a->type), a->host ? a->host : "");
+                        log_warnx("maintenance: cannot %s %s", maction_to_string(a->type),
+                                  a->host ? a->host : "");
                 maint_act_done(n);
                 n->maint.next_read = now_usec() + MAINT_READ_USEC;
         }
@@ -586,7 +600,7 @@ static void maint_execute(struct node *n, const struct maction *a, const struct 
 static void maint_decide(struct node *n) {
         struct maint *m = &n->maint;
         struct mmember mm[MAINT_MAX_MEMBERS];
-        struct mstate s = { 0 };
+        struct mstate s = {0};
         struct maction a;
         size_t k = 0;
 
@@ -606,9 +620,12 @@ static void maint_decide(struct node *n) {
                 const struct etcd_member *em = member_by_id(n, sl->id);
                 if (!em || !em->name || !*em->name)
                         continue;
-                mm[k] = (struct mmember){ .id = sl->id, .host = em->name, .learner = em->learner,
-                                          .answered = sl->answered, .db_size = sl->db_size,
-                                          .db_in_use = sl->db_in_use };
+                mm[k] = (struct mmember){.id = sl->id,
+                                         .host = em->name,
+                                         .learner = em->learner,
+                                         .answered = sl->answered,
+                                         .db_size = sl->db_size,
+                                         .db_in_use = sl->db_in_use};
                 for (size_t j = 0; j < m->n_nospace; j++)
                         mm[k].nospace = mm[k].nospace || m->nospace[j] == sl->id;
                 for (size_t j = 0; j < MAINT_MAX_MEMBERS && m->done[j].id; j++)
@@ -652,7 +669,7 @@ static void maint_decide(struct node *n) {
 }
 
 void coordinator_run(struct node *n) {
-        struct cstate s = { 0 };
+        struct cstate s = {0};
         struct caction a;
         uint64_t now = now_usec();
 
@@ -666,13 +683,13 @@ void coordinator_run(struct node *n) {
         s.dead_grace = n->sc->dead_grace;
         s.members = calloc(n->members.n + 1, sizeof *s.members);
         s.hosts = calloc(strv_length(n->vol_hosts) + strv_length(n->nom_hosts) + strv_length(n->end_hosts) +
-                                 n->members.n + 1,
+                             n->members.n + 1,
                          sizeof *s.hosts);
         if (!s.members || !s.hosts)
                 goto out;
 
         /* every host we hear of, once */
-        char **lists[3] = { n->vol_hosts, n->nom_hosts, n->end_hosts };
+        char **lists[3] = {n->vol_hosts, n->nom_hosts, n->end_hosts};
         for (size_t l = 0; l < 3; l++)
                 for (size_t i = 0; lists[l] && lists[l][i]; i++) {
                         bool dup = false;
@@ -684,15 +701,17 @@ void coordinator_run(struct node *n) {
         for (size_t i = 0; i < n->members.n; i++) {
                 const struct etcd_member *m = &n->members.m[i];
                 const char *h = host_of_member(n, m);
-                s.members[i] = (struct cmember){ .id = m->id, .name = m->name, .host = (char *) h,
-                                                 .learner = m->learner,
-                                                 .started = m->name && *m->name && m->client_urls[0] };
+                s.members[i] = (struct cmember){.id = m->id,
+                                                .name = m->name,
+                                                .host = (char *)h,
+                                                .learner = m->learner,
+                                                .started = m->name && *m->name && m->client_urls[0]};
                 s.n_members++;
                 bool dup = !h;
                 for (size_t k = 0; h && k < s.n_hosts; k++)
                         dup = dup || streq(s.hosts[k].name, h);
                 if (!dup)
-                        s.hosts[s.n_hosts++].name = (char *) h;
+                        s.hosts[s.n_hosts++].name = (char *)h;
         }
         qsort(s.hosts, s.n_hosts, sizeof *s.hosts, cmp_host);
         for (size_t i = 0; i < s.n_hosts; i++) {
@@ -706,8 +725,8 @@ void coordinator_run(struct node *n) {
                 if (!h->volunteer && !h->endpoints) {
                         if (!t->gone_since) {
                                 t->gone_since = now;
-                                log_info("host %s is gone (no volunteer, no endpoints key); grace %llus", h->name,
-                                         (unsigned long long) (n->sc->dead_grace / USEC_PER_SEC));
+                                log_info("host %s is gone (no volunteer, no endpoints key); grace %llus",
+                                         h->name, (unsigned long long)(n->sc->dead_grace / USEC_PER_SEC));
                         }
                 } else
                         t->gone_since = 0;
@@ -764,9 +783,8 @@ void coordinator_restore_ideal(struct node *n) {
         log_notice("coordinator: %s was deleted; putting back the last value seen, %lld", ik, n->ideal_seen);
         n->ideal_restore_busy = true;
         if (etcd_call(n->client, ETCD_TXN,
-                      etcd_req_txn(json_pack("[o]", etcd_cmp_version(ik, "=", 0)), json_pack("[o]", etcd_op_put(ik, v, 0)),
-                                   NULL),
+                      etcd_req_txn(json_pack("[o]", etcd_cmp_version(ik, "=", 0)),
+                                   json_pack("[o]", etcd_op_put(ik, v, 0)), NULL),
                       ideal_restored, n) < 0)
                 n->ideal_restore_busy = false;
 }
-

@@ -15,72 +15,75 @@
 #include "util.h"
 
 const struct opt_def supervisor_opts[_OPT_MAX] = {
-        [OPT_HOSTNAME_] = { "hostname", NULL, OPT_HOSTNAME, "NAME", NULL,
-                            "this node's name in the cluster (default: the system host name)" },
-        [OPT_SEEDS] = { "seeds", NULL, OPT_URLS, "URLS", NULL,
-                        "client URLs of existing members to join; none: bootstrap a new cluster" },
-        [OPT_CLIENT_URLS] = { "client-urls", NULL, OPT_URLS, "URLS", "http://127.0.0.1:2379",
-                              "URLs etcd listens on for clients" },
-        [OPT_SERVER_URLS] = { "server-urls", "peer-urls", OPT_URLS, "URLS", "http://127.0.0.1:2380",
-                              "URLs etcd listens on for its peers" },
-        [OPT_ADV_CLIENT_URLS] = { "advertise-client-urls", NULL, OPT_URLS, "URLS", NULL,
-                                  "client URLs told to others (default: --client-urls; a wildcard is "
-                                  "replaced by this host's address)" },
-        [OPT_ADV_SERVER_URLS] = { "advertise-server-urls", NULL, OPT_URLS, "URLS", NULL,
-                                  "peer URLs told to others (default: --server-urls, as above)" },
-        [OPT_IDEAL] = { "ideal-cluster-size", NULL, OPT_INT, "N", "5",
-                        "voting members wanted; written to /_mgmt/idealClusterSize at bootstrap if absent",
-                        1, 1000 },
-        [OPT_NO_SERVER] = { "no-server", NULL, OPT_BOOL, NULL, "false",
-                            "never run etcd here: client only (a member restarted so leaves the cluster)" },
-        [OPT_PREFIX] = { "prefix", NULL, OPT_STRING, "DIR", "/var/lib/mgmt",
-                         "state directory: etcd data (DIR/etcd), endpoint cache, lease (default "
-                         "$STATE_DIRECTORY under systemd)" },
-        [OPT_TMP_PREFIX] = { "tmp-prefix", NULL, OPT_BOOL, NULL, "false",
-                             "use a new temporary directory as --prefix (for tests and demos; removed on exit)" },
-        [OPT_ETCD_BINARY] = { "etcd-binary", NULL, OPT_STRING, "PATH", "etcd", "the etcd program to run" },
-        [OPT_NOMINATE_TIMEOUT] = { "nominate-timeout", NULL, OPT_SECONDS, "SECONDS", "30",
-                                   "a nominee whose etcd has not started by then is removed and cools down (at least 1)" },
-        [OPT_DEAD_GRACE] = { "dead-member-grace", NULL, OPT_SECONDS, "SECONDS", "60",
-                             "a member whose host is gone this long is removed (at least 1)" },
-        [OPT_STOP_TIMEOUT] = { "stop-timeout", NULL, OPT_SECONDS, "SECONDS", "15",
-                               "how long etcd may take to stop after SIGTERM before SIGKILL" },
-        [OPT_CERT] = { "cert-file", NULL, OPT_STRING, "FILE", NULL,
-                       "client TLS certificate (etcd serves it; we present it to etcd)" },
-        [OPT_KEY] = { "key-file", NULL, OPT_STRING, "FILE", NULL, "key of --cert-file" },
-        [OPT_CA] = { "trusted-ca-file", NULL, OPT_STRING, "FILE", NULL, "CA for client certificates" },
-        [OPT_CLIENT_CERT_AUTH] = { "client-cert-auth", NULL, OPT_BOOL, NULL, "false",
-                                   "etcd requires client certificates" },
-        [OPT_PEER_CERT] = { "peer-cert-file", NULL, OPT_STRING, "FILE", NULL, "peer TLS certificate" },
-        [OPT_PEER_KEY] = { "peer-key-file", NULL, OPT_STRING, "FILE", NULL, "key of --peer-cert-file" },
-        [OPT_PEER_CA] = { "peer-trusted-ca-file", NULL, OPT_STRING, "FILE", NULL, "CA for peer certificates" },
-        [OPT_PEER_CLIENT_CERT_AUTH] = { "peer-client-cert-auth", NULL, OPT_BOOL, NULL, "false",
-                                        "etcd requires peer certificates" },
-        [OPT_ETCD_ARG] = { "etcd-arg", NULL, OPT_LIST, "ARG", NULL,
-                           "pass ARG to etcd as is, e.g. --etcd-arg=--heartbeat-interval=500 (ETCD_* "
-                           "variables reach etcd too); flags the supervisor sets itself (etcd's name, data-dir, "
-                           "initial-cluster*, listen/advertise URLs...) are refused" },
-        [OPT_METRICS_LISTEN] = { "metrics-listen", NULL, OPT_STRING, "ADDR:PORT", NULL,
-                                 "serve /metrics (Prometheus), /health, /status (JSON) and a status page at / on "
-                                 "ADDR:PORT ([ADDR]:PORT for IPv6, *:PORT for all); default off" },
-        [OPT_SNAPSHOT_INTERVAL] = { "snapshot-interval", NULL, OPT_SECONDS, "SECONDS", "1800",
-                                    "a voting member snapshots its etcd this often (jittered by up to 10%); 0: never" },
-        [OPT_SNAPSHOT_DIR] = { "snapshot-dir", NULL, OPT_STRING, "DIR", NULL,
-                               "where scheduled snapshots go (default PREFIX/snapshots)" },
-        [OPT_SNAPSHOT_KEEP] = { "snapshot-keep", NULL, OPT_INT, "N", "48",
-                                "keep the newest N scheduled snapshots, delete older ones", 1, 100000 },
-        [OPT_SNAPSHOT_COMMAND] = { "snapshot-command", NULL, OPT_STRING, "CMD", NULL,
-                                   "run CMD through /bin/sh after each good snapshot, its path as $1 (e.g. to "
-                                   "copy it off the host); a failure is logged and counted" },
-        [OPT_DEFRAG_THRESHOLD] = { "defrag-threshold", NULL, OPT_STRING, "SIZE", "64M",
-                                   "the coordinator defragments a member, one at a time, when this much (and a "
-                                   "quarter) of its db file is free space, e.g. 512K, 64M, 1G; 0: only to clear a "
-                                   "NOSPACE alarm" },
+    [OPT_HOSTNAME_] = {"hostname", NULL, OPT_HOSTNAME, "NAME", NULL,
+                       "this node's name in the cluster (default: the system host name)"},
+    [OPT_SEEDS] = {"seeds", NULL, OPT_URLS, "URLS", NULL,
+                   "client URLs of existing members to join; none: bootstrap a new cluster"},
+    [OPT_CLIENT_URLS] = {"client-urls", NULL, OPT_URLS, "URLS", "http://127.0.0.1:2379",
+                         "URLs etcd listens on for clients"},
+    [OPT_SERVER_URLS] = {"server-urls", "peer-urls", OPT_URLS, "URLS", "http://127.0.0.1:2380",
+                         "URLs etcd listens on for its peers"},
+    [OPT_ADV_CLIENT_URLS] = {"advertise-client-urls", NULL, OPT_URLS, "URLS", NULL,
+                             "client URLs told to others (default: --client-urls; a wildcard is "
+                             "replaced by this host's address)"},
+    [OPT_ADV_SERVER_URLS] = {"advertise-server-urls", NULL, OPT_URLS, "URLS", NULL,
+                             "peer URLs told to others (default: --server-urls, as above)"},
+    [OPT_IDEAL] = {"ideal-cluster-size", NULL, OPT_INT, "N", "5",
+                   "voting members wanted; written to /_mgmt/idealClusterSize at bootstrap if absent", 1,
+                   1000},
+    [OPT_NO_SERVER] = {"no-server", NULL, OPT_BOOL, NULL, "false",
+                       "never run etcd here: client only (a member restarted so leaves the cluster)"},
+    [OPT_PREFIX] = {"prefix", NULL, OPT_STRING, "DIR", "/var/lib/mgmt",
+                    "state directory: etcd data (DIR/etcd), endpoint cache, lease (default "
+                    "$STATE_DIRECTORY under systemd)"},
+    [OPT_TMP_PREFIX] = {"tmp-prefix", NULL, OPT_BOOL, NULL, "false",
+                        "use a new temporary directory as --prefix (for tests and demos; removed on exit)"},
+    [OPT_ETCD_BINARY] = {"etcd-binary", NULL, OPT_STRING, "PATH", "etcd", "the etcd program to run"},
+    [OPT_NOMINATE_TIMEOUT] =
+        {"nominate-timeout", NULL, OPT_SECONDS, "SECONDS", "30",
+         "a nominee whose etcd has not started by then is removed and cools down (at least 1)"},
+    [OPT_DEAD_GRACE] = {"dead-member-grace", NULL, OPT_SECONDS, "SECONDS", "60",
+                        "a member whose host is gone this long is removed (at least 1)"},
+    [OPT_STOP_TIMEOUT] = {"stop-timeout", NULL, OPT_SECONDS, "SECONDS", "15",
+                          "how long etcd may take to stop after SIGTERM before SIGKILL"},
+    [OPT_CERT] = {"cert-file", NULL, OPT_STRING, "FILE", NULL,
+                  "client TLS certificate (etcd serves it; we present it to etcd)"},
+    [OPT_KEY] = {"key-file", NULL, OPT_STRING, "FILE", NULL, "key of --cert-file"},
+    [OPT_CA] = {"trusted-ca-file", NULL, OPT_STRING, "FILE", NULL, "CA for client certificates"},
+    [OPT_CLIENT_CERT_AUTH] = {"client-cert-auth", NULL, OPT_BOOL, NULL, "false",
+                              "etcd requires client certificates"},
+    [OPT_PEER_CERT] = {"peer-cert-file", NULL, OPT_STRING, "FILE", NULL, "peer TLS certificate"},
+    [OPT_PEER_KEY] = {"peer-key-file", NULL, OPT_STRING, "FILE", NULL, "key of --peer-cert-file"},
+    [OPT_PEER_CA] = {"peer-trusted-ca-file", NULL, OPT_STRING, "FILE", NULL, "CA for peer certificates"},
+    [OPT_PEER_CLIENT_CERT_AUTH] = {"peer-client-cert-auth", NULL, OPT_BOOL, NULL, "false",
+                                   "etcd requires peer certificates"},
+    [OPT_ETCD_ARG] = {"etcd-arg", NULL, OPT_LIST, "ARG", NULL,
+                      "pass ARG to etcd as is, e.g. --etcd-arg=--heartbeat-interval=500 (ETCD_* "
+                      "variables reach etcd too); flags the supervisor sets itself (etcd's name, data-dir, "
+                      "initial-cluster*, listen/advertise URLs...) are refused"},
+    [OPT_METRICS_LISTEN] = {"metrics-listen", NULL, OPT_STRING, "ADDR:PORT", NULL,
+                            "serve /metrics (Prometheus), /health, /status (JSON) and a status page at / on "
+                            "ADDR:PORT ([ADDR]:PORT for IPv6, *:PORT for all); default off"},
+    [OPT_SNAPSHOT_INTERVAL] =
+        {"snapshot-interval", NULL, OPT_SECONDS, "SECONDS", "1800",
+         "a voting member snapshots its etcd this often (jittered by up to 10%); 0: never"},
+    [OPT_SNAPSHOT_DIR] = {"snapshot-dir", NULL, OPT_STRING, "DIR", NULL,
+                          "where scheduled snapshots go (default PREFIX/snapshots)"},
+    [OPT_SNAPSHOT_KEEP] = {"snapshot-keep", NULL, OPT_INT, "N", "48",
+                           "keep the newest N scheduled snapshots, delete older ones", 1, 100000},
+    [OPT_SNAPSHOT_COMMAND] = {"snapshot-command", NULL, OPT_STRING, "CMD", NULL,
+                              "run CMD through /bin/sh after each good snapshot, its path as $1 (e.g. to "
+                              "copy it off the host); a failure is logged and counted"},
+    [OPT_DEFRAG_THRESHOLD] =
+        {"defrag-threshold", NULL, OPT_STRING, "SIZE", "64M",
+         "the coordinator defragments a member, one at a time, when this much (and a "
+         "quarter) of its db file is free space, e.g. 512K, 64M, 1G; 0: only to clear a "
+         "NOSPACE alarm"},
 };
 
 /* Source address this host uses to reach host:port (no packet is sent). */
 static int route_source(const char *host, char *out, size_t outlen) {
-        struct addrinfo hints = { .ai_socktype = SOCK_DGRAM }, *res = NULL;
+        struct addrinfo hints = {.ai_socktype = SOCK_DGRAM}, *res = NULL;
         struct sockaddr_storage ss;
         socklen_t sl = sizeof ss;
         int fd, r = -EHOSTUNREACH;
@@ -89,8 +92,8 @@ static int route_source(const char *host, char *out, size_t outlen) {
                 return -EHOSTUNREACH;
         fd = socket(res->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         if (fd >= 0 && connect(fd, res->ai_addr, res->ai_addrlen) == 0 &&
-            getsockname(fd, (struct sockaddr *) &ss, &sl) == 0 &&
-            getnameinfo((struct sockaddr *) &ss, sl, out, (socklen_t) outlen, NULL, 0, NI_NUMERICHOST) == 0)
+            getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 &&
+            getnameinfo((struct sockaddr *)&ss, sl, out, (socklen_t)outlen, NULL, 0, NI_NUMERICHOST) == 0)
                 r = 0;
         if (fd >= 0)
                 close(fd);
@@ -106,9 +109,10 @@ static int first_address(char *out, size_t outlen) {
                 return -errno;
         for (struct ifaddrs *i = ifa; i; i = i->ifa_next)
                 if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET &&
-                    !(((struct sockaddr_in *) i->ifa_addr)->sin_addr.s_addr == htonl(INADDR_LOOPBACK)) &&
-                    (ntohl(((struct sockaddr_in *) i->ifa_addr)->sin_addr.s_addr) >> 24) != 127) {
-                        inet_ntop(AF_INET, &((struct sockaddr_in *) i->ifa_addr)->sin_addr, out, (socklen_t) outlen);
+                    !(((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr == htonl(INADDR_LOOPBACK)) &&
+                    (ntohl(((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr) >> 24) != 127) {
+                        inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, out,
+                                  (socklen_t)outlen);
                         r = 0;
                         break;
                 }
@@ -138,13 +142,15 @@ static int derive_advertise(char *const *listen, char *const *seeds, char ***ret
                 if (r < 0)
                         r = first_address(addr, sizeof addr);
                 if (r < 0) {
-                        snprintf(err, errlen,
-                                 "cannot derive an address to advertise for '%s': give --advertise-client-urls "
-                                 "and --advertise-server-urls",
-                                 listen[i]);
+                        snprintf(
+                            err, errlen,
+                            "cannot derive an address to advertise for '%s': give --advertise-client-urls "
+                            "and --advertise-server-urls",
+                            listen[i]);
                         return -EINVAL;
                 }
-                snprintf(url, sizeof url, strchr(addr, ':') ? "%s://[%s]:%d" : "%s://%s:%d", scheme, addr, port);
+                snprintf(url, sizeof url, strchr(addr, ':') ? "%s://[%s]:%d" : "%s://%s:%d", scheme, addr,
+                         port);
                 strv_push(&v, url);
         }
         *ret = TAKE_PTR(v);
@@ -194,9 +200,21 @@ static bool etcd_arg_given(const struct sup_config *sc, const char *name) {
 /* Flags the supervisor owns: passing them through would move the data out of
  * its checks or contradict the cluster it computes. */
 static const char *const owned_flags[] = {
-        "name", "data-dir", "wal-dir", "initial-cluster", "initial-cluster-state", "initial-cluster-token",
-        "listen-client-urls", "listen-peer-urls", "advertise-client-urls", "initial-advertise-peer-urls",
-        "force-new-cluster", "discovery", "discovery-srv", "config-file", NULL,
+    "name",
+    "data-dir",
+    "wal-dir",
+    "initial-cluster",
+    "initial-cluster-state",
+    "initial-cluster-token",
+    "listen-client-urls",
+    "listen-peer-urls",
+    "advertise-client-urls",
+    "initial-advertise-peer-urls",
+    "force-new-cluster",
+    "discovery",
+    "discovery-srv",
+    "config-file",
+    NULL,
 };
 
 static int check_etcd_args(char *const *args, char *err, size_t errlen) {
@@ -223,7 +241,8 @@ static int check_url_shape(char *const *urls, const char *flag, char *err, size_
                 const char *bracket = p ? strrchr(p + 3, ']') : NULL;
                 if (!colon || (bracket && colon < bracket) || !colon[1] ||
                     strspn(colon + 1, "0123456789") != strlen(colon + 1)) {
-                        snprintf(err, errlen, "%s '%s': expected scheme://host:port with a numeric port and no path",
+                        snprintf(err, errlen,
+                                 "%s '%s': expected scheme://host:port with a numeric port and no path",
                                  flag, urls[i]);
                         return -EINVAL;
                 }
@@ -235,7 +254,7 @@ int sup_config_from(struct sup_config *sc, const struct config *cfg, char *err, 
         const struct opt_val *v = cfg->v;
         int r;
 
-        *sc = (struct sup_config){ 0 };
+        *sc = (struct sup_config){0};
         r = node_hostname(v[OPT_HOSTNAME_].s, &sc->hostname, err, errlen);
         if (r < 0)
                 return r;
@@ -245,9 +264,9 @@ int sup_config_from(struct sup_config *sc, const struct config *cfg, char *err, 
         sc->ideal = v[OPT_IDEAL].n;
         sc->no_server = v[OPT_NO_SERVER].b;
         sc->etcd_binary = strdup(v[OPT_ETCD_BINARY].s);
-        sc->nominate_timeout = (uint64_t) v[OPT_NOMINATE_TIMEOUT].n;
-        sc->dead_grace = (uint64_t) v[OPT_DEAD_GRACE].n;
-        sc->stop_timeout = (uint64_t) v[OPT_STOP_TIMEOUT].n;
+        sc->nominate_timeout = (uint64_t)v[OPT_NOMINATE_TIMEOUT].n;
+        sc->dead_grace = (uint64_t)v[OPT_DEAD_GRACE].n;
+        sc->stop_timeout = (uint64_t)v[OPT_STOP_TIMEOUT].n;
         sc->cert = dup_or_null(v[OPT_CERT].s);
         sc->key = dup_or_null(v[OPT_KEY].s);
         sc->ca = dup_or_null(v[OPT_CA].s);
@@ -266,7 +285,8 @@ int sup_config_from(struct sup_config *sc, const struct config *cfg, char *err, 
             (r = check_url_shape(v[OPT_ADV_CLIENT_URLS].list, "--advertise-client-urls", err, errlen)) < 0 ||
             (r = check_url_shape(v[OPT_ADV_SERVER_URLS].list, "--advertise-server-urls", err, errlen)) < 0)
                 return r;
-        if (sc->nominate_timeout < USEC_PER_SEC || sc->dead_grace < USEC_PER_SEC || sc->stop_timeout < USEC_PER_SEC) {
+        if (sc->nominate_timeout < USEC_PER_SEC || sc->dead_grace < USEC_PER_SEC ||
+            sc->stop_timeout < USEC_PER_SEC) {
                 snprintf(err, errlen, "--%s must be at least 1 second",
                          sc->nominate_timeout < USEC_PER_SEC ? "nominate-timeout"
                          : sc->dead_grace < USEC_PER_SEC     ? "dead-member-grace"
@@ -282,7 +302,8 @@ int sup_config_from(struct sup_config *sc, const struct config *cfg, char *err, 
                 return -EINVAL;
         }
         if (sc->cert && any_scheme(sc->client_urls, "http")) {
-                snprintf(err, errlen, "--cert-file is given but --client-urls use http://: use https:// URLs");
+                snprintf(err, errlen,
+                         "--cert-file is given but --client-urls use http://: use https:// URLs");
                 return -EINVAL;
         }
         if (!sc->cert && any_scheme(sc->client_urls, "https")) {
@@ -290,11 +311,13 @@ int sup_config_from(struct sup_config *sc, const struct config *cfg, char *err, 
                 return -EINVAL;
         }
         if (sc->peer_cert && any_scheme(sc->server_urls, "http")) {
-                snprintf(err, errlen, "--peer-cert-file is given but --server-urls use http://: use https:// URLs");
+                snprintf(err, errlen,
+                         "--peer-cert-file is given but --server-urls use http://: use https:// URLs");
                 return -EINVAL;
         }
         if (!sc->peer_cert && any_scheme(sc->server_urls, "https")) {
-                snprintf(err, errlen, "--server-urls use https:// but no --peer-cert-file/--peer-key-file is given");
+                snprintf(err, errlen,
+                         "--server-urls use https:// but no --peer-cert-file/--peer-key-file is given");
                 return -EINVAL;
         }
 
@@ -306,27 +329,32 @@ int sup_config_from(struct sup_config *sc, const struct config *cfg, char *err, 
                 sc->adv_server_urls = strv_copy(v[OPT_ADV_SERVER_URLS].list);
         else if ((r = derive_advertise(sc->server_urls, sc->seeds, &sc->adv_server_urls, err, errlen)) < 0)
                 return r;
-        char *const *adv[2] = { sc->adv_client_urls, sc->adv_server_urls };
-        const char *advflag[2] = { "--advertise-client-urls", "--advertise-server-urls" };
+        char *const *adv[2] = {sc->adv_client_urls, sc->adv_server_urls};
+        const char *advflag[2] = {"--advertise-client-urls", "--advertise-server-urls"};
         for (size_t l = 0; l < 2; l++)
                 for (size_t i = 0; adv[l][i]; i++) {
                         _cleanup_free_ char *h = NULL;
                         if (url_split(adv[l][i], NULL, &h, NULL) >= 0 && host_is_wildcard(h)) {
-                                snprintf(err, errlen, "cannot advertise wildcard address in '%s' (%s): give this host's address",
+                                snprintf(err, errlen,
+                                         "cannot advertise wildcard address in '%s' (%s): give this host's "
+                                         "address",
                                          adv[l][i], advflag[l]);
                                 return -EINVAL;
                         }
                 }
-        if (any_remote(sc->seeds) && (!any_remote(sc->adv_server_urls) || !any_remote(sc->adv_client_urls))) {
+        if (any_remote(sc->seeds) &&
+            (!any_remote(sc->adv_server_urls) || !any_remote(sc->adv_client_urls))) {
                 snprintf(err, errlen,
-                         "the seeds are remote but this node would advertise loopback URLs (%s, %s): listen on an "
+                         "the seeds are remote but this node would advertise loopback URLs (%s, %s): listen "
+                         "on an "
                          "external address or give --advertise-client-urls and --advertise-server-urls",
                          sc->adv_client_urls[0], sc->adv_server_urls[0]);
                 return -EINVAL;
         }
 
         if (maint_parse_size(v[OPT_DEFRAG_THRESHOLD].s, &sc->defrag_threshold) < 0) {
-                snprintf(err, errlen, "--defrag-threshold '%s' is not a size (bytes, or with K, M, G: e.g. 64M)",
+                snprintf(err, errlen,
+                         "--defrag-threshold '%s' is not a size (bytes, or with K, M, G: e.g. 64M)",
                          v[OPT_DEFRAG_THRESHOLD].s ? v[OPT_DEFRAG_THRESHOLD].s : "");
                 return -EINVAL;
         }
@@ -342,7 +370,7 @@ int sup_config_from(struct sup_config *sc, const struct config *cfg, char *err, 
                 sc->prefix = strdup(v[OPT_PREFIX].s);
         if (!sc->prefix || asprintf(&sc->data_dir, "%s/etcd", sc->prefix) < 0)
                 return -ENOMEM;
-        sc->snapshot_interval = (uint64_t) v[OPT_SNAPSHOT_INTERVAL].n;
+        sc->snapshot_interval = (uint64_t)v[OPT_SNAPSHOT_INTERVAL].n;
         sc->snapshot_keep = v[OPT_SNAPSHOT_KEEP].n;
         sc->snapshot_command = dup_or_null(v[OPT_SNAPSHOT_COMMAND].s);
         if (v[OPT_SNAPSHOT_DIR].s)
@@ -357,19 +385,20 @@ int sup_config_from(struct sup_config *sc, const struct config *cfg, char *err, 
 /* Can we bind every listen URL? etcd would otherwise crash-loop on "address
  * already in use"; say which port and which flag instead. */
 int sup_check_ports(const struct sup_config *sc, char *err, size_t errlen) {
-        char *const *lists[2] = { sc->client_urls, sc->server_urls };
-        const char *flags[2] = { "--client-urls", "--server-urls" };
+        char *const *lists[2] = {sc->client_urls, sc->server_urls};
+        const char *flags[2] = {"--client-urls", "--server-urls"};
 
         for (size_t l = 0; l < 2; l++)
                 for (size_t i = 0; lists[l][i]; i++) {
                         _cleanup_free_ char *host = NULL;
                         int port;
                         char ps[16];
-                        struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *res;
+                        struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *res;
                         if (url_split(lists[l][i], NULL, &host, &port) < 0)
                                 continue;
                         if (l == 1 && strv_contains(sc->client_urls, lists[l][i])) {
-                                snprintf(err, errlen, "%s and --client-urls both use '%s'", flags[l], lists[l][i]);
+                                snprintf(err, errlen, "%s and --client-urls both use '%s'", flags[l],
+                                         lists[l][i]);
                                 return -EADDRINUSE;
                         }
                         snprintf(ps, sizeof ps, "%d", port);
@@ -385,13 +414,13 @@ int sup_check_ports(const struct sup_config *sc, char *err, size_t errlen) {
                         }
                         freeaddrinfo(res);
                         if (r == -EADDRINUSE) {
-                                snprintf(err, errlen, "port %d (%s %s) is already in use by another process", port,
-                                         flags[l], lists[l][i]);
+                                snprintf(err, errlen, "port %d (%s %s) is already in use by another process",
+                                         port, flags[l], lists[l][i]);
                                 return r;
                         }
                         if (r == -EADDRNOTAVAIL) {
-                                snprintf(err, errlen, "address '%s' (%s %s) is not an address of this host", host,
-                                         flags[l], lists[l][i]);
+                                snprintf(err, errlen, "address '%s' (%s %s) is not an address of this host",
+                                         host, flags[l], lists[l][i]);
                                 return r;
                         }
                 }
@@ -418,7 +447,7 @@ void sup_config_free(struct sup_config *sc) {
         free(sc->cluster_token);
         free(sc->snapshot_dir);
         free(sc->snapshot_command);
-        *sc = (struct sup_config){ 0 };
+        *sc = (struct sup_config){0};
 }
 
 static void push_flag(char ***v, const char *flag, const char *value) {

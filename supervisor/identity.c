@@ -46,7 +46,7 @@ int prefix_lock(const char *prefix, int *ret_fd, char *err, size_t errlen) {
                 close(fd);
                 return r == -EWOULDBLOCK ? -EBUSY : r;
         }
-        snprintf(buf, sizeof buf, "%d\n", (int) getpid());
+        snprintf(buf, sizeof buf, "%d\n", (int)getpid());
         if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, strlen(buf), 0) < 0)
                 log_warn("cannot write our pid into '%s'", p);
         *ret_fd = fd;
@@ -80,7 +80,7 @@ int ident_load(const char *prefix, struct cluster_ident *ret, char *err, size_t 
         int r;
 
         ident_path(prefix, p, sizeof p);
-        *ret = (struct cluster_ident){ 0 };
+        *ret = (struct cluster_ident){0};
         r = read_file_max(p, 4096, &text, NULL);
         if (r == -ENOENT)
                 return 0;
@@ -89,10 +89,14 @@ int ident_load(const char *prefix, struct cluster_ident *ret, char *err, size_t 
                 return r;
         }
         json_t *j = json_loads(text, 0, &je);
-        if (!j || json_unpack_ex(j, &je, 0, "{s?s, s:s, s:I}", "id", &id, "token", &token, "generation", &gen) < 0 ||
+        if (!j ||
+            json_unpack_ex(j, &je, 0, "{s?s, s:s, s:I}", "id", &id, "token", &token, "generation", &gen) <
+                0 ||
             gen < 1 || strlen(token) >= sizeof ret->token || (id && *id && parse_hex64(id, &ret->id) < 0)) {
-                snprintf(err, errlen, "'%s' is damaged (%d:%d: %s); move it aside only if this host should "
-                         "forget which cluster it belongs to", p, je.line, je.column, j ? je.text : "not JSON");
+                snprintf(err, errlen,
+                         "'%s' is damaged (%d:%d: %s); move it aside only if this host should "
+                         "forget which cluster it belongs to",
+                         p, je.line, je.column, j ? je.text : "not JSON");
                 json_decref(j);
                 return -EBADMSG;
         }
@@ -106,8 +110,9 @@ int ident_load(const char *prefix, struct cluster_ident *ret, char *err, size_t 
 int ident_save(const char *prefix, const struct cluster_ident *c) {
         char p[4096], id[32] = "";
         if (c->id)
-                snprintf(id, sizeof id, "%016llx", (unsigned long long) c->id);
-        json_t *j = json_pack("{s:s, s:s, s:I}", "id", id, "token", c->token, "generation", (json_int_t) c->generation);
+                snprintf(id, sizeof id, "%016llx", (unsigned long long)c->id);
+        json_t *j = json_pack("{s:s, s:s, s:I}", "id", id, "token", c->token, "generation",
+                              (json_int_t)c->generation);
         _cleanup_free_ char *text = j ? json_dumps(j, JSON_SORT_KEYS) : NULL;
         json_decref(j);
         if (!text)
@@ -119,12 +124,12 @@ int ident_save(const char *prefix, const struct cluster_ident *c) {
 void ident_new_token(const char *host, char *buf, size_t len) {
         uint64_t rnd = 0;
         if (getrandom(&rnd, sizeof rnd, 0) != sizeof rnd)
-                rnd = now_usec() ^ ((uint64_t) getpid() << 32);
-        snprintf(buf, len, "mgmt-%.32s-%016llx", host, (unsigned long long) rnd);
+                rnd = now_usec() ^ ((uint64_t)getpid() << 32);
+        snprintf(buf, len, "mgmt-%.32s-%016llx", host, (unsigned long long)rnd);
 }
 
 static int cmp_str(const void *a, const void *b) {
-        return strcmp(*(char *const *) a, *(char *const *) b);
+        return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 /* Keep the newest KEEP_REMOVED "*-removed" dirs under old/. */
@@ -181,7 +186,8 @@ int data_move_aside(const char *prefix, const char *data_dir, const char *why, c
 
 /* The prefix: a directory only we can read, locked for our lifetime, and
  * the record of the cluster it belongs to. */
-int prefix_prepare(const char *prefix, const char *data_dir, int *ret_lock_fd, struct cluster_ident *ret_ident) {
+int prefix_prepare(const char *prefix, const char *data_dir, int *ret_lock_fd,
+                   struct cluster_ident *ret_ident) {
         struct stat st;
         char err[512];
         int r;
@@ -193,10 +199,12 @@ int prefix_prepare(const char *prefix, const char *data_dir, int *ret_lock_fd, s
                 return log_error_errno(r, "cannot create state directory '%s': %m", prefix);
         if (stat(prefix, &st) == 0 && (st.st_mode & 077)) {
                 if (chmod(prefix, 0700) < 0)
-                        return log_error_errno(-errno, "state directory '%s' is open to others (mode %04o) and "
-                                               "cannot be tightened: %m", prefix, (unsigned) (st.st_mode & 07777));
+                        return log_error_errno(-errno,
+                                               "state directory '%s' is open to others (mode %04o) and "
+                                               "cannot be tightened: %m",
+                                               prefix, (unsigned)(st.st_mode & 07777));
                 log_notice("tightened state directory '%s' from mode %04o to 0700", prefix,
-                           (unsigned) (st.st_mode & 07777));
+                           (unsigned)(st.st_mode & 07777));
         }
         if (access(prefix, W_OK) < 0)
                 return log_error_errno(-errno, "state directory '%s' is not writable: %m", prefix);

@@ -15,32 +15,33 @@
 
 /* To add a command: one line here, its prototype in supervisor.h. */
 static const struct subcmd commands[] = {
-        { "run", cmd_run, "[OPTIONS]", "run the daemon (the default when no command is given)" },
-        { "snapshot", cmd_snapshot, "save FILE | list", "save a snapshot of the cluster, or list local ones" },
-        { "restore", cmd_restore, "--from FILE", "build this host's etcd data from a snapshot (daemon stopped)" },
-        { "recover", cmd_recover, "[--yes]", "make this survivor of a lost quorum a one-member cluster" },
-        { "status", cmd_status, "[--json] [--watch]", "the whole cluster at a glance, with the coordinator's plan" },
-        { "help", NULL, "[COMMAND]", "print the help of mgmt-supervisor or of COMMAND" },
+    {"run", cmd_run, "[OPTIONS]", "run the daemon (the default when no command is given)"},
+    {"snapshot", cmd_snapshot, "save FILE | list", "save a snapshot of the cluster, or list local ones"},
+    {"restore", cmd_restore, "--from FILE", "build this host's etcd data from a snapshot (daemon stopped)"},
+    {"recover", cmd_recover, "[--yes]", "make this survivor of a lost quorum a one-member cluster"},
+    {"status", cmd_status, "[--json] [--watch]",
+     "the whole cluster at a glance, with the coordinator's plan"},
+    {"help", NULL, "[COMMAND]", "print the help of mgmt-supervisor or of COMMAND"},
 };
 
 static const char usage_head[] =
-        "Usage: mgmt-supervisor [run] [OPTIONS]\n"
-        "       mgmt-supervisor COMMAND [OPTIONS] [ARGS]\n"
-        "\n"
-        "Runs on every node. Without --seeds and without data it bootstraps a one-member etcd\n"
-        "cluster; with --seeds it joins as a client and volunteers. The supervisor whose etcd\n"
-        "is the raft leader acts as coordinator and grows or shrinks the cluster to\n"
-        "/_mgmt/idealClusterSize, replacing dead members. etcd runs as a child process.\n"
-        "\n";
+    "Usage: mgmt-supervisor [run] [OPTIONS]\n"
+    "       mgmt-supervisor COMMAND [OPTIONS] [ARGS]\n"
+    "\n"
+    "Runs on every node. Without --seeds and without data it bootstraps a one-member etcd\n"
+    "cluster; with --seeds it joins as a client and volunteers. The supervisor whose etcd\n"
+    "is the raft leader acts as coordinator and grows or shrinks the cluster to\n"
+    "/_mgmt/idealClusterSize, replacing dead members. etcd runs as a child process.\n"
+    "\n";
 
 static const char footer[] =
-        "\nSignals: SIGTERM/SIGINT stop etcd keeping data and membership; SIGHUP re-reads --config.\n"
-        "Exit status: 0 stopped cleanly, 1 error (e.g. duplicate hostname), 2 usage.\n"
-        "'mgmt-supervisor help COMMAND' prints the help of an operator command.\n";
+    "\nSignals: SIGTERM/SIGINT stop etcd keeping data and membership; SIGHUP re-reads --config.\n"
+    "Exit status: 0 stopped cleanly, 1 error (e.g. duplicate hostname), 2 usage.\n"
+    "'mgmt-supervisor help COMMAND' prints the help of an operator command.\n";
 
 static int on_term(sd_event_source *s, const struct signalfd_siginfo *si, void *ud) {
         struct node *n = ud;
-        log_notice("received %s", strsignal((int) si->ssi_signo));
+        log_notice("received %s", strsignal((int)si->ssi_signo));
         node_shutdown(n, 0);
         return 0;
 }
@@ -53,7 +54,7 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
 /* The daemon: `mgmt-supervisor [run] [OPTIONS]`. */
 int cmd_run(int argc, char **argv) {
         struct config cfg;
-        struct sup_config sc = { 0 };
+        struct sup_config sc = {0};
         sd_event *e = NULL;
         struct node *n = NULL;
         char err[1024], usage[4096];
@@ -84,8 +85,10 @@ int cmd_run(int argc, char **argv) {
         }
         log_set_field("MGMT_HOST", sc.hostname);
         /* a certificate that does not cover what we advertise fails here, not in a peer's handshake */
-        if ((sc.cert && (r = tls_check_cert(sc.cert, "--cert-file", sc.adv_client_urls, err, sizeof err)) < 0) ||
-            (sc.peer_cert && (r = tls_check_cert(sc.peer_cert, "--peer-cert-file", sc.adv_server_urls, err, sizeof err)) < 0)) {
+        if ((sc.cert &&
+             (r = tls_check_cert(sc.cert, "--cert-file", sc.adv_client_urls, err, sizeof err)) < 0) ||
+            (sc.peer_cert && (r = tls_check_cert(sc.peer_cert, "--peer-cert-file", sc.adv_server_urls, err,
+                                                 sizeof err)) < 0)) {
                 fprintf(stderr, PROG ": %s\n", err);
                 sup_config_free(&sc);
                 config_free(&cfg);
@@ -103,7 +106,7 @@ int cmd_run(int argc, char **argv) {
         r = sd_event_default(&e);
         if (r < 0)
                 goto out;
-        (void) sd_event_set_watchdog(e, true);
+        (void)sd_event_set_watchdog(e, true);
         r = node_new(e, &cfg, &sc, &n);
         if (r < 0)
                 goto out;
@@ -140,5 +143,6 @@ out:
 
 int main(int argc, char **argv) {
         log_init(PROG);
-        return subcmd_dispatch(PROG, commands, ELEMENTSOF(commands), "run", sub_all_opts(), _SOPT_MAX, argc, argv);
+        return subcmd_dispatch(PROG, commands, ELEMENTSOF(commands), "run", sub_all_opts(), _SOPT_MAX, argc,
+                               argv);
 }

@@ -20,9 +20,9 @@
 
 const char *maction_to_string(enum maction_type t) {
         static const char *const names[] = {
-                [MACT_NONE] = "none",       [MACT_COMPACT] = "compact",
-                [MACT_DEFRAG] = "defragment", [MACT_TRANSFER] = "transfer-leadership",
-                [MACT_DISARM] = "clear-alarm",
+            [MACT_NONE] = "none",          [MACT_COMPACT] = "compact",
+            [MACT_DEFRAG] = "defragment",  [MACT_TRANSFER] = "transfer-leadership",
+            [MACT_DISARM] = "clear-alarm",
         };
         return names[t];
 }
@@ -30,14 +30,14 @@ const char *maction_to_string(enum maction_type t) {
 /* "64M", "512K", "1G", "100000": bytes (binary suffixes, optional "iB"/"B"). */
 int maint_parse_size(const char *s, int64_t *ret) {
         char *end;
-        if (!s || !isdigit((unsigned char) *s))
+        if (!s || !isdigit((unsigned char)*s))
                 return -EINVAL;
         errno = 0;
         unsigned long long v = strtoull(s, &end, 10);
         if (errno)
                 return -EINVAL;
         unsigned shift = 0;
-        switch (toupper((unsigned char) *end)) {
+        switch (toupper((unsigned char)*end)) {
         case 'K':
                 shift = 10;
                 break;
@@ -62,23 +62,23 @@ int maint_parse_size(const char *s, int64_t *ret) {
                         end += strlen(end);
         } else if (streq(end, "B"))
                 end++;
-        if (*end || v > (unsigned long long) (INT64_MAX >> shift))
+        if (*end || v > (unsigned long long)(INT64_MAX >> shift))
                 return -EINVAL;
-        *ret = (int64_t) (v << shift);
+        *ret = (int64_t)(v << shift);
         return 0;
 }
 
 /* Bytes as text for reasons and logs: "1.4 MiB". */
 void maint_format_size(int64_t b, char *buf, size_t len) {
-        static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-        double v = (double) b;
+        static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+        double v = (double)b;
         size_t u = 0;
         while (v >= 1024 && u + 1 < ELEMENTSOF(units)) {
                 v /= 1024;
                 u++;
         }
         if (u == 0)
-                snprintf(buf, len, "%lld B", (long long) b);
+                snprintf(buf, len, "%lld B", (long long)b);
         else
                 snprintf(buf, len, "%.1f %s", v, units[u]);
 }
@@ -106,7 +106,8 @@ static bool needs_defrag(const struct mstate *s, const struct mmember *m, bool a
         return s->threshold > 0 && f >= s->threshold && f * 4 >= m->db_size;
 }
 
-static void set(struct maction *a, enum maction_type t, const struct mmember *m, const char *fmt, ...) _printf_(4, 5);
+static void set(struct maction *a, enum maction_type t, const struct mmember *m, const char *fmt, ...)
+    _printf_(4, 5);
 static void set(struct maction *a, enum maction_type t, const struct mmember *m, const char *fmt, ...) {
         va_list ap;
         a->type = t;
@@ -122,7 +123,7 @@ void maintenance_decide(const struct mstate *s, struct maction *a) {
         size_t nv = 0, healthy = 0;
         const struct mmember *pick = NULL, *self = NULL;
 
-        *a = (struct maction){ .type = MACT_NONE };
+        *a = (struct maction){.type = MACT_NONE};
         for (size_t i = 0; i < s->n_members; i++) {
                 const struct mmember *m = &s->members[i];
                 if (m->id == s->self_id)
@@ -133,7 +134,7 @@ void maintenance_decide(const struct mstate *s, struct maction *a) {
                 if (m->answered)
                         healthy++;
         }
-        long long tolerance = (long long) healthy - (long long) (nv / 2 + 1);
+        long long tolerance = (long long)healthy - (long long)(nv / 2 + 1);
         if (tolerance < 0)
                 tolerance = 0;
 
@@ -143,8 +144,9 @@ void maintenance_decide(const struct mstate *s, struct maction *a) {
                 for (size_t i = 0; !m && i < s->n_members; i++)
                         if (s->members[i].nospace)
                                 m = &s->members[i];
-                set(a, MACT_COMPACT, m, "NOSPACE alarm on %s: compacting to revision %lld, then defragmenting",
-                    m && m->host ? m->host : "a member", (long long) s->revision);
+                set(a, MACT_COMPACT, m,
+                    "NOSPACE alarm on %s: compacting to revision %lld, then defragmenting",
+                    m && m->host ? m->host : "a member", (long long)s->revision);
                 a->revision = s->revision;
                 return;
         }
@@ -161,7 +163,8 @@ void maintenance_decide(const struct mstate *s, struct maction *a) {
                 maint_format_size(pick->db_size, db, sizeof db);
                 if (tolerance < 1) {
                         set(a, MACT_NONE, pick,
-                            "not defragmenting %s (%s of its %s db free): the failure tolerance is 0 (%zu of %zu "
+                            "not defragmenting %s (%s of its %s db free): the failure tolerance is 0 (%zu "
+                            "of %zu "
                             "voters healthy) and a defrag blocks its member",
                             pick->host, fr, db, healthy, nv);
                         return;
@@ -176,12 +179,14 @@ void maintenance_decide(const struct mstate *s, struct maction *a) {
                                         to = m;
                         }
                         if (!to) {
-                                set(a, MACT_NONE, self, "not defragmenting %s: no other healthy voter to lead",
-                                    self->host);
+                                set(a, MACT_NONE, self,
+                                    "not defragmenting %s: no other healthy voter to lead", self->host);
                                 return;
                         }
-                        set(a, MACT_TRANSFER, to, "moving leadership to %s before %s (the leader, %s of %s free) "
-                            "is defragmented", to->host, self->host, fr, db);
+                        set(a, MACT_TRANSFER, to,
+                            "moving leadership to %s before %s (the leader, %s of %s free) "
+                            "is defragmented",
+                            to->host, self->host, fr, db);
                         return;
                 }
                 set(a, MACT_DEFRAG, pick, "%s has %s of its %s db free%s: defragment it", pick->host, fr, db,
@@ -198,12 +203,15 @@ void maintenance_decide(const struct mstate *s, struct maction *a) {
                                 m = &s->members[i];
                 if (s->last_disarm && !s->reclaimed && s->now - s->last_disarm < s->disarm_backoff) {
                         set(a, MACT_NONE, m,
-                            "NOSPACE alarm on %s is back and nothing is left to reclaim: the data does not fit "
-                            "etcd's quota (quota-backend-bytes); delete data or raise the quota; clearing it again "
+                            "NOSPACE alarm on %s is back and nothing is left to reclaim: the data does not "
+                            "fit "
+                            "etcd's quota (quota-backend-bytes); delete data or raise the quota; clearing "
+                            "it again "
                             "in %llus",
                             m->host ? m->host : "a member",
-                            (unsigned long long) ((s->disarm_backoff - (s->now - s->last_disarm) + USEC_PER_SEC - 1) /
-                                                  USEC_PER_SEC));
+                            (unsigned long long)((s->disarm_backoff - (s->now - s->last_disarm) +
+                                                  USEC_PER_SEC - 1) /
+                                                 USEC_PER_SEC));
                         return;
                 }
                 char names[160] = "";
@@ -213,6 +221,7 @@ void maintenance_decide(const struct mstate *s, struct maction *a) {
                                         strlcat(names, ", ", sizeof names);
                                 strlcat(names, s->members[i].host ? s->members[i].host : "?", sizeof names);
                         }
-                set(a, MACT_DISARM, m, "clearing the NOSPACE alarm of %s: compacted and defragmented", names);
+                set(a, MACT_DISARM, m, "clearing the NOSPACE alarm of %s: compacted and defragmented",
+                    names);
         }
 }

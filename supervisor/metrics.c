@@ -23,8 +23,9 @@
 #define LONG_POLL_USEC (25 * USEC_PER_SEC)
 
 /* membership actions, counted by name */
-static const char *const change_actions[] = { "nominate", "add-learner", "promote", "unnominate", "remove",
-                                              "transfer-leadership", "repair-nomination", "other" };
+static const char *const change_actions[] = {"nominate",          "add-learner", "promote",
+                                             "unnominate",        "remove",      "transfer-leadership",
+                                             "repair-nomination", "other"};
 static unsigned long long changes[ELEMENTSOF(change_actions)];
 
 void sup_metrics_count_change(const char *action) {
@@ -56,19 +57,19 @@ static struct listener *the_listener;
 static void write_metrics(const struct sup_metrics *m, FILE *f) {
         long long quorum = m->voters / 2 + 1;
 
-        metric_one(f, M_CLUSTER_VOTING_MEMBERS, (double) m->voters);
-        metric_one(f, M_CLUSTER_LEARNERS, (double) m->learners);
-        metric_one(f, M_IDEAL_CLUSTER_SIZE, (double) m->ideal);
-        metric_one(f, M_FAILURE_TOLERANCE, (double) (m->voters ? m->voters - quorum : 0));
+        metric_one(f, M_CLUSTER_VOTING_MEMBERS, (double)m->voters);
+        metric_one(f, M_CLUSTER_LEARNERS, (double)m->learners);
+        metric_one(f, M_IDEAL_CLUSTER_SIZE, (double)m->ideal);
+        metric_one(f, M_FAILURE_TOLERANCE, (double)(m->voters ? m->voters - quorum : 0));
         metric_one(f, M_IS_COORDINATOR, m->coordinator);
         metric_one(f, M_ETCD_UP, m->etcd_up);
         metric_one(f, M_ETCD_RESTARTS_TOTAL, m->etcd_restarts);
         metric_head(f, M_MEMBERSHIP_CHANGES_TOTAL);
         for (size_t i = 0; i < ELEMENTSOF(change_actions); i++)
-                metric_sample(f, M_MEMBERSHIP_CHANGES_TOTAL, (double) changes[i], "action", change_actions[i],
-                              (const char *) NULL);
-        metric_one(f, M_LAST_SNAPSHOT_TIMESTAMP_SECONDS, (double) m->last_snapshot);
-        metric_one(f, M_SNAPSHOT_FAILURES_TOTAL, (double) m->snapshot_failures);
+                metric_sample(f, M_MEMBERSHIP_CHANGES_TOTAL, (double)changes[i], "action", change_actions[i],
+                              (const char *)NULL);
+        metric_one(f, M_LAST_SNAPSHOT_TIMESTAMP_SECONDS, (double)m->last_snapshot);
+        metric_one(f, M_SNAPSHOT_FAILURES_TOTAL, (double)m->snapshot_failures);
 }
 
 static void reply_text(struct httpd_req *req, unsigned status, const char *type, char *buf, size_t len) {
@@ -95,8 +96,8 @@ static void status_gathered(json_t *doc, const char *error, void *userdata) {
                         body = NULL;
                 log_debug("status: %s", error);
                 reply_text(a->req, 503, "application/json", body, body ? strlen(body) : 0);
-        } else if (a->wait_after > 0 && json_integer_value(json_object_get(doc, CS_REVISION)) <= a->wait_after &&
-                   a->l) {
+        } else if (a->wait_after > 0 &&
+                   json_integer_value(json_object_get(doc, CS_REVISION)) <= a->wait_after && a->l) {
                 park(a->l, a->req, a->wait_after);
         } else {
                 char *body = json_dumps(doc, JSON_INDENT(1));
@@ -116,7 +117,7 @@ static void status_start(struct listener *l, struct httpd_req *req, int64_t wait
                 httpd_reply(req, 503, "application/json", msg, sizeof msg - 1);
                 return;
         }
-        *a = (struct status_ask){ l, req, wait_after };
+        *a = (struct status_ask){l, req, wait_after};
         if (cluster_status_gather(m.client, status_gathered, a, NULL) < 0) {
                 free(a);
                 static const char msg[] = "{\"error\": \"cannot ask etcd\"}\n";
@@ -166,9 +167,10 @@ static void park(struct listener *l, struct httpd_req *req, int64_t after) {
                 status_start(l, req, 0);
                 return;
         }
-        *w = (struct waiter){ .l = l, .req = req, .after = after };
+        *w = (struct waiter){.l = l, .req = req, .after = after};
         sd_event_now(l->event, CLOCK_MONOTONIC, &now);
-        if (sd_event_add_time(l->event, &w->timer, CLOCK_MONOTONIC, now + LONG_POLL_USEC, 0, waiter_timeout, w) < 0) {
+        if (sd_event_add_time(l->event, &w->timer, CLOCK_MONOTONIC, now + LONG_POLL_USEC, 0, waiter_timeout,
+                              w) < 0) {
                 free(w);
                 status_start(l, req, 0);
                 return;
@@ -189,7 +191,8 @@ static void reply_health(struct httpd_req *req, bool ok) {
                 httpd_reply(req, 503, "application/json", "{\"health\": false}\n", 18);
 }
 
-static void health_answered(struct etcd_client *c, const struct etcd_error *err, json_t *reply, void *userdata) {
+static void health_answered(struct etcd_client *c, const struct etcd_error *err, json_t *reply,
+                            void *userdata) {
         reply_health(userdata, reply != NULL);
 }
 
@@ -288,17 +291,17 @@ void sup_listener_stop(void) {
  * the listener knows nothing of the node's insides. */
 void node_metrics(const struct node *n, struct sup_metrics *ret) {
         *ret = (struct sup_metrics){
-                .ideal = n->ideal,
-                .coordinator = n->coordinator,
-                .etcd_up = n->child.state == CHILD_UP && n->healthy,
-                /* a client or volunteer is connected while its session lease lives */
-                .ready = ((n->role == ROLE_MEMBER || n->role == ROLE_LEAVING) && n->healthy && n->have_state) ||
-                         ((n->role == ROLE_CLIENT || n->role == ROLE_VOLUNTEER) && n->have_state && n->lease),
-                .member = n->role == ROLE_MEMBER,
-                .etcd_restarts = n->child.total_crashes,
-                .last_snapshot = n->snap ? snapsched_last_success(n->snap) : 0,
-                .snapshot_failures = n->snap ? snapsched_failures(n->snap) : 0,
-                .client = n->client,
+            .ideal = n->ideal,
+            .coordinator = n->coordinator,
+            .etcd_up = n->child.state == CHILD_UP && n->healthy,
+            /* a client or volunteer is connected while its session lease lives */
+            .ready = ((n->role == ROLE_MEMBER || n->role == ROLE_LEAVING) && n->healthy && n->have_state) ||
+                     ((n->role == ROLE_CLIENT || n->role == ROLE_VOLUNTEER) && n->have_state && n->lease),
+            .member = n->role == ROLE_MEMBER,
+            .etcd_restarts = n->child.total_crashes,
+            .last_snapshot = n->snap ? snapsched_last_success(n->snap) : 0,
+            .snapshot_failures = n->snap ? snapsched_failures(n->snap) : 0,
+            .client = n->client,
         };
         for (size_t i = 0; i < n->members.n; i++) {
                 if (n->members.m[i].learner)

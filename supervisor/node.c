@@ -122,17 +122,18 @@ static void refuse_view(struct node *n) {
         if (n->refused_cid == n->view_cid)
                 return;
         n->refused_cid = n->view_cid;
-        log_errorx("refusing to act: the cluster read through %s has id %016llx (member list %016llx), but this "
-                   "node belongs to cluster %016llx, generation %lld (%s/cluster.json); keeping our data and "
-                   "doing nothing until they agree",
-                   etcd_client_current_endpoint(n->client), (unsigned long long) n->view_cid,
-                   (unsigned long long) n->members.cluster_id, (unsigned long long) n->ident.id,
-                   n->ident.generation, n->sc->prefix);
+        log_errorx(
+            "refusing to act: the cluster read through %s has id %016llx (member list %016llx), but this "
+            "node belongs to cluster %016llx, generation %lld (%s/cluster.json); keeping our data and "
+            "doing nothing until they agree",
+            etcd_client_current_endpoint(n->client), (unsigned long long)n->view_cid,
+            (unsigned long long)n->members.cluster_id, (unsigned long long)n->ident.id, n->ident.generation,
+            n->sc->prefix);
 }
 
 /* Carry out one step of the role function. */
 static void role_event(struct node *n, enum role_event ev, const struct role_facts *fin) {
-        struct role_facts f = fin ? *fin : (struct role_facts){ 0 };
+        struct role_facts f = fin ? *fin : (struct role_facts){0};
         struct role_step st;
 
         f.no_server = n->sc->no_server;
@@ -153,7 +154,8 @@ static void role_event(struct node *n, enum role_event ev, const struct role_fac
         case RA_NONE:
                 break;
         case RA_START_ETCD: {
-                _cleanup_free_ char *ic = initial_cluster_from(&n->members, n->sc->hostname, n->sc->adv_server_urls);
+                _cleanup_free_ char *ic =
+                    initial_cluster_from(&n->members, n->sc->hostname, n->sc->adv_server_urls);
                 log_notice("nominated: joining the cluster (initial cluster %s)", ic);
                 move_data_aside(n, "stale"); /* a volunteer has none; anything there predates us */
                 start_etcd(n, ic, true);
@@ -198,23 +200,24 @@ static void bootstrap_done(struct etcd_client *c, const struct etcd_error *err, 
         n->bootstrap_pending = false;
         log_notice("bootstrapped a new cluster %016llx (token %s): nominated '%s', idealClusterSize %lld "
                    "(unless already set)",
-                   (unsigned long long) n->ident.id, n->ident.token, n->sc->hostname, n->sc->ideal);
+                   (unsigned long long)n->ident.id, n->ident.token, n->sc->hostname, n->sc->ideal);
         view_refresh_soon(n);
 }
 
 /* The seed records the cluster, itself as nominated and the ideal size, each
  * only if absent (three transactions, one in flight at a time). */
 static void bootstrap_keys(struct node *n) {
-        _cleanup_free_ char *nk = key_nominated(n->sc->hostname), *ik = key_ideal_size(), *ck = key_cluster();
+        _cleanup_free_ char *nk = key_nominated(n->sc->hostname), *ik = key_ideal_size(),
+                            *ck = key_cluster();
         _cleanup_free_ char *urls = strv_join(n->sc->adv_server_urls, ",");
         _cleanup_free_ char *now = rfc3339_now();
         char ideal[32], id[32];
         if (!n->ident.id || n->bootstrap_busy)
                 return; /* our etcd has not told us the cluster id yet, or they are on their way */
         snprintf(ideal, sizeof ideal, "%lld", n->sc->ideal);
-        snprintf(id, sizeof id, "%016llx", (unsigned long long) n->ident.id);
-        json_t *cj = json_pack("{s:s, s:I, s:s}", "id", id, "generation", (json_int_t) n->ident.generation, "created",
-                               now ? now : "");
+        snprintf(id, sizeof id, "%016llx", (unsigned long long)n->ident.id);
+        json_t *cj = json_pack("{s:s, s:I, s:s}", "id", id, "generation", (json_int_t)n->ident.generation,
+                               "created", now ? now : "");
         _cleanup_free_ char *cv = cj ? json_dumps(cj, JSON_SORT_KEYS) : NULL;
         json_decref(cj);
         if (!cv)
@@ -226,8 +229,8 @@ static void bootstrap_keys(struct node *n) {
                                json_pack("[o]", etcd_op_put(ik, ideal, 0)), NULL),
                   NULL, NULL); /* checked by the coordinator: a missing size is restored */
         etcd_call(n->client, ETCD_TXN,
-                  etcd_req_txn(json_pack("[o]", etcd_cmp_version(ck, "=", 0)), json_pack("[o]", etcd_op_put(ck, cv, 0)),
-                               NULL),
+                  etcd_req_txn(json_pack("[o]", etcd_cmp_version(ck, "=", 0)),
+                               json_pack("[o]", etcd_op_put(ck, cv, 0)), NULL),
                   NULL, NULL); /* read back on every refresh; absent only until this lands */
         n->bootstrap_busy = etcd_call(n->client, ETCD_TXN,
                                       etcd_req_txn(json_pack("[o]", etcd_cmp_version(nk, "=", 0)),
@@ -240,9 +243,10 @@ static void bootstrap_keys(struct node *n) {
 static bool check_url_conflict(struct node *n) {
         if (!n->url_conflict)
                 return false;
-        log_errorx("host '%s' already uses %s, which this node ('%s') advertises too: two hosts cannot share URLs; "
-                   "give this node its own --server-urls/--client-urls (and advertise flags); refusing to start",
-                   n->url_conflict, n->url_conflict_what ? n->url_conflict_what : "our URLs", n->sc->hostname);
+        log_errorx(
+            "host '%s' already uses %s, which this node ('%s') advertises too: two hosts cannot share URLs; "
+            "give this node its own --server-urls/--client-urls (and advertise flags); refusing to start",
+            n->url_conflict, n->url_conflict_what ? n->url_conflict_what : "our URLs", n->sc->hostname);
         node_shutdown(n, 1);
         return true;
 }
@@ -250,11 +254,11 @@ static bool check_url_conflict(struct node *n) {
 /* Called after every refresh: act on what we read, then coordinate. */
 void node_after_change(struct node *n) {
         struct role_facts f = {
-                .same_cluster = n->view_ok,
-                .superseded = n->view_superseded,
-                .nominated = strv_contains(n->nom_hosts, n->sc->hostname),
-                .member = my_member(n) != NULL,
-                .own_view = n->view_own,
+            .same_cluster = n->view_ok,
+            .superseded = n->view_superseded,
+            .nominated = strv_contains(n->nom_hosts, n->sc->hostname),
+            .member = my_member(n) != NULL,
+            .own_view = n->view_own,
         };
 
         if (n->bootstrap_pending) {
@@ -294,7 +298,8 @@ static void note_unhealthy(struct node *n) {
         n->healthy = false;
         become_coordinator(n, false);
         if (++n->unhealthy_ticks == UNHEALTHY_WITHDRAW_TICKS && n->endpoints_published) {
-                log_warnx("our etcd has been unhealthy for %u s: withdrawing our endpoints so that the coordinator "
+                log_warnx("our etcd has been unhealthy for %u s: withdrawing our endpoints so that the "
+                          "coordinator "
                           "does not count this member as healthy",
                           n->unhealthy_ticks);
                 session_withdraw_endpoints(n);
@@ -304,13 +309,15 @@ static void note_unhealthy(struct node *n) {
 /* Our own etcd says which cluster our data belongs to: record it the first
  * time (PREFIX/cluster.json), complain once if it ever disagrees. */
 static void note_cluster_id(struct node *n, uint64_t cid) {
-        if (!cid || n->ident.id == cid || !(n->role == ROLE_MEMBER || n->role == ROLE_NOMINEE || n->role == ROLE_LEAVING))
+        if (!cid || n->ident.id == cid ||
+            !(n->role == ROLE_MEMBER || n->role == ROLE_NOMINEE || n->role == ROLE_LEAVING))
                 return;
         if (n->ident.id && n->ident.known) {
                 if (n->own_mismatch_warned != cid)
-                        log_errorx("our etcd's data belongs to cluster %016llx but %s/cluster.json says %016llx; "
-                                   "not acting on other clusters' keys until this is resolved",
-                                   (unsigned long long) cid, n->sc->prefix, (unsigned long long) n->ident.id);
+                        log_errorx(
+                            "our etcd's data belongs to cluster %016llx but %s/cluster.json says %016llx; "
+                            "not acting on other clusters' keys until this is resolved",
+                            (unsigned long long)cid, n->sc->prefix, (unsigned long long)n->ident.id);
                 n->own_mismatch_warned = cid;
                 return;
         }
@@ -322,7 +329,7 @@ static void note_cluster_id(struct node *n, uint64_t cid) {
         if (r < 0)
                 log_error_errno(r, "cannot record the cluster in '%s/cluster.json': %m", n->sc->prefix);
         else
-                log_info("this prefix belongs to cluster %016llx, generation %lld", (unsigned long long) cid,
+                log_info("this prefix belongs to cluster %016llx, generation %lld", (unsigned long long)cid,
                          n->ident.generation);
 }
 
@@ -341,7 +348,7 @@ static void status_done(struct etcd_client *c, const struct etcd_error *err, jso
         }
         if (n->my_id != st.member_id) {
                 char id[32];
-                snprintf(id, sizeof id, "%llx", (unsigned long long) st.member_id);
+                snprintf(id, sizeof id, "%llx", (unsigned long long)st.member_id);
                 log_set_field("MGMT_ETCD_MEMBER", id); /* journald field on every record */
         }
         n->my_id = st.member_id;
@@ -349,17 +356,18 @@ static void status_done(struct etcd_client *c, const struct etcd_error *err, jso
         note_cluster_id(n, st.cluster_id);
         if (st.leader == 0) {
                 if (!n->quorum_warned)
-                        log_warnx("quorum lost: our etcd sees no leader; no membership change until it is back");
+                        log_warnx(
+                            "quorum lost: our etcd sees no leader; no membership change until it is back");
                 n->quorum_warned = true;
                 note_unhealthy(n);
                 etcd_status_clear(&st);
                 return;
         }
         if (n->quorum_warned)
-                log_notice("quorum is back: leader %llx", (unsigned long long) st.leader);
+                log_notice("quorum is back: leader %llx", (unsigned long long)st.leader);
         n->quorum_warned = false;
         if (!n->healthy)
-                log_info("our etcd is healthy (member %llx%s)", (unsigned long long) st.member_id,
+                log_info("our etcd is healthy (member %llx%s)", (unsigned long long)st.member_id,
                          st.learner ? ", learner" : "");
         n->healthy = true;
         n->unhealthy_ticks = 0;
@@ -382,7 +390,8 @@ static void status_done(struct etcd_client *c, const struct etcd_error *err, jso
                 session_publish_endpoints(n);
         if (!n->lease && !n->session_busy)
                 session_start(n);
-        become_coordinator(n, st.leader == st.member_id && (n->role == ROLE_MEMBER || n->role == ROLE_LEAVING));
+        become_coordinator(n,
+                           st.leader == st.member_id && (n->role == ROLE_MEMBER || n->role == ROLE_LEAVING));
         /* snapshot.c: scheduled snapshots only while a healthy voting member */
         snapsched_set_member(n->snap, n->client, n->role == ROLE_MEMBER && !st.learner);
         etcd_status_clear(&st);
@@ -402,7 +411,8 @@ static int tick_cb(sd_event_source *s, uint64_t usec, void *ud) {
         if (n->shutting_down)
                 return 0;
         if (n->child.state == CHILD_STARTING || n->child.state == CHILD_UP)
-                etcd_call_at(n->client, n->sc->adv_client_urls[0], ETCD_STATUS, json_object(), status_done, n);
+                etcd_call_at(n->client, n->sc->adv_client_urls[0], ETCD_STATUS, json_object(), status_done,
+                             n);
         else
                 become_coordinator(n, false);
         if (usec - n->last_beat < TICK_USEC - FAST_TICK_USEC / 2)
@@ -415,8 +425,9 @@ static int tick_cb(sd_event_source *s, uint64_t usec, void *ud) {
 
 /* Does etcd's failure say it cannot read its data (bbolt, WAL, snapshot)? */
 static bool data_error(const char *e) {
-        static const char *const words[] = { "bbolt", "wal", "snap", "fatal error: fault", "database", "corrupt",
-                                             "crc", "checksum", "unexpected EOF", "out of range", NULL };
+        static const char *const words[] = {"bbolt",          "wal",          "snap", "fatal error: fault",
+                                            "database",       "corrupt",      "crc",  "checksum",
+                                            "unexpected EOF", "out of range", NULL};
         for (size_t i = 0; words[i]; i++)
                 if (strcasestr(e, words[i]))
                         return true;
@@ -458,17 +469,19 @@ static void check_damaged(struct node *n) {
         }
         if (!n->view_ok || !me || voters < 2 || healthy < (voters - 1) / 2 + 1) {
                 if (!n->damaged_warned)
-                        log_errorx("etcd cannot start on its data in '%s' (%s), and no quorum of other members can "
-                                   "do without it: if this is the last copy, stop the supervisor and run "
-                                   "'mgmt-supervisor restore --from SNAPSHOT' (mgmt-supervisor(8)); the data is "
-                                   "kept as it is",
-                                   n->sc->data_dir, e);
+                        log_errorx(
+                            "etcd cannot start on its data in '%s' (%s), and no quorum of other members can "
+                            "do without it: if this is the last copy, stop the supervisor and run "
+                            "'mgmt-supervisor restore --from SNAPSHOT' (mgmt-supervisor(8)); the data is "
+                            "kept as it is",
+                            n->sc->data_dir, e);
                 n->damaged_warned = true;
                 return;
         }
-        log_warnx("etcd cannot start on its data in '%s' (%s); %zu of the other %zu voters are healthy: removing "
-                  "our member %llx, then moving the data aside and joining again",
-                  n->sc->data_dir, e, healthy, voters - 1, (unsigned long long) me->id);
+        log_warnx(
+            "etcd cannot start on its data in '%s' (%s); %zu of the other %zu voters are healthy: removing "
+            "our member %llx, then moving the data aside and joining again",
+            n->sc->data_dir, e, healthy, voters - 1, (unsigned long long)me->id);
         n->damaged_busy = true;
         if (etcd_call(n->client, ETCD_MEMBER_REMOVE, etcd_req_member_id(me->id), damaged_removed, n) < 0)
                 n->damaged_busy = false;
@@ -537,13 +550,15 @@ int node_start(struct node *n) {
         }
         enum start_mode mode = node_start_mode(data, sc->seeds, n->ident.known, cached, sc->no_server);
         if (mode == START_REFUSE && sc->no_server)
-                return log_error_errno(-EINVAL, "--no-server needs --seeds: there is no cluster to be a client of");
+                return log_error_errno(-EINVAL,
+                                       "--no-server needs --seeds: there is no cluster to be a client of");
         if (mode == START_REFUSE)
-                return log_error_errno(-ENOENT,
-                                       "this prefix belonged to cluster %016llx (generation %lld, %s/cluster.json) "
-                                       "and has neither data nor cached endpoints: it will not bootstrap a second "
-                                       "cluster; give --seeds, or move %s/cluster.json aside to start a new cluster",
-                                       (unsigned long long) n->ident.id, n->ident.generation, sc->prefix, sc->prefix);
+                return log_error_errno(
+                    -ENOENT,
+                    "this prefix belonged to cluster %016llx (generation %lld, %s/cluster.json) "
+                    "and has neither data nor cached endpoints: it will not bootstrap a second "
+                    "cluster; give --seeds, or move %s/cluster.json aside to start a new cluster",
+                    (unsigned long long)n->ident.id, n->ident.generation, sc->prefix, sc->prefix);
 
         /* endpoints: ourselves if we have a member, then cached members, then seeds */
         if (!sc->no_server && (data || !sc->seeds))
@@ -558,7 +573,7 @@ int node_start(struct node *n) {
         for (size_t i = 0; sc->seeds && sc->seeds[i]; i++)
                 if (!strv_contains(eps, sc->seeds[i]))
                         strv_push(&eps, sc->seeds[i]);
-        struct etcd_tls tls = { sc->cert, sc->key, sc->ca };
+        struct etcd_tls tls = {sc->cert, sc->key, sc->ca};
         r = etcd_client_new(n->event, eps, &tls, &n->client);
         if (r < 0)
                 return log_error_errno(r, "cannot create etcd client: %m");
@@ -572,10 +587,11 @@ int node_start(struct node *n) {
                         log_notice("--no-server with member data: serving until the coordinator removes us");
                 start_etcd(n, NULL, true);
         } else if (mode == START_BOOTSTRAP) {
-                log_notice("no --seeds, no data and no record of a cluster: bootstrapping a new one-member cluster");
+                log_notice("no --seeds, no data and no record of a cluster: bootstrapping a new one-member "
+                           "cluster");
                 n->role = ROLE_MEMBER;
                 n->bootstrap_pending = true;
-                n->ident = (struct cluster_ident){ .known = true, .generation = 1 };
+                n->ident = (struct cluster_ident){.known = true, .generation = 1};
                 ident_new_token(sc->hostname, n->ident.token, sizeof n->ident.token);
                 r = ident_save(sc->prefix, &n->ident);
                 if (r < 0)
@@ -603,7 +619,8 @@ int node_start(struct node *n) {
                 return r;
         sd_event_source_set_enabled(n->tick, SD_EVENT_ON);
         r = sd_event_add_time(n->event, &n->keepalive_timer, CLOCK_MONOTONIC,
-                              now + (uint64_t) session_lease_ttl(n) * USEC_PER_SEC / 3, 0, session_keepalive_cb, n);
+                              now + (uint64_t)session_lease_ttl(n) * USEC_PER_SEC / 3, 0,
+                              session_keepalive_cb, n);
         if (r < 0)
                 return r;
         sd_event_source_set_enabled(n->keepalive_timer, SD_EVENT_ON);
@@ -658,13 +675,13 @@ void node_reload(struct node *n) {
                 return;
         }
         /* only timeouts can change at run time; the rest needs a restart */
-        n->sc->nominate_timeout = (uint64_t) n->cfg->v[OPT_NOMINATE_TIMEOUT].n;
-        n->sc->dead_grace = (uint64_t) n->cfg->v[OPT_DEAD_GRACE].n;
-        n->sc->stop_timeout = n->child.stop_timeout = (uint64_t) n->cfg->v[OPT_STOP_TIMEOUT].n;
+        n->sc->nominate_timeout = (uint64_t)n->cfg->v[OPT_NOMINATE_TIMEOUT].n;
+        n->sc->dead_grace = (uint64_t)n->cfg->v[OPT_DEAD_GRACE].n;
+        n->sc->stop_timeout = n->child.stop_timeout = (uint64_t)n->cfg->v[OPT_STOP_TIMEOUT].n;
         log_notice("reloaded '%s': nominate-timeout %llus, dead-member-grace %llus",
                    n->cfg->config_file ? n->cfg->config_file : "(no config file)",
-                   (unsigned long long) (n->sc->nominate_timeout / USEC_PER_SEC),
-                   (unsigned long long) (n->sc->dead_grace / USEC_PER_SEC));
+                   (unsigned long long)(n->sc->nominate_timeout / USEC_PER_SEC),
+                   (unsigned long long)(n->sc->dead_grace / USEC_PER_SEC));
 }
 
 void node_free(struct node *n) {

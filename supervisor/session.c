@@ -16,12 +16,11 @@
 /* The session lease: our keys vanish this long after we die. Part of the
  * time to detect a dead host, so it follows --dead-member-grace (3..10 s). */
 int64_t session_lease_ttl(const struct node *n) {
-        int64_t t = (int64_t) (n->sc->dead_grace / USEC_PER_SEC / 2);
+        int64_t t = (int64_t)(n->sc->dead_grace / USEC_PER_SEC / 2);
         return t < 3 ? 3 : t > 10 ? 10 : t;
 }
 
 /* ---------------- session: lease, volunteer, endpoints ---------------- */
-
 
 void session_lease_file(struct node *n, char *p, size_t len) {
         snprintf(p, len, "%s/lease", n->sc->prefix);
@@ -43,7 +42,7 @@ static void session_retry(struct node *n, const char *what, const struct etcd_er
         n->session_failures++;
         if (n->session_failures == 1 || n->session_failures % 10 == 0)
                 log_warnx("%s: %s (endpoints %s); retrying in %.2gs, backing off to 16s", what,
-                          err ? err->msg : "failed", eps ? eps : "?", (double) delay / USEC_PER_SEC);
+                          err ? err->msg : "failed", eps ? eps : "?", (double)delay / USEC_PER_SEC);
         /* systemd shows why the start takes long; notify_status() sends the role again once connected */
         sd_notifyf(false, "STATUS=waiting for etcd at %s: %s", eps ? eps : "?", err ? err->msg : what);
         n->status[0] = 0;
@@ -58,7 +57,7 @@ static void session_retry(struct node *n, const char *what, const struct etcd_er
  * log; userdata is a static description. */
 static void warn_on_error(struct etcd_client *c, const struct etcd_error *err, json_t *reply, void *ud) {
         if (err)
-                log_warnx("%s: %s", (const char *) ud, err->msg);
+                log_warnx("%s: %s", (const char *)ud, err->msg);
 }
 
 void session_announce_coordinator(struct node *n) {
@@ -66,7 +65,7 @@ void session_announce_coordinator(struct node *n) {
         /* for observers only; the next leadership change writes it again */
         if (n->coordinator && n->lease)
                 etcd_call(n->client, ETCD_PUT, etcd_req_put(k, n->sc->hostname, n->lease), warn_on_error,
-                          (void *) "cannot record ourselves in /_mgmt/coordinator");
+                          (void *)"cannot record ourselves in /_mgmt/coordinator");
 }
 
 static void session_ready(struct node *n, int64_t rev) {
@@ -85,7 +84,7 @@ static void volunteer_done(struct etcd_client *c, const struct etcd_error *err, 
         struct node *n = ud;
         bool ok;
         struct etcd_error perr;
-        struct etcd_kvs kvs = { 0 };
+        struct etcd_kvs kvs = {0};
         int64_t rev = 0;
 
         if (err)
@@ -109,22 +108,23 @@ static void volunteer_done(struct etcd_client *c, const struct etcd_error *err, 
                         _cleanup_free_ char *k = key_volunteer(n->sc->hostname);
                         _cleanup_free_ char *v = strv_join(n->sc->adv_server_urls, ",");
                         etcd_call(n->client, ETCD_PUT, etcd_req_put(k, v, n->lease), warn_on_error,
-                                  (void *) "cannot take over our volunteer key");
+                                  (void *)"cannot take over our volunteer key");
                         /* the old lease would expire anyway; revoking only hurries it */
                         if (holder && holder != n->lease)
-                                etcd_call(n->client, ETCD_LEASE_REVOKE, etcd_req_lease_id(holder), warn_on_error,
-                                          (void *) "cannot revoke our previous session lease");
+                                etcd_call(n->client, ETCD_LEASE_REVOKE, etcd_req_lease_id(holder),
+                                          warn_on_error, (void *)"cannot revoke our previous session lease");
                 } else {
                         _cleanup_free_ char *k = key_volunteer(n->sc->hostname);
                         log_errorx("hostname '%s' is already in use: another supervisor volunteers under it "
                                    "(key %s held by lease %llx); refusing to start",
-                                   n->sc->hostname, k ? k : "", (unsigned long long) holder);
+                                   n->sc->hostname, k ? k : "", (unsigned long long)holder);
                         n->on_fatal(n, 1);
                         return;
                 }
         }
         if (!n->volunteered)
-                log_notice("volunteering as '%s' (peer URLs %s)", n->sc->hostname, n->sc->adv_server_urls[0]);
+                log_notice("volunteering as '%s' (peer URLs %s)", n->sc->hostname,
+                           n->sc->adv_server_urls[0]);
         n->volunteered = true;
         session_ready(n, rev);
 }
@@ -154,9 +154,9 @@ static void granted(struct etcd_client *c, const struct etcd_error *err, json_t 
         n->lease = id;
         n->ka_ok_at = now_usec();
         session_lease_file(n, p, sizeof p);
-        snprintf(buf, sizeof buf, "%lld\n", (long long) id);
+        snprintf(buf, sizeof buf, "%lld\n", (long long)id);
         write_file_atomic(p, buf, strlen(buf), 0600);
-        log_debug("session lease %llx", (unsigned long long) id);
+        log_debug("session lease %llx", (unsigned long long)id);
         if (n->role == ROLE_CLIENT || n->role == ROLE_LEAVING || n->sc->no_server)
                 session_ready(n, rev);
         else
@@ -167,7 +167,8 @@ void session_start(struct node *n) {
         if (n->session_busy || n->shutting_down)
                 return;
         n->session_busy = true;
-        if (etcd_call(n->client, ETCD_LEASE_GRANT, etcd_req_lease_grant(session_lease_ttl(n)), granted, n) < 0)
+        if (etcd_call(n->client, ETCD_LEASE_GRANT, etcd_req_lease_grant(session_lease_ttl(n)), granted, n) <
+            0)
                 session_retry(n, "cannot reach etcd", NULL);
 }
 
@@ -194,7 +195,8 @@ static void keepalive_done(struct etcd_client *c, const struct etcd_error *err, 
         }
         n->ka_ok_at = now_usec();
         if (etcd_parse_lease_keepalive(reply, &ttl, &perr) < 0 || ttl <= 0) {
-                log_warnx("session lease %llx expired; starting a new session", (unsigned long long) n->lease);
+                log_warnx("session lease %llx expired; starting a new session",
+                          (unsigned long long)n->lease);
                 session_drop_lease(n);
                 session_start(n);
         }
@@ -202,7 +204,7 @@ static void keepalive_done(struct etcd_client *c, const struct etcd_error *err, 
 
 int session_keepalive_cb(sd_event_source *s, uint64_t usec, void *ud) {
         struct node *n = ud;
-        sd_event_source_set_time(s, usec + (uint64_t) session_lease_ttl(n) * USEC_PER_SEC / 3);
+        sd_event_source_set_time(s, usec + (uint64_t)session_lease_ttl(n) * USEC_PER_SEC / 3);
         sd_event_source_set_enabled(s, SD_EVENT_ON);
         /* one keepalive in flight; a healthy member keeps its lease through
          * its own etcd, so partitioned endpoints in the list cannot starve it */
@@ -210,20 +212,23 @@ int session_keepalive_cb(sd_event_source *s, uint64_t usec, void *ud) {
                 return 0;
         /* keepalives failing for a whole TTL: the lease may be gone with our
          * keys; a new session puts them back (a stale one is revoked) */
-        if (n->ka_ok_at && usec - n->ka_ok_at > (uint64_t) session_lease_ttl(n) * USEC_PER_SEC) {
-                log_warnx("lease keepalives have failed for %llus: session lease %llx may have expired; starting a "
+        if (n->ka_ok_at && usec - n->ka_ok_at > (uint64_t)session_lease_ttl(n) * USEC_PER_SEC) {
+                log_warnx("lease keepalives have failed for %llus: session lease %llx may have expired; "
+                          "starting a "
                           "new session",
-                          (unsigned long long) ((usec - n->ka_ok_at) / USEC_PER_SEC), (unsigned long long) n->lease);
+                          (unsigned long long)((usec - n->ka_ok_at) / USEC_PER_SEC),
+                          (unsigned long long)n->lease);
                 n->ka_ok_at = 0;
                 session_drop_lease(n);
                 session_start(n);
                 return 0;
         }
         n->ka_lease = n->lease;
-        int r = n->healthy && !n->learner
-                        ? etcd_call_at(n->client, n->sc->adv_client_urls[0], ETCD_LEASE_KEEPALIVE,
-                                       etcd_req_lease_id(n->lease), keepalive_done, n)
-                        : etcd_call(n->client, ETCD_LEASE_KEEPALIVE, etcd_req_lease_id(n->lease), keepalive_done, n);
+        int r =
+            n->healthy && !n->learner
+                ? etcd_call_at(n->client, n->sc->adv_client_urls[0], ETCD_LEASE_KEEPALIVE,
+                               etcd_req_lease_id(n->lease), keepalive_done, n)
+                : etcd_call(n->client, ETCD_LEASE_KEEPALIVE, etcd_req_lease_id(n->lease), keepalive_done, n);
         if (r < 0)
                 n->ka_lease = 0;
         return 0;
@@ -257,6 +262,5 @@ void session_withdraw_endpoints(struct node *n) {
         /* best effort: an unhealthy member often has no quorum to write
          * with; then the key goes with our session lease instead */
         etcd_call(n->client, ETCD_DELETE, etcd_req_delete(k, false), warn_on_error,
-                  (void *) "cannot withdraw our endpoints (they go with our lease)");
+                  (void *)"cannot withdraw our endpoints (they go with our lease)");
 }
-

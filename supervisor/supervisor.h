@@ -77,7 +77,7 @@ extern const struct opt_def supervisor_opts[_OPT_MAX];
 struct sup_config {
         char *hostname;
         char **seeds;
-        char **client_urls, **server_urls;       /* listen */
+        char **client_urls, **server_urls;         /* listen */
         char **adv_client_urls, **adv_server_urls; /* advertised */
         long long ideal;
         bool no_server;
@@ -168,10 +168,10 @@ char *initial_cluster_from(const struct etcd_members *ms, const char *self, char
 
 /* ---------- identity.c: prefix lock, cluster record, data moved aside ---------- */
 struct cluster_ident {
-        bool known;            /* PREFIX/cluster.json exists: this prefix belongs to a cluster */
-        uint64_t id;           /* etcd cluster id; 0 until our etcd told us */
-        char token[96];        /* --initial-cluster-token it was bootstrapped with */
-        long long generation;  /* 1 at bootstrap; a restore makes generation + 1 */
+        bool known;           /* PREFIX/cluster.json exists: this prefix belongs to a cluster */
+        uint64_t id;          /* etcd cluster id; 0 until our etcd told us */
+        char token[96];       /* --initial-cluster-token it was bootstrapped with */
+        long long generation; /* 1 at bootstrap; a restore makes generation + 1 */
 };
 /* flock PREFIX/lock for the life of the process; -EBUSY (err names the pid) if held. */
 int prefix_lock(const char *prefix, int *ret_fd, char *err, size_t errlen);
@@ -181,7 +181,8 @@ int ident_save(const char *prefix, const struct cluster_ident *c);
 void ident_new_token(const char *host, char *buf, size_t len);
 /* Make PREFIX a 0700 directory (tightening a looser one), check it and the
  * data dir are writable, take the lock, load cluster.json; logs why not. */
-int prefix_prepare(const char *prefix, const char *data_dir, int *ret_lock_fd, struct cluster_ident *ret_ident);
+int prefix_prepare(const char *prefix, const char *data_dir, int *ret_lock_fd,
+                   struct cluster_ident *ret_ident);
 /* Rename data_dir to PREFIX/old/<UTC time>-<why> (ret_path); 0 if there was
  * none, 1 if moved. Only "removed" dirs are ever pruned (newest 3 kept). */
 int data_move_aside(const char *prefix, const char *data_dir, const char *why, char *ret_path, size_t len);
@@ -193,9 +194,9 @@ struct node;
 struct sup_metrics {
         long long voters, learners, ideal;
         bool coordinator;
-        bool etcd_up;  /* our etcd child runs and answers */
-        bool ready;    /* a healthy member, or a client or volunteer with a session (/health) */
-        bool member;   /* ready as a member: its own etcd answers, nothing more to ask */
+        bool etcd_up; /* our etcd child runs and answers */
+        bool ready;   /* a healthy member, or a client or volunteer with a session (/health) */
+        bool member;  /* ready as a member: its own etcd answers, nothing more to ask */
         unsigned etcd_restarts;
         int64_t last_snapshot;      /* unix time of the newest good scheduled snapshot, 0 none */
         unsigned snapshot_failures; /* scheduled snapshots that failed a check, or their command */
@@ -239,7 +240,7 @@ struct child {
         unsigned total_crashes;
         uint64_t stop_timeout;
         uint64_t started_at;
-        bool removed_seen; /* etcd said this member was removed */
+        bool removed_seen;                     /* etcd said this member was removed */
         char last_error[512], prev_error[512]; /* etcd's last error line in this run and the previous one */
         bool loop_reported;
         child_exit_cb on_exit;
@@ -273,19 +274,19 @@ struct cmember {
 
 struct chost {
         char *name;
-        bool volunteer;  /* /_mgmt/volunteer/<host> present */
-        bool nominated;  /* /_mgmt/nominated/<host> present */
-        bool endpoints;  /* /_mgmt/endpoints/<host> present (healthy member) */
+        bool volunteer;           /* /_mgmt/volunteer/<host> present */
+        bool nominated;           /* /_mgmt/nominated/<host> present */
+        bool endpoints;           /* /_mgmt/endpoints/<host> present (healthy member) */
         uint64_t nominated_since; /* when this coordinator first saw it nominated and not started */
         uint64_t gone_since;      /* when first seen without volunteer and endpoints; 0 if present */
         uint64_t cooldown_until;
-        const char *conflict;     /* another host advertising one of its URLs, or NULL */
+        const char *conflict; /* another host advertising one of its URLs, or NULL */
 };
 
 struct cstate {
-        const char *self;   /* coordinator's host */
-        uint64_t self_id;   /* coordinator's member id */
-        long long ideal;    /* < 1: invalid, no resizing */
+        const char *self; /* coordinator's host */
+        uint64_t self_id; /* coordinator's member id */
+        long long ideal;  /* < 1: invalid, no resizing */
         struct cmember *members;
         size_t n_members;
         struct chost *hosts; /* sorted by name */
@@ -296,13 +297,13 @@ struct cstate {
 
 enum caction_type {
         ACT_NONE,
-        ACT_NOMINATE,      /* put nominated/<host> */
-        ACT_ADD_LEARNER,   /* member add --learner for <host> (already nominated) */
-        ACT_PROMOTE,       /* member promote <id> */
-        ACT_UNNOMINATE,    /* delete nominated/<host> */
-        ACT_REMOVE,        /* member remove <id>, then delete nominated/<host> if any */
-        ACT_TRANSFER,      /* move raft leadership to <id> before removing ourselves */
-        ACT_RENOMINATE,    /* put nominated/<host> back for a voting member that lost it */
+        ACT_NOMINATE,    /* put nominated/<host> */
+        ACT_ADD_LEARNER, /* member add --learner for <host> (already nominated) */
+        ACT_PROMOTE,     /* member promote <id> */
+        ACT_UNNOMINATE,  /* delete nominated/<host> */
+        ACT_REMOVE,      /* member remove <id>, then delete nominated/<host> if any */
+        ACT_TRANSFER,    /* move raft leadership to <id> before removing ourselves */
+        ACT_RENOMINATE,  /* put nominated/<host> back for a voting member that lost it */
 };
 
 struct caction {
@@ -333,16 +334,16 @@ struct mmember {
 };
 
 struct mstate {
-        uint64_t self_id; /* the coordinator: raft leader */
+        uint64_t self_id;              /* the coordinator: raft leader */
         const struct mmember *members; /* sorted by host */
         size_t n_members;
-        int64_t threshold;          /* --defrag-threshold; 0: only for NOSPACE */
-        int64_t revision;           /* the current revision */
-        int64_t compacted;          /* the revision last compacted to */
-        bool reclaimed;             /* a defrag finished since the last alarm cleared */
-        uint64_t now, last_disarm;  /* CLOCK_MONOTONIC usec */
-        uint64_t cooldown;          /* no second defrag of a member within this */
-        uint64_t disarm_backoff;    /* an alarm back with nothing freed waits this */
+        int64_t threshold;         /* --defrag-threshold; 0: only for NOSPACE */
+        int64_t revision;          /* the current revision */
+        int64_t compacted;         /* the revision last compacted to */
+        bool reclaimed;            /* a defrag finished since the last alarm cleared */
+        uint64_t now, last_disarm; /* CLOCK_MONOTONIC usec */
+        uint64_t cooldown;         /* no second defrag of a member within this */
+        uint64_t disarm_backoff;   /* an alarm back with nothing freed waits this */
 };
 
 enum maction_type {
@@ -377,8 +378,8 @@ int snapsched_new(sd_event *e, const struct sup_config *sc, struct snapsched **r
 void snapsched_set_member(struct snapsched *s, struct etcd_client *client, bool voting_member_healthy);
 /* Call after etcd_client_free of the client given above (no stream left). */
 void snapsched_free(struct snapsched *s);
-unsigned snapsched_failures(const struct snapsched *s);      /* mgmt_snapshot_failures_total */
-int64_t snapsched_last_success(const struct snapsched *s);   /* mgmt_last_snapshot_timestamp_seconds */
+unsigned snapsched_failures(const struct snapsched *s);    /* mgmt_snapshot_failures_total */
+int64_t snapsched_last_success(const struct snapsched *s); /* mgmt_last_snapshot_timestamp_seconds */
 struct snap_info;
 /* The /_mgmt/snapshot/<host> record: {time, revision, size, sha256, file}. */
 json_t *snapshot_record(const struct snap_info *info, const char *file, const char *time);
@@ -389,7 +390,8 @@ enum node_role {
         ROLE_VOLUNTEER, /* offering to serve, no etcd running */
         ROLE_NOMINEE,   /* nominated and added: etcd running as a learner */
         ROLE_MEMBER,    /* voting member */
-        ROLE_LEAVING,   /* to be removed (un-nominated, --no-server): etcd serves until the removal is committed */
+        ROLE_LEAVING,   /* to be removed (un-nominated, --no-server): etcd serves until the removal is
+                           committed */
         ROLE_DEPARTED,  /* removal confirmed: stopping etcd, then moving its data aside */
 };
 
@@ -450,7 +452,6 @@ void node_shutdown(struct node *n, int code);
 /* SIGHUP: re-read the config file. */
 void node_reload(struct node *n);
 
-
 /* ---------- the node (node.c, round.c) ---------- */
 /* The maintenance round's reads and memory, inside struct node so that no
  * call in flight outlives it (the client is freed first). */
@@ -467,10 +468,10 @@ struct maint {
         bool busy, acting;       /* a read or an action in flight; acting: an action */
         bool alarms_ok;
         uint64_t nospace[MAINT_MAX_MEMBERS]; /* members with a NOSPACE alarm */
-        size_t n_nospace, disarming; /* alarms read; deactivations in flight */
+        size_t n_nospace, disarming;         /* alarms read; deactivations in flight */
         bool disarm_failed;
-        char alarm_hosts[160];       /* hosts with a NOSPACE alarm, for the log */
-        uint64_t next_read;      /* CLOCK_MONOTONIC */
+        char alarm_hosts[160]; /* hosts with a NOSPACE alarm, for the log */
+        uint64_t next_read;    /* CLOCK_MONOTONIC */
         int64_t compacted;
         uint64_t last_disarm;
         bool reclaimed;
@@ -508,7 +509,7 @@ struct node {
         unsigned session_failures;
         sd_event_source *session_timer, *keepalive_timer, *tick, *refresh_defer;
         struct etcd_watch *watches[4];
-        int64_t ka_lease; /* lease of the keepalive in flight, 0 if none */
+        int64_t ka_lease;  /* lease of the keepalive in flight, 0 if none */
         uint64_t ka_ok_at; /* last successful keepalive (CLOCK_MONOTONIC) */
 
         /* what the last refresh read */
@@ -516,20 +517,20 @@ struct node {
         char **vol_hosts, **vol_urls; /* parallel: host, its peer URLs */
         char **nom_hosts, **nom_urls;
         char **end_hosts, **end_urls;
-        int64_t *vol_crev; /* create revision of each volunteer key */
+        int64_t *vol_crev;           /* create revision of each volunteer key */
         long long ideal, ideal_seen; /* ideal_seen: last valid value read */
         bool ideal_missing, ideal_restore_busy;
-        uint64_t view_cid;        /* cluster id in the header of the state read */
-        uint64_t view_key_id;     /* /_mgmt/cluster as read: id and generation */
+        uint64_t view_cid;    /* cluster id in the header of the state read */
+        uint64_t view_key_id; /* /_mgmt/cluster as read: id and generation */
         long long view_gen;
         char *cluster_key_text;
-        char *bad_endpoints_text; /* the last endpoints value refused, warned once */
-        bool view_ok;             /* the view is from our cluster (judge_view) */
-        bool view_superseded;     /* ... or from a newer generation of it */
+        char *bad_endpoints_text;        /* the last endpoints value refused, warned once */
+        bool view_ok;                    /* the view is from our cluster (judge_view) */
+        bool view_superseded;            /* ... or from a newer generation of it */
         bool view_own, view_own_pending; /* member list read from our own etcd */
         uint64_t refused_cid, own_mismatch_warned;
         char *url_conflict, *url_conflict_what; /* a host using our URLs before us */
-        const char *clear_why; /* why the data of a departed member is moved aside */
+        const char *clear_why;                  /* why the data of a departed member is moved aside */
         struct cluster_ident ident;
         int lock_fd;
         char *ideal_text;
@@ -541,7 +542,7 @@ struct node {
         bool healthy, learner, quorum_warned;
         unsigned unhealthy_ticks; /* status ticks failed in a row */
         bool endpoints_published, bootstrap_pending, bootstrap_busy;
-        bool learner_announced; /* our learner's readiness told to the coordinator */
+        bool learner_announced;                     /* our learner's readiness told to the coordinator */
         bool damaged, damaged_busy, damaged_warned; /* etcd cannot start on its data */
 
         /* coordinator */

@@ -40,14 +40,15 @@ int tls_check_cert(const char *cert_file, const char *flag, char *const *urls, c
         f = fopen(cert_file, "re");
         if (!f) {
                 int r = -errno;
-                snprintf(err, errlen, "cannot read certificate '%s' (%s): %s", cert_file, flag, strerror(-r));
+                snprintf(err, errlen, "cannot read certificate '%s' (%s): %s", cert_file, flag,
+                         strerror(-r));
                 return r == -ENOMEM ? r : -EINVAL;
         }
         x = PEM_read_X509(f, NULL, NULL, NULL);
         if (!x) {
                 unsigned long e = ERR_get_error();
-                snprintf(err, errlen, "certificate '%s' (%s) is not a PEM X.509 certificate: %s", cert_file, flag,
-                         e ? ERR_reason_error_string(e) : "no certificate found");
+                snprintf(err, errlen, "certificate '%s' (%s) is not a PEM X.509 certificate: %s", cert_file,
+                         flag, e ? ERR_reason_error_string(e) : "no certificate found");
                 ERR_clear_error();
                 return -EINVAL;
         }
@@ -65,15 +66,16 @@ int tls_check_cert(const char *cert_file, const char *flag, char *const *urls, c
                 ok = ip ? X509_check_ip_asc(x, host, 0) : X509_check_host(x, host, 0, 0, NULL);
                 if (ok < 0) {
                         ERR_clear_error();
-                        snprintf(err, errlen, "cannot check certificate '%s' (%s) against %s", cert_file, flag,
-                                 host);
+                        snprintf(err, errlen, "cannot check certificate '%s' (%s) against %s", cert_file,
+                                 flag, host);
                         return -EINVAL;
                 }
                 if (ok == 0) {
-                        snprintf(err, errlen,
-                                 "certificate '%s' (%s) does not cover %s advertised in %s: add %s:%s to its "
-                                 "subjectAltName",
-                                 cert_file, flag, host, *u, ip ? "IP" : "DNS", host);
+                        snprintf(
+                            err, errlen,
+                            "certificate '%s' (%s) does not cover %s advertised in %s: add %s:%s to its "
+                            "subjectAltName",
+                            cert_file, flag, host, *u, ip ? "IP" : "DNS", host);
                         return -EINVAL;
                 }
         }

@@ -16,7 +16,6 @@
 
 static void judge_view(struct node *n);
 
-
 static void cache_path(struct node *n, char *p, size_t len) {
         snprintf(p, len, "%s/endpoints", n->sc->prefix);
 }
@@ -75,8 +74,6 @@ void view_update_endpoints(struct node *n) {
         cache_write(n, known);
 }
 
-
-
 static int refresh_defer_cb(sd_event_source *s, void *ud) {
         struct node *n = ud;
         n->refresh_defer = sd_event_source_disable_unref(n->refresh_defer);
@@ -109,7 +106,8 @@ static void watch_cb(struct etcd_watch *w, const struct etcd_error *err, const s
 }
 
 void view_watches_start(struct node *n, int64_t rev) {
-        char *keys[4] = { key_volunteer_prefix(), key_nominated_prefix(), key_endpoints_prefix(), key_ideal_size() };
+        char *keys[4] = {key_volunteer_prefix(), key_nominated_prefix(), key_endpoints_prefix(),
+                         key_ideal_size()};
         for (size_t i = 0; i < 4; i++) {
                 if (!n->watches[i] &&
                     etcd_watch_new(n->client, keys[i], i < 3, rev, watch_cb, n, &n->watches[i]) < 0)
@@ -138,7 +136,7 @@ static const char *shared_url(const char *list, char *const *urls) {
                 size_t n = strlen(urls[i]);
                 for (const char *p = list; p && *p;) {
                         const char *e = strchrnul(p, ',');
-                        if ((size_t) (e - p) == n && strneq(p, urls[i], n))
+                        if ((size_t)(e - p) == n && strneq(p, urls[i], n))
                                 return urls[i];
                         p = *e ? e + 1 : e;
                 }
@@ -164,10 +162,12 @@ static void find_url_conflict(struct node *n, const struct etcd_kvs *vol, const 
                 for (size_t i = 0; i < kvs->n; i++) {
                         const char *h = key_host_suffix(kvs->kvs[i].key, l == 0 ? vp : epp);
                         const char *u = shared_url(kvs->kvs[i].value, urls);
-                        if (!h || !u || streq(h, n->sc->hostname) || (l == 0 && kvs->kvs[i].create_revision > mine))
+                        if (!h || !u || streq(h, n->sc->hostname) ||
+                            (l == 0 && kvs->kvs[i].create_revision > mine))
                                 continue;
                         n->url_conflict = strdup(h);
-                        if (asprintf(&n->url_conflict_what, "%s URL '%s'", l == 0 ? "peer" : "client", u) < 0)
+                        if (asprintf(&n->url_conflict_what, "%s URL '%s'", l == 0 ? "peer" : "client", u) <
+                            0)
                                 n->url_conflict_what = NULL;
                         break;
                 }
@@ -247,7 +247,7 @@ static void judge_view(struct node *n) {
                                 n->ident.generation = 1;
                         if (ident_save(n->sc->prefix, &n->ident) < 0)
                                 log_warn("cannot record the cluster in '%s/cluster.json'", n->sc->prefix);
-                        log_info("joined cluster %016llx, generation %lld", (unsigned long long) cid,
+                        log_info("joined cluster %016llx, generation %lld", (unsigned long long)cid,
                                  n->ident.generation);
                 }
         }
@@ -258,7 +258,7 @@ static void judge_view(struct node *n) {
         if (cid == n->ident.id) {
                 n->view_ok = true;
                 if (n->refused_cid) {
-                        log_notice("the cluster read is ours again (%016llx)", (unsigned long long) cid);
+                        log_notice("the cluster read is ours again (%016llx)", (unsigned long long)cid);
                         n->refused_cid = 0;
                 }
                 if (n->view_key_id == cid && n->view_gen > n->ident.generation) {
@@ -268,10 +268,11 @@ static void judge_view(struct node *n) {
                 return;
         }
         if (newer && !has_etcd) {
-                log_notice("cluster %016llx, generation %lld, replaces our record of %016llx, generation %lld "
-                           "(restored from a snapshot): joining it",
-                           (unsigned long long) cid, (long long) n->view_gen, (unsigned long long) n->ident.id,
-                           n->ident.generation);
+                log_notice(
+                    "cluster %016llx, generation %lld, replaces our record of %016llx, generation %lld "
+                    "(restored from a snapshot): joining it",
+                    (unsigned long long)cid, (long long)n->view_gen, (unsigned long long)n->ident.id,
+                    n->ident.generation);
                 n->ident.id = cid;
                 n->ident.generation = n->view_gen;
                 ident_save(n->sc->prefix, &n->ident);
@@ -284,7 +285,7 @@ static void judge_view(struct node *n) {
 
 static void state_done(struct etcd_client *c, const struct etcd_error *err, json_t *reply, void *ud) {
         struct node *n = ud;
-        struct etcd_kvs kv[5] = { 0 };
+        struct etcd_kvs kv[5] = {0};
         struct etcd_error perr;
         bool ok;
 
@@ -304,7 +305,8 @@ static void state_done(struct etcd_client *c, const struct etcd_error *err, json
                         log_warnx("bad cluster state reply: %s", perr.msg);
                         return;
                 }
-        _cleanup_free_ char *vp = key_volunteer_prefix(), *np = key_nominated_prefix(), *ep = key_endpoints_prefix();
+        _cleanup_free_ char *vp = key_volunteer_prefix(), *np = key_nominated_prefix(),
+                            *ep = key_endpoints_prefix();
         _cleanup_free_ char *ik = key_ideal_size();
         if (!vp || !np || !ep || !ik) {
                 n->refresh_busy = false;
@@ -346,10 +348,9 @@ static void state_done(struct etcd_client *c, const struct etcd_error *err, json
         /* the member list from our own etcd when it is a healthy voter: only
          * what our own etcd applied can confirm our removal */
         n->view_own_pending = n->child.state == CHILD_UP && n->healthy && !n->learner;
-        int r = n->view_own_pending
-                        ? etcd_call_at(n->client, n->sc->adv_client_urls[0], ETCD_MEMBER_LIST, json_object(),
-                                       members_done, n)
-                        : etcd_call(n->client, ETCD_MEMBER_LIST, json_object(), members_done, n);
+        int r = n->view_own_pending ? etcd_call_at(n->client, n->sc->adv_client_urls[0], ETCD_MEMBER_LIST,
+                                                   json_object(), members_done, n)
+                                    : etcd_call(n->client, ETCD_MEMBER_LIST, json_object(), members_done, n);
         if (r < 0)
                 n->refresh_busy = false;
 }
@@ -361,12 +362,11 @@ void view_refresh(struct node *n) {
                 n->refresh_again = true;
                 return;
         }
-        _cleanup_free_ char *v = key_volunteer_prefix(), *no = key_nominated_prefix(), *e = key_endpoints_prefix(),
-                            *i = key_ideal_size(), *ck = key_cluster();
-        json_t *ops = json_pack("[ooooo]", etcd_op_range(v, true), etcd_op_range(no, true), etcd_op_range(e, true),
-                                etcd_op_range(i, false), etcd_op_range(ck, false));
+        _cleanup_free_ char *v = key_volunteer_prefix(), *no = key_nominated_prefix(),
+                            *e = key_endpoints_prefix(), *i = key_ideal_size(), *ck = key_cluster();
+        json_t *ops = json_pack("[ooooo]", etcd_op_range(v, true), etcd_op_range(no, true),
+                                etcd_op_range(e, true), etcd_op_range(i, false), etcd_op_range(ck, false));
         n->refresh_busy = true;
         if (etcd_call(n->client, ETCD_TXN, etcd_req_txn(NULL, ops, NULL), state_done, n) < 0)
                 n->refresh_busy = false;
 }
-

@@ -32,11 +32,11 @@
 
 struct host {
         char name[16];
-        bool alive;     /* supervisor running */
-        bool etcd;      /* etcd child running */
-        uint64_t data;  /* member id whose data is in the data dir, 0 none */
+        bool alive;           /* supervisor running */
+        bool etcd;            /* etcd child running */
+        uint64_t data;        /* member id whose data is in the data dir, 0 none */
         bool removed_pending; /* our etcd will learn it was removed */
-        bool nominated; /* nominated/<host> */
+        bool nominated;       /* nominated/<host> */
         enum node_role role;
         uint64_t gone_since, nominated_since, cooldown_until; /* coordinator's timers */
 };
@@ -54,7 +54,7 @@ struct world {
         int nm;
         long long ideal;
         uint64_t next_id, now;
-        int leader; /* host index of the raft leader, -1 none */
+        int leader;             /* host index of the raft leader, -1 none */
         int pending_key_delete; /* host whose nomination key a removal still has to delete, -1 */
         bool legacy;
         bool trace;
@@ -78,7 +78,7 @@ static uint64_t rnd(void) {
         return rng_state;
 }
 static int rnd_n(int n) {
-        return (int) (rnd() % (uint64_t) n);
+        return (int)(rnd() % (uint64_t)n);
 }
 
 static void trace(struct world *w, const char *fmt, ...) _printf_(2, 3);
@@ -87,7 +87,7 @@ static void trace(struct world *w, const char *fmt, ...) {
         if (!w->trace)
                 return;
         va_start(ap, fmt);
-        printf("t=%3llu ", (unsigned long long) (w->now / SEC));
+        printf("t=%3llu ", (unsigned long long)(w->now / SEC));
         vprintf(fmt, ap);
         printf("\n");
         va_end(ap);
@@ -174,7 +174,8 @@ static void coordinator_round(struct world *w) {
                 struct host *h = &w->h[i];
                 bool vol = h->alive && h->role != ROLE_CLIENT;
                 bool ep = healthy(w, i) && member_by_host(w, i) && !member_by_host(w, i)->learner;
-                ch[i] = (struct chost){ .name = h->name, .volunteer = vol, .nominated = h->nominated, .endpoints = ep };
+                ch[i] = (struct chost){
+                    .name = h->name, .volunteer = vol, .nominated = h->nominated, .endpoints = ep};
                 if (!vol && !ep) {
                         if (!h->gone_since)
                                 h->gone_since = w->now;
@@ -190,14 +191,21 @@ static void coordinator_round(struct world *w) {
                 ch[i].cooldown_until = h->cooldown_until;
         }
         for (int i = 0; i < w->nm; i++)
-                cm[i] = (struct cmember){ .id = w->m[i].id,
-                                          .name = w->m[i].started ? w->h[w->m[i].host].name : "",
-                                          .host = w->h[w->m[i].host].name,
-                                          .learner = w->m[i].learner,
-                                          .started = w->m[i].started };
-        struct cstate s = { .self = w->h[self].name, .self_id = member_by_host(w, self)->id, .ideal = w->ideal,
-                            .members = cm, .n_members = (size_t) w->nm, .hosts = ch, .n_hosts = (size_t) w->n,
-                            .now = w->now, .nominate_timeout = 30 * SEC, .dead_grace = 60 * SEC };
+                cm[i] = (struct cmember){.id = w->m[i].id,
+                                         .name = w->m[i].started ? w->h[w->m[i].host].name : "",
+                                         .host = w->h[w->m[i].host].name,
+                                         .learner = w->m[i].learner,
+                                         .started = w->m[i].started};
+        struct cstate s = {.self = w->h[self].name,
+                           .self_id = member_by_host(w, self)->id,
+                           .ideal = w->ideal,
+                           .members = cm,
+                           .n_members = (size_t)w->nm,
+                           .hosts = ch,
+                           .n_hosts = (size_t)w->n,
+                           .now = w->now,
+                           .nominate_timeout = 30 * SEC,
+                           .dead_grace = 60 * SEC};
         coordinator_decide(&s, &a);
         if (a.type == ACT_NONE)
                 return;
@@ -220,7 +228,7 @@ static void coordinator_round(struct world *w) {
                         if (w->m[i].learner)
                                 failf(w, "coordinator added a second learner (%s) while %s is one", a.host,
                                       w->h[w->m[i].host].name);
-                w->m[w->nm++] = (struct member){ .id = w->next_id++, .host = hi, .learner = true };
+                w->m[w->nm++] = (struct member){.id = w->next_id++, .host = hi, .learner = true};
                 break;
         case ACT_PROMOTE: {
                 struct member *m = member_by_id(w, a.id);
@@ -288,19 +296,19 @@ static void node_view(struct world *w, int hi, int age) {
                         learner = vm[i].learner;
                 }
         struct role_facts f = {
-                .same_cluster = true,
-                .nominated = vh[hi].nominated,
-                .member = member,
-                /* only a fresh read from our own healthy voting etcd is "own" */
-                .own_view = age == 0 && healthy(w, hi) && member && !learner,
+            .same_cluster = true,
+            .nominated = vh[hi].nominated,
+            .member = member,
+            /* only a fresh read from our own healthy voting etcd is "own" */
+            .own_view = age == 0 && healthy(w, hi) && member && !learner,
         };
         node_act(w, hi, REV_VIEW, &f);
-        (void) h;
+        (void)h;
 }
 
 static void node_act(struct world *w, int hi, enum role_event ev, const struct role_facts *fin) {
         struct host *h = &w->h[hi];
-        struct role_facts f = fin ? *fin : (struct role_facts){ 0 };
+        struct role_facts f = fin ? *fin : (struct role_facts){0};
         struct role_step st;
         struct member *me = member_by_host(w, hi);
 
@@ -309,12 +317,13 @@ static void node_act(struct world *w, int hi, enum role_event ev, const struct r
         if (w->legacy && ev == REV_VIEW && (h->role == ROLE_MEMBER || h->role == ROLE_NOMINEE) &&
             (!f.nominated || !f.member)) {
                 /* the old node: leave at once, stop etcd and wipe */
-                st = (struct role_step){ .role = ROLE_DEPARTED, .action = RA_STOP_ETCD, .why = "legacy leave" };
+                st =
+                    (struct role_step){.role = ROLE_DEPARTED, .action = RA_STOP_ETCD, .why = "legacy leave"};
         } else
                 role_next(h->role, ev, &f, &st);
         if (st.role != h->role)
-                trace(w, "%s: %s -> %s (%s)", h->name, node_role_to_string(h->role), node_role_to_string(st.role),
-                      st.why ? st.why : role_event_to_string(ev));
+                trace(w, "%s: %s -> %s (%s)", h->name, node_role_to_string(h->role),
+                      node_role_to_string(st.role), st.why ? st.why : role_event_to_string(ev));
         h->role = st.role;
         bool q_before = quorum(w);
         switch (st.action) {
@@ -345,8 +354,8 @@ static void node_act(struct world *w, int hi, enum role_event ev, const struct r
                 break;
         case RA_CLEAR_DATA:
                 if (h->data && member_by_id(w, h->data))
-                        failf(w, "%s moved aside the data of member %" PRIu64 ", still in the member list", h->name,
-                              h->data);
+                        failf(w, "%s moved aside the data of member %" PRIu64 ", still in the member list",
+                              h->name, h->data);
                 h->data = 0;
                 h->removed_pending = false;
                 break;
@@ -445,7 +454,7 @@ static int live_volunteers(const struct world *w) {
 }
 
 static bool settled(struct world *w) {
-        int want = (int) (w->ideal < live_volunteers(w) ? w->ideal : live_volunteers(w));
+        int want = (int)(w->ideal < live_volunteers(w) ? w->ideal : live_volunteers(w));
         for (int i = 0; i < w->nm; i++)
                 if (w->m[i].learner || !w->h[w->m[i].host].alive)
                         return false;
@@ -454,7 +463,7 @@ static bool settled(struct world *w) {
 
 /* Run one schedule; returns 0 if every invariant held. */
 static int run(uint64_t seed, bool legacy, bool tr, char *why, size_t whylen) {
-        struct world w = { .legacy = legacy, .trace = tr, .leader = 0, .pending_key_delete = -1 };
+        struct world w = {.legacy = legacy, .trace = tr, .leader = 0, .pending_key_delete = -1};
         rng_state = seed * 2654435761ULL + 88172645463325252ULL;
         for (int i = 0; i < 3; i++)
                 rnd();
@@ -468,8 +477,9 @@ static int run(uint64_t seed, bool legacy, bool tr, char *why, size_t whylen) {
                 w.h[i].alive = true;
         }
         /* h1 bootstraps: the one and only cluster */
-        w.m[w.nm++] = (struct member){ .id = w.next_id++, .host = 0, .started = true };
-        w.h[0] = (struct host){ .alive = true, .etcd = true, .data = 100, .nominated = true, .role = ROLE_MEMBER };
+        w.m[w.nm++] = (struct member){.id = w.next_id++, .host = 0, .started = true};
+        w.h[0] =
+            (struct host){.alive = true, .etcd = true, .data = 100, .nominated = true, .role = ROLE_MEMBER};
         snprintf(w.h[0].name, sizeof w.h[0].name, "h1");
         for (int i = 0; i < HIST; i++)
                 snapshot(&w);
@@ -526,8 +536,8 @@ int main(int argc, char **argv) {
         for (uint64_t s = first; s < first + n; s++) {
                 if (run(s, legacy, tr, why, sizeof why)) {
                         if (failed < 5)
-                                printf("seed %" PRIu64 " failed: %s (replay: sim%s --seed %" PRIu64 ")\n", s, why,
-                                       legacy ? " --legacy" : "", s);
+                                printf("seed %" PRIu64 " failed: %s (replay: sim%s --seed %" PRIu64 ")\n", s,
+                                       why, legacy ? " --legacy" : "", s);
                         failed++;
                 } else
                         passed++;

@@ -340,7 +340,7 @@ static char *nested(const char *open, const char *close, size_t depth) {
         size_t lo = strlen(open), lc = strlen(close), o = 0;
         char *t = malloc(16 + depth * (lo + lc) + 4);
         ck_assert_ptr_nonnull(t);
-        o += (size_t) sprintf(t, "etcd-arg: ");
+        o += (size_t)sprintf(t, "etcd-arg: ");
         for (size_t i = 0; i < depth; i++, o += lo)
                 memcpy(t + o, open, lo);
         t[o++] = 'x';
@@ -393,8 +393,8 @@ START_TEST(test_file_limits) {
         for (int i = 0; i < CONFIG_MAX_ITEMS + 1; i++)
                 fprintf(f, "- --x%d\n", i);
         fclose(f);
-        snprintf(loc, sizeof loc, "%s/mgmt.yaml:3:1: 'etcd-arg' has %d items, more than the limit of %d", tmpdir,
-                 CONFIG_MAX_ITEMS + 1, CONFIG_MAX_ITEMS);
+        snprintf(loc, sizeof loc, "%s/mgmt.yaml:3:1: 'etcd-arg' has %d items, more than the limit of %d",
+                 tmpdir, CONFIG_MAX_ITEMS + 1, CONFIG_MAX_ITEMS);
         expect_file_error(list, loc);
         free(list);
 }

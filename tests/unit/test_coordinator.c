@@ -64,7 +64,8 @@ static const struct tcase cases[] = {
         .nominate_timeout = NOMINATE_TIMEOUT,
         .dead_grace = DEAD_GRACE,
         .members = {VOTER(1, "h1"), VOTER(2, "h2"), LEARNER(3, "h3", true)},
-        .hosts = {MEMBER_HOST("h1"), MEMBER_HOST("h2"), HOST("h3", false, true, false, 0, NOW - 61 * SEC, 0)},
+        .hosts = {MEMBER_HOST("h1"), MEMBER_HOST("h2"),
+                  HOST("h3", false, true, false, 0, NOW - 61 * SEC, 0)},
         .type = ACT_REMOVE,
         .host = "h3",
         .check_host = true,
@@ -81,7 +82,8 @@ static const struct tcase cases[] = {
         .nominate_timeout = NOMINATE_TIMEOUT,
         .dead_grace = DEAD_GRACE,
         .members = {VOTER(1, "h1"), VOTER(2, "h2"), LEARNER(3, "h3", true)},
-        .hosts = {MEMBER_HOST("h1"), MEMBER_HOST("h2"), HOST("h3", false, true, false, 0, NOW - 10 * SEC, 0)},
+        .hosts = {MEMBER_HOST("h1"), MEMBER_HOST("h2"),
+                  HOST("h3", false, true, false, 0, NOW - 10 * SEC, 0)},
         .type = ACT_NONE,
         .host = "h3",
         .check_host = true,
@@ -97,7 +99,8 @@ static const struct tcase cases[] = {
         .nominate_timeout = NOMINATE_TIMEOUT,
         .dead_grace = DEAD_GRACE,
         .members = {VOTER(1, "h1"), VOTER(2, "h2"), VOTER(3, "h3")},
-        .hosts = {MEMBER_HOST("h1"), MEMBER_HOST("h2"), MEMBER_HOST("h3"), HOST("h4", true, true, false, NOW - SEC, 0, 0)},
+        .hosts = {MEMBER_HOST("h1"), MEMBER_HOST("h2"), MEMBER_HOST("h3"),
+                  HOST("h4", true, true, false, NOW - SEC, 0, 0)},
         .type = ACT_UNNOMINATE,
         .host = "h4",
         .check_host = true,
@@ -195,8 +198,8 @@ static const struct tcase cases[] = {
         .nominate_timeout = NOMINATE_TIMEOUT,
         .dead_grace = DEAD_GRACE,
         .members = {VOTER(1, "h1"), VOTER(2, "h2"), VOTER(3, "h3"), LEARNER(4, "h4", true)},
-        .hosts = {MEMBER_HOST("h1"), HOST("h2", true, true, false, 0, 0, 0), HOST("h3", true, true, false, 0, 0, 0),
-                  HOST("h4", true, true, false, 0, 0, 0)},
+        .hosts = {MEMBER_HOST("h1"), HOST("h2", true, true, false, 0, 0, 0),
+                  HOST("h3", true, true, false, 0, 0, 0), HOST("h4", true, true, false, 0, 0, 0)},
         .type = ACT_NONE,
         .host = "h4",
         .check_host = true,
@@ -1001,7 +1004,9 @@ START_TEST(test_sim_shrink) {
             .next_id = 10,
         };
         static const char *const want[] = {
-            "remove h4", "remove h3", NULL,
+            "remove h4",
+            "remove h3",
+            NULL,
         };
         /* the coordinator h5 sorts last and stays */
         sim_run(&m, "h5", 5, 3, want);

@@ -14,15 +14,17 @@
 static const char graph[] = "graph: g\nresources:\n  noop:\n  - name: a\n";
 
 static void clear_ci_env(void) {
-        static const char *const vars[] = { "CI_COMMIT_SHA", "GITHUB_SHA",        "GIT_COMMIT",    "CI_JOB_URL",
-                                            "GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID", "BUILD_URL" };
+        static const char *const vars[] = {"CI_COMMIT_SHA", "GITHUB_SHA",        "GIT_COMMIT",
+                                           "CI_JOB_URL",    "GITHUB_SERVER_URL", "GITHUB_REPOSITORY",
+                                           "GITHUB_RUN_ID", "BUILD_URL"};
         for (size_t i = 0; i < ELEMENTSOF(vars); i++)
                 unsetenv(vars[i]);
 }
 
 START_TEST(test_roundtrip) {
-        struct deploy_origin o = { .hostname = (char *) "ci-runner", .commit = (char *) "abc123",
-                                   .job_url = (char *) "https://ci.example/jobs/7" };
+        struct deploy_origin o = {.hostname = (char *)"ci-runner",
+                                  .commit = (char *)"abc123",
+                                  .job_url = (char *)"https://ci.example/jobs/7"};
         struct deploy d, back;
         char prev[65], err[256];
 
@@ -82,21 +84,28 @@ START_TEST(test_decode_invalid) {
                 const char *fmt_or_text;
                 const char *want;
         } cases[] = {
-                { "not json", "is not JSON" },
-                { "[]", "must be a JSON object" },
-                { "{\"id\": 0}", "'id' must be an integer >= 1" },
-                { "{\"id\": \"1\"}", "'id' must be an integer >= 1" },
-                { "{\"id\": 1, \"hash\": \"ABC\"}", "'hash' must be 64 lowercase hex" },
-                { "{\"id\": 1, \"hash\": \"%1$s\", \"previous\": \"%1$s\", \"time\": \"%3$s\"}", "'previous' must be null" },
-                { "{\"id\": 2, \"hash\": \"%1$s\", \"previous\": null, \"time\": \"%3$s\"}", "'previous' must be 64" },
-                { "{\"id\": 1, \"hash\": \"%1$s\", \"time\": \"yesterday\"}", "'time' must be an RFC 3339" },
-                { "{\"id\": 1, \"hash\": \"%1$s\", \"time\": \"%3$s\", \"graph\": \"graph: g\\n\"}", "does not match the sha256" },
-                { "{\"id\": 1, \"hash\": \"%2$s\", \"time\": \"%3$s\", \"graph\": 5}", "'graph' must be a string" },
-                { "{\"id\": 1, \"hash\": \"%1$s\", \"time\": \"%3$s\", \"extra\": 1}", "unknown field 'extra'" },
-                { "{\"id\": 1, \"hash\": \"%1$s\", \"time\": \"%3$s\", \"origin\": []}", "'origin' must be an object" },
-                { "{\"id\": 1, \"hash\": \"%1$s\", \"time\": \"%3$s\", \"origin\": {\"who\": \"me\"}}", "unknown field 'who'" },
-                { "{\"id\": 1, \"hash\": \"%1$s\", \"time\": \"%3$s\", \"origin\": {\"commit\": 5}}", "'commit' must be a string" },
-                { "{\"id\": 1, \"id\": 2}", "is not JSON" },
+            {"not json", "is not JSON"},
+            {"[]", "must be a JSON object"},
+            {"{\"id\": 0}", "'id' must be an integer >= 1"},
+            {"{\"id\": \"1\"}", "'id' must be an integer >= 1"},
+            {"{\"id\": 1, \"hash\": \"ABC\"}", "'hash' must be 64 lowercase hex"},
+            {"{\"id\": 1, \"hash\": \"%1$s\", \"previous\": \"%1$s\", \"time\": \"%3$s\"}",
+             "'previous' must be null"},
+            {"{\"id\": 2, \"hash\": \"%1$s\", \"previous\": null, \"time\": \"%3$s\"}",
+             "'previous' must be 64"},
+            {"{\"id\": 1, \"hash\": \"%1$s\", \"time\": \"yesterday\"}", "'time' must be an RFC 3339"},
+            {"{\"id\": 1, \"hash\": \"%1$s\", \"time\": \"%3$s\", \"graph\": \"graph: g\\n\"}",
+             "does not match the sha256"},
+            {"{\"id\": 1, \"hash\": \"%2$s\", \"time\": \"%3$s\", \"graph\": 5}",
+             "'graph' must be a string"},
+            {"{\"id\": 1, \"hash\": \"%1$s\", \"time\": \"%3$s\", \"extra\": 1}", "unknown field 'extra'"},
+            {"{\"id\": 1, \"hash\": \"%1$s\", \"time\": \"%3$s\", \"origin\": []}",
+             "'origin' must be an object"},
+            {"{\"id\": 1, \"hash\": \"%1$s\", \"time\": \"%3$s\", \"origin\": {\"who\": \"me\"}}",
+             "unknown field 'who'"},
+            {"{\"id\": 1, \"hash\": \"%1$s\", \"time\": \"%3$s\", \"origin\": {\"commit\": 5}}",
+             "'commit' must be a string"},
+            {"{\"id\": 1, \"id\": 2}", "is not JSON"},
         };
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
 #pragma GCC diagnostic push
@@ -104,11 +113,14 @@ START_TEST(test_decode_invalid) {
                 snprintf(buf, sizeof buf, cases[i].fmt_or_text, h, hg, ok_time);
 #pragma GCC diagnostic pop
                 err[0] = 0;
-                ck_assert_msg(deploy_decode(buf, strlen(buf), &d, err, sizeof err) == -EBADMSG, "case %zu accepted", i);
-                ck_assert_msg(strstr(err, cases[i].want), "case %zu: want '%s', got '%s'", i, cases[i].want, err);
+                ck_assert_msg(deploy_decode(buf, strlen(buf), &d, err, sizeof err) == -EBADMSG,
+                              "case %zu accepted", i);
+                ck_assert_msg(strstr(err, cases[i].want), "case %zu: want '%s', got '%s'", i, cases[i].want,
+                              err);
         }
         /* a valid minimal record */
-        snprintf(buf, sizeof buf, "{\"id\": 1, \"hash\": \"%s\", \"time\": \"2024-01-02T03:04:05.5+01:00\"}", h);
+        snprintf(buf, sizeof buf, "{\"id\": 1, \"hash\": \"%s\", \"time\": \"2024-01-02T03:04:05.5+01:00\"}",
+                 h);
         ck_assert_int_eq(deploy_decode(buf, strlen(buf), &d, err, sizeof err), 0);
         deploy_clear(&d);
 }
@@ -168,8 +180,9 @@ static bool cmp_has(json_t *cmp, const char *key, const char *target, const char
 }
 
 START_TEST(test_txn_compare) {
-        struct deploy_head head = { .id = 0 };
-        _cleanup_free_ char *p1 = key_deploy_payload(1), *p3 = key_deploy_payload(3), *p4 = key_deploy_payload(4);
+        struct deploy_head head = {.id = 0};
+        _cleanup_free_ char *p1 = key_deploy_payload(1), *p3 = key_deploy_payload(3),
+                            *p4 = key_deploy_payload(4);
         _cleanup_free_ char *h3 = key_deploy_hash(3), *prefix = key_deploy_prefix();
 
         /* first deploy: deploy/1/payload absent and no key under the prefix */
@@ -211,24 +224,24 @@ START_TEST(test_highest_id) {
                 const char *keys[6];
                 int64_t want;
         } cases[] = {
-                { { NULL }, 0 },
-                { { "/_mgmt/deploy/1/hash", NULL }, 0 },
-                { { "/_mgmt/deploy/1/payload", "/_mgmt/deploy/1/hash", NULL }, 1 },
-                { { "/_mgmt/deploy/10/payload", "/_mgmt/deploy/9/payload", "/_mgmt/deploy/2/payload", NULL }, 10 },
-                /* a hash left behind by a deleted far-ahead payload does not count */
-                { { "/_mgmt/deploy/3/payload", "/_mgmt/deploy/99999/hash", NULL }, 3 },
-                { { "/_mgmt/deploy/x/payload", "/_mgmt/deploy/0/payload", "/_mgmt/deploy/-4/payload",
-                    "/_mgmt/deploy/5/payloadx", "/_mgmt/deploy/2/payload", NULL },
-                  2 },
+            {{NULL}, 0},
+            {{"/_mgmt/deploy/1/hash", NULL}, 0},
+            {{"/_mgmt/deploy/1/payload", "/_mgmt/deploy/1/hash", NULL}, 1},
+            {{"/_mgmt/deploy/10/payload", "/_mgmt/deploy/9/payload", "/_mgmt/deploy/2/payload", NULL}, 10},
+            /* a hash left behind by a deleted far-ahead payload does not count */
+            {{"/_mgmt/deploy/3/payload", "/_mgmt/deploy/99999/hash", NULL}, 3},
+            {{"/_mgmt/deploy/x/payload", "/_mgmt/deploy/0/payload", "/_mgmt/deploy/-4/payload",
+              "/_mgmt/deploy/5/payloadx", "/_mgmt/deploy/2/payload", NULL},
+             2},
         };
         ck_assert_int_eq(deploy_highest_id(NULL), 0);
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
-                struct etcd_kv kv[6] = { 0 };
-                struct etcd_kvs kvs = { .kvs = kv };
+                struct etcd_kv kv[6] = {0};
+                struct etcd_kvs kvs = {.kvs = kv};
                 for (size_t k = 0; cases[i].keys[k]; k++)
-                        kv[kvs.n++].key = (char *) cases[i].keys[k];
+                        kv[kvs.n++].key = (char *)cases[i].keys[k];
                 ck_assert_msg(deploy_highest_id(&kvs) == cases[i].want, "case %zu: got %lld, want %lld", i,
-                              (long long) deploy_highest_id(&kvs), (long long) cases[i].want);
+                              (long long)deploy_highest_id(&kvs), (long long)cases[i].want);
         }
 }
 END_TEST
@@ -259,24 +272,27 @@ START_TEST(test_host_status) {
         j = "nope";
         ck_assert_int_eq(host_status_decode("h3", j, strlen(j), &s, err, sizeof err), -EBADMSG);
         for (int i = 0; i < _DEPLOY_STATE_MAX; i++)
-                ck_assert_int_eq(deploy_state_from_string(deploy_state_to_string((enum deploy_state) i)), i);
+                ck_assert_int_eq(deploy_state_from_string(deploy_state_to_string((enum deploy_state)i)), i);
 }
 END_TEST
 
 /* The agent's side of the record: the exact bytes it writes today, and what
  * the deployer decodes from them is what went in. */
 START_TEST(test_host_status_encode) {
-        char *errs[] = { (char *) "file '/etc/x': \"denied\"", (char *) "e2", NULL };
-        struct host_status in = { .deploy = 12, .state = DEPLOY_STATE_FAILED, .errors = errs,
-                                  .time = (char *) "2024-01-01T00:00:00Z" };
+        char *errs[] = {(char *)"file '/etc/x': \"denied\"", (char *)"e2", NULL};
+        struct host_status in = {.deploy = 12,
+                                 .state = DEPLOY_STATE_FAILED,
+                                 .errors = errs,
+                                 .time = (char *)"2024-01-01T00:00:00Z"};
         struct host_status out;
         char err[256];
         char *text;
 
         text = host_status_encode(&in);
         ck_assert_ptr_nonnull(text);
-        ck_assert_str_eq(text, "{\"deploy\":12,\"state\":\"failed\",\"errors\":[\"file '/etc/x': \\\"denied\\\"\","
-                               "\"e2\"],\"time\":\"2024-01-01T00:00:00Z\"}");
+        ck_assert_str_eq(text,
+                         "{\"deploy\":12,\"state\":\"failed\",\"errors\":[\"file '/etc/x': \\\"denied\\\"\","
+                         "\"e2\"],\"time\":\"2024-01-01T00:00:00Z\"}");
         ck_assert_int_eq(host_status_decode("h1", text, strlen(text), &out, err, sizeof err), 0);
         ck_assert_int_eq(out.deploy, 12);
         ck_assert_int_eq(out.state, DEPLOY_STATE_FAILED);
@@ -287,7 +303,7 @@ START_TEST(test_host_status_encode) {
         free(text);
 
         /* no errors, no time: an empty list and "" */
-        in = (struct host_status){ .deploy = 0, .state = DEPLOY_STATE_CONVERGED };
+        in = (struct host_status){.deploy = 0, .state = DEPLOY_STATE_CONVERGED};
         text = host_status_encode(&in);
         ck_assert_str_eq(text, "{\"deploy\":0,\"state\":\"converged\",\"errors\":[],\"time\":\"\"}");
         free(text);
@@ -295,7 +311,7 @@ START_TEST(test_host_status_encode) {
         /* a state outside the enum is refused, not written */
         in.state = _DEPLOY_STATE_MAX;
         ck_assert_ptr_null(host_status_encode(&in));
-        in.state = (enum deploy_state) -1;
+        in.state = (enum deploy_state) - 1;
         ck_assert_ptr_null(host_status_encode(&in));
 }
 END_TEST

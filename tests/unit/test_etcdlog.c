@@ -10,33 +10,35 @@ static const struct {
         const char *line;
         int level;
 } cases[] = {
-        /* etcd 3.4+ zap JSON */
-        { "{\"level\":\"info\",\"ts\":\"2024-01-01T00:00:00Z\",\"caller\":\"rafthttp/peer.go:128\",\"msg\":\"starting remote peer\"}",
-          LOG_DEBUG },
-        { "{\"level\":\"warn\",\"ts\":\"2024-01-01T00:00:00Z\",\"msg\":\"prober detected unhealthy status\"}", LOG_WARNING },
-        { "{\"level\":\"error\",\"msg\":\"failed to publish\"}", LOG_ERR },
-        { "{\"level\":\"fatal\",\"msg\":\"x\"}", LOG_ERR },
-        { "{\"level\":\"panic\",\"msg\":\"x\"}", LOG_ERR },
-        { "{\"level\":\"debug\",\"msg\":\"x\"}", LOG_DEBUG },
-        { "{\"msg\":\"no level\"}", LOG_DEBUG },
-        { "{not json at all, \"level\":\"warn\"", LOG_DEBUG },
-        { "{\"level\":42}", LOG_DEBUG },
-        /* capnslog (etcd 3.4 default) */
-        { "2024-01-01 00:00:00.123456 I | etcdserver: published {Name:h1}", LOG_DEBUG },
-        { "2024-01-01 00:00:00.123456 N | etcdserver/membership: set the initial cluster version", LOG_DEBUG },
-        { "2024-01-01 00:00:00.123456 W | rafthttp: lost the TCP streaming connection with peer", LOG_WARNING },
-        { "2024-01-01 00:00:00.123456 E | rafthttp: failed to dial", LOG_ERR },
-        { "2024-01-01 00:00:00.123456 C | etcdmain: cannot access data directory", LOG_ERR },
-        /* a message that happens to contain " W | " far from the start is not a level */
-        { "2024-01-01 00:00:00.123456 I | etcdserver: the text goes on and on and on here: W | x", LOG_DEBUG },
-        { "", LOG_DEBUG },
-        { "plain text from a wrapper", LOG_DEBUG },
-        { "W | at the very start", LOG_DEBUG },
+    /* etcd 3.4+ zap JSON */
+    {"{\"level\":\"info\",\"ts\":\"2024-01-01T00:00:00Z\",\"caller\":\"rafthttp/"
+     "peer.go:128\",\"msg\":\"starting remote peer\"}",
+     LOG_DEBUG},
+    {"{\"level\":\"warn\",\"ts\":\"2024-01-01T00:00:00Z\",\"msg\":\"prober detected unhealthy status\"}",
+     LOG_WARNING},
+    {"{\"level\":\"error\",\"msg\":\"failed to publish\"}", LOG_ERR},
+    {"{\"level\":\"fatal\",\"msg\":\"x\"}", LOG_ERR},
+    {"{\"level\":\"panic\",\"msg\":\"x\"}", LOG_ERR},
+    {"{\"level\":\"debug\",\"msg\":\"x\"}", LOG_DEBUG},
+    {"{\"msg\":\"no level\"}", LOG_DEBUG},
+    {"{not json at all, \"level\":\"warn\"", LOG_DEBUG},
+    {"{\"level\":42}", LOG_DEBUG},
+    /* capnslog (etcd 3.4 default) */
+    {"2024-01-01 00:00:00.123456 I | etcdserver: published {Name:h1}", LOG_DEBUG},
+    {"2024-01-01 00:00:00.123456 N | etcdserver/membership: set the initial cluster version", LOG_DEBUG},
+    {"2024-01-01 00:00:00.123456 W | rafthttp: lost the TCP streaming connection with peer", LOG_WARNING},
+    {"2024-01-01 00:00:00.123456 E | rafthttp: failed to dial", LOG_ERR},
+    {"2024-01-01 00:00:00.123456 C | etcdmain: cannot access data directory", LOG_ERR},
+    /* a message that happens to contain " W | " far from the start is not a level */
+    {"2024-01-01 00:00:00.123456 I | etcdserver: the text goes on and on and on here: W | x", LOG_DEBUG},
+    {"", LOG_DEBUG},
+    {"plain text from a wrapper", LOG_DEBUG},
+    {"W | at the very start", LOG_DEBUG},
 };
 
 START_TEST(test_levels) {
-        ck_assert_msg(etcd_line_level(cases[_i].line) == cases[_i].level, "line %d '%s': got %d, want %d", _i,
-                      cases[_i].line, etcd_line_level(cases[_i].line), cases[_i].level);
+        ck_assert_msg(etcd_line_level(cases[_i].line) == cases[_i].level, "line %d '%s': got %d, want %d",
+                      _i, cases[_i].line, etcd_line_level(cases[_i].line), cases[_i].level);
 }
 END_TEST
 

@@ -17,7 +17,7 @@ static const char *datadir(void) {
 }
 
 static int cmpstr(const void *a, const void *b) {
-        return strcmp(*(char *const *) a, *(char *const *) b);
+        return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 /* Sorted paths of *.yaml files in graphs/<sub>. */
@@ -86,7 +86,8 @@ START_TEST(test_bad_corpus) {
                 char err[1024] = "", expect[1024], want[1200];
 
                 ck_assert_int_eq(read_file_max(*f, GRAPH_MAX_SIZE, &text, &len), 0);
-                ck_assert_msg(startswith(text, "# expect: "), "%s: first line must be '# expect: MESSAGE'", *f);
+                ck_assert_msg(startswith(text, "# expect: "), "%s: first line must be '# expect: MESSAGE'",
+                              *f);
                 size_t n = strcspn(text + 10, "\n");
                 ck_assert_uint_lt(n, sizeof expect);
                 memcpy(expect, text + 10, n);
@@ -130,17 +131,18 @@ static const char *parse_err(const char *text) {
 }
 
 START_TEST(test_fields) {
-        struct graph *g = parse_ok("graph: g\n"
-                                   "resources:\n"
-                                   "  file:\n"
-                                   "  - {name: '@@a', path: /a, mode: '0644'}\n"
-                                   "  - {name: b, path: /b, mode: 0600, state: absent, owner: root, group: '0'}\n"
-                                   "  - {name: c, path: /c, content: ''}\n"
-                                   "  exec:\n"
-                                   "  - {name: e, cmd: ls, timeout: 1.5}\n"
-                                   "collect:\n"
-                                   "- {kind: file, pattern: /tmp/in/}\n"
-                                   "- {kind: print, pattern: '*'}\n");
+        struct graph *g =
+            parse_ok("graph: g\n"
+                     "resources:\n"
+                     "  file:\n"
+                     "  - {name: '@@a', path: /a, mode: '0644'}\n"
+                     "  - {name: b, path: /b, mode: 0600, state: absent, owner: root, group: '0'}\n"
+                     "  - {name: c, path: /c, content: ''}\n"
+                     "  exec:\n"
+                     "  - {name: e, cmd: ls, timeout: 1.5}\n"
+                     "collect:\n"
+                     "- {kind: file, pattern: /tmp/in/}\n"
+                     "- {kind: print, pattern: '*'}\n");
         ck_assert_str_eq(g->name, "g");
         ck_assert_uint_eq(g->n_res, 4);
         ck_assert_str_eq(g->res[0].name, "a");
@@ -162,11 +164,13 @@ START_TEST(test_fields) {
         ck_assert_int_eq(g->collect[1].kind, RES_PRINT);
         graph_free(g);
 
-        ck_assert_ptr_nonnull(strstr(parse_err("graph: g\nresources: {file: [{name: a, path: /a, mode: 99999}]}\n"),
-                                     "t.yaml:2:46: file resource 'a': 'mode' must be an octal mode"));
-        ck_assert_ptr_nonnull(strstr(parse_err("graph: g\nresources: {file: [{name: a, path: /a, state: absent, "
-                                               "content: x}]}\n"),
-                                     "'content' makes no sense with state 'absent'"));
+        ck_assert_ptr_nonnull(
+            strstr(parse_err("graph: g\nresources: {file: [{name: a, path: /a, mode: 99999}]}\n"),
+                   "t.yaml:2:46: file resource 'a': 'mode' must be an octal mode"));
+        ck_assert_ptr_nonnull(
+            strstr(parse_err("graph: g\nresources: {file: [{name: a, path: /a, state: absent, "
+                             "content: x}]}\n"),
+                   "'content' makes no sense with state 'absent'"));
         ck_assert_ptr_nonnull(strstr(parse_err("graph: g\nresources: {exec: [{name: a, cmd: ''}]}\n"),
                                      "'cmd' must not be empty"));
         ck_assert_ptr_nonnull(strstr(parse_err("graph: g\nresources: {noop: [{name: '@@'}]}\n"),
@@ -175,14 +179,18 @@ START_TEST(test_fields) {
                 char err[256];
                 struct graph *g0 = NULL;
                 ck_assert_int_eq(graph_parse(NULL, 0, "none", &g0, err, sizeof err), -EINVAL);
-                ck_assert_str_eq(err, "none:1:1: empty graph: expected a mapping with at least 'graph: NAME'");
+                ck_assert_str_eq(err,
+                                 "none:1:1: empty graph: expected a mapping with at least 'graph: NAME'");
         }
-        ck_assert_ptr_nonnull(strstr(parse_err("graph: ''\n"), "t.yaml:1:8: 'graph' (the graph name) must not be empty"));
-        ck_assert_ptr_nonnull(strstr(parse_err("graph: g\nresources: {noop: [{name: \"a\\0b\"}]}\n"),
-                                     "contains a NUL byte"));
-        ck_assert_ptr_nonnull(strstr(parse_err("graph: g\nresources: [a]\n"), "t.yaml:2:12: 'resources' must be a mapping"));
-        ck_assert_ptr_nonnull(strstr(parse_err("graph: g\nedges: [{name: e, from: x, to: {kind: noop, name: a}}]\n"),
-                                     "'from' of edge 'e' must be a mapping"));
+        ck_assert_ptr_nonnull(
+            strstr(parse_err("graph: ''\n"), "t.yaml:1:8: 'graph' (the graph name) must not be empty"));
+        ck_assert_ptr_nonnull(
+            strstr(parse_err("graph: g\nresources: {noop: [{name: \"a\\0b\"}]}\n"), "contains a NUL byte"));
+        ck_assert_ptr_nonnull(
+            strstr(parse_err("graph: g\nresources: [a]\n"), "t.yaml:2:12: 'resources' must be a mapping"));
+        ck_assert_ptr_nonnull(
+            strstr(parse_err("graph: g\nedges: [{name: e, from: x, to: {kind: noop, name: a}}]\n"),
+                   "'from' of edge 'e' must be a mapping"));
 }
 END_TEST
 
@@ -197,7 +205,7 @@ START_TEST(test_toposort) {
         size_t *order = NULL;
         ck_assert_int_eq(graph_toposort(g, &order), 0);
         /* ready at start: c(2), d(3), e(4); c releases a(0) which is then smallest */
-        size_t want[] = { 2, 0, 3, 1, 4 };
+        size_t want[] = {2, 0, 3, 1, 4};
         for (size_t i = 0; i < ELEMENTSOF(want); i++)
                 ck_assert_uint_eq(order[i], want[i]);
         free(order);
@@ -265,7 +273,7 @@ START_TEST(test_json_roundtrip) {
         ck_assert_msg(graph_load_file(path, &g, NULL, err, sizeof err) == 0, "%s", err);
         for (size_t i = 0; i < g->n_res; i++) {
                 json_t *j = resource_to_json(&g->res[i]);
-                struct resource r = { 0 }, cp = { 0 };
+                struct resource r = {0}, cp = {0};
                 ck_assert_ptr_nonnull(j);
                 int q = resource_from_json(j, &r, err, sizeof err);
                 ck_assert_msg(q == 0, "resource %zu: %s", i, err);
@@ -283,8 +291,8 @@ START_TEST(test_json_roundtrip) {
         graph_free(g);
 
         /* exported survives the JSON form; mode as a JSON integer is its value */
-        json_t *j = json_pack("{s:s, s:s, s:b, s:s, s:i}", "kind", "file", "name", "x", "exported", 1, "path", "/x",
-                              "mode", 0644);
+        json_t *j = json_pack("{s:s, s:s, s:b, s:s, s:i}", "kind", "file", "name", "x", "exported", 1,
+                              "path", "/x", "mode", 0644);
         struct resource r;
         ck_assert_int_eq(resource_from_json(j, &r, err, sizeof err), 0);
         ck_assert(r.exported);
@@ -301,17 +309,19 @@ START_TEST(test_json_invalid) {
         static const struct {
                 const char *json, *want;
         } cases[] = {
-                { "[]", "must be a JSON object" },
-                { "{\"name\": \"a\"}", "has no 'kind'" },
-                { "{\"kind\": \"timer\", \"name\": \"a\"}", "unknown resource kind 'timer'" },
-                { "{\"kind\": \"file\", \"name\": \"a\"}", "has no 'path'" },
-                { "{\"kind\": \"file\", \"name\": \"a\", \"path\": \"rel\"}", "'path' must be absolute" },
-                { "{\"kind\": \"file\", \"name\": \"a\", \"path\": \"/a\", \"bogus\": 1}", "unknown field 'bogus'" },
-                { "{\"kind\": \"file\", \"name\": \"a\", \"path\": \"/a\", \"mode\": 99999}", "out of range" },
-                { "{\"kind\": \"noop\", \"name\": \"a/b\"}", "must not contain '/'" },
-                { "{\"kind\": \"noop\", \"name\": \"a\", \"exported\": \"yes\"}", "'exported' must be true or false" },
-                { "{\"kind\": \"exec\", \"name\": \"a\", \"cmd\": [\"ls\"]}", "'cmd' must be a string" },
-                { "{\"kind\": \"print\", \"name\": \"a\", \"msg\": null}", "'msg' has no value" },
+            {"[]", "must be a JSON object"},
+            {"{\"name\": \"a\"}", "has no 'kind'"},
+            {"{\"kind\": \"timer\", \"name\": \"a\"}", "unknown resource kind 'timer'"},
+            {"{\"kind\": \"file\", \"name\": \"a\"}", "has no 'path'"},
+            {"{\"kind\": \"file\", \"name\": \"a\", \"path\": \"rel\"}", "'path' must be absolute"},
+            {"{\"kind\": \"file\", \"name\": \"a\", \"path\": \"/a\", \"bogus\": 1}",
+             "unknown field 'bogus'"},
+            {"{\"kind\": \"file\", \"name\": \"a\", \"path\": \"/a\", \"mode\": 99999}", "out of range"},
+            {"{\"kind\": \"noop\", \"name\": \"a/b\"}", "must not contain '/'"},
+            {"{\"kind\": \"noop\", \"name\": \"a\", \"exported\": \"yes\"}",
+             "'exported' must be true or false"},
+            {"{\"kind\": \"exec\", \"name\": \"a\", \"cmd\": [\"ls\"]}", "'cmd' must be a string"},
+            {"{\"kind\": \"print\", \"name\": \"a\", \"msg\": null}", "'msg' has no value"},
         };
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
                 json_error_t je;
@@ -320,7 +330,8 @@ START_TEST(test_json_invalid) {
                 char err[512] = "";
                 ck_assert_ptr_nonnull(j);
                 ck_assert_int_eq(resource_from_json(j, &r, err, sizeof err), -EINVAL);
-                ck_assert_msg(strstr(err, cases[i].want), "%s: want '%s', got '%s'", cases[i].json, cases[i].want, err);
+                ck_assert_msg(strstr(err, cases[i].want), "%s: want '%s', got '%s'", cases[i].json,
+                              cases[i].want, err);
                 json_decref(j);
         }
 }
@@ -328,7 +339,7 @@ END_TEST
 
 START_TEST(test_kind_names) {
         for (int k = 0; k < _RES_KIND_MAX; k++)
-                ck_assert_int_eq(res_kind_from_string(res_kind_to_string((enum res_kind) k)), k);
+                ck_assert_int_eq(res_kind_from_string(res_kind_to_string((enum res_kind)k)), k);
         ck_assert_int_eq(res_kind_from_string("timer"), -EINVAL);
         ck_assert_int_eq(res_kind_from_string(NULL), -EINVAL);
         ck_assert_ptr_null(res_kind_to_string(_RES_KIND_MAX));
@@ -353,10 +364,10 @@ START_TEST(test_every_error) {
                                    "    timeout: forever\n" /* 7:14 bad number */
                                    "  file:\n"
                                    "  - name: f\n"
-                                   "    path: relative\n"   /* 10:11 not absolute */
+                                   "    path: relative\n" /* 10:11 not absolute */
                                    "  noop:\n"
                                    "  - name: n\n"
-                                   "  - name: n\n"          /* 13:5 duplicate */
+                                   "  - name: n\n" /* 13:5 duplicate */
                                    "edges:\n"
                                    "- name: e\n"
                                    "  from: {kind: noop, name: n}\n"
@@ -367,7 +378,8 @@ START_TEST(test_every_error) {
         ck_assert_int_eq(graph_parse(text, sizeof text - 1, "five.yaml", &g, err, sizeof err), -EINVAL);
         ck_assert_ptr_null(g);
         ck_assert_msg(count_lines(err) == 5, "expected 5 errors, got:\n%s", err);
-        ck_assert_ptr_nonnull(strstr(err, "five.yaml:6:5: field 'cwd' in exec resource 'a' is not supported"));
+        ck_assert_ptr_nonnull(
+            strstr(err, "five.yaml:6:5: field 'cwd' in exec resource 'a' is not supported"));
         ck_assert_ptr_nonnull(strstr(err, "five.yaml:7:14: exec resource 'a': 'timeout' must be a number"));
         ck_assert_ptr_nonnull(strstr(err, "five.yaml:10:11: file resource 'f': 'path' must be absolute"));
         ck_assert_ptr_nonnull(strstr(err, "five.yaml:13:5: duplicate noop resource name 'n'"));
@@ -412,37 +424,37 @@ START_TEST(test_exports_equal) {
                 const char *a, *b;
                 bool equal;
         } cases[] = {
-                /* nothing exported on either side, whatever else changed */
-                { NULL, NULL, true },
-                { NULL, "  print: [{name: p, msg: x}]\n", true },
-                { "  print: [{name: p, msg: x}]\n", "  print: [{name: p, msg: y}]\n  noop: [{name: n}]\n", true },
-                { "  file: [{name: f, path: /a, content: x}]\n", "  file: [{name: f, path: /a, content: y}]\n",
-                  true },
-                /* an export appears or goes */
-                { NULL, "  file: [{name: '@@f', path: /a, content: x}]\n", false },
-                { "  file: [{name: '@@f', path: /a, content: x}]\n", NULL, false },
-                { "  file: [{name: '@@f', path: /a, content: x}]\n", "  print: [{name: p, msg: x}]\n", false },
-                /* the same export, other resources changed or reordered */
-                { "  file: [{name: '@@f', path: /a, content: x}]\n",
-                  "  print: [{name: p, msg: x}]\n  file: [{name: '@@f', path: /a, content: x}]\n", true },
-                { "  file: [{name: '@@f', path: /a, content: x}, {name: '@@g', path: /b, content: y}]\n",
-                  "  file: [{name: '@@g', path: /b, content: y}, {name: '@@f', path: /a, content: x}]\n", true },
-                /* any field of an export, its name, its kind */
-                { "  file: [{name: '@@f', path: /a, content: x}]\n",
-                  "  file: [{name: '@@f', path: /a, content: y}]\n", false },
-                { "  file: [{name: '@@f', path: /a, content: x}]\n",
-                  "  file: [{name: '@@f', path: /b, content: x}]\n", false },
-                { "  file: [{name: '@@f', path: /a, content: x}]\n",
-                  "  file: [{name: '@@f', path: /a, content: x, mode: '0600'}]\n", false },
-                { "  file: [{name: '@@f', path: /a, content: x}]\n",
-                  "  file: [{name: '@@g', path: /a, content: x}]\n", false },
-                { "  print: [{name: '@@p', msg: x}]\n", "  exec: [{name: '@@p', cmd: x}]\n", false },
-                /* exported on one side, applied locally on the other */
-                { "  file: [{name: '@@f', path: /a, content: x}]\n", "  file: [{name: f, path: /a, content: x}]\n",
-                  false },
-                /* one export more */
-                { "  file: [{name: '@@f', path: /a, content: x}]\n",
-                  "  file: [{name: '@@f', path: /a, content: x}, {name: '@@g', path: /b, content: x}]\n", false },
+            /* nothing exported on either side, whatever else changed */
+            {NULL, NULL, true},
+            {NULL, "  print: [{name: p, msg: x}]\n", true},
+            {"  print: [{name: p, msg: x}]\n", "  print: [{name: p, msg: y}]\n  noop: [{name: n}]\n", true},
+            {"  file: [{name: f, path: /a, content: x}]\n", "  file: [{name: f, path: /a, content: y}]\n",
+             true},
+            /* an export appears or goes */
+            {NULL, "  file: [{name: '@@f', path: /a, content: x}]\n", false},
+            {"  file: [{name: '@@f', path: /a, content: x}]\n", NULL, false},
+            {"  file: [{name: '@@f', path: /a, content: x}]\n", "  print: [{name: p, msg: x}]\n", false},
+            /* the same export, other resources changed or reordered */
+            {"  file: [{name: '@@f', path: /a, content: x}]\n",
+             "  print: [{name: p, msg: x}]\n  file: [{name: '@@f', path: /a, content: x}]\n", true},
+            {"  file: [{name: '@@f', path: /a, content: x}, {name: '@@g', path: /b, content: y}]\n",
+             "  file: [{name: '@@g', path: /b, content: y}, {name: '@@f', path: /a, content: x}]\n", true},
+            /* any field of an export, its name, its kind */
+            {"  file: [{name: '@@f', path: /a, content: x}]\n",
+             "  file: [{name: '@@f', path: /a, content: y}]\n", false},
+            {"  file: [{name: '@@f', path: /a, content: x}]\n",
+             "  file: [{name: '@@f', path: /b, content: x}]\n", false},
+            {"  file: [{name: '@@f', path: /a, content: x}]\n",
+             "  file: [{name: '@@f', path: /a, content: x, mode: '0600'}]\n", false},
+            {"  file: [{name: '@@f', path: /a, content: x}]\n",
+             "  file: [{name: '@@g', path: /a, content: x}]\n", false},
+            {"  print: [{name: '@@p', msg: x}]\n", "  exec: [{name: '@@p', cmd: x}]\n", false},
+            /* exported on one side, applied locally on the other */
+            {"  file: [{name: '@@f', path: /a, content: x}]\n",
+             "  file: [{name: f, path: /a, content: x}]\n", false},
+            /* one export more */
+            {"  file: [{name: '@@f', path: /a, content: x}]\n",
+             "  file: [{name: '@@f', path: /a, content: x}, {name: '@@g', path: /b, content: x}]\n", false},
         };
 
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {

@@ -14,22 +14,22 @@
 static const struct {
         const char *in, *host, *port; /* host NULL: refused, err must contain port */
 } listens[] = {
-        { "127.0.0.1:9100", "127.0.0.1", "9100" },
-        { "*:9100", "*", "9100" },
-        { "localhost:1", "localhost", "1" },
-        { "[::1]:65535", "::1", "65535" },
-        { "[fe80::1]:80", "fe80::1", "80" },
-        { "", NULL, "empty" },
-        { "127.0.0.1", NULL, "no port" },
-        { "127.0.0.1:", NULL, "no port" },
-        { ":9100", NULL, "no host" },
-        { "127.0.0.1:0", NULL, "bad port" },
-        { "127.0.0.1:65536", NULL, "bad port" },
-        { "127.0.0.1:12x", NULL, "bad port" },
-        { "127.0.0.1:-5", NULL, "bad port" },
-        { "::1:9100", NULL, "brackets" },
-        { "[::1:9100", NULL, "bad IPv6" },
-        { "[]:9100", NULL, "bad IPv6" },
+    {"127.0.0.1:9100", "127.0.0.1", "9100"},
+    {"*:9100", "*", "9100"},
+    {"localhost:1", "localhost", "1"},
+    {"[::1]:65535", "::1", "65535"},
+    {"[fe80::1]:80", "fe80::1", "80"},
+    {"", NULL, "empty"},
+    {"127.0.0.1", NULL, "no port"},
+    {"127.0.0.1:", NULL, "no port"},
+    {":9100", NULL, "no host"},
+    {"127.0.0.1:0", NULL, "bad port"},
+    {"127.0.0.1:65536", NULL, "bad port"},
+    {"127.0.0.1:12x", NULL, "bad port"},
+    {"127.0.0.1:-5", NULL, "bad port"},
+    {"::1:9100", NULL, "brackets"},
+    {"[::1:9100", NULL, "bad IPv6"},
+    {"[]:9100", NULL, "bad IPv6"},
 };
 
 START_TEST(test_parse_listen) {
@@ -41,8 +41,8 @@ START_TEST(test_parse_listen) {
                 ck_assert_str_eq(port, listens[_i].port);
         } else {
                 ck_assert_msg(r == -EINVAL, "'%s' accepted", listens[_i].in);
-                ck_assert_msg(strstr(err, listens[_i].port), "'%s': error '%s' lacks '%s'", listens[_i].in, err,
-                              listens[_i].port);
+                ck_assert_msg(strstr(err, listens[_i].port), "'%s': error '%s' lacks '%s'", listens[_i].in,
+                              err, listens[_i].port);
         }
         free(host);
         free(port);
@@ -56,19 +56,20 @@ START_TEST(test_metric_text) {
 
         metric_one(f, M_CLUSTER_VOTING_MEMBERS, 3);
         metric_head(f, M_RESOURCES);
-        metric_sample(f, M_RESOURCES, 2, "kind", "file", "state", "a\"b\\c\nd", (const char *) NULL);
-        metric_sample(f, M_RESOURCES, 0.5, (const char *) NULL);
-        metric_sample(f, M_RESOURCES, 1e20, (const char *) NULL);
+        metric_sample(f, M_RESOURCES, 2, "kind", "file", "state", "a\"b\\c\nd", (const char *)NULL);
+        metric_sample(f, M_RESOURCES, 0.5, (const char *)NULL);
+        metric_sample(f, M_RESOURCES, 1e20, (const char *)NULL);
         fclose(f);
-        ck_assert_str_eq(buf, "# HELP mgmt_cluster_voting_members Voting members in the etcd member list, as this "
-                              "supervisor last read it.\n"
-                              "# TYPE mgmt_cluster_voting_members gauge\n"
-                              "mgmt_cluster_voting_members 3\n"
-                              "# HELP mgmt_resources Resources of the running graph by kind and state.\n"
-                              "# TYPE mgmt_resources gauge\n"
-                              "mgmt_resources{kind=\"file\",state=\"a\\\"b\\\\c\\nd\"} 2\n"
-                              "mgmt_resources 0.5\n"
-                              "mgmt_resources 1e+20\n");
+        ck_assert_str_eq(
+            buf, "# HELP mgmt_cluster_voting_members Voting members in the etcd member list, as this "
+                 "supervisor last read it.\n"
+                 "# TYPE mgmt_cluster_voting_members gauge\n"
+                 "mgmt_cluster_voting_members 3\n"
+                 "# HELP mgmt_resources Resources of the running graph by kind and state.\n"
+                 "# TYPE mgmt_resources gauge\n"
+                 "mgmt_resources{kind=\"file\",state=\"a\\\"b\\\\c\\nd\"} 2\n"
+                 "mgmt_resources 0.5\n"
+                 "mgmt_resources 1e+20\n");
         free(buf);
         /* every metric is named mgmt_*, counters *_total, with a help text */
         for (size_t i = 0; i < _M_MAX; i++) {

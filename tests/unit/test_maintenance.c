@@ -24,7 +24,8 @@
 /* id, host, db size, in use; answered, voter, no alarm */
 #define M(id_, host_, size_, used_)                                                                         \
         { .id = (id_), .host = (host_), .answered = true, .db_size = (size_), .db_in_use = (used_) }
-#define DOWN(id_, host_) { .id = (id_), .host = (host_), .answered = false }
+#define DOWN(id_, host_)                                                                                    \
+        { .id = (id_), .host = (host_), .answered = false }
 #define LRN(id_, host_, size_, used_)                                                                       \
         {                                                                                                   \
                 .id = (id_), .host = (host_), .learner = true, .answered = true, .db_size = (size_),        \
@@ -55,14 +56,16 @@ static const struct tcase cases[] = {
     {
         .name = "nothing free anywhere: nothing to do",
         .self_id = 1,
-        .members = { M(1, "a", 100 * MiB, 99 * MiB), M(2, "b", 100 * MiB, 99 * MiB), M(3, "c", 100 * MiB, 99 * MiB) },
+        .members = {M(1, "a", 100 * MiB, 99 * MiB), M(2, "b", 100 * MiB, 99 * MiB),
+                    M(3, "c", 100 * MiB, 99 * MiB)},
         .type = MACT_NONE,
         .why = "",
     },
     {
         .name = "a follower past the threshold: defragment it",
         .self_id = 1,
-        .members = { M(1, "a", 100 * MiB, 99 * MiB), M(2, "b", 400 * MiB, 100 * MiB), M(3, "c", 100 * MiB, 99 * MiB) },
+        .members = {M(1, "a", 100 * MiB, 99 * MiB), M(2, "b", 400 * MiB, 100 * MiB),
+                    M(3, "c", 100 * MiB, 99 * MiB)},
         .type = MACT_DEFRAG,
         .id = 2,
         .why = "b has 300.0 MiB of its 400.0 MiB db free",
@@ -70,21 +73,24 @@ static const struct tcase cases[] = {
     {
         .name = "free bytes past the threshold but under a quarter of the file: no",
         .self_id = 1,
-        .members = { M(1, "a", 100 * MiB, 99 * MiB), M(2, "b", 1000 * MiB, 900 * MiB), M(3, "c", 100 * MiB, 99 * MiB) },
+        .members = {M(1, "a", 100 * MiB, 99 * MiB), M(2, "b", 1000 * MiB, 900 * MiB),
+                    M(3, "c", 100 * MiB, 99 * MiB)},
         .type = MACT_NONE,
         .why = "",
     },
     {
         .name = "a quarter free but under the threshold bytes: no",
         .self_id = 1,
-        .members = { M(1, "a", 100 * MiB, 99 * MiB), M(2, "b", 80 * MiB, 20 * MiB), M(3, "c", 100 * MiB, 99 * MiB) },
+        .members = {M(1, "a", 100 * MiB, 99 * MiB), M(2, "b", 80 * MiB, 20 * MiB),
+                    M(3, "c", 100 * MiB, 99 * MiB)},
         .type = MACT_NONE,
         .why = "",
     },
     {
         .name = "exactly at the threshold and exactly a quarter: defragment",
         .self_id = 1,
-        .members = { M(1, "a", 100 * MiB, 99 * MiB), M(2, "b", 256 * MiB, 192 * MiB), M(3, "c", 100 * MiB, 99 * MiB) },
+        .members = {M(1, "a", 100 * MiB, 99 * MiB), M(2, "b", 256 * MiB, 192 * MiB),
+                    M(3, "c", 100 * MiB, 99 * MiB)},
         .type = MACT_DEFRAG,
         .id = 2,
     },
@@ -92,21 +98,24 @@ static const struct tcase cases[] = {
         .name = "threshold 0: no defrag without an alarm",
         .self_id = 1,
         .threshold = -1,
-        .members = { M(1, "a", 100 * MiB, 1 * MiB), M(2, "b", 400 * MiB, 1 * MiB), M(3, "c", 100 * MiB, 1 * MiB) },
+        .members = {M(1, "a", 100 * MiB, 1 * MiB), M(2, "b", 400 * MiB, 1 * MiB),
+                    M(3, "c", 100 * MiB, 1 * MiB)},
         .type = MACT_NONE,
         .why = "",
     },
     {
         .name = "the leader and a follower need it: the follower first",
         .self_id = 1,
-        .members = { M(1, "a", 400 * MiB, 10 * MiB), M(2, "b", 100 * MiB, 99 * MiB), M(3, "c", 400 * MiB, 10 * MiB) },
+        .members = {M(1, "a", 400 * MiB, 10 * MiB), M(2, "b", 100 * MiB, 99 * MiB),
+                    M(3, "c", 400 * MiB, 10 * MiB)},
         .type = MACT_DEFRAG,
         .id = 3,
     },
     {
         .name = "only the leader needs it: hand leadership to a follower that does not",
         .self_id = 2,
-        .members = { M(1, "a", 100 * MiB, 99 * MiB), M(2, "b", 400 * MiB, 10 * MiB), M(3, "c", 100 * MiB, 99 * MiB) },
+        .members = {M(1, "a", 100 * MiB, 99 * MiB), M(2, "b", 400 * MiB, 10 * MiB),
+                    M(3, "c", 100 * MiB, 99 * MiB)},
         .type = MACT_TRANSFER,
         .id = 1,
         .why = "moving leadership to a before b (the leader",
@@ -114,74 +123,75 @@ static const struct tcase cases[] = {
     {
         .name = "transfer skips a follower that is down",
         .self_id = 2,
-        .members = { DOWN(1, "a"), M(2, "b", 400 * MiB, 10 * MiB), M(3, "c", 100 * MiB, 99 * MiB),
-                     M(4, "d", 100 * MiB, 99 * MiB), M(5, "e", 100 * MiB, 99 * MiB) },
+        .members = {DOWN(1, "a"), M(2, "b", 400 * MiB, 10 * MiB), M(3, "c", 100 * MiB, 99 * MiB),
+                    M(4, "d", 100 * MiB, 99 * MiB), M(5, "e", 100 * MiB, 99 * MiB)},
         .type = MACT_TRANSFER,
         .id = 3,
     },
     {
         .name = "two voters: tolerance 0, never",
         .self_id = 1,
-        .members = { M(1, "a", 100 * MiB, 99 * MiB), M(2, "b", 400 * MiB, 10 * MiB) },
+        .members = {M(1, "a", 100 * MiB, 99 * MiB), M(2, "b", 400 * MiB, 10 * MiB)},
         .type = MACT_NONE,
         .why = "failure tolerance is 0 (2 of 2 voters healthy)",
     },
     {
         .name = "one voter: tolerance 0, never",
         .self_id = 1,
-        .members = { M(1, "a", 400 * MiB, 10 * MiB) },
+        .members = {M(1, "a", 400 * MiB, 10 * MiB)},
         .type = MACT_NONE,
         .why = "failure tolerance is 0 (1 of 1 voters healthy)",
     },
     {
         .name = "three voters, one down: tolerance 0, never",
         .self_id = 1,
-        .members = { M(1, "a", 100 * MiB, 99 * MiB), M(2, "b", 400 * MiB, 10 * MiB), DOWN(3, "c") },
+        .members = {M(1, "a", 100 * MiB, 99 * MiB), M(2, "b", 400 * MiB, 10 * MiB), DOWN(3, "c")},
         .type = MACT_NONE,
         .why = "failure tolerance is 0 (2 of 3 voters healthy)",
     },
     {
         .name = "a member down is never picked, the healthy ones are",
         .self_id = 1,
-        .members = { M(1, "a", 100 * MiB, 99 * MiB), DOWN(2, "b"), M(3, "c", 400 * MiB, 10 * MiB),
-                     M(4, "d", 100 * MiB, 99 * MiB), M(5, "e", 100 * MiB, 99 * MiB) },
+        .members = {M(1, "a", 100 * MiB, 99 * MiB), DOWN(2, "b"), M(3, "c", 400 * MiB, 10 * MiB),
+                    M(4, "d", 100 * MiB, 99 * MiB), M(5, "e", 100 * MiB, 99 * MiB)},
         .type = MACT_DEFRAG,
         .id = 3,
     },
     {
         .name = "a learner does not count as a voter, but is defragmented",
         .self_id = 1,
-        .members = { M(1, "a", 100 * MiB, 99 * MiB), M(2, "b", 100 * MiB, 99 * MiB), M(3, "c", 100 * MiB, 99 * MiB),
-                     LRN(4, "d", 400 * MiB, 10 * MiB) },
+        .members = {M(1, "a", 100 * MiB, 99 * MiB), M(2, "b", 100 * MiB, 99 * MiB),
+                    M(3, "c", 100 * MiB, 99 * MiB), LRN(4, "d", 400 * MiB, 10 * MiB)},
         .type = MACT_DEFRAG,
         .id = 4,
     },
     {
         .name = "a learner beside two voters: tolerance 0",
         .self_id = 1,
-        .members = { M(1, "a", 100 * MiB, 99 * MiB), M(2, "b", 100 * MiB, 99 * MiB), LRN(3, "c", 400 * MiB, 10 * MiB) },
+        .members = {M(1, "a", 100 * MiB, 99 * MiB), M(2, "b", 100 * MiB, 99 * MiB),
+                    LRN(3, "c", 400 * MiB, 10 * MiB)},
         .type = MACT_NONE,
         .why = "failure tolerance is 0",
     },
     {
         .name = "empty db sizes (a reply without them): nothing",
         .self_id = 1,
-        .members = { M(1, "a", 0, 0), M(2, "b", 0, 0), M(3, "c", 0, 0) },
+        .members = {M(1, "a", 0, 0), M(2, "b", 0, 0), M(3, "c", 0, 0)},
         .type = MACT_NONE,
         .why = "",
     },
     {
         .name = "in use larger than the file (bad reply): no free space",
         .self_id = 1,
-        .members = { M(1, "a", 100 * MiB, 200 * MiB), M(2, "b", 100 * MiB, 400 * MiB), M(3, "c", 1, 1) },
+        .members = {M(1, "a", 100 * MiB, 200 * MiB), M(2, "b", 100 * MiB, 400 * MiB), M(3, "c", 1, 1)},
         .type = MACT_NONE,
         .why = "",
     },
     {
         .name = "huge db (1 TiB, half free): defragment",
         .self_id = 1,
-        .members = { M(1, "a", 100 * MiB, 99 * MiB), M(2, "b", 1024 * 1024 * MiB, 512 * 1024 * MiB),
-                     M(3, "c", 100 * MiB, 99 * MiB) },
+        .members = {M(1, "a", 100 * MiB, 99 * MiB), M(2, "b", 1024 * 1024 * MiB, 512 * 1024 * MiB),
+                    M(3, "c", 100 * MiB, 99 * MiB)},
         .type = MACT_DEFRAG,
         .id = 2,
         .why = "512.0 GiB of its 1.0 TiB",
@@ -189,7 +199,7 @@ static const struct tcase cases[] = {
     {
         .name = "no members read: nothing",
         .self_id = 1,
-        .members = { { 0 } },
+        .members = {{0}},
         .type = MACT_NONE,
         .why = "",
     },
@@ -198,7 +208,8 @@ static const struct tcase cases[] = {
         .self_id = 1,
         .revision = 500,
         .compacted = 0,
-        .members = { M(1, "a", 2 * MiB, 2 * MiB), NOSPACE(2, "b", 2 * MiB, 2 * MiB), M(3, "c", 2 * MiB, 2 * MiB) },
+        .members = {M(1, "a", 2 * MiB, 2 * MiB), NOSPACE(2, "b", 2 * MiB, 2 * MiB),
+                    M(3, "c", 2 * MiB, 2 * MiB)},
         .type = MACT_COMPACT,
         .revision_out = 500,
         .why = "NOSPACE alarm on b: compacting to revision 500",
@@ -208,8 +219,8 @@ static const struct tcase cases[] = {
         .self_id = 1,
         .revision = 500,
         .compacted = 500,
-        .members = { NOSPACE(1, "a", 2 * MiB, 256 * KiB), NOSPACE(2, "b", 2 * MiB, 256 * KiB),
-                     NOSPACE(3, "c", 2 * MiB, 256 * KiB) },
+        .members = {NOSPACE(1, "a", 2 * MiB, 256 * KiB), NOSPACE(2, "b", 2 * MiB, 256 * KiB),
+                    NOSPACE(3, "c", 2 * MiB, 256 * KiB)},
         .type = MACT_DEFRAG,
         .id = 2,
         .why = "under a NOSPACE alarm",
@@ -219,8 +230,8 @@ static const struct tcase cases[] = {
         .self_id = 1,
         .revision = 500,
         .compacted = 500,
-        .members = { NOSPACE(1, "a", 2 * MiB, 256 * KiB), NOSPACE(2, "b", 300 * KiB, 256 * KiB),
-                     NOSPACE(3, "c", 300 * KiB, 256 * KiB) },
+        .members = {NOSPACE(1, "a", 2 * MiB, 256 * KiB), NOSPACE(2, "b", 300 * KiB, 256 * KiB),
+                    NOSPACE(3, "c", 300 * KiB, 256 * KiB)},
         .type = MACT_TRANSFER,
         .id = 2,
     },
@@ -229,8 +240,8 @@ static const struct tcase cases[] = {
         .self_id = 1,
         .revision = 500,
         .compacted = 500,
-        .members = { M(1, "a", 300 * KiB, 256 * KiB), NOSPACE(2, "b", 300 * KiB, 256 * KiB),
-                     M(3, "c", 300 * KiB, 256 * KiB) },
+        .members = {M(1, "a", 300 * KiB, 256 * KiB), NOSPACE(2, "b", 300 * KiB, 256 * KiB),
+                    M(3, "c", 300 * KiB, 256 * KiB)},
         .type = MACT_DISARM,
         .id = 2,
         .why = "clearing the NOSPACE alarm of b",
@@ -240,8 +251,8 @@ static const struct tcase cases[] = {
         .self_id = 1,
         .revision = 500,
         .compacted = 500,
-        .members = { NOSPACE(1, "a", 300 * KiB, 256 * KiB), NOSPACE(2, "b", 300 * KiB, 256 * KiB),
-                     M(3, "c", 300 * KiB, 256 * KiB) },
+        .members = {NOSPACE(1, "a", 300 * KiB, 256 * KiB), NOSPACE(2, "b", 300 * KiB, 256 * KiB),
+                    M(3, "c", 300 * KiB, 256 * KiB)},
         .type = MACT_DISARM,
         .id = 1,
         .why = "clearing the NOSPACE alarm of a, b:",
@@ -251,7 +262,7 @@ static const struct tcase cases[] = {
         .self_id = 1,
         .revision = 500,
         .compacted = 500,
-        .members = { NOSPACE(1, "a", 2 * MiB, 256 * KiB), NOSPACE(2, "b", 2 * MiB, 256 * KiB) },
+        .members = {NOSPACE(1, "a", 2 * MiB, 256 * KiB), NOSPACE(2, "b", 2 * MiB, 256 * KiB)},
         .type = MACT_NONE,
         .why = "failure tolerance is 0",
     },
@@ -261,10 +272,11 @@ static const struct tcase cases[] = {
         .revision = 500,
         .compacted = 500,
         .last_disarm = NOW - 10 * SEC,
-        .members = { NOSPACE(1, "a", 2 * MiB, 2 * MiB - 4 * KiB), M(2, "b", 2 * MiB, 2 * MiB - 4 * KiB),
-                     M(3, "c", 2 * MiB, 2 * MiB - 4 * KiB) },
+        .members = {NOSPACE(1, "a", 2 * MiB, 2 * MiB - 4 * KiB), M(2, "b", 2 * MiB, 2 * MiB - 4 * KiB),
+                    M(3, "c", 2 * MiB, 2 * MiB - 4 * KiB)},
         .type = MACT_NONE,
-        .why = "does not fit etcd's quota (quota-backend-bytes); delete data or raise the quota; clearing it again "
+        .why = "does not fit etcd's quota (quota-backend-bytes); delete data or raise the quota; clearing "
+               "it again "
                "in 20s",
     },
     {
@@ -274,7 +286,8 @@ static const struct tcase cases[] = {
         .compacted = 500,
         .reclaimed = true,
         .last_disarm = NOW - 10 * SEC,
-        .members = { NOSPACE(1, "a", 2 * MiB, 2 * MiB - 4 * KiB), M(2, "b", 2 * MiB, 2 * MiB), M(3, "c", 2 * MiB, 2 * MiB) },
+        .members = {NOSPACE(1, "a", 2 * MiB, 2 * MiB - 4 * KiB), M(2, "b", 2 * MiB, 2 * MiB),
+                    M(3, "c", 2 * MiB, 2 * MiB)},
         .type = MACT_DISARM,
         .id = 1,
     },
@@ -284,7 +297,8 @@ static const struct tcase cases[] = {
         .revision = 500,
         .compacted = 500,
         .last_disarm = NOW - 31 * SEC,
-        .members = { NOSPACE(1, "a", 2 * MiB, 2 * MiB), M(2, "b", 2 * MiB, 2 * MiB), M(3, "c", 2 * MiB, 2 * MiB) },
+        .members = {NOSPACE(1, "a", 2 * MiB, 2 * MiB), M(2, "b", 2 * MiB, 2 * MiB),
+                    M(3, "c", 2 * MiB, 2 * MiB)},
         .type = MACT_DISARM,
         .id = 1,
     },
@@ -293,7 +307,8 @@ static const struct tcase cases[] = {
         .self_id = 1,
         .revision = 510,
         .compacted = 500,
-        .members = { NOSPACE(1, "a", 2 * MiB, 2 * MiB), M(2, "b", 2 * MiB, 2 * MiB), M(3, "c", 2 * MiB, 2 * MiB) },
+        .members = {NOSPACE(1, "a", 2 * MiB, 2 * MiB), M(2, "b", 2 * MiB, 2 * MiB),
+                    M(3, "c", 2 * MiB, 2 * MiB)},
         .type = MACT_COMPACT,
         .revision_out = 510,
     },
@@ -302,7 +317,8 @@ static const struct tcase cases[] = {
         .self_id = 1,
         .revision = 500,
         .compacted = 500,
-        .members = { M(1, "a", 600 * KiB, 600 * KiB), NOSPACE(2, "b", 600 * KiB, 540 * KiB), M(3, "c", 600 * KiB, 600 * KiB) },
+        .members = {M(1, "a", 600 * KiB, 600 * KiB), NOSPACE(2, "b", 600 * KiB, 540 * KiB),
+                    M(3, "c", 600 * KiB, 600 * KiB)},
         .type = MACT_DISARM,
         .id = 2,
     },
@@ -310,16 +326,18 @@ static const struct tcase cases[] = {
 
 static void run_case(const struct tcase *t, struct maction *a) {
         struct mstate s = {
-                .self_id = t->self_id,
-                .members = t->members,
-                .threshold = t->threshold == 0 ? THRESH : t->threshold < 0 ? 0 : t->threshold,
-                .revision = t->revision,
-                .compacted = t->compacted,
-                .reclaimed = t->reclaimed,
-                .now = NOW,
-                .last_disarm = t->last_disarm,
-                .cooldown = COOLDOWN,
-                .disarm_backoff = BACKOFF,
+            .self_id = t->self_id,
+            .members = t->members,
+            .threshold = t->threshold == 0  ? THRESH
+                         : t->threshold < 0 ? 0
+                                            : t->threshold,
+            .revision = t->revision,
+            .compacted = t->compacted,
+            .reclaimed = t->reclaimed,
+            .now = NOW,
+            .last_disarm = t->last_disarm,
+            .cooldown = COOLDOWN,
+            .disarm_backoff = BACKOFF,
         };
         while (s.n_members < MAXN && t->members[s.n_members].id)
                 s.n_members++;
@@ -330,11 +348,11 @@ START_TEST(test_table) {
         const struct tcase *t = &cases[_i];
         struct maction a;
         run_case(t, &a);
-        ck_assert_msg(a.type == t->type, "%s: got %s (%s), want %s", t->name, maction_to_string(a.type), a.why,
-                      maction_to_string(t->type));
+        ck_assert_msg(a.type == t->type, "%s: got %s (%s), want %s", t->name, maction_to_string(a.type),
+                      a.why, maction_to_string(t->type));
         if (t->id)
-                ck_assert_msg(a.id == t->id, "%s: id %llu, want %llu", t->name, (unsigned long long) a.id,
-                              (unsigned long long) t->id);
+                ck_assert_msg(a.id == t->id, "%s: id %llu, want %llu", t->name, (unsigned long long)a.id,
+                              (unsigned long long)t->id);
         if (t->revision_out)
                 ck_assert_int_eq(a.revision, t->revision_out);
         if (t->why && !t->why[0])
@@ -350,7 +368,8 @@ START_TEST(test_pure) {
                 struct tcase copy = cases[i];
                 struct maction a;
                 run_case(&copy, &a);
-                ck_assert_msg(memcmp(&copy, &cases[i], sizeof copy) == 0, "%s: input changed", cases[i].name);
+                ck_assert_msg(memcmp(&copy, &cases[i], sizeof copy) == 0, "%s: input changed",
+                              cases[i].name);
         }
 }
 END_TEST
@@ -358,10 +377,15 @@ END_TEST
 /* Cool-down: a member defragmented a minute ago is not picked again; after
  * the cool-down it is. */
 START_TEST(test_cooldown) {
-        struct mmember ms[3] = { M(1, "a", 100 * MiB, 99 * MiB), M(2, "b", 400 * MiB, 10 * MiB),
-                                 M(3, "c", 100 * MiB, 99 * MiB) };
-        struct mstate s = { .self_id = 1, .members = ms, .n_members = 3, .threshold = THRESH, .now = NOW,
-                            .cooldown = COOLDOWN, .disarm_backoff = BACKOFF };
+        struct mmember ms[3] = {M(1, "a", 100 * MiB, 99 * MiB), M(2, "b", 400 * MiB, 10 * MiB),
+                                M(3, "c", 100 * MiB, 99 * MiB)};
+        struct mstate s = {.self_id = 1,
+                           .members = ms,
+                           .n_members = 3,
+                           .threshold = THRESH,
+                           .now = NOW,
+                           .cooldown = COOLDOWN,
+                           .disarm_backoff = BACKOFF};
         struct maction a;
         ms[1].defragged_at = NOW - 60 * SEC;
         maintenance_decide(&s, &a);
@@ -377,10 +401,17 @@ END_TEST
  * coordinating, with no memory) defragments a, then clears the alarm. Never
  * two defrags at once (one action per step), never the leader. */
 START_TEST(test_sim_nospace) {
-        struct mmember ms[3] = { NOSPACE(1, "a", 2 * MiB, 2 * MiB - 100 * KiB),
-                                 M(2, "b", 2 * MiB, 2 * MiB - 100 * KiB), M(3, "c", 2 * MiB, 2 * MiB - 100 * KiB) };
-        struct mstate s = { .self_id = 1, .members = ms, .n_members = 3, .threshold = THRESH, .revision = 900,
-                            .now = NOW, .cooldown = COOLDOWN, .disarm_backoff = BACKOFF };
+        struct mmember ms[3] = {NOSPACE(1, "a", 2 * MiB, 2 * MiB - 100 * KiB),
+                                M(2, "b", 2 * MiB, 2 * MiB - 100 * KiB),
+                                M(3, "c", 2 * MiB, 2 * MiB - 100 * KiB)};
+        struct mstate s = {.self_id = 1,
+                           .members = ms,
+                           .n_members = 3,
+                           .threshold = THRESH,
+                           .revision = 900,
+                           .now = NOW,
+                           .cooldown = COOLDOWN,
+                           .disarm_backoff = BACKOFF};
         struct maction a;
         char order[64] = "";
         bool cleared = false;
@@ -433,34 +464,35 @@ START_TEST(test_parse_size) {
                 int r;
                 int64_t v;
         } t[] = {
-                { "0", 0, 0 },
-                { "100000", 0, 100000 },
-                { "512K", 0, 512 * KiB },
-                { "64M", 0, 64 * MiB },
-                { "64MiB", 0, 64 * MiB },
-                { "64MB", 0, 64 * MiB },
-                { "1g", 0, 1024 * MiB },
-                { "2T", 0, 2LL * 1024 * 1024 * MiB },
-                { "5B", 0, 5 },
-                { "", -EINVAL, 0 },
-                { "-1", -EINVAL, 0 },
-                { "M", -EINVAL, 0 },
-                { "12X", -EINVAL, 0 },
-                { "1.5M", -EINVAL, 0 },
-                { "64M ", -EINVAL, 0 },
-                { "99999999999999999999", -EINVAL, 0 },
-                { "9000000T", -EINVAL, 0 },
+            {"0", 0, 0},
+            {"100000", 0, 100000},
+            {"512K", 0, 512 * KiB},
+            {"64M", 0, 64 * MiB},
+            {"64MiB", 0, 64 * MiB},
+            {"64MB", 0, 64 * MiB},
+            {"1g", 0, 1024 * MiB},
+            {"2T", 0, 2LL * 1024 * 1024 * MiB},
+            {"5B", 0, 5},
+            {"", -EINVAL, 0},
+            {"-1", -EINVAL, 0},
+            {"M", -EINVAL, 0},
+            {"12X", -EINVAL, 0},
+            {"1.5M", -EINVAL, 0},
+            {"64M ", -EINVAL, 0},
+            {"99999999999999999999", -EINVAL, 0},
+            {"9000000T", -EINVAL, 0},
         };
         for (size_t i = 0; i < ELEMENTSOF(t); i++) {
                 int64_t v = -7;
                 int r = maint_parse_size(t[i].in, &v);
                 ck_assert_msg(r == t[i].r, "'%s': %d, want %d", t[i].in, r, t[i].r);
                 if (r == 0)
-                        ck_assert_msg(v == t[i].v, "'%s': %lld, want %lld", t[i].in, (long long) v, (long long) t[i].v);
+                        ck_assert_msg(v == t[i].v, "'%s': %lld, want %lld", t[i].in, (long long)v,
+                                      (long long)t[i].v);
                 else
                         ck_assert_msg(v == -7, "'%s': output written on failure", t[i].in);
         }
-        ck_assert_int_eq(maint_parse_size(NULL, &(int64_t){ 0 }), -EINVAL);
+        ck_assert_int_eq(maint_parse_size(NULL, &(int64_t){0}), -EINVAL);
 }
 END_TEST
 
@@ -482,7 +514,7 @@ END_TEST
 static Suite *maintenance_suite(void) {
         Suite *s = suite_create("maintenance");
         TCase *tc = tcase_create("decide");
-        tcase_add_loop_test(tc, test_table, 0, (int) ELEMENTSOF(cases));
+        tcase_add_loop_test(tc, test_table, 0, (int)ELEMENTSOF(cases));
         tcase_add_test(tc, test_pure);
         tcase_add_test(tc, test_cooldown);
         tcase_add_test(tc, test_sim_nospace);

@@ -71,7 +71,8 @@ START_TEST(test_plan) {
         ck_assert_int_eq(pkg_plan("x", PKG_UNINSTALLED, false, &ifcmd, &cmd), 0);
         ck_assert_ptr_null(cmd);
         ck_assert_int_eq(pkg_plan("x", PKG_INSTALLED, false, &ifcmd, &cmd), 0);
-        ck_assert_ptr_nonnull(strstr(cmd, "DEBIAN_FRONTEND=noninteractive APT_LISTCHANGES_FRONTEND=none apt-get install -y"));
+        ck_assert_ptr_nonnull(
+            strstr(cmd, "DEBIAN_FRONTEND=noninteractive APT_LISTCHANGES_FRONTEND=none apt-get install -y"));
         ck_assert_ptr_nonnull(strstr(cmd, "-- 'x'"));
         ck_assert_ptr_null(ifcmd);
         free(cmd);
@@ -84,7 +85,8 @@ START_TEST(test_plan) {
         ck_assert_ptr_nonnull(strstr(cmd, "apt-get install"));
         free(cmd);
         ck_assert_int_eq(pkg_plan("lib.x+y:amd64", PKG_NEWEST, true, &ifcmd, &cmd), 0);
-        ck_assert_ptr_nonnull(strstr(ifcmd, "apt-get -s -q install -- 'lib.x+y:amd64' | grep -qF 'Inst lib.x+y '"));
+        ck_assert_ptr_nonnull(
+            strstr(ifcmd, "apt-get -s -q install -- 'lib.x+y:amd64' | grep -qF 'Inst lib.x+y '"));
         free(ifcmd);
         free(cmd);
 }

@@ -21,8 +21,8 @@ static const char rfc_pub[] = "-----BEGIN PUBLIC KEY-----\n"
                               "MCowBQYDK2VwAyEA11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\n"
                               "-----END PUBLIC KEY-----\n";
 static const char rfc_sig_empty[] =
-        "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e3"
-        "9701cf9b46bd25bf5f0595bbe24655141438e7a100b";
+    "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e3"
+    "9701cf9b46bd25bf5f0595bbe24655141438e7a100b";
 static const char ec_pub[] = "-----BEGIN PUBLIC KEY-----\n"
                              "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEFysgRxezfIGhEyR6MHYFAUc23B8e\n"
                              "xENTSMA/TIP9VVym3ui26lZA/bj7VLsbmzmrccsKBq5jP2CTTxLMIwIurQ==\n"
@@ -44,9 +44,9 @@ START_TEST(test_canonical_layout) {
         ck_assert_uint_eq(len, tl + 4 * 8 + 2 + 2 + 2 + 3);
         ck_assert_mem_eq(b, SIGN_TAG "\0", tl);
         const unsigned char *p = b + tl;
-        static const unsigned char want[] = { 0,   0,   0, 0, 0,   0,   0, 2, '1', '2', 0,   0, 0,  0,
-                                              0,   0,   0, 2, 'a', 'b', 0, 0, 0,   0,   0,   0, 0,  2,
-                                              'c', 'd', 0, 0, 0,   0,   0, 0, 0,   3,   'x', 0, 'y' };
+        static const unsigned char want[] = {0,   0,   0, 0, 0,   0,   0, 2, '1', '2', 0,   0, 0,  0,
+                                             0,   0,   0, 2, 'a', 'b', 0, 0, 0,   0,   0,   0, 0,  2,
+                                             'c', 'd', 0, 0, 0,   0,   0, 0, 0,   3,   'x', 0, 'y'};
         ck_assert_uint_eq(len - tl, sizeof want);
         ck_assert_mem_eq(p, want, sizeof want);
 }
@@ -59,9 +59,9 @@ START_TEST(test_canonical_unambiguous) {
                 int64_t id;
                 const char *prev, *hash, *graph;
         } t[] = {
-                { 1, "", "h", "g" },   { 11, "", "h", "g" }, { 1, "1", "h", "g" }, { 1, "ab", "c", "g" },
-                { 1, "a", "bc", "g" }, { 1, "", "hg", "" },  { 1, "", "h", "g " }, { 2, "", "h", "g" },
-                { 1, "", "", "hg" },   { 1, "h", "", "g" },  { -1, "", "h", "g" },
+            {1, "", "h", "g"},   {11, "", "h", "g"}, {1, "1", "h", "g"}, {1, "ab", "c", "g"},
+            {1, "a", "bc", "g"}, {1, "", "hg", ""},  {1, "", "h", "g "}, {2, "", "h", "g"},
+            {1, "", "", "hg"},   {1, "h", "", "g"},  {-1, "", "h", "g"},
         };
         unsigned char *bufs[ELEMENTSOF(t)];
         size_t lens[ELEMENTSOF(t)];
@@ -93,10 +93,9 @@ START_TEST(test_rfc8032_vector) {
 
         ck_assert_str_eq(sign_key_fingerprint(k), sign_key_fingerprint(pub));
         /* fingerprint = sha256 of the raw public key (d75a98...511a) */
-        static const unsigned char raw[] = { 0xd7, 0x5a, 0x98, 0x01, 0x82, 0xb1, 0x0a, 0xb7,
-                                             0xd5, 0x4b, 0xfe, 0xd3, 0xc9, 0x64, 0x07, 0x3a,
-                                             0x0e, 0xe1, 0x72, 0xf3, 0xda, 0xa6, 0x23, 0x25,
-                                             0xaf, 0x02, 0x1a, 0x68, 0xf7, 0x07, 0x51, 0x1a };
+        static const unsigned char raw[] = {0xd7, 0x5a, 0x98, 0x01, 0x82, 0xb1, 0x0a, 0xb7, 0xd5, 0x4b, 0xfe,
+                                            0xd3, 0xc9, 0x64, 0x07, 0x3a, 0x0e, 0xe1, 0x72, 0xf3, 0xda, 0xa6,
+                                            0x23, 0x25, 0xaf, 0x02, 0x1a, 0x68, 0xf7, 0x07, 0x51, 0x1a};
         char fpr[65];
         sha256_hex(raw, sizeof raw, fpr);
         ck_assert_str_eq(sign_key_fingerprint(pub), fpr);
@@ -138,7 +137,7 @@ START_TEST(test_verify_edges) {
         strlcpy(bad, sig, sizeof bad);
         for (char *p = bad; *p; p++)
                 if (*p >= 'a' && *p <= 'f')
-                        *p = (char) (*p - 'a' + 'A');
+                        *p = (char)(*p - 'a' + 'A');
         ck_assert_int_eq(sign_verify_data(pub, "data", 4, bad), 0);
         strlcpy(bad, sig, sizeof bad);
         bad[5] = 'g';
@@ -156,12 +155,11 @@ START_TEST(test_key_refusals) {
         char err[512];
 
         ck_assert_int_eq(
-                sign_key_from_pem(rfc_pub, strlen(rfc_pub), true, "deploy.pub", &k, err, sizeof err),
-                -EINVAL);
+            sign_key_from_pem(rfc_pub, strlen(rfc_pub), true, "deploy.pub", &k, err, sizeof err), -EINVAL);
         ck_assert_ptr_nonnull(strstr(err, "'deploy.pub' is a public key, but a private key is needed"));
         ck_assert_int_eq(
-                sign_key_from_pem(rfc_priv, strlen(rfc_priv), false, "deploy.key", &k, err, sizeof err),
-                -EINVAL);
+            sign_key_from_pem(rfc_priv, strlen(rfc_priv), false, "deploy.key", &k, err, sizeof err),
+            -EINVAL);
         ck_assert_ptr_nonnull(strstr(err, "'deploy.key' is a private key"));
         ck_assert_int_eq(sign_key_from_pem("garbage\n", 8, true, "g", &k, err, sizeof err), -EINVAL);
         ck_assert_ptr_nonnull(strstr(err, "'g' is not a PEM private key"));
@@ -191,7 +189,7 @@ static void tmpdir(char *buf, size_t len) {
 START_TEST(test_files) {
         char dir[256], path[512], err[512], fpr[SIGN_FPR_LEN + 1];
         struct sign_key *k = NULL;
-        struct sign_keyring kr = { 0 };
+        struct sign_keyring kr = {0};
         struct stat st;
 
         tmpdir(dir, sizeof dir);
@@ -247,13 +245,13 @@ static void signed_record(struct deploy *d, struct sign_keyring *kr) {
         struct sign_key *k = load(rfc_priv, true);
         ck_assert_int_eq(deploy_sign(d, k), 0);
         sign_key_free(k);
-        *kr = (struct sign_keyring){ 0 };
+        *kr = (struct sign_keyring){0};
         ck_assert_int_eq(sign_keyring_add(kr, load(rfc_pub, false)), 1);
 }
 
 START_TEST(test_deploy_verify) {
         struct deploy d, back;
-        struct sign_keyring kr, none = { 0 };
+        struct sign_keyring kr, none = {0};
         char why[512];
 
         signed_record(&d, &kr);
@@ -315,12 +313,12 @@ START_TEST(test_decode_signature_fields) {
         static const struct {
                 const char *field, *value, *want;
         } t[] = {
-                { "signature", "abcd",
-                  "'signature' must be 128 lowercase hex digits (an Ed25519 signature), got 4 characters" },
-                { "signature", "", "got 0 characters" },
-                { "signer", "abcd", "'signer' must be 64 lowercase hex digits" },
-                { "signature", NULL, "deploy record has 'signer' without 'signature'" },
-                { "signer", NULL, "deploy record has 'signature' without 'signer'" },
+            {"signature", "abcd",
+             "'signature' must be 128 lowercase hex digits (an Ed25519 signature), got 4 characters"},
+            {"signature", "", "got 0 characters"},
+            {"signer", "abcd", "'signer' must be 64 lowercase hex digits"},
+            {"signature", NULL, "deploy record has 'signer' without 'signature'"},
+            {"signer", NULL, "deploy record has 'signature' without 'signer'"},
         };
         for (size_t i = 0; i < ELEMENTSOF(t); i++) {
                 json_t *c = json_deep_copy(j);
@@ -338,7 +336,7 @@ START_TEST(test_decode_signature_fields) {
         strlcpy(up, d.signature, sizeof up);
         for (char *p = up; *p; p++)
                 if (*p >= 'a' && *p <= 'f')
-                        *p = (char) (*p - 'a' + 'A');
+                        *p = (char)(*p - 'a' + 'A');
         json_object_set_new(c, "signature", json_string(up));
         ck_assert_int_eq(deploy_from_json(c, &back, why, sizeof why), -EBADMSG);
         json_object_set_new(c, "signature", json_integer(5));

@@ -23,41 +23,41 @@ struct dcase {
 };
 
 static const struct dcase cases[] = {
-        /* converged: nothing */
-        { "active", "enabled", "loaded", SVC_RUNNING, SVC_ENABLED, false, 0, 0, 0, 0, 0, NULL },
-        { "inactive", "disabled", "loaded", SVC_STOPPED, SVC_DISABLED, false, 0, 0, 0, 0, 0, NULL },
-        { "failed", "disabled", "loaded", SVC_STOPPED, SVC_STARTUP_UNSET, false, 0, 0, 0, 0, 0, NULL },
-        { "active", "static", "loaded", SVC_RUNNING, SVC_STARTUP_UNSET, false, 0, 0, 0, 0, 0, NULL },
-        { "activating", "enabled", "loaded", SVC_RUNNING, SVC_STARTUP_UNSET, false, 0, 0, 0, 0, 0, NULL },
-        { "active", "enabled-runtime", "loaded", SVC_STATE_UNSET, SVC_ENABLED, false, 0, 0, 0, 0, 0, NULL },
-        /* nothing managed: nothing, whatever the unit does */
-        { "inactive", "disabled", "loaded", SVC_STATE_UNSET, SVC_STARTUP_UNSET, false, 0, 0, 0, 0, 0, NULL },
-        /* stopped by hand: start; disabled: enable */
-        { "inactive", "enabled", "loaded", SVC_RUNNING, SVC_ENABLED, false, 0, 0, 1, 0, 0, NULL },
-        { "failed", "disabled", "loaded", SVC_RUNNING, SVC_ENABLED, false, 1, 0, 1, 0, 0, NULL },
-        { "active", "enabled", "loaded", SVC_STOPPED, SVC_DISABLED, false, 0, 1, 0, 1, 0, NULL },
-        { "reloading", "linked", "loaded", SVC_STOPPED, SVC_DISABLED, false, 0, 1, 0, 1, 0, NULL },
-        /* a static unit is "not enabled" already, and cannot be enabled */
-        { "inactive", "static", "loaded", SVC_STATE_UNSET, SVC_DISABLED, false, 0, 0, 0, 0, 0, NULL },
-        { "inactive", "static", "loaded", SVC_RUNNING, SVC_ENABLED, false, 0, 0, 0, 0, 0, "no [Install]" },
-        /* missing or masked units */
-        { "inactive", "", "not-found", SVC_RUNNING, SVC_STARTUP_UNSET, false, 0, 0, 0, 0, 0, "not found" },
-        { "inactive", "", "not-found", SVC_STOPPED, SVC_DISABLED, false, 0, 0, 0, 0, 0, NULL },
-        { "inactive", "masked", "masked", SVC_RUNNING, SVC_STARTUP_UNSET, false, 0, 0, 0, 0, 0, "masked" },
-        { "inactive", "masked", "masked", SVC_STOPPED, SVC_STARTUP_UNSET, false, 0, 0, 0, 0, 0, NULL },
-        /* notify: restart a running (or to-be-running) unit, never a stopped one */
-        { "active", "enabled", "loaded", SVC_RUNNING, SVC_STARTUP_UNSET, true, 0, 0, 0, 0, 1, NULL },
-        { "inactive", "enabled", "loaded", SVC_RUNNING, SVC_STARTUP_UNSET, true, 0, 0, 0, 0, 1, NULL },
-        { "active", "enabled", "loaded", SVC_STATE_UNSET, SVC_STARTUP_UNSET, true, 0, 0, 0, 0, 1, NULL },
-        { "inactive", "enabled", "loaded", SVC_STATE_UNSET, SVC_STARTUP_UNSET, true, 0, 0, 0, 0, 0, NULL },
-        { "inactive", "enabled", "loaded", SVC_STOPPED, SVC_STARTUP_UNSET, true, 0, 0, 0, 0, 0, NULL },
+    /* converged: nothing */
+    {"active", "enabled", "loaded", SVC_RUNNING, SVC_ENABLED, false, 0, 0, 0, 0, 0, NULL},
+    {"inactive", "disabled", "loaded", SVC_STOPPED, SVC_DISABLED, false, 0, 0, 0, 0, 0, NULL},
+    {"failed", "disabled", "loaded", SVC_STOPPED, SVC_STARTUP_UNSET, false, 0, 0, 0, 0, 0, NULL},
+    {"active", "static", "loaded", SVC_RUNNING, SVC_STARTUP_UNSET, false, 0, 0, 0, 0, 0, NULL},
+    {"activating", "enabled", "loaded", SVC_RUNNING, SVC_STARTUP_UNSET, false, 0, 0, 0, 0, 0, NULL},
+    {"active", "enabled-runtime", "loaded", SVC_STATE_UNSET, SVC_ENABLED, false, 0, 0, 0, 0, 0, NULL},
+    /* nothing managed: nothing, whatever the unit does */
+    {"inactive", "disabled", "loaded", SVC_STATE_UNSET, SVC_STARTUP_UNSET, false, 0, 0, 0, 0, 0, NULL},
+    /* stopped by hand: start; disabled: enable */
+    {"inactive", "enabled", "loaded", SVC_RUNNING, SVC_ENABLED, false, 0, 0, 1, 0, 0, NULL},
+    {"failed", "disabled", "loaded", SVC_RUNNING, SVC_ENABLED, false, 1, 0, 1, 0, 0, NULL},
+    {"active", "enabled", "loaded", SVC_STOPPED, SVC_DISABLED, false, 0, 1, 0, 1, 0, NULL},
+    {"reloading", "linked", "loaded", SVC_STOPPED, SVC_DISABLED, false, 0, 1, 0, 1, 0, NULL},
+    /* a static unit is "not enabled" already, and cannot be enabled */
+    {"inactive", "static", "loaded", SVC_STATE_UNSET, SVC_DISABLED, false, 0, 0, 0, 0, 0, NULL},
+    {"inactive", "static", "loaded", SVC_RUNNING, SVC_ENABLED, false, 0, 0, 0, 0, 0, "no [Install]"},
+    /* missing or masked units */
+    {"inactive", "", "not-found", SVC_RUNNING, SVC_STARTUP_UNSET, false, 0, 0, 0, 0, 0, "not found"},
+    {"inactive", "", "not-found", SVC_STOPPED, SVC_DISABLED, false, 0, 0, 0, 0, 0, NULL},
+    {"inactive", "masked", "masked", SVC_RUNNING, SVC_STARTUP_UNSET, false, 0, 0, 0, 0, 0, "masked"},
+    {"inactive", "masked", "masked", SVC_STOPPED, SVC_STARTUP_UNSET, false, 0, 0, 0, 0, 0, NULL},
+    /* notify: restart a running (or to-be-running) unit, never a stopped one */
+    {"active", "enabled", "loaded", SVC_RUNNING, SVC_STARTUP_UNSET, true, 0, 0, 0, 0, 1, NULL},
+    {"inactive", "enabled", "loaded", SVC_RUNNING, SVC_STARTUP_UNSET, true, 0, 0, 0, 0, 1, NULL},
+    {"active", "enabled", "loaded", SVC_STATE_UNSET, SVC_STARTUP_UNSET, true, 0, 0, 0, 0, 1, NULL},
+    {"inactive", "enabled", "loaded", SVC_STATE_UNSET, SVC_STARTUP_UNSET, true, 0, 0, 0, 0, 0, NULL},
+    {"inactive", "enabled", "loaded", SVC_STOPPED, SVC_STARTUP_UNSET, true, 0, 0, 0, 0, 0, NULL},
 };
 
 START_TEST(test_decide) {
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
                 const struct dcase *c = &cases[i];
                 struct svc_props p;
-                struct res_svc want = { .state = c->state, .startup = c->startup };
+                struct res_svc want = {.state = c->state, .startup = c->startup};
                 struct svc_plan plan;
 
                 snprintf(p.active, sizeof p.active, "%s", c->active);
@@ -67,17 +67,19 @@ START_TEST(test_decide) {
                 svc_decide(&p, &want, c->refresh, &plan);
                 ck_assert_msg(memcmp(&copy, &p, sizeof p) == 0, "case %zu: input changed", i);
                 if (c->error) {
-                        ck_assert_msg(plan.error && strstr(plan.error, c->error), "case %zu: want error '%s', got '%s'",
-                                      i, c->error, plan.error ? plan.error : "(none)");
+                        ck_assert_msg(plan.error && strstr(plan.error, c->error),
+                                      "case %zu: want error '%s', got '%s'", i, c->error,
+                                      plan.error ? plan.error : "(none)");
                         continue;
                 }
                 ck_assert_msg(!plan.error, "case %zu: unexpected error '%s'", i, plan.error);
-                ck_assert_msg(plan.enable == c->enable && plan.disable == c->disable && plan.start == c->start &&
-                                  plan.stop == c->stop && plan.restart == c->restart,
-                              "case %zu (%s/%s, want %d/%d refresh %d): got enable %d disable %d start %d stop %d "
-                              "restart %d",
-                              i, c->active, c->unitfile, c->state, c->startup, c->refresh, plan.enable, plan.disable,
-                              plan.start, plan.stop, plan.restart);
+                ck_assert_msg(
+                    plan.enable == c->enable && plan.disable == c->disable && plan.start == c->start &&
+                        plan.stop == c->stop && plan.restart == c->restart,
+                    "case %zu (%s/%s, want %d/%d refresh %d): got enable %d disable %d start %d stop %d "
+                    "restart %d",
+                    i, c->active, c->unitfile, c->state, c->startup, c->refresh, plan.enable, plan.disable,
+                    plan.start, plan.stop, plan.restart);
                 ck_assert(svc_plan_empty(&plan) ==
                           !(c->enable || c->disable || c->start || c->stop || c->restart));
         }
@@ -139,9 +141,9 @@ START_TEST(test_unit_name) {
         ck_assert_str_eq(buf, "nginx.service");
         ck_assert_int_eq(svc_unit_name("foo.timer", buf, sizeof buf), 0);
         ck_assert_str_eq(buf, "foo.timer");
-        ck_assert_int_eq(svc_unit_name("0123456789012345678901234567890123456789012345678901234567890", buf,
-                                       sizeof buf),
-                         -ENAMETOOLONG);
+        ck_assert_int_eq(
+            svc_unit_name("0123456789012345678901234567890123456789012345678901234567890", buf, sizeof buf),
+            -ENAMETOOLONG);
 }
 END_TEST
 

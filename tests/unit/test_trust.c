@@ -33,7 +33,7 @@ static void collected(struct collected *c, const char *host, const char *json) {
         char err[256];
         json_t *j = json_loads(json, 0, &je);
         ck_assert_ptr_nonnull(j);
-        *c = (struct collected){ .host = strdup(host) };
+        *c = (struct collected){.host = strdup(host)};
         ck_assert_int_eq(resource_from_json(j, &c->res, err, sizeof err), 0);
         c->key = strdup(c->res.name);
         json_decref(j);
@@ -48,7 +48,7 @@ static size_t count_kind(const struct graph *g, enum res_kind k) {
 
 START_TEST(test_compose_under_trust) {
         static const char deny[] =
-                "graph: g\ncollect:\n- kind: exec\n  pattern: any\n- kind: file\n  pattern: /c/\n";
+            "graph: g\ncollect:\n- kind: exec\n  pattern: any\n- kind: file\n  pattern: /c/\n";
         static const char allow[] = "graph: g\ncollect:\n- kind: exec\n  pattern: any\n  allow_exec: "
                                     "true\n- kind: file\n  pattern: /c/\n";
         static const char files_only[] = "graph: g\ncollect:\n- kind: file\n  pattern: /c/\n";
@@ -63,12 +63,12 @@ START_TEST(test_compose_under_trust) {
                 bool trusted;
                 size_t execs, files, prints;
         } t[] = {
-                { deny, false, 1, 1, 0 },      /* no trust: as before */
-                { deny, true, 0, 1, 0 },       /* trust: exec refused, file kept */
-                { allow, true, 1, 1, 0 },      /* trust, allowed */
-                { allow, false, 1, 1, 0 },     /* allow_exec without trust changes nothing */
-                { files_only, true, 0, 1, 0 }, /* only collected kinds, ever */
-                { files_only, false, 0, 1, 0 },
+            {deny, false, 1, 1, 0},      /* no trust: as before */
+            {deny, true, 0, 1, 0},       /* trust: exec refused, file kept */
+            {allow, true, 1, 1, 0},      /* trust, allowed */
+            {allow, false, 1, 1, 0},     /* allow_exec without trust changes nothing */
+            {files_only, true, 0, 1, 0}, /* only collected kinds, ever */
+            {files_only, false, 0, 1, 0},
         };
         for (size_t i = 0; i < ELEMENTSOF(t); i++) {
                 struct graph *base = parse(t[i].graph);
@@ -103,8 +103,8 @@ static char *signed_payload(int64_t id, const char *graph) {
 }
 
 START_TEST(test_trust_check) {
-        struct agent a = { 0 };
-        struct sign_keyring kr = { 0 };
+        struct agent a = {0};
+        struct sign_keyring kr = {0};
         struct sign_key *k = NULL;
         char err[512];
 

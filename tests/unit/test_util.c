@@ -83,15 +83,15 @@ START_TEST(test_urls_caps_and_uniq) {
         _cleanup_strv_ char **v = NULL;
         char err[256];
 
-        ck_assert_int_eq(urls_parse("http://b:1,http://a:1,http://b:1/,http://c:1,http://a:1", &v, err, sizeof err),
-                         0);
+        ck_assert_int_eq(
+            urls_parse("http://b:1,http://a:1,http://b:1/,http://c:1,http://a:1", &v, err, sizeof err), 0);
         ck_assert_uint_eq(strv_length(v), 3);
         ck_assert_str_eq(v[0], "http://b:1");
         ck_assert_str_eq(v[1], "http://a:1");
         ck_assert_str_eq(v[2], "http://c:1");
 
         /* union: first occurrence order, nothing twice */
-        char *add[] = { (char *) "http://d:1", (char *) "http://a:1", (char *) "http://d:1", NULL };
+        char *add[] = {(char *)"http://d:1", (char *)"http://a:1", (char *)"http://d:1", NULL};
         ck_assert_int_eq(strv_extend_uniq(&v, add), 0);
         ck_assert_uint_eq(strv_length(v), 4);
         ck_assert_str_eq(v[3], "http://d:1");
@@ -250,19 +250,19 @@ START_TEST(test_node_hostname) {
         static const struct {
                 const char *given, *system, *want, *err;
         } cases[] = {
-                { "node1", "sys", "node1", NULL },
-                { "node1", NULL, "node1", NULL },
-                { NULL, "sys-1.example", "sys-1.example", NULL },
-                { NULL, "my_host", NULL, "system host name 'my_host' is not a valid node name" },
-                { NULL, "", NULL, "system host name '' is not a valid node name" },
-                { NULL, NULL, NULL, "system host name '' is not a valid node name" },
-                { "-bad", "sys", NULL, "invalid hostname '-bad'" },
-                { "", "sys", NULL, "invalid hostname ''" },
+            {"node1", "sys", "node1", NULL},
+            {"node1", NULL, "node1", NULL},
+            {NULL, "sys-1.example", "sys-1.example", NULL},
+            {NULL, "my_host", NULL, "system host name 'my_host' is not a valid node name"},
+            {NULL, "", NULL, "system host name '' is not a valid node name"},
+            {NULL, NULL, NULL, "system host name '' is not a valid node name"},
+            {"-bad", "sys", NULL, "invalid hostname '-bad'"},
+            {"", "sys", NULL, "invalid hostname ''"},
         };
         char err[256];
 
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
-                char *h = (char *) "untouched";
+                char *h = (char *)"untouched";
                 err[0] = 0;
                 int r = node_hostname_pick(cases[i].given, cases[i].system, &h, err, sizeof err);
                 if (cases[i].want) {
