@@ -3,7 +3,7 @@
 # export/collect between three agents, deploys, drift repair, a bad deploy,
 # agent and etcd restarts.
 
-load lib
+load agents
 
 setup() {
         mgmt_setup
@@ -18,44 +18,6 @@ teardown() {
 seed_graph() {
         sed "s|/tmp/mgmt|$TMP/mgmt|g" "$BATS_TEST_DIRNAME/../../examples/etcd1$1.yaml" > "$TMP/etcd1$1.yaml"
         echo "$TMP/etcd1$1.yaml"
-}
-
-# write_deploy ID FILE [PREVHASH]: write deploy ID directly (as mgmt-deploy would,
-# minus its validation), so a test can store a graph mgmt-deploy would refuse.
-write_deploy() {
-        local id=$1 file=$2 prev=${3:-} hash payload
-        hash=$(sha256sum < "$file" | cut -d' ' -f1)
-        payload=$(jq -cn --argjson id "$id" --arg hash "$hash" --arg prev "$prev" --rawfile g "$file" \
-                --arg t "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
-                '{id: $id, hash: $hash, previous: (if $prev == "" then null else $prev end), graph: $g, time: $t}')
-        ectl put "/_mgmt/deploy/$id/payload" "$payload" > /dev/null
-        ectl put "/_mgmt/deploy/$id/hash" "$hash" > /dev/null
-        echo "$hash"
-}
-
-status_of() {
-        ectl get --print-value-only "/_mgmt/status/$1"
-}
-
-status_is() { # HOST DEPLOY STATE
-        local s
-        s=$(status_of "$1")
-        [ "$(jq -r .deploy <<< "$s")" = "$2" ] && [ "$(jq -r .state <<< "$s")" = "$3" ]
-}
-
-file_is() { # PATH CONTENT
-        [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]
-}
-
-deploy_graph() { # FILE TAG: a graph writing $TMP/out-${hostname}/f with TAG
-        cat > "$1" <<EOF
-graph: d-$2
-resources:
-  file:
-  - name: f
-    path: "$TMP/out-\${hostname}/f"
-    content: "$2 on \${hostname}"
-EOF
 }
 
 @test "agent: --help, bad flags exit 2" {

@@ -4,7 +4,7 @@
 # never reports, a far-ahead deploy id that is deleted again, and one huge
 # value under /_mgmt/endpoints/ that must not saturate an agent.
 
-load lib
+load agents
 
 setup() {
         mgmt_setup
@@ -15,49 +15,6 @@ setup() {
 
 teardown() {
         mgmt_teardown
-}
-
-# md ARGS...: mgmt-deploy against the test etcd, stderr kept in a log too.
-md() {
-        "$DEPLOY" --seeds "$ETCD_ENDPOINT" "$@" 2> >(tee -a "$TMP/mgmt-deploy.log" >&2)
-}
-
-status_of() {
-        ectl get --print-value-only "/_mgmt/status/$1"
-}
-
-status_is() { # HOST DEPLOY STATE
-        local s
-        s=$(status_of "$1")
-        [ "$(jq -r .deploy <<< "$s")" = "$2" ] && [ "$(jq -r .state <<< "$s")" = "$3" ]
-}
-
-file_is() { # PATH CONTENT
-        [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]
-}
-
-deploy_graph() { # FILE TAG: a graph writing $TMP/out-${hostname}/f with TAG
-        cat > "$1" <<EOG
-graph: d-$2
-resources:
-  file:
-  - name: f
-    path: "$TMP/out-\${hostname}/f"
-    content: "$2 on \${hostname}"
-EOG
-}
-
-# write_deploy ID FILE [PREVHASH]: write deploy ID directly, as mgmt-deploy
-# would minus its validation (a graph it would refuse can be stored).
-write_deploy() {
-        local id=$1 file=$2 prev=${3:-} hash payload
-        hash=$(sha256sum < "$file" | cut -d' ' -f1)
-        payload=$(jq -cn --argjson id "$id" --arg hash "$hash" --arg prev "$prev" --rawfile g "$file" \
-                --arg t "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
-                '{id: $id, hash: $hash, previous: (if $prev == "" then null else $prev end), graph: $g, time: $t}')
-        ectl put "/_mgmt/deploy/$id/payload" "$payload" > /dev/null
-        ectl put "/_mgmt/deploy/$id/hash" "$hash" > /dev/null
-        echo "$hash"
 }
 
 start_agents() { # HOST...

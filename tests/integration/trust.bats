@@ -4,7 +4,7 @@
 # replayed deploys (the previous graph keeps running), key rotation, collected
 # exec under trust, and bad key files and signature fields.
 
-load lib
+load agents
 
 setup() {
         mgmt_setup
@@ -15,39 +15,6 @@ setup() {
 
 teardown() {
         mgmt_teardown
-}
-
-md() {
-        "$DEPLOY" --seeds "$ETCD_ENDPOINT" "$@" 2> >(tee -a "$TMP/mgmt-deploy.log" >&2)
-}
-
-status_of() {
-        ectl get --print-value-only "/_mgmt/status/$1"
-}
-
-status_is() { # HOST DEPLOY STATE
-        local s
-        s=$(status_of "$1")
-        [ "$(jq -r .deploy <<< "$s")" = "$2" ] && [ "$(jq -r .state <<< "$s")" = "$3" ]
-}
-
-status_error_has() { # HOST REGEX
-        status_of "$1" | jq -e --arg re "$2" '.errors | any(test($re))' > /dev/null
-}
-
-file_is() { # PATH CONTENT
-        [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]
-}
-
-deploy_graph() { # FILE TAG: a graph writing $TMP/out-${hostname}/f with TAG
-        cat > "$1" <<EOF
-graph: d-$2
-resources:
-  file:
-  - name: f
-    path: "$TMP/out-\${hostname}/f"
-    content: "$2 on \${hostname}"
-EOF
 }
 
 payload_of() {
