@@ -30,9 +30,9 @@ mkdir -p "$out/corpus" "$out/artifacts"
 # shellcheck disable=SC2046
 "$CLANG" -g -O1 -std=gnu17 -D_GNU_SOURCE -DMGMT_VERSION='"fuzz"' -Ilib \
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-        $(pkg-config --cflags libcurl jansson yaml-0.1 libsystemd libbsd libcrypto) \
+        $(pkg-config --cflags libcurl jansson yaml-0.1 libsystemd libbsd libcrypto libmicrohttpd) \
         -o "$out/fuzz_graph" tests/fuzz/fuzz_graph.c lib/*.c \
-        $(pkg-config --libs libcurl jansson yaml-0.1 libsystemd libbsd libcrypto) -lm
+        $(pkg-config --libs libcurl jansson yaml-0.1 libsystemd libbsd libcrypto libmicrohttpd) -lm
 
 for f in tests/data/graphs/good/*.yaml tests/data/graphs/bad/*.yaml; do
         cp "$f" "$out/corpus/$(basename "$(dirname "$f")")-$(basename "$f")"
