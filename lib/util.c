@@ -366,3 +366,14 @@ int rm_rf(const char *path) {
                 return -errno;
         return 0;
 }
+
+bool url_list_holds(const char *list, const char *url) {
+        size_t n = strlen(url);
+        for (const char *p = list; p && *p;) {
+                const char *e = strchrnul(p, ',');
+                if ((size_t)(e - p) == n && strneq(p, url, n))
+                        return true;
+                p = *e ? e + 1 : e;
+        }
+        return false;
+}

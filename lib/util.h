@@ -17,6 +17,9 @@
 #define URLS_MAX_LEN (64 * 1024)
 #define URLS_MAX 64
 int urls_parse(const char *s, char ***ret, char *err, size_t errlen);
+/* Does the comma-joined URL list (a volunteer or nominated value) hold url,
+ * as a whole entry? */
+bool url_list_holds(const char *list, const char *url);
 /* Host and port of one URL (host without brackets). */
 int url_split(const char *url, char **ret_scheme, char **ret_host, int *ret_port);
 /* True when host is a wildcard (0.0.0.0, ::) or loopback (127/8, ::1, localhost). */

@@ -35,18 +35,6 @@ static struct track *track_get(struct node *n, const char *host) {
         return t;
 }
 
-/* Does the comma-joined URL list (a nominated/volunteer value) hold url? */
-static bool urls_hold(const char *list, const char *url) {
-        size_t n = strlen(url);
-        for (const char *p = list; p && *p;) {
-                const char *e = strchrnul(p, ',');
-                if ((size_t)(e - p) == n && strneq(p, url, n))
-                        return true;
-                p = *e ? e + 1 : e;
-        }
-        return false;
-}
-
 /* The host a member belongs to: its name once started (a name that is not a
  * valid host, e.g. from a hand-made 'etcdctl member add', belongs to none),
  * else, for a learner not yet started, the nominee or volunteer advertising
@@ -56,11 +44,11 @@ static const char *host_of_member(struct node *n, const struct etcd_member *m) {
                 return hostname_is_valid(m->name) ? m->name : NULL;
         for (size_t i = 0; n->nom_hosts && n->nom_hosts[i]; i++)
                 for (size_t j = 0; m->peer_urls[j]; j++)
-                        if (urls_hold(n->nom_urls[i], m->peer_urls[j]))
+                        if (url_list_holds(n->nom_urls[i], m->peer_urls[j]))
                                 return n->nom_hosts[i];
         for (size_t i = 0; n->vol_hosts && n->vol_hosts[i]; i++)
                 for (size_t j = 0; m->peer_urls[j]; j++)
-                        if (urls_hold(n->vol_urls[i], m->peer_urls[j]))
+                        if (url_list_holds(n->vol_urls[i], m->peer_urls[j]))
                                 return n->vol_hosts[i];
         return NULL;
 }
@@ -334,7 +322,7 @@ static void mark_conflicts(struct node *n, struct cstate *s) {
                         if (urls_parse(n->vol_urls[j], &u, err, sizeof err) < 0)
                                 continue;
                         for (size_t k = 0; u[k]; k++)
-                                if (urls_hold(n->vol_urls[i], u[k]))
+                                if (url_list_holds(n->vol_urls[i], u[k]))
                                         h->conflict = n->vol_hosts[j];
                 }
                 for (size_t m = 0; !h->conflict && m < n->members.n; m++) {
@@ -342,7 +330,7 @@ static void mark_conflicts(struct node *n, struct cstate *s) {
                         if (!em->name || !*em->name || streq(em->name, h->name))
                                 continue;
                         for (size_t k = 0; em->peer_urls[k]; k++)
-                                if (urls_hold(n->vol_urls[i], em->peer_urls[k]))
+                                if (url_list_holds(n->vol_urls[i], em->peer_urls[k]))
                                         h->conflict = em->name;
                 }
         }

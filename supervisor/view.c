@@ -132,15 +132,9 @@ static void split_kvs(const struct etcd_kvs *kvs, const char *prefix, char ***ho
 
 /* Does the comma-joined URL list hold any of urls? Returns the first shared one. */
 static const char *shared_url(const char *list, char *const *urls) {
-        for (size_t i = 0; urls && urls[i]; i++) {
-                size_t n = strlen(urls[i]);
-                for (const char *p = list; p && *p;) {
-                        const char *e = strchrnul(p, ',');
-                        if ((size_t)(e - p) == n && strneq(p, urls[i], n))
-                                return urls[i];
-                        p = *e ? e + 1 : e;
-                }
-        }
+        for (size_t i = 0; urls && urls[i]; i++)
+                if (url_list_holds(list, urls[i]))
+                        return urls[i];
         return NULL;
 }
 

@@ -9,6 +9,18 @@
 #include "strv.h"
 #include "util.h"
 
+/* Whole entries only: a URL that is a prefix of another entry is not held. */
+START_TEST(test_url_list_holds) {
+        ck_assert(url_list_holds("http://a:1,http://b:2", "http://b:2"));
+        ck_assert(url_list_holds("http://a:1", "http://a:1"));
+        ck_assert(!url_list_holds("http://a:12,http://b:2", "http://a:1"));
+        ck_assert(!url_list_holds("http://a:1", "http://a:12"));
+        ck_assert(!url_list_holds("", "http://a:1"));
+        ck_assert(!url_list_holds(NULL, "http://a:1"));
+        ck_assert(url_list_holds("x,,http://a:1", "http://a:1"));
+}
+END_TEST
+
 START_TEST(test_b64_roundtrip) {
         static const char *const in[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
         static const char *const out[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
@@ -410,6 +422,7 @@ END_TEST
 static Suite *util_suite(void) {
         Suite *s = suite_create("util");
         TCase *tc = tcase_create("core");
+        tcase_add_test(tc, test_url_list_holds);
         tcase_add_test(tc, test_b64_roundtrip);
         tcase_add_test(tc, test_b64_binary);
         tcase_add_test(tc, test_b64_invalid);
