@@ -6,6 +6,8 @@
 #   deploy_graph FILE TAG       a graph writing $TMP/out-${hostname}/f with TAG
 #   status_of HOST, status_is HOST DEPLOY STATE, status_error_has HOST REGEX
 #   file_is PATH CONTENT
+#   start_etcd_trio             three stock etcd members m1..m3 (static cluster),
+#                               client ports in TRIO_CP[m1..m3]
 
 load lib
 
@@ -55,4 +57,26 @@ resources:
     path: "$TMP/out-\${hostname}/f"
     content: "$2 on \${hostname}"
 EOF
+}
+
+# A three-member etcd cluster with a static --initial-cluster, every member healthy.
+start_etcd_trio() {
+        local cluster="" n
+        declare -gA TRIO_CP TRIO_PP
+        for n in m1 m2 m3; do
+                TRIO_CP[$n]=$(free_port)
+                TRIO_PP[$n]=$(free_port)
+                cluster="$cluster${cluster:+,}$n=http://127.0.0.1:${TRIO_PP[$n]}"
+        done
+        for n in m1 m2 m3; do
+                start_bg "etcd-$n" etcd --name "$n" --data-dir "$TMP/$n.etcd" \
+                        --listen-client-urls "http://127.0.0.1:${TRIO_CP[$n]}" \
+                        --advertise-client-urls "http://127.0.0.1:${TRIO_CP[$n]}" \
+                        --listen-peer-urls "http://127.0.0.1:${TRIO_PP[$n]}" \
+                        --initial-advertise-peer-urls "http://127.0.0.1:${TRIO_PP[$n]}" \
+                        --initial-cluster "$cluster" --initial-cluster-state new
+        done
+        for n in m1 m2 m3; do
+                wait_until 30 etcd_healthy "http://127.0.0.1:${TRIO_CP[$n]}"
+        done
 }

@@ -202,24 +202,9 @@ cpu_ticks() {
 }
 
 @test "hostile: the seed dies and every endpoints key is gone: the agent keeps a list that answers" {
-        local cluster="" n
-        declare -A cp pp
-        for n in m1 m2 m3; do
-                cp[$n]=$(free_port)
-                pp[$n]=$(free_port)
-                cluster="$cluster${cluster:+,}$n=http://127.0.0.1:${pp[$n]}"
-        done
-        for n in m1 m2 m3; do
-                start_bg "etcd-$n" etcd --name "$n" --data-dir "$TMP/$n.etcd" \
-                        --listen-client-urls "http://127.0.0.1:${cp[$n]}" \
-                        --advertise-client-urls "http://127.0.0.1:${cp[$n]}" \
-                        --listen-peer-urls "http://127.0.0.1:${pp[$n]}" \
-                        --initial-advertise-peer-urls "http://127.0.0.1:${pp[$n]}" \
-                        --initial-cluster "$cluster" --initial-cluster-state new
-        done
-        for n in m1 m2 m3; do
-                wait_until 30 etcd_healthy "http://127.0.0.1:${cp[$n]}"
-        done
+        local n
+        start_etcd_trio
+        local -n cp=TRIO_CP
         ETCD_ENDPOINT=http://127.0.0.1:${cp[m2]}
         for n in m2 m3; do
                 ectl put "/_mgmt/endpoints/$n" "http://127.0.0.1:${cp[$n]}" > /dev/null
