@@ -71,14 +71,10 @@ static void on_view(enum node_role r, const struct role_facts *f, struct role_st
                             ret, r, RA_NONE,
                             "not in the member list read elsewhere; waiting for our own etcd to confirm");
                 }
-                if (f->no_server || !f->nominated) {
-                        if (r == ROLE_NOMINEE && !f->no_server)
-                                return step(ret, ROLE_LEAVING, RA_NONE,
-                                            "no longer nominated: serving until removed");
+                if (f->no_server || !f->nominated)
                         return step(ret, ROLE_LEAVING, RA_NONE,
                                     f->no_server ? "--no-server: serving until the coordinator removes us"
                                                  : "no longer nominated: serving until removed");
-                }
                 if (r == ROLE_LEAVING)
                         return step(ret, f->learner ? ROLE_NOMINEE : ROLE_MEMBER, RA_NONE,
                                     "nominated again");
