@@ -10,8 +10,8 @@
  *   coordinator_run.c the coordinator round: builds the cluster state,
  *                    carries out the one action decided; publishes the plan
  *   coordinator.c    the pure membership decision: state in, one action out
- *   maintenance.c    the pure maintenance decision (defrag, NOSPACE alarm);
- *                    coordinator_run.c reads the members and carries it out
+ *   maintenance.c    the pure maintenance decision (defrag, NOSPACE alarm)
+ *   maintenance_run.c reads the members' sizes and alarms, carries it out
  *   session.c        the lease, our volunteer and endpoints keys
  *   view.c           watches and the refresh: the cluster as this node
  *                    sees it, judged against the cluster it belongs to
@@ -556,7 +556,7 @@ struct node {
         int exit_code;
         char status[256];
         struct snapsched *snap; /* scheduled snapshots (snapshot.c) */
-        struct maint maint;     /* the coordinator's maintenance (coordinator_run.c) */
+        struct maint maint;     /* the coordinator's maintenance (maintenance_run.c) */
 };
 
 /* session.c: lease, volunteer key, endpoints key */
@@ -584,3 +584,8 @@ void node_after_change(struct node *n);
 void coordinator_run(struct node *n);
 void coordinator_forget(struct node *n);
 void coordinator_restore_ideal(struct node *n);
+void coordinator_report_maint(struct node *n);
+
+/* maintenance_run.c: read the members' db sizes and alarms, decide
+ * (maintenance.c), carry out; called by the round when membership rests */
+void maintenance_run(struct node *n);
