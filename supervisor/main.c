@@ -7,6 +7,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "log.h"
+#include "strv.h"
 #include "subcmd.h"
 #include "supervisor.h"
 #include "util.h"
