@@ -2,7 +2,10 @@
  *
  *   main.c      flags, modes (--file --once, --seeds, --seeds --file), signals
  *   agent.c     glue: engine state -> sd_notify, status, exit; graph recomposition
- *   engine.c    resource engine: ordering, check-then-apply, retries, notify, drift
+ *   engine.c    resource engine: ordering, passes, retries, notify, state report
+ *   engine_run.c    one check-then-apply per kind, and its result
+ *   engine_watch.c  drift and events: inotify, unit changes, watchcmd, poll
+ *               (the three share engine_internal.h)
  *   res_file.c  kind "file": check and apply (atomic write, mode, owner, group)
  *   res_exec.c  kind "exec": child processes watched by sd-event (never block)
  *   res_svc.c   kind "svc": systemd units over sd-bus (check, enable, start, drift)
