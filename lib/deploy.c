@@ -175,24 +175,13 @@ static bool is_rfc3339(const char *s) {
                isdigit((unsigned char)s[5]) && !s[6];
 }
 
-static int bad(char *err, size_t errlen, const char *fmt, ...) _printf_(3, 4);
-static int bad(char *err, size_t errlen, const char *fmt, ...) {
-        va_list ap;
-        if (err && errlen) {
-                va_start(ap, fmt);
-                vsnprintf(err, errlen, fmt, ap);
-                va_end(ap);
-        }
-        return -EBADMSG;
-}
-
 static int opt_string(json_t *o, const char *field, char **ret, char *err, size_t errlen) {
         json_t *v = json_object_get(o, field);
         *ret = NULL;
         if (!v || json_is_null(v))
                 return 0;
         if (!json_is_string(v))
-                return bad(err, errlen, "'%s' must be a string", field);
+                return errmsg(err, errlen, -EBADMSG, "'%s' must be a string", field);
         *ret = strdup(json_string_value(v));
         return *ret ? 0 : -ENOMEM;
 }
@@ -204,17 +193,18 @@ static int signature_from_json(json_t *j, struct deploy *d, char *err, size_t er
         if (!s && !k)
                 return 0;
         if (!s || !k)
-                return bad(err, errlen, "deploy record has '%s' without '%s'", s ? "signature" : "signer",
-                           s ? "signer" : "signature");
+                return errmsg(err, errlen, -EBADMSG, "deploy record has '%s' without '%s'",
+                              s ? "signature" : "signer", s ? "signer" : "signature");
         if (!json_is_string(s) || !sign_is_signature(json_string_value(s)))
-                return bad(err, errlen,
-                           "'signature' must be %d lowercase hex digits (an Ed25519 signature), got %s%zu "
-                           "characters",
-                           SIGN_SIG_HEX_LEN, json_is_string(s) ? "" : "a non-string, ",
-                           json_is_string(s) ? json_string_length(s) : 0);
+                return errmsg(
+                    err, errlen, -EBADMSG,
+                    "'signature' must be %d lowercase hex digits (an Ed25519 signature), got %s%zu "
+                    "characters",
+                    SIGN_SIG_HEX_LEN, json_is_string(s) ? "" : "a non-string, ",
+                    json_is_string(s) ? json_string_length(s) : 0);
         if (!json_is_string(k) || !sign_is_fingerprint(json_string_value(k)))
-                return bad(err, errlen, "'signer' must be %d lowercase hex digits (a key fingerprint)",
-                           SIGN_FPR_LEN);
+                return errmsg(err, errlen, -EBADMSG,
+                              "'signer' must be %d lowercase hex digits (a key fingerprint)", SIGN_FPR_LEN);
         strlcpy(d->signature, json_string_value(s), sizeof d->signature);
         strlcpy(d->signer, json_string_value(k), sizeof d->signer);
         return 0;
@@ -230,48 +220,50 @@ int deploy_from_json(json_t *j, struct deploy *ret, char *err, size_t errlen) {
         int r;
 
         if (!json_is_object(j))
-                return bad(err, errlen, "deploy record must be a JSON object");
+                return errmsg(err, errlen, -EBADMSG, "deploy record must be a JSON object");
         json_object_foreach(j, k, v) {
                 bool ok = false;
                 for (size_t i = 0; known[i]; i++)
                         ok = ok || streq(known[i], k);
                 if (!ok)
-                        return bad(err, errlen, "unknown field '%s' in deploy record", k);
+                        return errmsg(err, errlen, -EBADMSG, "unknown field '%s' in deploy record", k);
         }
         v = json_object_get(j, "id");
         if (!json_is_integer(v) || json_integer_value(v) < 1)
-                return bad(err, errlen, "'id' must be an integer >= 1");
+                return errmsg(err, errlen, -EBADMSG, "'id' must be an integer >= 1");
         d.id = (int64_t)json_integer_value(v);
         v = json_object_get(j, "hash");
         if (!json_is_string(v) || !deploy_hash_is_valid(json_string_value(v)))
-                return bad(err, errlen, "'hash' must be 64 lowercase hex digits");
+                return errmsg(err, errlen, -EBADMSG, "'hash' must be 64 lowercase hex digits");
         strlcpy(d.hash, json_string_value(v), sizeof d.hash);
         v = json_object_get(j, "previous");
         if (d.id == 1) {
                 if (v && !json_is_null(v))
-                        return bad(err, errlen, "'previous' must be null for deploy 1");
+                        return errmsg(err, errlen, -EBADMSG, "'previous' must be null for deploy 1");
         } else {
                 if (!json_is_string(v) || !deploy_hash_is_valid(json_string_value(v)))
-                        return bad(err, errlen, "'previous' must be 64 lowercase hex digits for deploy %lld",
-                                   (long long)d.id);
+                        return errmsg(err, errlen, -EBADMSG,
+                                      "'previous' must be 64 lowercase hex digits for deploy %lld",
+                                      (long long)d.id);
                 strlcpy(d.previous, json_string_value(v), sizeof d.previous);
         }
         v = json_object_get(j, "time");
         if (!json_is_string(v) || !is_rfc3339(json_string_value(v)))
-                return bad(err, errlen, "'time' must be an RFC 3339 time like 2024-01-02T03:04:05Z");
+                return errmsg(err, errlen, -EBADMSG,
+                              "'time' must be an RFC 3339 time like 2024-01-02T03:04:05Z");
         v = json_object_get(j, "graph");
         if (v && !json_is_string(v))
-                return bad(err, errlen, "'graph' must be a string");
+                return errmsg(err, errlen, -EBADMSG, "'graph' must be a string");
         o = json_object_get(j, "origin");
         if (o && !json_is_object(o))
-                return bad(err, errlen, "'origin' must be an object");
+                return errmsg(err, errlen, -EBADMSG, "'origin' must be an object");
         if ((r = signature_from_json(j, &d, err, errlen)) < 0)
                 return r;
         if (v) {
                 sha256_hex(json_string_value(v), json_string_length(v), h);
                 if (!streq(h, d.hash))
-                        return bad(err, errlen, "'hash' %s does not match the sha256 of 'graph' (%s)",
-                                   d.hash, h);
+                        return errmsg(err, errlen, -EBADMSG,
+                                      "'hash' %s does not match the sha256 of 'graph' (%s)", d.hash, h);
         }
         if (!(d.time = strdup(json_string_value(json_object_get(j, "time")))))
                 return -ENOMEM;
@@ -288,7 +280,7 @@ int deploy_from_json(json_t *j, struct deploy *ret, char *err, size_t errlen) {
                 json_object_foreach(o, k, v) if (!streq(k, "hostname") && !streq(k, "commit") &&
                                                  !streq(k, "job_url")) {
                         deploy_clear(&d);
-                        return bad(err, errlen, "unknown field '%s' in deploy origin", k);
+                        return errmsg(err, errlen, -EBADMSG, "unknown field '%s' in deploy origin", k);
                 }
                 if ((r = opt_string(o, "hostname", &d.origin.hostname, err, errlen)) < 0 ||
                     (r = opt_string(o, "commit", &d.origin.commit, err, errlen)) < 0 ||
@@ -305,6 +297,7 @@ int deploy_decode(const char *text, size_t len, struct deploy *ret, char *err, s
         json_error_t je;
         _cleanup_json_ json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
         if (!j)
-                return bad(err, errlen, "deploy record is not JSON: %d:%d: %s", je.line, je.column, je.text);
+                return errmsg(err, errlen, -EBADMSG, "deploy record is not JSON: %d:%d: %s", je.line,
+                              je.column, je.text);
         return deploy_from_json(j, ret, err, errlen);
 }
