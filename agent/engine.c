@@ -248,13 +248,15 @@ int engine_new(sd_event *event, bool retry, engine_state_cb cb, void *userdata, 
 
         if (!e)
                 return -ENOMEM;
-        e->event = sd_event_ref(event);
-        e->retry = retry;
-        e->cb = cb;
-        e->userdata = userdata;
-        e->backoff_min = 1 * USEC_PER_SEC;
-        e->backoff_max = 30 * USEC_PER_SEC;
-        e->state = ENGINE_APPLYING;
+        *e = (struct engine){
+            .event = sd_event_ref(event),
+            .retry = retry,
+            .cb = cb,
+            .userdata = userdata,
+            .backoff_min = 1 * USEC_PER_SEC,
+            .backoff_max = 30 * USEC_PER_SEC,
+            .state = ENGINE_APPLYING,
+        };
         r = sd_event_add_defer(event, &e->defer, on_defer, e);
         if (r < 0) {
                 engine_free(e);
