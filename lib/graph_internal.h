@@ -5,7 +5,8 @@
  *   graph_fields.c  kinds and their fields: which fields, each field's rule, meta
  *   graph_resource.c  a resource's JSON form, copy, equality
  *   graph_order.c   look-up by (kind, name) and the topological order
- *   graph.c         building and checking a whole graph, ${hostname} */
+ *   graph.c         building and checking a whole graph
+ *   graph_subst.c   ${hostname} substitution */
 #pragma once
 
 #include <jansson.h>
@@ -85,3 +86,10 @@ int cmp_res_idx(const void *a, const void *b, void *userdata);
 ssize_t find_res(const struct graph *g, const size_t *sorted, enum res_kind kind, const char *name);
 int toposort_full(const struct graph *g, size_t **ret_order, size_t *ret_cycle_edge, char *cycle,
                   size_t cyclelen);
+
+/* graph.c */
+/* Names are unique per kind; ret_sorted (may be NULL): indexes sorted by
+ * kind and name. */
+int check_unique_names(struct ctx *c, struct graph *g, size_t **ret_sorted);
+/* No two file resources manage the same path. */
+int check_unique_paths(struct ctx *c, const struct graph *g);
