@@ -5,7 +5,8 @@
  *   engine.c    resource engine: ordering, passes, retries, notify, state report
  *   engine_run.c    one check-then-apply per kind, and its result
  *   engine_watch.c  drift and events: inotify, unit changes, watchcmd, poll
- *               (the three share engine_internal.h)
+ *   engine_rstate.c one resource's transitions: OK (notify), FAILED (retry)
+ *               (the four share engine_internal.h)
  *   res_file.c  kind "file": check and apply (atomic write, mode, owner, group)
  *   res_exec.c  kind "exec": child processes watched by sd-event (never block)
  *   res_svc.c   kind "svc": systemd units over sd-bus (check, enable, start, drift)

@@ -4,7 +4,9 @@
  *   engine.c        the state machine: passes, state report, retries, new graphs
  *   engine_run.c    carrying out one check (and apply) of each kind, its result
  *   engine_watch.c  events that mark a resource DIRTY: drift, unit changes,
- *                   watchcmd, poll */
+ *                   watchcmd, poll
+ *   engine_rstate.c a resource's transitions: OK, FAILED, ask for a pass
+ * Each file calls only the ones below it in this list. */
 #pragma once
 
 #include <stdbool.h>
@@ -64,7 +66,7 @@ struct engine {
         unsigned long long checkapply[_RES_KIND_MAX][2][2]; /* [kind][eventful][errorful] */
 };
 
-/* engine.c */
+/* engine_rstate.c */
 /* Run a pass soon (from the event loop, never nested). */
 void engine_schedule(struct engine *e);
 static inline size_t rs_index(struct engine *e, struct rstate *rs) {
