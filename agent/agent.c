@@ -54,6 +54,18 @@ int agent_later(struct agent *a, uint64_t usec, sd_event_time_handler_t cb) {
         return sd_event_add_time_relative(a->event, &s, CLOCK_MONOTONIC, usec, 0, cb, a);
 }
 
+void agent_watch_failed(struct agent *a, struct etcd_watch **w, const struct etcd_error *err,
+                        const struct etcd_watch_msg *msg, const char *what,
+                        void (*reread)(struct agent *a)) {
+        if (msg && msg->compact_revision > 0) {
+                log_warnx("%s: reading %s again", err->msg, what);
+                etcd_watch_free(*w);
+                *w = NULL;
+                reread(a);
+        } else
+                log_warnx("watch of %s: %s", what, err->msg);
+}
+
 static int on_converged_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         struct agent *a = userdata;
 

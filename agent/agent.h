@@ -2,7 +2,11 @@
  *
  *   main.c      flags, modes (--file --once, --seeds, --seeds --file), signals
  *   agent.c     glue: engine state -> sd_notify, status, exit; graph recomposition
- *   engine.c    resource engine: ordering, check-then-apply, retries, notify, drift
+ *   engine.c    resource engine: ordering, passes, retries, notify, state report
+ *   engine_run.c    one check-then-apply per kind, and its result
+ *   engine_watch.c  drift and events: inotify, unit changes, watchcmd, poll
+ *   engine_rstate.c one resource's transitions: OK (notify), FAILED (retry)
+ *               (the four share engine_internal.h)
  *   res_file.c  kind "file": check and apply (atomic write, mode, owner, group)
  *   res_exec.c  kind "exec": child processes watched by sd-event (never block)
  *   res_svc.c   kind "svc": systemd units over sd-bus (check, enable, start, drift)
@@ -199,6 +203,12 @@ void agent_graph_changed(struct agent *a); /* recompose base + collected, give i
 void agent_exit(struct agent *a, int code);
 /* Call cb(s, usec, a) once after usec; cb must sd_event_source_unref(s). */
 int agent_later(struct agent *a, uint64_t usec, sd_event_time_handler_t cb);
+/* A prefix watch (deploys, exports) failed. After a compaction the events in
+ * between are lost: the watch is freed (*w = NULL) and reread(a) reads the
+ * prefix again and watches anew from that read; any other error is logged
+ * (the client resumes the watch itself). */
+void agent_watch_failed(struct agent *a, struct etcd_watch **w, const struct etcd_error *err,
+                        const struct etcd_watch_msg *msg, const char *what, void (*reread)(struct agent *a));
 
 /* deploys.c */
 int agent_deploys_start(struct agent *a);

@@ -147,13 +147,7 @@ static void on_deploy_watch(struct etcd_watch *w, const struct etcd_error *err,
         struct agent *a = userdata;
 
         if (err) {
-                if (msg && msg->compact_revision > 0) {
-                        log_warnx("%s: reading deploys again", err->msg);
-                        etcd_watch_free(a->deploy_watch);
-                        a->deploy_watch = NULL;
-                        deploys_restart(a);
-                } else
-                        log_warnx("deploy watch: %s", err->msg);
+                agent_watch_failed(a, &a->deploy_watch, err, msg, "deploys", deploys_restart);
                 return;
         }
         bool reread = false;

@@ -339,13 +339,7 @@ static void on_exported_watch(struct etcd_watch *w, const struct etcd_error *err
         bool changed = false;
 
         if (err) {
-                if (msg && msg->compact_revision > 0) {
-                        log_warnx("%s: reading exports again", err->msg);
-                        etcd_watch_free(a->exported_watch);
-                        a->exported_watch = NULL;
-                        exchange_restart(a);
-                } else
-                        log_warnx("export watch: %s", err->msg);
+                agent_watch_failed(a, &a->exported_watch, err, msg, "exports", exchange_restart);
                 return;
         }
         for (size_t i = 0; i < msg->n_events; i++) {

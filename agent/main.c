@@ -9,6 +9,7 @@
 
 #include "agent.h"
 #include "config.h"
+#include "daemon.h"
 #include "clusterstatus.h"
 #include "log.h"
 #include "macro.h"
@@ -80,24 +81,6 @@ static const char footer[] = "\n"
                              "--config YAML file; precedence: flag > environment > file > default.\n"
                              "Exit status: 0 done (or converged), 1 failure, 2 usage error.\n";
 
-static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
-        struct agent *a = userdata;
-
-        log_notice("received %s, stopping", strsignal((int)si->ssi_signo));
-        agent_exit(a, 0);
-        return 0;
-}
-
-/* SIGHUP: check and repair every managed resource now (a hangup must not
- * kill the agent, whose default action for it would be to exit). */
-static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
-        struct agent *a = userdata;
-
-        log_notice("received SIGHUP: checking every resource again");
-        agent_graph_changed(a);
-        return 0;
-}
-
 /* --converged-timeout: seconds (decimal allowed), or -1 for never (as in mgmt). */
 static int parse_converged_timeout(const char *s, uint64_t *ret) {
         char *end = NULL;
@@ -125,15 +108,8 @@ static int load_graph(const char *file, struct graph **ret) {
         r = graph_load_file(file, ret, NULL, err, GRAPH_ERR_LEN);
         if (r == -ENOMEM)
                 return log_error_errno(r, "cannot load graph '%s': %m", file);
-        if (r < 0) {
-                for (const char *p = err; *p;) {
-                        size_t n = strcspn(p, "\n");
-                        log_errorx("invalid graph: %.*s", (int)n, p);
-                        p += n;
-                        if (*p)
-                                p++;
-                }
-        }
+        if (r < 0)
+                log_lines(LOG_ERR, "invalid graph: ", err);
         return r;
 }
 
@@ -190,25 +166,29 @@ static int agent_configure(struct agent *a, struct config *cfg) {
         return 0;
 }
 
+static void on_stop(void *userdata) {
+        agent_exit(userdata, 0);
+}
+
+/* SIGHUP: check and repair every managed resource now (a hangup must not
+ * kill the agent, whose default action for it would be to exit). */
+static void on_hup(void *userdata) {
+        log_notice("received SIGHUP: checking every resource again");
+        agent_graph_changed(userdata);
+}
+
 /* The event loop with its signals, the resource engine and the metrics
  * listener: everything the agent runs on, whether or not there is a cluster. */
 static int agent_loop_new(struct agent *a, struct config *cfg) {
-        sigset_t ss;
         int r;
 
-        sigemptyset(&ss);
-        sigaddset(&ss, SIGTERM);
-        sigaddset(&ss, SIGINT);
-        sigaddset(&ss, SIGHUP);
-        sigaddset(&ss, SIGCHLD);
-        sigprocmask(SIG_BLOCK, &ss, NULL);
-
+        daemon_block_signals();
         r = sd_event_default(&a->event);
         if (r < 0)
                 return log_error_errno(r, "cannot create event loop: %m");
-        (void)sd_event_add_signal(a->event, NULL, SIGTERM, on_signal, a);
-        (void)sd_event_add_signal(a->event, NULL, SIGINT, on_signal, a);
-        (void)sd_event_add_signal(a->event, NULL, SIGHUP, on_hup, a);
+        r = daemon_add_signals(a->event, on_stop, on_hup, a);
+        if (r < 0)
+                return log_error_errno(r, "cannot watch signals: %m");
         (void)sd_event_set_watchdog(a->event, true);
 
         r = engine_new(a->event, !a->once, agent_on_engine_state, a, &a->engine);

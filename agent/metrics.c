@@ -16,7 +16,8 @@
 
 static struct httpd *the_httpd;
 
-static void write_metrics(struct agent *a, FILE *f) {
+static void write_metrics(FILE *f, void *userdata) {
+        struct agent *a = userdata;
         size_t counts[_RES_KIND_MAX][ENGINE_RES_STATES];
 
         metric_one(f, M_DEPLOY_ID, (double)a->deploy_id);
@@ -55,17 +56,7 @@ static void on_request(struct httpd_req *req, const char *path, void *userdata) 
         struct agent *a = userdata;
 
         if (streq(path, "/metrics")) {
-                char *buf = NULL;
-                size_t len = 0;
-                FILE *f = open_memstream(&buf, &len);
-                if (!f) {
-                        httpd_reply(req, 500, "text/plain", "out of memory\n", 14);
-                        return;
-                }
-                write_metrics(a, f);
-                fclose(f);
-                httpd_reply(req, 200, PROM_CONTENT_TYPE, buf, len);
-                free(buf);
+                metrics_reply(req, write_metrics, a);
         } else if (streq(path, "/health")) {
                 bool ok = a->etcd ? a->lease > 0 : engine_get_state(a->engine) != ENGINE_FAILED;
                 if (ok)

@@ -137,12 +137,13 @@ static int on_child(sd_event_source *s, const siginfo_t *si, void *userdata) {
                         job_finish(j, r, false);
                 return 0;
         }
+        /* a failure is the engine's to log (rs_failed), with the retry it decides */
         if (status == 0)
                 log_info("exec '%s': cmd exited 0", j->name);
         else if (status > 0)
-                log_warnx("exec '%s': cmd exited %d", j->name, status);
+                log_debug("exec '%s': cmd exited %d", j->name, status);
         else
-                log_warnx("exec '%s': cmd %s", j->name,
+                log_debug("exec '%s': cmd %s", j->name,
                           status == -ETIME ? "timed out" : "killed by a signal");
         job_finish(j, status, true);
         return 0;
@@ -157,13 +158,13 @@ static int job_spawn(struct exec_job *j, const char *cmd) {
                 sh = "/bin/sh";
 
         if (pipe2(fds, O_CLOEXEC) < 0)
-                return log_error_errno(-errno, "exec '%s': pipe failed: %m", j->name);
+                return log_debug_errno(-errno, "exec '%s': pipe failed: %m", j->name);
         pid_t pid = fork();
         if (pid < 0) {
                 r = -errno;
                 close(fds[0]);
                 close(fds[1]);
-                return log_error_errno(r, "exec '%s': fork failed: %m", j->name);
+                return log_debug_errno(r, "exec '%s': fork failed: %m", j->name);
         }
         if (pid == 0) {
                 sigset_t ss;
@@ -198,7 +199,7 @@ static int job_spawn(struct exec_job *j, const char *cmd) {
                 kill(-pid, SIGKILL);
                 (void)waitpid(pid, NULL, 0);
                 job_close_child(j);
-                return log_error_errno(r, "exec '%s': cannot watch child: %m", j->name);
+                return log_debug_errno(r, "exec '%s': cannot watch child: %m", j->name);
         }
         return 0;
 }

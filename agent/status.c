@@ -9,9 +9,11 @@
 #include <string.h>
 
 #include "agent.h"
+#include "hoststatus.h"
 #include "keys.h"
 #include "log.h"
 #include "macro.h"
+#include "strv.h"
 #include "util.h"
 
 #define LEASE_TTL_SEC 10
@@ -21,31 +23,34 @@
 static void lease_grant(struct agent *a);
 static void status_send(struct agent *a);
 
+/* The engine's state as the status record names it. */
+static enum deploy_state status_state(enum engine_state st) {
+        switch (st) {
+        case ENGINE_CONVERGED:
+                return DEPLOY_STATE_CONVERGED;
+        case ENGINE_FAILED:
+                return DEPLOY_STATE_FAILED;
+        case ENGINE_APPLYING:
+        default:
+                return DEPLOY_STATE_APPLYING;
+        }
+}
+
 char *agent_status_json(struct agent *a) {
-        const char *state;
-        json_t *errors = json_array();
-        int64_t deploy;
+        _cleanup_free_ char *now = rfc3339_now();
+        char *deploy_error[] = {a->deploy_error ? a->deploy_error : (char *)"invalid deploy", NULL};
+        struct host_status s = {.time = now};
 
         if (a->deploy_failed) {
-                state = "failed";
-                deploy = a->deploy_highest;
-                json_array_append_new(errors,
-                                      json_string(a->deploy_error ? a->deploy_error : "invalid deploy"));
+                s.state = DEPLOY_STATE_FAILED;
+                s.deploy = a->deploy_highest;
+                s.errors = deploy_error;
         } else {
-                state = engine_state_to_string(engine_get_state(a->engine));
-                deploy = a->deploy_id;
-                char **e = engine_errors(a->engine);
-                for (size_t i = 0; e && e[i]; i++)
-                        json_array_append_new(errors, json_string(e[i]));
+                s.state = status_state(engine_get_state(a->engine));
+                s.deploy = a->deploy_id;
+                s.errors = engine_errors(a->engine);
         }
-        _cleanup_free_ char *now = rfc3339_now();
-        json_t *j = json_pack("{s:I, s:s, s:o, s:s}", "deploy", (json_int_t)deploy, "state", state, "errors",
-                              errors, "time", now ? now : "");
-        if (!j)
-                return NULL;
-        char *s = json_dumps(j, JSON_COMPACT);
-        json_decref(j);
-        return s;
+        return host_status_encode(&s);
 }
 
 static int on_status_retry(sd_event_source *s, uint64_t usec, void *userdata) {

@@ -68,17 +68,6 @@ static int settle_lost_reply(struct deployer *d, struct etcd_client *c, int64_t 
         return r;
 }
 
-/* One log line per validation error (err holds one per line). */
-static void log_graph_errors(const char *err) {
-        for (const char *p = err; *p;) {
-                size_t n = strcspn(p, "\n");
-                log_errorx("%.*s", (int)n, p);
-                p += n;
-                if (*p)
-                        p++;
-        }
-}
-
 /* 1. Validate completely before anything is sent: 0, or -1 when the
  * errors were logged. */
 static int validate_graph(const char *text, size_t len, const char *filename) {
@@ -95,7 +84,7 @@ static int validate_graph(const char *text, size_t len, const char *filename) {
                 if (r == -ENOMEM)
                         log_errorx("out of memory parsing '%s'", filename);
                 else
-                        log_graph_errors(err);
+                        log_lines(LOG_ERR, "", err); /* one line per validation error */
                 log_errorx("nothing was deployed");
                 return -1;
         }
@@ -290,7 +279,7 @@ int cmd_validate(struct deployer *d) {
                 if (r == -ENOMEM)
                         log_errorx("out of memory parsing '%s'", file);
                 else
-                        log_graph_errors(err);
+                        log_lines(LOG_ERR, "", err); /* one line per validation error */
                 return EXIT_ERROR;
         }
         if (d->json)

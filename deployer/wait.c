@@ -22,6 +22,7 @@
 #include "keys.h"
 #include "log.h"
 #include "macro.h"
+#include "strv.h"
 #include "util.h"
 
 static bool host_converged(const struct wait_host *h, int64_t id) {

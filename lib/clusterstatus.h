@@ -11,7 +11,9 @@
  *   3. cluster_status_cancel(g) before cb drops the callback (the calls in
  *      flight finish and free what they hold);
  *   4. cluster_status_render(doc, now, f) prints the table.
- * cluster_status_doc() is the pure part: raw replies in, document out. */
+ * cluster_status_doc() is the pure part: raw replies in, document out.
+ * Files: clusterstatus.c (the document), clusterstatus_gather.c (the reads),
+ * clusterstatus_table.c (the table). */
 #pragma once
 
 #include <jansson.h>

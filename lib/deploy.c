@@ -1,5 +1,7 @@
-/* deploy.c: deploy records (JSON payload), reading the latest deploy, and
- * the compare-and-write transaction for the next id (DESIGN.md "Deploys"). */
+/* deploy.c: the deploy record: its origin, a new record, its JSON payload
+ * and the checks a payload read back must pass. Reading the latest deploy
+ * and the compare-and-write transaction for the next id (DESIGN.md
+ * "Deploys") are deploy_etcd.c. */
 #include <bsd/stdlib.h>
 #include <bsd/string.h>
 #include <ctype.h>
@@ -7,11 +9,8 @@
 #include <unistd.h>
 
 #include "deploy.h"
-#include "etcd.h"
-#include "keys.h"
 #include "macro.h"
 #include "sign.h"
-#include "strv.h"
 #include "util.h"
 
 #ifndef _cleanup_json_
@@ -142,7 +141,7 @@ char *deploy_encode(const struct deploy *d) {
         return json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
 }
 
-static bool is_hash(const char *s) {
+bool deploy_hash_is_valid(const char *s) {
         if (!s || strlen(s) != DEPLOY_HASH_LEN)
                 return false;
         for (; *s; s++)
@@ -176,24 +175,13 @@ static bool is_rfc3339(const char *s) {
                isdigit((unsigned char)s[5]) && !s[6];
 }
 
-static int bad(char *err, size_t errlen, const char *fmt, ...) _printf_(3, 4);
-static int bad(char *err, size_t errlen, const char *fmt, ...) {
-        va_list ap;
-        if (err && errlen) {
-                va_start(ap, fmt);
-                vsnprintf(err, errlen, fmt, ap);
-                va_end(ap);
-        }
-        return -EBADMSG;
-}
-
 static int opt_string(json_t *o, const char *field, char **ret, char *err, size_t errlen) {
         json_t *v = json_object_get(o, field);
         *ret = NULL;
         if (!v || json_is_null(v))
                 return 0;
         if (!json_is_string(v))
-                return bad(err, errlen, "'%s' must be a string", field);
+                return errmsg(err, errlen, -EBADMSG, "'%s' must be a string", field);
         *ret = strdup(json_string_value(v));
         return *ret ? 0 : -ENOMEM;
 }
@@ -205,17 +193,18 @@ static int signature_from_json(json_t *j, struct deploy *d, char *err, size_t er
         if (!s && !k)
                 return 0;
         if (!s || !k)
-                return bad(err, errlen, "deploy record has '%s' without '%s'", s ? "signature" : "signer",
-                           s ? "signer" : "signature");
+                return errmsg(err, errlen, -EBADMSG, "deploy record has '%s' without '%s'",
+                              s ? "signature" : "signer", s ? "signer" : "signature");
         if (!json_is_string(s) || !sign_is_signature(json_string_value(s)))
-                return bad(err, errlen,
-                           "'signature' must be %d lowercase hex digits (an Ed25519 signature), got %s%zu "
-                           "characters",
-                           SIGN_SIG_HEX_LEN, json_is_string(s) ? "" : "a non-string, ",
-                           json_is_string(s) ? json_string_length(s) : 0);
+                return errmsg(
+                    err, errlen, -EBADMSG,
+                    "'signature' must be %d lowercase hex digits (an Ed25519 signature), got %s%zu "
+                    "characters",
+                    SIGN_SIG_HEX_LEN, json_is_string(s) ? "" : "a non-string, ",
+                    json_is_string(s) ? json_string_length(s) : 0);
         if (!json_is_string(k) || !sign_is_fingerprint(json_string_value(k)))
-                return bad(err, errlen, "'signer' must be %d lowercase hex digits (a key fingerprint)",
-                           SIGN_FPR_LEN);
+                return errmsg(err, errlen, -EBADMSG,
+                              "'signer' must be %d lowercase hex digits (a key fingerprint)", SIGN_FPR_LEN);
         strlcpy(d->signature, json_string_value(s), sizeof d->signature);
         strlcpy(d->signer, json_string_value(k), sizeof d->signer);
         return 0;
@@ -231,48 +220,50 @@ int deploy_from_json(json_t *j, struct deploy *ret, char *err, size_t errlen) {
         int r;
 
         if (!json_is_object(j))
-                return bad(err, errlen, "deploy record must be a JSON object");
+                return errmsg(err, errlen, -EBADMSG, "deploy record must be a JSON object");
         json_object_foreach(j, k, v) {
                 bool ok = false;
                 for (size_t i = 0; known[i]; i++)
                         ok = ok || streq(known[i], k);
                 if (!ok)
-                        return bad(err, errlen, "unknown field '%s' in deploy record", k);
+                        return errmsg(err, errlen, -EBADMSG, "unknown field '%s' in deploy record", k);
         }
         v = json_object_get(j, "id");
         if (!json_is_integer(v) || json_integer_value(v) < 1)
-                return bad(err, errlen, "'id' must be an integer >= 1");
+                return errmsg(err, errlen, -EBADMSG, "'id' must be an integer >= 1");
         d.id = (int64_t)json_integer_value(v);
         v = json_object_get(j, "hash");
-        if (!json_is_string(v) || !is_hash(json_string_value(v)))
-                return bad(err, errlen, "'hash' must be 64 lowercase hex digits");
+        if (!json_is_string(v) || !deploy_hash_is_valid(json_string_value(v)))
+                return errmsg(err, errlen, -EBADMSG, "'hash' must be 64 lowercase hex digits");
         strlcpy(d.hash, json_string_value(v), sizeof d.hash);
         v = json_object_get(j, "previous");
         if (d.id == 1) {
                 if (v && !json_is_null(v))
-                        return bad(err, errlen, "'previous' must be null for deploy 1");
+                        return errmsg(err, errlen, -EBADMSG, "'previous' must be null for deploy 1");
         } else {
-                if (!json_is_string(v) || !is_hash(json_string_value(v)))
-                        return bad(err, errlen, "'previous' must be 64 lowercase hex digits for deploy %lld",
-                                   (long long)d.id);
+                if (!json_is_string(v) || !deploy_hash_is_valid(json_string_value(v)))
+                        return errmsg(err, errlen, -EBADMSG,
+                                      "'previous' must be 64 lowercase hex digits for deploy %lld",
+                                      (long long)d.id);
                 strlcpy(d.previous, json_string_value(v), sizeof d.previous);
         }
         v = json_object_get(j, "time");
         if (!json_is_string(v) || !is_rfc3339(json_string_value(v)))
-                return bad(err, errlen, "'time' must be an RFC 3339 time like 2024-01-02T03:04:05Z");
+                return errmsg(err, errlen, -EBADMSG,
+                              "'time' must be an RFC 3339 time like 2024-01-02T03:04:05Z");
         v = json_object_get(j, "graph");
         if (v && !json_is_string(v))
-                return bad(err, errlen, "'graph' must be a string");
+                return errmsg(err, errlen, -EBADMSG, "'graph' must be a string");
         o = json_object_get(j, "origin");
         if (o && !json_is_object(o))
-                return bad(err, errlen, "'origin' must be an object");
+                return errmsg(err, errlen, -EBADMSG, "'origin' must be an object");
         if ((r = signature_from_json(j, &d, err, errlen)) < 0)
                 return r;
         if (v) {
                 sha256_hex(json_string_value(v), json_string_length(v), h);
                 if (!streq(h, d.hash))
-                        return bad(err, errlen, "'hash' %s does not match the sha256 of 'graph' (%s)",
-                                   d.hash, h);
+                        return errmsg(err, errlen, -EBADMSG,
+                                      "'hash' %s does not match the sha256 of 'graph' (%s)", d.hash, h);
         }
         if (!(d.time = strdup(json_string_value(json_object_get(j, "time")))))
                 return -ENOMEM;
@@ -289,7 +280,7 @@ int deploy_from_json(json_t *j, struct deploy *ret, char *err, size_t errlen) {
                 json_object_foreach(o, k, v) if (!streq(k, "hostname") && !streq(k, "commit") &&
                                                  !streq(k, "job_url")) {
                         deploy_clear(&d);
-                        return bad(err, errlen, "unknown field '%s' in deploy origin", k);
+                        return errmsg(err, errlen, -EBADMSG, "unknown field '%s' in deploy origin", k);
                 }
                 if ((r = opt_string(o, "hostname", &d.origin.hostname, err, errlen)) < 0 ||
                     (r = opt_string(o, "commit", &d.origin.commit, err, errlen)) < 0 ||
@@ -306,324 +297,7 @@ int deploy_decode(const char *text, size_t len, struct deploy *ret, char *err, s
         json_error_t je;
         _cleanup_json_ json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
         if (!j)
-                return bad(err, errlen, "deploy record is not JSON: %d:%d: %s", je.line, je.column, je.text);
+                return errmsg(err, errlen, -EBADMSG, "deploy record is not JSON: %d:%d: %s", je.line,
+                              je.column, je.text);
         return deploy_from_json(j, ret, err, errlen);
-}
-
-void deploy_head_clear(struct deploy_head *h) {
-        deploy_clear(&h->record);
-        *h = (struct deploy_head){0};
-}
-
-static int etcd_fail(struct etcd_error *err, int code, const char *fmt, ...) _printf_(3, 4);
-static int etcd_fail(struct etcd_error *err, int code, const char *fmt, ...) {
-        va_list ap;
-        if (err) {
-                err->code = code;
-                va_start(ap, fmt);
-                vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-                va_end(ap);
-        }
-        return code == ETCD_ERR_PROTOCOL ? -EBADMSG : -EIO;
-}
-
-/* Range call; reply parsed into ret. */
-static int range(struct etcd_client *c, const char *key, bool prefix, int64_t rev, bool keys_only,
-                 struct etcd_kvs *ret, struct etcd_error *err) {
-        _cleanup_json_ json_t *reply = NULL;
-        json_t *body = etcd_req_range(key, prefix, rev, keys_only);
-        int r;
-
-        if (!body)
-                return -ENOMEM;
-        r = etcd_call_sync(c, ETCD_RANGE, body, &reply, err);
-        if (r < 0)
-                return r;
-        r = etcd_parse_range(reply, ret, err);
-        return r < 0 ? -EBADMSG : 0;
-}
-
-static int cmp_int64(const void *a, const void *b) {
-        int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-        return x < y ? -1 : x > y;
-}
-
-int64_t deploy_highest_id(const struct etcd_kvs *kvs) {
-        int64_t best = 0;
-
-        for (size_t i = 0; kvs && i < kvs->n; i++) {
-                const char *leaf = NULL;
-                int64_t id = key_deploy_id(kvs->kvs[i].key, &leaf);
-                if (id > best && leaf && streq(leaf, "payload"))
-                        best = id;
-        }
-        return best;
-}
-
-/* Ids of every payload key in a keys-only range of the deploy prefix. */
-static int ids_from_kvs(const struct etcd_kvs *kvs, int64_t **ret, size_t *ret_n) {
-        int64_t *ids = calloc(kvs->n + 1, sizeof(int64_t));
-        size_t n = 0;
-
-        if (!ids)
-                return -ENOMEM;
-        for (size_t i = 0; i < kvs->n; i++) {
-                const char *leaf = NULL;
-                int64_t id = key_deploy_id(kvs->kvs[i].key, &leaf);
-                if (id > 0 && leaf && streq(leaf, "payload"))
-                        ids[n++] = id;
-        }
-        qsort(ids, n, sizeof(int64_t), cmp_int64);
-        *ret = ids;
-        *ret_n = n;
-        return 0;
-}
-
-int deploy_list_ids(struct etcd_client *c, int64_t **ret_ids, size_t *ret_n, struct etcd_error *err) {
-        _cleanup_free_ char *prefix = key_deploy_prefix();
-        struct etcd_kvs kvs = {0};
-        int r;
-
-        if (!prefix)
-                return -ENOMEM;
-        r = range(c, prefix, true, 0, true, &kvs, err);
-        if (r >= 0)
-                r = ids_from_kvs(&kvs, ret_ids, ret_n);
-        etcd_kvs_clear(&kvs);
-        return r;
-}
-
-/* Payload and hash of one id at a revision (0 = latest). */
-static int read_at(struct etcd_client *c, int64_t id, int64_t rev, struct deploy *ret,
-                   char hash[DEPLOY_HASH_LEN + 1], struct etcd_error *err) {
-        _cleanup_free_ char *kp = key_deploy_payload(id), *kh = key_deploy_hash(id);
-        struct etcd_kvs p = {0}, h = {0};
-        struct deploy d = {0};
-        char why[400];
-        int r;
-
-        if (!kp || !kh)
-                return -ENOMEM;
-        r = range(c, kp, false, rev, false, &p, err);
-        if (r < 0)
-                goto out;
-        if (p.n == 0) {
-                r = -ENOENT;
-                if (err)
-                        snprintf(err->msg, sizeof err->msg, "no deploy %lld: key '%s' does not exist",
-                                 (long long)id, kp);
-                goto out;
-        }
-        r = range(c, kh, false, p.revision, false, &h, err);
-        if (r < 0)
-                goto out;
-        if (h.n == 0 || !h.kvs[0].value || !is_hash(h.kvs[0].value)) {
-                r = etcd_fail(err, ETCD_ERR_PROTOCOL, "key '%s' is %s (expected 64 lowercase hex digits)",
-                              kh, h.n == 0 ? "missing" : "malformed");
-                goto out;
-        }
-        r = deploy_decode(p.kvs[0].value, p.kvs[0].value_len, &d, why, sizeof why);
-        if (r < 0) {
-                r = r == -ENOMEM ? r : etcd_fail(err, ETCD_ERR_PROTOCOL, "key '%s': %s", kp, why);
-                goto out;
-        }
-        if (d.id != id || !streq(d.hash, h.kvs[0].value)) {
-                r = etcd_fail(err, ETCD_ERR_PROTOCOL,
-                              "key '%s' records id %lld and hash %.12s, but the key is for id %lld with "
-                              "hash %.12s in '%s'",
-                              kp, (long long)d.id, d.hash, (long long)id, h.kvs[0].value, kh);
-                deploy_clear(&d);
-                goto out;
-        }
-        if (hash)
-                strlcpy(hash, h.kvs[0].value, DEPLOY_HASH_LEN + 1);
-        *ret = d;
-        r = 0;
-out:
-        etcd_kvs_clear(&p);
-        etcd_kvs_clear(&h);
-        return r;
-}
-
-int deploy_read(struct etcd_client *c, int64_t id, struct deploy *ret, struct etcd_error *err) {
-        return read_at(c, id, 0, ret, NULL, err);
-}
-
-int deploy_read_latest(struct etcd_client *c, struct deploy_head *ret, struct etcd_error *err) {
-        _cleanup_free_ char *prefix = key_deploy_prefix();
-        struct etcd_kvs kvs = {0};
-        struct deploy_head h = {0};
-        int r;
-
-        if (!prefix)
-                return -ENOMEM;
-        r = range(c, prefix, true, 0, true, &kvs, err);
-        if (r < 0)
-                return r;
-        h.revision = kvs.revision;
-        h.id = deploy_highest_id(&kvs);
-        if (h.id == 0 && kvs.n > 0)
-                /* the first deploy's compare wants the prefix empty: say why it never will be */
-                r = etcd_fail(err, ETCD_ERR_PROTOCOL,
-                              "key '%s' is under '%s' but there is no deploy payload: remove it to deploy",
-                              kvs.kvs[0].key, prefix);
-        etcd_kvs_clear(&kvs);
-        if (r < 0)
-                return r;
-        if (h.id == 0) {
-                *ret = h;
-                return 0;
-        }
-        r = read_at(c, h.id, h.revision, &h.record, h.hash, err);
-        if (r == -ENOENT) /* compacted or deleted between the two reads */
-                r = etcd_fail(err, ETCD_ERR_PROTOCOL, "deploy %lld vanished while reading it",
-                              (long long)h.id);
-        if (r < 0)
-                return r;
-        *ret = h;
-        return 0;
-}
-
-/* "/_mgmt/deploy/" -> "/_mgmt/deploy0": the end of the prefix range. */
-static char *prefix_end(const char *p) {
-        char *e = strdup(p);
-        size_t n;
-        if (!e)
-                return NULL;
-        n = strlen(e);
-        if (n > 0)
-                e[n - 1]++;
-        return e;
-}
-
-json_t *deploy_txn_compare(const struct deploy_head *head) {
-        _cleanup_free_ char *next = key_deploy_payload(head->id + 1);
-        json_t *cmp = json_array();
-
-        if (!next || !cmp)
-                goto oom;
-        if (json_array_append_new(cmp, etcd_cmp_version(next, "=", 0)) < 0)
-                goto oom;
-        if (head->id == 0) {
-                /* no deploy at all: every key under the prefix has version 0 (none exists) */
-                _cleanup_free_ char *prefix = key_deploy_prefix(), *end = NULL, *end64 = NULL;
-                json_t *all;
-                if (!prefix || !(end = prefix_end(prefix)) || !(end64 = b64_encode(end, strlen(end))))
-                        goto oom;
-                all = etcd_cmp_version(prefix, "=", 0);
-                if (!all || json_object_set_new(all, "range_end", json_string(end64)) < 0 ||
-                    json_array_append_new(cmp, all) < 0)
-                        goto oom;
-        } else {
-                _cleanup_free_ char *cur = key_deploy_payload(head->id), *hash = key_deploy_hash(head->id);
-                if (!cur || !hash || json_array_append_new(cmp, etcd_cmp_version(cur, ">", 0)) < 0 ||
-                    json_array_append_new(cmp, etcd_cmp_value(hash, "=", head->hash)) < 0)
-                        goto oom;
-        }
-        return cmp;
-oom:
-        json_decref(cmp);
-        return NULL;
-}
-
-/* A range op that returns keys only (the payloads can be large). */
-static json_t *op_range_keys(const char *key, bool prefix) {
-        json_t *op = etcd_op_range(key, prefix), *rr;
-        if (op && (rr = json_object_get(op, "request_range")))
-                json_object_set_new(rr, "keys_only", json_true());
-        return op;
-}
-
-json_t *deploy_txn_request(const struct deploy_head *head, const struct deploy *d) {
-        _cleanup_free_ char *kp = key_deploy_payload(d->id), *kh = key_deploy_hash(d->id);
-        _cleanup_free_ char *hp = key_deploy_payload(head->id), *hh = key_deploy_hash(head->id);
-        _cleanup_free_ char *payload = deploy_encode(d), *prefix = key_deploy_prefix();
-        json_t *cmp = NULL, *ok = NULL, *fail = NULL;
-
-        if (!kp || !kh || !hp || !hh || !payload || !prefix)
-                return NULL;
-        cmp = deploy_txn_compare(head);
-        ok = json_pack("[o, o]", etcd_op_put(kp, payload, 0), etcd_op_put(kh, d->hash, 0));
-        /* on failure, read what the compares looked at, to explain the refusal */
-        if (head->id == 0)
-                fail = json_pack("[o, o]", op_range_keys(kp, false), op_range_keys(prefix, true));
-        else
-                fail = json_pack("[o, o, o]", op_range_keys(kp, false), etcd_op_range(hh, false),
-                                 op_range_keys(hp, false));
-        if (!cmp || !ok || !fail) {
-                json_decref(cmp);
-                json_decref(ok);
-                json_decref(fail);
-                return NULL;
-        }
-        return etcd_req_txn(cmp, ok, fail);
-}
-
-/* Say in words which compare failed, from the failure branch's ranges. */
-static void explain(json_t *reply, const struct deploy_head *head, const struct deploy *d, char *why,
-                    size_t whylen) {
-        _cleanup_free_ char *kp = key_deploy_payload(d->id), *hh = key_deploy_hash(head->id);
-        _cleanup_free_ char *hp = key_deploy_payload(head->id), *prefix = key_deploy_prefix();
-        struct etcd_kvs a = {0}, b = {0}, c = {0};
-        struct etcd_error e;
-
-        snprintf(why, whylen, "the deploy keys changed since they were read (revision %lld)",
-                 (long long)head->revision);
-        if (etcd_parse_txn_range(reply, 0, &a, &e) < 0 || etcd_parse_txn_range(reply, 1, &b, &e) < 0)
-                goto out;
-        if (a.n > 0) {
-                snprintf(
-                    why, whylen,
-                    "key '%s' exists, expected it absent (version 0): another deploy took id %lld first", kp,
-                    (long long)d->id);
-                goto out;
-        }
-        if (head->id == 0) {
-                if (b.n > 0)
-                        snprintf(why, whylen,
-                                 "expected no key under '%s' for the first deploy, but '%s' exists: another "
-                                 "deploy "
-                                 "came first",
-                                 prefix, b.kvs[0].key);
-                goto out;
-        }
-        if (etcd_parse_txn_range(reply, 2, &c, &e) < 0)
-                goto out;
-        if (c.n == 0)
-                snprintf(why, whylen, "key '%s' is missing, expected deploy %lld to exist (version > 0)", hp,
-                         (long long)head->id);
-        else if (b.n == 0)
-                snprintf(why, whylen, "key '%s' is missing, expected the hash %s read before", hh,
-                         head->hash);
-        else if (!b.kvs[0].value || !streq(b.kvs[0].value, head->hash))
-                snprintf(why, whylen, "key '%s' is '%.64s', expected '%s' (the hash read before)", hh,
-                         b.kvs[0].value ? b.kvs[0].value : "", head->hash);
-out:
-        etcd_kvs_clear(&a);
-        etcd_kvs_clear(&b);
-        etcd_kvs_clear(&c);
-}
-
-int deploy_try_write(struct etcd_client *c, const struct deploy_head *head, const struct deploy *d,
-                     char *why, size_t whylen, struct etcd_error *err) {
-        _cleanup_json_ json_t *reply = NULL;
-        json_t *body;
-        bool ok = false;
-        int r;
-
-        if (head->id < 0 || head->id == INT64_MAX || d->id != head->id + 1)
-                return -EINVAL;
-        body = deploy_txn_request(head, d);
-        if (!body)
-                return -ENOMEM;
-        r = etcd_call_sync(c, ETCD_TXN, body, &reply, err);
-        if (r < 0)
-                return r;
-        r = etcd_parse_txn(reply, &ok, err);
-        if (r < 0)
-                return -EBADMSG;
-        if (ok)
-                return 1;
-        explain(reply, head, d, why, whylen);
-        return 0;
 }

@@ -1,6 +1,7 @@
 /* deploy.h: the numbered deploy record (/_mgmt/deploy/<id>/payload and
  * /hash) and the transaction that writes the next one (DESIGN.md "Deploys").
- * Shared by mgmt-deploy (writes) and mgmt-agent (reads).
+ * Shared by mgmt-deploy (writes) and mgmt-agent (reads). Files: deploy.c
+ * (the record and its JSON), deploy_etcd.c (reading and writing it in etcd).
  *
  * Recipe (writer):
  *   1. validate the graph (graph_parse) before touching etcd;
@@ -66,6 +67,8 @@ char *deploy_encode(const struct deploy *d); /* compact JSON text */
  * hash == sha256(graph), previous absent only for id 1. err says what is wrong. */
 int deploy_decode(const char *text, size_t len, struct deploy *ret, char *err, size_t errlen);
 int deploy_from_json(json_t *j, struct deploy *ret, char *err, size_t errlen);
+/* 64 lowercase hex digits: the form of a deploy's hash. */
+bool deploy_hash_is_valid(const char *s);
 
 /* The newest deploy as read from etcd. id == 0: no deploy at all. */
 struct deploy_head {

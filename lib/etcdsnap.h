@@ -11,7 +11,9 @@
  *   4. snap_tool_status(tool, snap_sink_temp_path(s), &info, err) (or its
  *      spawn/collect halves from an event loop);
  *   5. snap_sink_commit(s) renames it into place; snap_sink_free(s) removes
- *      the temp file unless committed. */
+ *      the temp file unless committed.
+ * Files: etcdsnap.c (the sink, the sha256 check), etcdsnap_tool.c (etcd's
+ * tool: snap_tool_*). */
 #pragma once
 
 #include <stdbool.h>

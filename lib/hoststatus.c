@@ -2,7 +2,6 @@
  * encoded (the agent) and decoded (mgmt-deploy --wait, show, cluster status)
  * in one place, so the two sides cannot drift apart. */
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 
 #include "hoststatus.h"
@@ -13,17 +12,6 @@
 #ifndef _cleanup_json_
 #define _cleanup_json_ _cleanup_(json_decrefp)
 #endif
-
-static int bad(char *err, size_t errlen, const char *fmt, ...) _printf_(3, 4);
-static int bad(char *err, size_t errlen, const char *fmt, ...) {
-        va_list ap;
-        if (err && errlen) {
-                va_start(ap, fmt);
-                vsnprintf(err, errlen, fmt, ap);
-                va_end(ap);
-        }
-        return -EBADMSG;
-}
 
 static const char *const state_names[_DEPLOY_STATE_MAX] = {
     [DEPLOY_STATE_APPLYING] = "applying",
@@ -59,17 +47,17 @@ int host_status_decode(const char *host, const char *text, size_t len, struct ho
 
         j = json_loadb(text, len, 0, &je);
         if (!json_is_object(j))
-                return bad(err, errlen, "status of '%s' is not a JSON object", host);
+                return errmsg(err, errlen, -EBADMSG, "status of '%s' is not a JSON object", host);
         v = json_object_get(j, "deploy");
         if (json_is_integer(v))
                 s.deploy = (int64_t)json_integer_value(v);
         else if (!json_is_string(v) || parse_int64(json_string_value(v), &s.deploy) < 0)
-                return bad(err, errlen, "status of '%s': 'deploy' must be an integer", host);
+                return errmsg(err, errlen, -EBADMSG, "status of '%s': 'deploy' must be an integer", host);
         v = json_object_get(j, "state");
         st = json_is_string(v) ? deploy_state_from_string(json_string_value(v)) : -EINVAL;
         if (st < 0)
-                return bad(err, errlen, "status of '%s': 'state' must be applying, converged or failed",
-                           host);
+                return errmsg(err, errlen, -EBADMSG,
+                              "status of '%s': 'state' must be applying, converged or failed", host);
         s.state = (enum deploy_state)st;
         if (!(s.host = strdup(host)))
                 return -ENOMEM;

@@ -117,3 +117,13 @@ void log_msg(int level, int err, const char *fmt, ...) {
         log_msgv(level, err, fmt, ap);
         va_end(ap);
 }
+
+void log_lines(int level, const char *prefix, const char *text) {
+        for (const char *p = text; *p;) {
+                size_t n = strcspn(p, "\n");
+                log_msg(level, 0, "%s%.*s", prefix, (int)n, p);
+                p += n;
+                if (*p)
+                        p++;
+        }
+}

@@ -18,6 +18,9 @@ void log_set_field(const char *name, const char *value);
 
 void log_msg(int level, int err, const char *fmt, ...) _printf_(3, 4);
 void log_msgv(int level, int err, const char *fmt, va_list ap);
+/* One record per line of text (e.g. validation errors, one a line), each
+ * after prefix ("" for none). */
+void log_lines(int level, const char *prefix, const char *text);
 
 #define log_debug(...) log_msg(LOG_DEBUG, 0, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_INFO, 0, __VA_ARGS__)

@@ -40,7 +40,3 @@ static inline void closep(int *fd) {
 #define USEC_PER_MSEC 1000ULL
 
 int startswith(const char *s, const char *prefix);
-
-/* Transition: supervisor/ still finds the strv_* declarations through this
- * header; once each of its files includes "strv.h" itself, drop this line. */
-#include "strv.h"

@@ -1,8 +1,11 @@
-/* metrics.c: the metric table and the Prometheus text format writer. */
+/* metrics.c: the metric table, the Prometheus text format writer and the
+ * /metrics reply. */
 #include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdlib.h>
 
+#include "httpd.h"
 #include "metrics.h"
 
 const struct metric_def metric_defs[_M_MAX] = {
@@ -80,4 +83,19 @@ void metric_sample(FILE *f, enum metric_id m, double v, ...) {
 void metric_one(FILE *f, enum metric_id m, double v) {
         metric_head(f, m);
         metric_sample(f, m, v, (const char *)NULL);
+}
+
+void metrics_reply(struct httpd_req *req, void (*fill)(FILE *f, void *userdata), void *userdata) {
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+
+        if (!f) {
+                httpd_reply(req, 500, "text/plain", "out of memory\n", 14);
+                return;
+        }
+        fill(f, userdata);
+        fclose(f);
+        httpd_reply(req, 200, PROM_CONTENT_TYPE, buf ? buf : "", buf ? len : 0);
+        free(buf);
 }

@@ -41,3 +41,8 @@ void metric_sample(FILE *f, enum metric_id m, double v, ...);
 void metric_one(FILE *f, enum metric_id m, double v);
 
 #define PROM_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+struct httpd_req;
+/* Answer a /metrics request: fill(f, userdata) writes the samples (with
+ * the calls above), the reply carries them as PROM_CONTENT_TYPE. */
+void metrics_reply(struct httpd_req *req, void (*fill)(FILE *f, void *userdata), void *userdata);

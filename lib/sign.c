@@ -3,7 +3,6 @@
 #include <bsd/string.h>
 #include <dirent.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <sys/stat.h>
 
@@ -29,17 +28,6 @@ struct sign_key {
         char fpr[SIGN_FPR_LEN + 1];
         char *origin;
 };
-
-static int fail(char *err, size_t errlen, int r, const char *fmt, ...) _printf_(4, 5);
-static int fail(char *err, size_t errlen, int r, const char *fmt, ...) {
-        va_list ap;
-        if (err && errlen) {
-                va_start(ap, fmt);
-                vsnprintf(err, errlen, fmt, ap);
-                va_end(ap);
-        }
-        return r;
-}
 
 void sign_key_free(struct sign_key *k) {
         if (!k)
@@ -82,15 +70,15 @@ static int key_wrap(EVP_PKEY *pkey, bool private_key, const char *what, struct s
         struct sign_key *k;
 
         if (EVP_PKEY_get_id(pkey) != EVP_PKEY_ED25519) {
-                int r = fail(err, errlen, -EINVAL,
-                             "'%s' holds a %s key, expected an Ed25519 key (see 'mgmt-deploy keygen')", what,
-                             OBJ_nid2sn(EVP_PKEY_get_base_id(pkey)));
+                int r = errmsg(err, errlen, -EINVAL,
+                               "'%s' holds a %s key, expected an Ed25519 key (see 'mgmt-deploy keygen')",
+                               what, OBJ_nid2sn(EVP_PKEY_get_base_id(pkey)));
                 EVP_PKEY_free(pkey);
                 return r;
         }
         if (EVP_PKEY_get_raw_public_key(pkey, raw, &rawlen) != 1 || rawlen != sizeof raw) {
                 EVP_PKEY_free(pkey);
-                return fail(err, errlen, -EINVAL, "'%s': cannot read the raw public key", what);
+                return errmsg(err, errlen, -EINVAL, "'%s': cannot read the raw public key", what);
         }
         k = calloc(1, sizeof *k);
         if (!k || !(k->origin = strdup(what))) {
@@ -119,23 +107,24 @@ int sign_key_from_pem(const char *pem, size_t len, bool private_key, const char 
         BIO *bio;
 
         if (private_key && has_pem_label(pem, len, "-----BEGIN PUBLIC KEY-----"))
-                return fail(err, errlen, -EINVAL,
-                            "'%s' is a public key, but a private key is needed to sign (give deploy.key, "
-                            "not deploy.pub)",
-                            what);
+                return errmsg(err, errlen, -EINVAL,
+                              "'%s' is a public key, but a private key is needed to sign (give deploy.key, "
+                              "not deploy.pub)",
+                              what);
         if (!private_key && has_pem_label(pem, len, "PRIVATE KEY-----"))
-                return fail(
+                return errmsg(
                     err, errlen, -EINVAL,
                     "'%s' is a private key: give the public key (deploy.pub) and keep the private key "
                     "off the nodes",
                     what);
         if (private_key && has_pem_label(pem, len, "-----BEGIN ENCRYPTED PRIVATE KEY-----"))
-                return fail(err, errlen, -EINVAL,
-                            "'%s' is encrypted with a passphrase, which mgmt-deploy cannot ask for: use an "
-                            "unencrypted key readable only by its owner (mode 0600)",
-                            what);
+                return errmsg(
+                    err, errlen, -EINVAL,
+                    "'%s' is encrypted with a passphrase, which mgmt-deploy cannot ask for: use an "
+                    "unencrypted key readable only by its owner (mode 0600)",
+                    what);
         if (len > INT32_MAX)
-                return fail(err, errlen, -EINVAL, "'%s' is too large to be a key", what);
+                return errmsg(err, errlen, -EINVAL, "'%s' is too large to be a key", what);
         bio = BIO_new_mem_buf(pem, (int)len);
         if (!bio)
                 return -ENOMEM;
@@ -149,8 +138,8 @@ int sign_key_from_pem(const char *pem, size_t len, bool private_key, const char 
                 if (e)
                         ERR_error_string_n(e, buf, sizeof buf);
                 ERR_clear_error();
-                return fail(err, errlen, -EINVAL, "'%s' is not a PEM %s key (%s)", what,
-                            private_key ? "private" : "public", buf);
+                return errmsg(err, errlen, -EINVAL, "'%s' is not a PEM %s key (%s)", what,
+                              private_key ? "private" : "public", buf);
         }
         return key_wrap(pkey, private_key, what, ret, err, errlen);
 }
@@ -162,21 +151,21 @@ static int load_file(const char *path, bool private_key, struct sign_key **ret, 
         int r;
 
         if (stat(path, &st) < 0)
-                return fail(err, errlen, -errno, "cannot read key '%s': %s", path, strerror(errno));
+                return errmsg(err, errlen, -errno, "cannot read key '%s': %s", path, strerror(errno));
         if (!S_ISREG(st.st_mode))
-                return fail(err, errlen, -EINVAL, "key '%s' is not a regular file", path);
+                return errmsg(err, errlen, -EINVAL, "key '%s' is not a regular file", path);
         r = read_file_max(path, KEY_FILE_MAX, &text, &len);
         if (r == -EFBIG)
-                return fail(err, errlen, -EINVAL, "key '%s' is larger than %d bytes: not a key", path,
-                            KEY_FILE_MAX);
+                return errmsg(err, errlen, -EINVAL, "key '%s' is larger than %d bytes: not a key", path,
+                              KEY_FILE_MAX);
         if (r < 0)
-                return fail(err, errlen, r, "cannot read key '%s': %s", path, strerror(-r));
+                return errmsg(err, errlen, r, "cannot read key '%s': %s", path, strerror(-r));
         /* a public key given by mistake is named as such before its mode is looked at */
         if (private_key && (st.st_mode & 077) && !has_pem_label(text, len, "-----BEGIN PUBLIC KEY-----")) {
                 explicit_bzero(text, len);
-                return fail(err, errlen, -EPERM,
-                            "private key '%s' is readable by others (mode %04o): run 'chmod 600 %s'", path,
-                            (unsigned)(st.st_mode & 07777), path);
+                return errmsg(err, errlen, -EPERM,
+                              "private key '%s' is readable by others (mode %04o): run 'chmod 600 %s'", path,
+                              (unsigned)(st.st_mode & 07777), path);
         }
         r = sign_key_from_pem(text, len, private_key, path, ret, err, errlen);
         explicit_bzero(text, len);
@@ -254,15 +243,15 @@ int sign_keygen_dir(const char *dir, char ret_fpr[SIGN_FPR_LEN + 1], char *err, 
             asprintf(&ppath, "%s/%s", dir, SIGN_PUB_FILE) < 0)
                 return -ENOMEM;
         if (access(kpath, F_OK) == 0 || access(ppath, F_OK) == 0)
-                return fail(err, errlen, -EEXIST,
-                            "'%s' already exists: refusing to overwrite a key (move it aside first)",
-                            access(kpath, F_OK) == 0 ? kpath : ppath);
+                return errmsg(err, errlen, -EEXIST,
+                              "'%s' already exists: refusing to overwrite a key (move it aside first)",
+                              access(kpath, F_OK) == 0 ? kpath : ppath);
         r = mkdir_p(dir, 0700);
         if (r < 0)
-                return fail(err, errlen, r, "cannot create directory '%s': %s", dir, strerror(-r));
+                return errmsg(err, errlen, r, "cannot create directory '%s': %s", dir, strerror(-r));
         pkey = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
         if (!pkey)
-                return fail(err, errlen, -EIO, "cannot generate an Ed25519 key (libcrypto)");
+                return errmsg(err, errlen, -EIO, "cannot generate an Ed25519 key (libcrypto)");
         kpem = pem_of(pkey, true, &klen);
         ppem = pem_of(pkey, false, &plen);
         r = key_wrap(pkey, true, kpath, &k, err, errlen);
@@ -274,13 +263,13 @@ int sign_keygen_dir(const char *dir, char ret_fpr[SIGN_FPR_LEN + 1], char *err, 
         }
         r = write_new(kpath, kpem, klen, 0600);
         if (r < 0) {
-                r = fail(err, errlen, r, "cannot write '%s': %s", kpath, strerror(-r));
+                r = errmsg(err, errlen, r, "cannot write '%s': %s", kpath, strerror(-r));
                 goto out;
         }
         r = write_new(ppath, ppem, plen, 0644);
         if (r < 0) {
                 (void)unlink(kpath); /* the key we just created: without its public half it is of no use */
-                r = fail(err, errlen, r, "cannot write '%s': %s", ppath, strerror(-r));
+                r = errmsg(err, errlen, r, "cannot write '%s': %s", ppath, strerror(-r));
                 goto out;
         }
         if (ret_fpr)
@@ -443,13 +432,14 @@ int sign_keyring_load(const char *path, struct sign_keyring *ret, char *err, siz
         int r;
 
         if (stat(path, &st) < 0)
-                return fail(err, errlen, -errno, "cannot read trusted keys '%s': %s", path, strerror(errno));
+                return errmsg(err, errlen, -errno, "cannot read trusted keys '%s': %s", path,
+                              strerror(errno));
         if (S_ISDIR(st.st_mode)) {
                 DIR *d = opendir(path);
                 struct dirent *de;
                 if (!d)
-                        return fail(err, errlen, -errno, "cannot read directory '%s': %s", path,
-                                    strerror(errno));
+                        return errmsg(err, errlen, -errno, "cannot read directory '%s': %s", path,
+                                      strerror(errno));
                 while ((de = readdir(d))) {
                         size_t n = strlen(de->d_name);
                         char *f = NULL;
@@ -462,8 +452,8 @@ int sign_keyring_load(const char *path, struct sign_keyring *ret, char *err, siz
                 }
                 closedir(d);
                 if (!files)
-                        return fail(err, errlen, -ENOENT,
-                                    "no trusted key in '%s': expected one or more *.pub files", path);
+                        return errmsg(err, errlen, -ENOENT,
+                                      "no trusted key in '%s': expected one or more *.pub files", path);
                 qsort(files, strv_length(files), sizeof(char *), cmp_str);
         } else if (strv_push(&files, path) < 0)
                 return -ENOMEM;
@@ -505,24 +495,24 @@ int deploy_verify(const struct deploy *d, int64_t id, const struct sign_keyring 
         int r;
 
         if (!d->signature[0] || !d->signer[0])
-                return fail(why, whylen, -EPERM,
-                            "deploy %lld is not signed, and this agent runs only deploys signed by a "
-                            "trusted key",
-                            (long long)id);
+                return errmsg(why, whylen, -EPERM,
+                              "deploy %lld is not signed, and this agent runs only deploys signed by a "
+                              "trusted key",
+                              (long long)id);
         if (!d->graph)
-                return fail(why, whylen, -EPERM, "deploy %lld has no graph text to verify", (long long)id);
+                return errmsg(why, whylen, -EPERM, "deploy %lld has no graph text to verify", (long long)id);
         k = sign_keyring_find(kr, d->signer);
         if (!k)
-                return fail(why, whylen, -EPERM,
-                            "deploy %lld is signed by key %.*s..., which is not trusted", (long long)id,
-                            SIGN_FPR_SHORT, d->signer);
+                return errmsg(why, whylen, -EPERM,
+                              "deploy %lld is signed by key %.*s..., which is not trusted", (long long)id,
+                              SIGN_FPR_SHORT, d->signer);
         if (d->id != id)
-                return fail(why, whylen, -EPERM,
-                            "deploy %lld holds the record of deploy %lld (signed by key %.*s... for id "
-                            "%lld, not "
-                            "%lld): a replayed deploy",
-                            (long long)id, (long long)d->id, SIGN_FPR_SHORT, d->signer, (long long)d->id,
-                            (long long)id);
+                return errmsg(why, whylen, -EPERM,
+                              "deploy %lld holds the record of deploy %lld (signed by key %.*s... for id "
+                              "%lld, not "
+                              "%lld): a replayed deploy",
+                              (long long)id, (long long)d->id, SIGN_FPR_SHORT, d->signer, (long long)d->id,
+                              (long long)id);
         r = sign_canonical(id, d->previous, d->hash, d->graph, d->graph_len, &buf, &len);
         if (r < 0)
                 return r;
@@ -530,7 +520,7 @@ int deploy_verify(const struct deploy *d, int64_t id, const struct sign_keyring 
         if (r < 0)
                 return r;
         if (r == 0)
-                return fail(
+                return errmsg(
                     why, whylen, -EPERM,
                     "deploy %lld: the signature by key %.*s... does not match the record (id, previous "
                     "hash, hash or graph changed after signing)",

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -212,6 +213,17 @@ int b64_decode(const char *s, char **ret, size_t *ret_len) {
         if (ret_len)
                 *ret_len = o;
         return 0;
+}
+
+int errmsg(char *err, size_t errlen, int r, const char *fmt, ...) {
+        va_list ap;
+
+        if (err && errlen) {
+                va_start(ap, fmt);
+                vsnprintf(err, errlen, fmt, ap);
+                va_end(ap);
+        }
+        return r;
 }
 
 int parse_int64(const char *s, int64_t *ret) {

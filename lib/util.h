@@ -42,6 +42,10 @@ int node_hostname_pick(const char *given, const char *system, char **ret, char *
 char *b64_encode(const void *data, size_t len);
 int b64_decode(const char *s, char **ret, size_t *ret_len);
 
+/* Write the message to err (when err and errlen are given) and return r:
+ * how a function that fills an err buffer says what is wrong, in one line. */
+int errmsg(char *err, size_t errlen, int r, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
 /* Parse an int64 given as a JSON-ish decimal string. */
 int parse_int64(const char *s, int64_t *ret);
 

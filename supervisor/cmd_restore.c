@@ -15,6 +15,7 @@
 #include "etcdsnap.h"
 #include "keys.h"
 #include "log.h"
+#include "strv.h"
 #include "supervisor.h"
 #include "util.h"
 

@@ -8,6 +8,7 @@
 
 #include "etcdsnap.h"
 #include "log.h"
+#include "strv.h"
 #include "supervisor.h"
 #include "util.h"
 

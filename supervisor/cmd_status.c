@@ -6,6 +6,7 @@
 #include "clusterstatus.h"
 #include "keys.h"
 #include "log.h"
+#include "strv.h"
 #include "supervisor.h"
 
 enum {

@@ -12,6 +12,7 @@
 
 #include "keys.h"
 #include "log.h"
+#include "strv.h"
 #include "supervisor.h"
 #include "util.h"
 
@@ -286,8 +287,10 @@ static void publish_plan(struct node *n, const char *action, const char *host, c
                               "host", host, "why", why, "since", n->plan_since ? n->plan_since : "");
         _cleanup_free_ char *v = j ? json_dumps(j, JSON_SORT_KEYS) : NULL;
         json_decref(j);
-        if (v && k)
-                etcd_call(n->client, ETCD_PUT, etcd_req_put(k, v, n->lease), plan_done, n);
+        /* informative only (the next decision publishes it again): debug, as in plan_done */
+        int r = v && k ? etcd_call(n->client, ETCD_PUT, etcd_req_put(k, v, n->lease), plan_done, n) : 0;
+        if (r < 0)
+                log_debug_errno(r, "cannot publish the plan: %m");
 }
 
 static void report(struct node *n, const struct caction *a) {

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 
 #include "log.h"
+#include "strv.h"
 #include "supervisor.h"
 #include "util.h"
 

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "strv.h"
 #include "supervisor.h"
 #include "util.h"
 

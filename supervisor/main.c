@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <systemd/sd-daemon.h>
 
+#include "daemon.h"
 #include "log.h"
+#include "strv.h"
 #include "subcmd.h"
 #include "supervisor.h"
 #include "util.h"
@@ -39,16 +41,12 @@ static const char footer[] =
     "Exit status: 0 stopped cleanly, 1 error (e.g. duplicate hostname), 2 usage.\n"
     "'mgmt-supervisor help COMMAND' prints the help of an operator command.\n";
 
-static int on_term(sd_event_source *s, const struct signalfd_siginfo *si, void *ud) {
-        struct node *n = ud;
-        log_notice("received %s", strsignal((int)si->ssi_signo));
-        node_shutdown(n, 0);
-        return 0;
+static void on_stop(void *ud) {
+        node_shutdown(ud, 0);
 }
 
-static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *ud) {
+static void on_hup(void *ud) {
         node_reload(ud);
-        return 0;
 }
 
 /* The daemon: `mgmt-supervisor [run] [OPTIONS]`. */
@@ -58,7 +56,6 @@ int cmd_run(int argc, char **argv) {
         sd_event *e = NULL;
         struct node *n = NULL;
         char err[1024], usage[4096];
-        sigset_t ss;
         int r;
 
         subcmd_list(commands, ELEMENTSOF(commands), err, sizeof err);
@@ -95,12 +92,7 @@ int cmd_run(int argc, char **argv) {
                 return 1;
         }
 
-        sigemptyset(&ss);
-        sigaddset(&ss, SIGTERM);
-        sigaddset(&ss, SIGINT);
-        sigaddset(&ss, SIGHUP);
-        sigaddset(&ss, SIGCHLD);
-        sigprocmask(SIG_BLOCK, &ss, NULL);
+        daemon_block_signals();
         signal(SIGPIPE, SIG_IGN);
 
         r = sd_event_default(&e);
@@ -110,9 +102,8 @@ int cmd_run(int argc, char **argv) {
         r = node_new(e, &cfg, &sc, &n);
         if (r < 0)
                 goto out;
-        sd_event_add_signal(e, NULL, SIGTERM, on_term, n);
-        sd_event_add_signal(e, NULL, SIGINT, on_term, n);
-        sd_event_add_signal(e, NULL, SIGHUP, on_hup, n);
+        if ((r = daemon_add_signals(e, on_stop, on_hup, n)) < 0)
+                goto out;
         if ((r = sup_listener_start(e, n, cfg.v[OPT_METRICS_LISTEN].s)) < 0)
                 goto out;
         log_notice("mgmt-supervisor %s starting as '%s' (prefix %s)", MGMT_VERSION, sc.hostname, sc.prefix);

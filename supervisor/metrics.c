@@ -54,7 +54,8 @@ struct listener {
 
 static struct listener *the_listener;
 
-static void write_metrics(const struct sup_metrics *m, FILE *f) {
+static void write_metrics(FILE *f, void *userdata) {
+        const struct sup_metrics *m = userdata;
         long long quorum = m->voters / 2 + 1;
 
         metric_one(f, M_CLUSTER_VOTING_MEMBERS, (double)m->voters);
@@ -217,16 +218,7 @@ static void on_request(struct httpd_req *req, const char *path, void *userdata) 
 
         node_metrics(l->node, &m);
         if (streq(path, "/metrics")) {
-                char *buf = NULL;
-                size_t len = 0;
-                FILE *f = open_memstream(&buf, &len);
-                if (!f) {
-                        httpd_reply(req, 500, "text/plain", "out of memory\n", 14);
-                        return;
-                }
-                write_metrics(&m, f);
-                fclose(f);
-                reply_text(req, 200, PROM_CONTENT_TYPE, buf, len);
+                metrics_reply(req, write_metrics, &m);
         } else if (streq(path, "/health")) {
                 health_start(req, &m);
         } else if (streq(path, "/status")) {

@@ -22,6 +22,7 @@
 #include "keys.h"
 #include "clusterstatus.h"
 #include "log.h"
+#include "strv.h"
 #include "supervisor.h"
 #include "util.h"
 

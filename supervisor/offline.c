@@ -13,6 +13,7 @@
 #include "etcdsnap.h"
 #include "keys.h"
 #include "log.h"
+#include "strv.h"
 #include "supervisor.h"
 #include "util.h"
 

@@ -10,6 +10,7 @@
 
 #include "keys.h"
 #include "log.h"
+#include "strv.h"
 #include "supervisor.h"
 #include "util.h"
 
@@ -60,12 +61,20 @@ static void warn_on_error(struct etcd_client *c, const struct etcd_error *err, j
                 log_warnx("%s: %s", (const char *)ud, err->msg);
 }
 
+/* Send such a write: what (static) is logged if etcd refuses it, or here if
+ * it cannot even be sent. */
+static void best_effort(struct node *n, const char *path, json_t *body, const char *what) {
+        int r = etcd_call(n->client, path, body, warn_on_error, (void *)what);
+        if (r < 0)
+                log_warn_errno(r, "%s: %m", what);
+}
+
 void session_announce_coordinator(struct node *n) {
         _cleanup_free_ char *k = key_coordinator();
         /* for observers only; the next leadership change writes it again */
         if (n->coordinator && n->lease)
-                etcd_call(n->client, ETCD_PUT, etcd_req_put(k, n->sc->hostname, n->lease), warn_on_error,
-                          (void *)"cannot record ourselves in /_mgmt/coordinator");
+                best_effort(n, ETCD_PUT, etcd_req_put(k, n->sc->hostname, n->lease),
+                            "cannot record ourselves in /_mgmt/coordinator");
 }
 
 static void session_ready(struct node *n, int64_t rev) {
@@ -107,12 +116,12 @@ static void volunteer_done(struct etcd_client *c, const struct etcd_error *err, 
                         /* our own key from a previous run: take it over */
                         _cleanup_free_ char *k = key_volunteer(n->sc->hostname);
                         _cleanup_free_ char *v = strv_join(n->sc->adv_server_urls, ",");
-                        etcd_call(n->client, ETCD_PUT, etcd_req_put(k, v, n->lease), warn_on_error,
-                                  (void *)"cannot take over our volunteer key");
+                        best_effort(n, ETCD_PUT, etcd_req_put(k, v, n->lease),
+                                    "cannot take over our volunteer key");
                         /* the old lease would expire anyway; revoking only hurries it */
                         if (holder && holder != n->lease)
-                                etcd_call(n->client, ETCD_LEASE_REVOKE, etcd_req_lease_id(holder),
-                                          warn_on_error, (void *)"cannot revoke our previous session lease");
+                                best_effort(n, ETCD_LEASE_REVOKE, etcd_req_lease_id(holder),
+                                            "cannot revoke our previous session lease");
                 } else {
                         _cleanup_free_ char *k = key_volunteer(n->sc->hostname);
                         log_errorx("hostname '%s' is already in use: another supervisor volunteers under it "
@@ -261,6 +270,6 @@ void session_withdraw_endpoints(struct node *n) {
         n->endpoints_published = false;
         /* best effort: an unhealthy member often has no quorum to write
          * with; then the key goes with our session lease instead */
-        etcd_call(n->client, ETCD_DELETE, etcd_req_delete(k, false), warn_on_error,
-                  (void *)"cannot withdraw our endpoints (they go with our lease)");
+        best_effort(n, ETCD_DELETE, etcd_req_delete(k, false),
+                    "cannot withdraw our endpoints (they go with our lease)");
 }

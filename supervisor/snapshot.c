@@ -26,6 +26,7 @@
 #include "etcdsnap.h"
 #include "keys.h"
 #include "log.h"
+#include "strv.h"
 #include "supervisor.h"
 #include "util.h"
 
@@ -193,8 +194,9 @@ static void keep(struct snapsched *s) {
                 json_object_del(rec, "keys");
                 value = json_dumps(rec, JSON_COMPACT);
                 key = key_snapshot(s->sc->hostname);
-                if (key && value && s->client)
-                        etcd_call(s->client, ETCD_PUT, etcd_req_put(key, value, 0), record_done, s);
+                if (key && value && s->client &&
+                    (r = etcd_call(s->client, ETCD_PUT, etcd_req_put(key, value, 0), record_done, s)) < 0)
+                        log_warn_errno(r, "cannot record the snapshot in etcd: %m");
                 json_decref(rec);
         }
         retention(s);

@@ -1,10 +1,13 @@
-/* test_util.c: unit tests for lib/util.c (base64, URL lists, hostnames, sha256, files). */
+/* test_util.c: unit tests for lib/util.c (base64, URL lists, hostnames, sha256, files,
+ * errmsg) and log_lines (lib/log.c). */
 #include <check.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "log.h"
 #include "macro.h"
 #include "strv.h"
 #include "util.h"
@@ -337,6 +340,20 @@ START_TEST(test_parse_int64) {
 }
 END_TEST
 
+/* errmsg fills err only when there is room, truncates, and returns r as given. */
+START_TEST(test_errmsg) {
+        char err[8] = "x";
+
+        ck_assert_int_eq(errmsg(NULL, 0, -EBADMSG, "%s", "nowhere"), -EBADMSG);
+        ck_assert_int_eq(errmsg(err, 0, -EINVAL, "%s", "no room"), -EINVAL);
+        ck_assert_str_eq(err, "x");
+        ck_assert_int_eq(errmsg(err, sizeof err, -EPERM, "key '%s'", "abc"), -EPERM);
+        ck_assert_str_eq(err, "key 'ab");
+        ck_assert_int_eq(errmsg(err, sizeof err, 0, "ok"), 0);
+        ck_assert_str_eq(err, "ok");
+}
+END_TEST
+
 static char tmpdir[64];
 
 static void tmp_setup(void) {
@@ -407,6 +424,34 @@ START_TEST(test_files) {
 }
 END_TEST
 
+/* log_lines: one record per line, each with the prefix; nothing for "". */
+START_TEST(test_log_lines) {
+        _cleanup_free_ char *path = NULL, *text = NULL;
+        size_t len = 0, lines = 0;
+        int fd, saved;
+
+        ck_assert_int_ge(asprintf(&path, "%s/stderr", tmpdir), 0);
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        ck_assert_int_ge(fd, 0);
+        fflush(stderr);
+        saved = dup(STDERR_FILENO);
+        dup2(fd, STDERR_FILENO);
+        log_lines(LOG_ERR, "invalid graph: ", "f:1:2: one\nf:3:4: two\n");
+        log_lines(LOG_ERR, "never: ", "");
+        fflush(stderr);
+        dup2(saved, STDERR_FILENO);
+        close(saved);
+        close(fd);
+        ck_assert_int_eq(read_file_max(path, 4096, &text, &len), 0);
+        for (size_t i = 0; i < len; i++)
+                lines += text[i] == '\n';
+        ck_assert_msg(lines == 2, "want 2 records, got: %s", text);
+        ck_assert_ptr_nonnull(strstr(text, "invalid graph: f:1:2: one\n"));
+        ck_assert_ptr_nonnull(strstr(text, "invalid graph: f:3:4: two\n"));
+        ck_assert_ptr_null(strstr(text, "never"));
+}
+END_TEST
+
 START_TEST(test_time) {
         _cleanup_free_ char *t = rfc3339_now();
         ck_assert_ptr_nonnull(t);
@@ -435,11 +480,13 @@ static Suite *util_suite(void) {
         tcase_add_test(tc, test_node_hostname);
         tcase_add_test(tc, test_sha256);
         tcase_add_test(tc, test_parse_int64);
+        tcase_add_test(tc, test_errmsg);
         tcase_add_test(tc, test_time);
         suite_add_tcase(s, tc);
         TCase *tf = tcase_create("files");
         tcase_add_checked_fixture(tf, tmp_setup, tmp_teardown);
         tcase_add_test(tf, test_files);
+        tcase_add_test(tf, test_log_lines);
         suite_add_tcase(s, tf);
         return s;
 }
