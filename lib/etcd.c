@@ -557,6 +557,10 @@ static void req_done(struct etcd_req *q, CURLcode res) {
                 /* a token etcd no longer takes: authenticate again, retry once */
                 if (!reply && etcd_auth_retry(q, &err))
                         return;
+                if (!reply && !q->c->auth_user && err.code == 3 && strstr(err.msg, "user name is empty"))
+                        etcd_set_err(&err, 3,
+                                     "etcd at %s has authentication enabled and no etcd user was given (%s)",
+                                     req_endpoint(q), err.msg);
                 /* etcd "Unavailable" (no leader, stopping): another member may answer */
                 if (!reply && err.code == 14 && req_failover(q))
                         return;

@@ -113,6 +113,11 @@ const char *etcd_client_auth_user(struct etcd_client *c);
  * with a message naming the file in err. */
 int etcd_password_file_read(const char *path, char **ret, char *err, size_t errlen);
 void etcd_password_free(char *p); /* zeroes, then frees */
+/* --etcd-user NAME --etcd-password-file FILE of the agent and mgmt-deploy:
+ * neither given is anonymous (0); one without the other, or a bad file, is
+ * an error with a message in err. */
+int etcd_client_login_file(struct etcd_client *c, const char *user, const char *password_file, char *err,
+                           size_t errlen);
 static inline void etcd_password_freep(char **p) {
         etcd_password_free(*p);
         *p = NULL;

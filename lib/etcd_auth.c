@@ -316,3 +316,28 @@ void etcd_auth_invalidate(struct etcd_client *c, unsigned gen) {
         c->auth_tokenless = false;
         c->auth_gen++;
 }
+
+int etcd_client_login_file(struct etcd_client *c, const char *user, const char *password_file, char *err,
+                           size_t errlen) {
+        _cleanup_password_ char *pw = NULL;
+        int r;
+
+        if (!password_file) {
+                if (user) {
+                        snprintf(err, errlen, "--etcd-user '%s' needs --etcd-password-file", user);
+                        return -EINVAL;
+                }
+                return 0;
+        }
+        if (!user || !*user) {
+                snprintf(err, errlen, "--etcd-password-file needs --etcd-user");
+                return -EINVAL;
+        }
+        r = etcd_password_file_read(password_file, &pw, err, errlen);
+        if (r < 0)
+                return r;
+        r = etcd_client_set_auth(c, user, pw);
+        if (r < 0)
+                snprintf(err, errlen, "out of memory");
+        return r;
+}
