@@ -559,8 +559,9 @@ static void req_done(struct etcd_req *q, CURLcode res) {
                         return;
                 if (!reply && !q->c->auth_user && err.code == 3 && strstr(err.msg, "user name is empty"))
                         etcd_set_err(&err, 3,
-                                     "etcd at %s has authentication enabled and no etcd user was given (%s)",
-                                     req_endpoint(q), err.msg);
+                                     "etcd at %s has authentication enabled and no etcd user was given "
+                                     "(etcdserver: user name is empty)",
+                                     req_endpoint(q));
                 /* etcd "Unavailable" (no leader, stopping): another member may answer */
                 if (!reply && err.code == 14 && req_failover(q))
                         return;
