@@ -217,8 +217,8 @@ void etcd_req_free(struct etcd_req *q) {
                 q->next->prev = q->prev;
         curl_slist_free_all(q->headers);
         curl_slist_free_all(q->auth_headers);
-        if (q->body && q->path && streq(q->path, ETCD_AUTHENTICATE))
-                explicit_bzero(q->body, strlen(q->body)); /* it holds a password */
+        if (q->body && q->path && startswith(q->path, "/v3/auth/"))
+                explicit_bzero(q->body, strlen(q->body)); /* it may hold a password */
         free(q->path);
         free(q->body);
         free(q->fixed);

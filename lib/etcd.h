@@ -166,6 +166,9 @@ json_t *etcd_req_member_add(char *const *peer_urls, bool learner);
 json_t *etcd_req_member_id(uint64_t id);
 json_t *etcd_req_move_leader(uint64_t target);
 
+/* The end of the range of keys starting with key (etcd's range_end). */
+char *etcd_prefix_end(const char *key);
+
 /* Txn: compare results "=", "!=", ">", "<"; targets value, version, create, mod, lease. */
 json_t *etcd_cmp_value(const char *key, const char *op, const char *value);
 json_t *etcd_cmp_version(const char *key, const char *op, int64_t version);

@@ -114,4 +114,3 @@ void etcd_watch_dispatch(struct etcd_client *c);
 
 /* etcd_json.c */
 void etcd_set_err(struct etcd_error *err, int code, const char *fmt, ...) _printf_(3, 4);
-char *etcd_prefix_end(const char *key);
