@@ -398,6 +398,18 @@ int sup_config_from(struct sup_config *sc, const struct config *cfg, char *err, 
                                                  : "--auth-deployer-password-file");
                 return -EINVAL;
         }
+        /* bad password files stop us here, before anything is written */
+        const char *pwf[] = {sc->auth_root_pw_file, sc->auth_host_pw_file, sc->auth_deployer_pw_file};
+        const char *pwflag[] = {"--auth-root-password-file", "--auth-host-password-file",
+                                "--auth-deployer-password-file"};
+        for (size_t i = 0; i < ELEMENTSOF(pwf); i++) {
+                _cleanup_password_ char *pw = NULL;
+                char perr[400];
+                if (pwf[i] && (r = etcd_password_file_read(pwf[i], &pw, perr, sizeof perr)) < 0) {
+                        snprintf(err, errlen, "%s: %s", pwflag[i], perr);
+                        return -EINVAL; /* a configuration error, whatever the cause */
+                }
+        }
         if (v[OPT_SNAPSHOT_DIR].s)
                 sc->snapshot_dir = strdup(v[OPT_SNAPSHOT_DIR].s);
         else if (asprintf(&sc->snapshot_dir, "%s/snapshots", sc->prefix) < 0)
