@@ -530,10 +530,11 @@ static void req_done(struct etcd_req *q, CURLcode res) {
                         etcd_set_err(&err, ETCD_ERR_TRANSPORT, "stream from %s%s broke: %s", req_endpoint(q),
                                      q->path, q->errbuf[0] ? q->errbuf : curl_easy_strerror(res));
                 else if (curl_easy_getinfo(q->easy, CURLINFO_RESPONSE_CODE, &status), status != 200) {
-                        /* refused before the first byte, e.g. an expired token: retry once */
-                        struct etcd_error auth = {.code = 16, .msg = "invalid auth token"};
-                        if (status == 401 && q->delivered == 0 && etcd_auth_retry(q, &auth))
-                                return;
+                        /* the error went to the receiver as data; it may be an expired
+                         * token (3.4 sends HTTP 500 "auth: invalid auth token"): the next
+                         * attempt authenticates afresh */
+                        if (q->c->auth_user)
+                                etcd_auth_invalidate(q->c, q->auth_gen);
                         etcd_set_err(&err, ETCD_ERR_HTTP, "HTTP %ld from %s%s", status, req_endpoint(q),
                                      q->path);
                 }
