@@ -148,8 +148,51 @@ gw_put() { # TOKEN KEY VALUE
         grep -q "watch on '/_mgmt/deploy/'.*authenticating again" "$TMP/agent-h1.log"
         # the supervisor kept its session and coordinator role across expiries
         ! grep -E "mgmt-supervisor: (warning|error):.*(token|user name)" "$TMP/h1.log"
+        # the deployer prunes, reads the status table; snapshots are root's
+        run md "${DEP[@]}" prune --keep 2
+        echo "$output"
+        [ "$status" -eq 0 ]
+        [ -z "$(root_ctl get /_mgmt/deploy/1/payload --print-value-only)" ]
+        run "$MGMT_BIN/mgmt-supervisor" status --seeds "$URL_h1" "${DEP[@]}"
+        echo "$output"
+        [ "$status" -eq 0 ]
+        [[ "$output" == *"h1 "*"member"* ]]
+        run "$MGMT_BIN/mgmt-supervisor" snapshot save "$TMP/snap.db" --seeds "$URL_h1" \
+                --auth-root-password-file "$TMP/pw/root"
+        echo "$output"
+        [ "$status" -eq 0 ]
+        [ -s "$TMP/snap.db" ]
+        run "$MGMT_BIN/mgmt-supervisor" snapshot save "$TMP/snap2.db" --seeds "$URL_h1" "${DEP[@]}"
+        [ "$status" -ne 0 ]
+        [ ! -e "$TMP/snap2.db" ]
         # no password in any log
         ! grep -r -e root-secret -e deploy-secret -e host-secret "$TMP"/*.log
+}
+
+@test "auth: a cluster running without auth gets it when a supervisor with --auth coordinates; again is a no-op" {
+        start_sup h1 --ideal-cluster-size 1
+        wait_until 30 voter_count_is 1
+        etcdctl --endpoints "$URL_h1" put /_mgmt/keep me > /dev/null
+        stop_bg h1
+        start_sup h1 $(auth_flags h1)
+        wait_until 30 auth_on h1
+        [ "$(root_ctl get /_mgmt/keep --print-value-only)" = me ]
+        run etcdctl --endpoints "$URL_h1" get /_mgmt/keep
+        [ "$status" -ne 0 ]
+        # a restart with --auth on an auth-enabled cluster: ensured again, nothing fails
+        stop_bg h1
+        start_sup h1 $(auth_flags h1)
+        wait_until 30 auth_on h1
+        wait_until 30 voter_count_is 1
+        ! grep -E "mgmt-supervisor: (warning|error):.*auth" "$TMP/h1.log"
+        tok=$(token_of host-h1 host-secret-h1)
+        [ -n "$tok" ] && [ "$tok" != null ]
+        # a changed host password file takes effect at the next start
+        (umask 077; echo host-secret-new > "$TMP/pw/h1")
+        stop_bg h1
+        start_sup h1 $(auth_flags h1)
+        wait_until 30 auth_on h1
+        wait_until 10 bash -c "curl -fsS -X POST -d '{\"name\":\"host-h1\",\"password\":\"host-secret-new\"}' '$URL_h1/v3/auth/authenticate' | grep -q token"
 }
 
 @test "auth: supervisors form 3, grow to 5, shrink to 3 and replace a killed member under auth" {
