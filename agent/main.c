@@ -256,7 +256,7 @@ static int agent_load_file(struct agent *a, const char *file, struct graph **ret
 
 /* The etcd user of the agent: --etcd-user, or host-<hostname> when only the
  * password file is given (the user the host's supervisor creates). */
-static int agent_login(struct agent *a, const char *user, const char *password_file) {
+static int agent_login(struct agent *a, const char *user, const char *password_file, const char *cert_file) {
         _cleanup_free_ char *def = NULL;
         char err[512];
         int r;
@@ -267,6 +267,8 @@ static int agent_login(struct agent *a, const char *user, const char *password_f
                 user = def;
         }
         r = etcd_client_login_file(a->etcd, user, password_file, err, sizeof err);
+        if (r >= 0 && user)
+                r = etcd_auth_check_cert(cert_file, "--cert-file", err, sizeof err);
         if (r < 0) {
                 log_errorx("%s", err);
                 return r;
@@ -293,7 +295,7 @@ static int agent_join(struct agent *a, struct config *cfg, struct graph *g) {
                         graph_free(g);
                 return log_error_errno(r, "cannot create etcd client: %m");
         }
-        r = agent_login(a, cfg->v[OPT_ETCD_USER].s, cfg->v[OPT_ETCD_PASSWORD_FILE].s);
+        r = agent_login(a, cfg->v[OPT_ETCD_USER].s, cfg->v[OPT_ETCD_PASSWORD_FILE].s, tls.cert_file);
         if (r < 0) {
                 if (g)
                         graph_free(g);

@@ -26,6 +26,8 @@ int deployer_connect(struct deployer *d, struct etcd_client **ret) {
                 return log_error_errno(r, "cannot set up the etcd client: %m");
         r = etcd_client_login_file(c, d->cfg.v[OPT_ETCD_USER].s, d->cfg.v[OPT_ETCD_PASSWORD_FILE].s, err,
                                    sizeof err);
+        if (r >= 0 && etcd_client_auth_user(c))
+                r = etcd_auth_check_cert(tls.cert_file, "--cert-file", err, sizeof err);
         if (r < 0) {
                 etcd_client_free(c);
                 log_errorx("%s", err);

@@ -464,7 +464,14 @@ static json_t *req_decode(struct etcd_req *q, long status, struct etcd_error *er
                 json_decref(j);
                 return NULL;
         }
-        if (status == 404 && startswith(q->path, "/v3/"))
+        if (status == 400 && q->len && strstr(q->buf, "CommonName of client"))
+                etcd_set_err(
+                    err, ETCD_ERR_HTTP,
+                    "etcd at %s refused our client certificate because it has a subject CN and auth "
+                    "is enabled (etcd: \"CommonName of client sending a request against gateway will "
+                    "be ignored\"): issue the client certificate with an empty CN",
+                    req_endpoint(q));
+        else if (status == 404 && startswith(q->path, "/v3/"))
                 /* a peer listener answers 404 to the gateway's paths */
                 etcd_set_err(
                     err, ETCD_ERR_HTTP,

@@ -123,6 +123,13 @@ static inline void etcd_password_freep(char **p) {
         *p = NULL;
 }
 #define _cleanup_password_ _cleanup_(etcd_password_freep)
+/* The subject CN of a PEM certificate (*ret NULL: none); -errno if unreadable. */
+int etcd_cert_common_name(const char *cert_file, char **ret);
+/* With auth, a client certificate must have no CN: etcd's gateway answers
+ * HTTP 400 "CommonName of client sending a request against gateway will be
+ * ignored..." to every request that presents one. -EINVAL with a message
+ * naming the file and flag when it has one; 0 otherwise. */
+int etcd_auth_check_cert(const char *cert_file, const char *flag, char *err, size_t errlen);
 /* Does this etcd error (code, message or a watch's cancel reason) mean the
  * token must be renewed? (pure) */
 bool etcd_error_is_auth_renewal(int code, const char *msg);

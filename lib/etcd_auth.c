@@ -7,6 +7,8 @@
  * and is retried; a watch canceled for the same reason reconnects from its
  * revision. Also: reading a password file the way ssh reads a key. */
 #include <fcntl.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -340,4 +342,40 @@ int etcd_client_login_file(struct etcd_client *c, const char *user, const char *
         if (r < 0)
                 snprintf(err, errlen, "out of memory");
         return r;
+}
+
+int etcd_cert_common_name(const char *cert_file, char **ret) {
+        FILE *f;
+        X509 *x;
+        char cn[256];
+        int n;
+
+        *ret = NULL;
+        f = fopen(cert_file, "re");
+        if (!f)
+                return -errno;
+        x = PEM_read_X509(f, NULL, NULL, NULL);
+        fclose(f);
+        if (!x)
+                return -EINVAL;
+        n = X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, cn, sizeof cn);
+        X509_free(x);
+        if (n > 0 && !(*ret = strdup(cn)))
+                return -ENOMEM;
+        return 0;
+}
+
+int etcd_auth_check_cert(const char *cert_file, const char *flag, char *err, size_t errlen) {
+        _cleanup_free_ char *cn = NULL;
+
+        if (!cert_file || etcd_cert_common_name(cert_file, &cn) < 0 || !cn)
+                return 0; /* none, or unreadable: the TLS setup reports that */
+        snprintf(
+            err, errlen,
+            "certificate '%s' (%s) has the subject CN '%s': with etcd auth, etcd's JSON gateway refuses "
+            "client certificates that carry a CN (\"CommonName of client sending a request against "
+            "gateway will be ignored\"); issue it with an empty subject CN, the names in subjectAltName "
+            "only",
+            cert_file, flag, cn);
+        return -EINVAL;
 }

@@ -410,6 +410,8 @@ int sup_config_from(struct sup_config *sc, const struct config *cfg, char *err, 
                         return -EINVAL; /* a configuration error, whatever the cause */
                 }
         }
+        if (sc->auth_root_pw_file && etcd_auth_check_cert(sc->cert, "--cert-file", err, errlen) < 0)
+                return -EINVAL;
         if (v[OPT_SNAPSHOT_DIR].s)
                 sc->snapshot_dir = strdup(v[OPT_SNAPSHOT_DIR].s);
         else if (asprintf(&sc->snapshot_dir, "%s/snapshots", sc->prefix) < 0)
