@@ -5,11 +5,12 @@
  * only its own status, converged and exported keys) and mgmt-deploy (user
  * and role deployer: read /_mgmt/, write only /_mgmt/deploy/).
  *
- * Duties, each step idempotent and retried on the next view change until it
- * went through once per process:
+ * Duties, each step idempotent, at every session start and retried on the
+ * next view change until it went through:
  *   - at start: read the password files (0600) and make the client root;
  *   - with --auth-host-password-file: role host-<name> with its grants, user
- *     host-<name> (password set to the file's), the role granted;
+ *     host-<name> (password set to the file's, once per process), the role
+ *     granted;
  *   - with --auth-deployer-password-file: the same for deployer;
  *   - with --auth, as coordinator: user root with role root, then enable auth.
  * Passwords are never logged; request bodies that carry them are zeroed. */
@@ -39,6 +40,7 @@ struct sup_auth {
         char *root_pw, *host_pw, *deployer_pw;
         char *host_user;
         bool users_done, enable_done, busy;
+        bool pw_set; /* the passwords were set once by this process: later sessions only ensure */
         struct auth_step steps[MAX_STEPS];
         size_t n_steps, cur;
         bool existed;
@@ -153,9 +155,12 @@ static void user_steps(struct sup_auth *a, const char *name, const char *pw, jso
         step(a, ETCD_USER_ADD, json_pack("{s:s, s:s}", "name", name, "password", pw), "already exists",
              "add user");
         a->steps[a->n_steps - 1].add_existed = true;
-        step(a, ETCD_USER_CHANGE_PW, json_pack("{s:s, s:s}", "name", name, "password", pw), NULL,
-             "set the password of user");
-        a->steps[a->n_steps - 1].only_if_existed = true;
+        if (!a->pw_set) {
+                /* once per process: a change of password ends the user's tokens */
+                step(a, ETCD_USER_CHANGE_PW, json_pack("{s:s, s:s}", "name", name, "password", pw), NULL,
+                     "set the password of user");
+                a->steps[a->n_steps - 1].only_if_existed = true;
+        }
         step(a, ETCD_USER_GRANT, json_pack("{s:s, s:s}", "user", name, "role", name), NULL,
              "grant its role to user");
 }
@@ -194,7 +199,7 @@ static void run_step(struct node *n) {
                                    a->host_pw ? ", this host's agent is " : "",
                                    a->host_pw ? a->host_user : "");
                 }
-                a->users_done = true;
+                a->users_done = a->pw_set = true;
                 a->busy = false;
                 steps_clear(a);
                 return;
@@ -256,6 +261,14 @@ void auth_ensure(struct node *n) {
         a->cur = 0;
         a->existed = false;
         run_step(n);
+}
+
+void auth_session_start(struct node *n) {
+        if (!n->auth)
+                return;
+        if (!n->auth->busy)
+                n->auth->users_done = false; /* a user deleted meanwhile comes back */
+        auth_ensure(n);
 }
 
 void auth_free(struct node *n) {

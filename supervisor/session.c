@@ -81,7 +81,7 @@ static void session_ready(struct node *n, int64_t rev) {
                 view_watches_start(n, rev + 1);
         n->endpoints_published = false; /* re-put on the new lease */
         session_announce_coordinator(n);
-        auth_ensure(n);
+        auth_session_start(n);
         view_refresh(n);
 }
 

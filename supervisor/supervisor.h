@@ -572,10 +572,12 @@ struct node {
 
 /* auth.c: etcd users and roles. auth_setup reads the password files and
  * makes the client talk as root (0 without auth flags; < 0 logged: exit);
- * auth_ensure, at session start and on view changes, idempotently creates
- * our host's user and role (and deployer's), and as coordinator with --auth
- * the root user and then enables auth; auth_free forgets the passwords. */
+ * auth_session_start (each session) and auth_ensure (each view change, until
+ * done) idempotently create our host's user and role (and deployer's), and
+ * as coordinator with --auth the root user and then enable auth; auth_free
+ * forgets the passwords. */
 int auth_setup(struct node *n);
+void auth_session_start(struct node *n);
 void auth_ensure(struct node *n);
 void auth_free(struct node *n);
 /* Subcommands: talk as root when --auth-root-password-file is given. */
