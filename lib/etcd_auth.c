@@ -233,7 +233,9 @@ static void auth_done(struct etcd_client *c, const struct etcd_error *err, json_
                 if (err->code > 0)
                         etcd_set_err(&e, err->code, "etcd at %s refused user '%s': %s%s",
                                      etcd_client_current_endpoint(c), c->auth_user, err->msg,
-                                     err->code == 9 ? " (auth is enabled by mgmt-supervisor --auth)" : "");
+                                     err->code == 9
+                                         ? " (a mgmt-supervisor with --auth enables it when it coordinates)"
+                                         : "");
                 else
                         e = *err;
                 auth_fail_waiting(c, &e);
