@@ -64,7 +64,8 @@ gw_put() { # TOKEN KEY VALUE
 @test "auth: an agent writes only its own host's keys, the deployer only deploys; tokens renew on expiry" {
         # a 2 s token: the deploys and status writes below outlive several tokens
         start_sup h1 --ideal-cluster-size 1 $(auth_flags h1) \
-                --auth-deployer-password-file "$TMP/pw/deployer" --etcd-arg=--auth-token-ttl=2
+                --auth-deployer-password-file "$TMP/pw/deployer" --etcd-arg=--auth-token-ttl=2 \
+                --snapshot-interval 3
         wait_until 30 auth_on h1
         ETCD_ENDPOINT=$URL_h1
         start_bg agent-h1 "$MGMT_BIN/mgmt-agent" --hostname h1 --seeds "$URL_h1" \
@@ -165,6 +166,9 @@ gw_put() { # TOKEN KEY VALUE
         run "$MGMT_BIN/mgmt-supervisor" snapshot save "$TMP/snap2.db" --seeds "$URL_h1" "${DEP[@]}"
         [ "$status" -ne 0 ]
         [ ! -e "$TMP/snap2.db" ]
+        # scheduled snapshots (a root-only stream) kept going across token expiries and the restart
+        wait_until 20 bash -c "etcdctl --endpoints '$URL_h1' --user root:root-secret get /_mgmt/snapshot/h1 --print-value-only | jq -e '.revision > 0'"
+        [ "$(ls "$TMP/h1/snapshots/" | grep -c '\.db$')" -ge 2 ]
         # no password in any log
         ! grep -r -e root-secret -e deploy-secret -e host-secret "$TMP"/*.log
 }
