@@ -30,6 +30,8 @@ enum {
         OPT_TRUSTED_CA_FILE,
         OPT_TRUSTED_KEYS,
         OPT_METRICS_LISTEN,
+        OPT_ETCD_USER,
+        OPT_ETCD_PASSWORD_FILE,
         _OPT_MAX,
 };
 
@@ -64,6 +66,14 @@ static const struct opt_def opts[] = {
                             "serve /metrics (Prometheus), /health and /status (JSON) on ADDR:PORT "
                             "([ADDR]:PORT for IPv6, *:PORT for all); default off",
                             0, 0},
+    [OPT_ETCD_USER] = {"etcd-user", NULL, OPT_STRING, "NAME", NULL,
+                       "authenticate to etcd as this user (default with --etcd-password-file: host-NAME, "
+                       "NAME this host's name)",
+                       0, 0},
+    [OPT_ETCD_PASSWORD_FILE] = {"etcd-password-file", NULL, OPT_STRING, "FILE", NULL,
+                                "the etcd user's password, from FILE (mode 0600, one line; the file the "
+                                "supervisor's --auth-host-password-file names)",
+                                0, 0},
 };
 
 static const char usage[] = "usage: mgmt-agent --seeds URLS [--file GRAPH] [OPTIONS]\n"
@@ -224,6 +234,30 @@ static int agent_load_file(struct agent *a, const char *file, struct graph **ret
         return 0;
 }
 
+/* The etcd user of the agent: --etcd-user, or host-<hostname> when only the
+ * password file is given (the user the host's supervisor creates). */
+static int agent_login(struct agent *a, const char *user, const char *password_file, const char *cert_file) {
+        _cleanup_free_ char *def = NULL;
+        char err[512];
+        int r;
+
+        if (password_file && !user) {
+                if (asprintf(&def, "host-%s", a->hostname) < 0)
+                        return log_error_errno(-ENOMEM, "out of memory");
+                user = def;
+        }
+        r = etcd_client_login_file(a->etcd, user, password_file, err, sizeof err);
+        if (r >= 0 && user)
+                r = etcd_auth_check_cert(cert_file, "--cert-file", err, sizeof err);
+        if (r < 0) {
+                log_errorx("%s", err);
+                return r;
+        }
+        if (user)
+                log_info("talking to etcd as user '%s'", user);
+        return 0;
+}
+
 /* --seeds: the etcd client, then status, endpoints, exchange and deploys.
  * Takes g (the --file graph, may be NULL). */
 static int agent_join(struct agent *a, struct config *cfg, struct graph *g) {
@@ -240,6 +274,12 @@ static int agent_join(struct agent *a, struct config *cfg, struct graph *g) {
                 if (g)
                         graph_free(g);
                 return log_error_errno(r, "cannot create etcd client: %m");
+        }
+        r = agent_login(a, cfg->v[OPT_ETCD_USER].s, cfg->v[OPT_ETCD_PASSWORD_FILE].s, tls.cert_file);
+        if (r < 0) {
+                if (g)
+                        graph_free(g);
+                return r;
         }
         log_info("host '%s' joining cluster via %s", a->hostname, cfg->v[OPT_SEEDS].s);
         if (g) {

@@ -1,4 +1,5 @@
-/* connect.c: the etcd client of mgmt-deploy, from --seeds, TLS flags and --timeout. */
+/* connect.c: the etcd client of mgmt-deploy, from --seeds, TLS flags, the
+ * etcd user (--etcd-user, --etcd-password-file) and --timeout. */
 #include "deployer.h"
 #include "log.h"
 #include "macro.h"
@@ -12,6 +13,7 @@ int deployer_connect(struct deployer *d, struct etcd_client **ret) {
             .ca_file = d->cfg.v[OPT_TRUSTED_CA_FILE].s,
         };
         struct etcd_client *c = NULL;
+        char err[512];
         uint64_t per_call = d->timeout_usec;
         int r;
 
@@ -22,6 +24,15 @@ int deployer_connect(struct deployer *d, struct etcd_client **ret) {
         r = etcd_client_new(NULL, d->cfg.v[OPT_SEEDS].list, &tls, &c);
         if (r < 0)
                 return log_error_errno(r, "cannot set up the etcd client: %m");
+        r = etcd_client_login_file(c, d->cfg.v[OPT_ETCD_USER].s, d->cfg.v[OPT_ETCD_PASSWORD_FILE].s, err,
+                                   sizeof err);
+        if (r >= 0 && etcd_client_auth_user(c))
+                r = etcd_auth_check_cert(tls.cert_file, "--cert-file", err, sizeof err);
+        if (r < 0) {
+                etcd_client_free(c);
+                log_errorx("%s", err);
+                return r;
+        }
         if (per_call == 0 || per_call > 10 * USEC_PER_SEC)
                 per_call = 10 * USEC_PER_SEC;
         etcd_client_set_timeout(c, per_call);

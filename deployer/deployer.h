@@ -33,6 +33,8 @@ enum {
         OPT_HOSTS,
         OPT_MIN_HOSTS,
         OPT_KEEP,
+        OPT_ETCD_USER,
+        OPT_ETCD_PASSWORD_FILE,
         _OPT_MAX,
 };
 

@@ -35,6 +35,10 @@ static const struct opt_def opts[_OPT_MAX] = {
                        1000000},
     [OPT_KEEP] = {"keep", NULL, OPT_INT, "N", "0",
                   "with prune: how many of the newest deploys to keep (>= 1)", 0, 1000000000},
+    [OPT_ETCD_USER] = {"etcd-user", NULL, OPT_STRING, "NAME", NULL,
+                       "authenticate to etcd as this user (with --etcd-password-file; e.g. deployer)"},
+    [OPT_ETCD_PASSWORD_FILE] = {"etcd-password-file", NULL, OPT_STRING, "FILE", NULL,
+                                "the etcd user's password, from FILE (mode 0600, one line)"},
 };
 
 struct command {

@@ -154,6 +154,7 @@ void etcd_client_free(struct etcd_client *c) {
         free(c->cert);
         free(c->key);
         free(c->ca);
+        etcd_auth_client_free(c);
         free(c);
 }
 
@@ -215,6 +216,9 @@ void etcd_req_free(struct etcd_req *q) {
         if (q->next)
                 q->next->prev = q->prev;
         curl_slist_free_all(q->headers);
+        curl_slist_free_all(q->auth_headers);
+        if (q->body && q->path && startswith(q->path, "/v3/auth/"))
+                explicit_bzero(q->body, strlen(q->body)); /* it may hold a password */
         free(q->path);
         free(q->body);
         free(q->fixed);
@@ -235,11 +239,16 @@ static const char *req_endpoint(struct etcd_req *q) {
 static int req_start(struct etcd_req *q) {
         struct etcd_client *c = q->c;
         char url[1024];
+        int r;
 
         if (q->easy) {
                 curl_multi_remove_handle(c->multi, q->easy);
                 curl_easy_cleanup(q->easy);
+                q->easy = NULL;
         }
+        r = etcd_auth_prepare(q);
+        if (r != 0)
+                return r < 0 ? r : 0; /* > 0: started again once a token is there */
         q->easy = curl_easy_init();
         if (!q->easy)
                 return -ENOMEM;
@@ -269,7 +278,8 @@ static int req_start(struct etcd_req *q) {
                 curl_easy_setopt(q->easy, CURLOPT_POST, 1L);
                 curl_easy_setopt(q->easy, CURLOPT_POSTFIELDS, q->body);
                 curl_easy_setopt(q->easy, CURLOPT_POSTFIELDSIZE, (long)strlen(q->body));
-                curl_easy_setopt(q->easy, CURLOPT_HTTPHEADER, q->headers);
+                curl_easy_setopt(q->easy, CURLOPT_HTTPHEADER,
+                                 q->auth_headers ? q->auth_headers : q->headers);
         }
         if (c->cert)
                 curl_easy_setopt(q->easy, CURLOPT_SSLCERT, c->cert);
@@ -280,6 +290,10 @@ static int req_start(struct etcd_req *q) {
         if (curl_multi_add_handle(c->multi, q->easy) != CURLM_OK)
                 return -EIO;
         return 0;
+}
+
+int etcd_req_restart(struct etcd_req *q) {
+        return req_start(q);
 }
 
 /* Create and start a request with its own timeout (0: the client's). */
@@ -450,7 +464,14 @@ static json_t *req_decode(struct etcd_req *q, long status, struct etcd_error *er
                 json_decref(j);
                 return NULL;
         }
-        if (status == 404 && startswith(q->path, "/v3/"))
+        if (status == 400 && q->len && strstr(q->buf, "CommonName of client"))
+                etcd_set_err(
+                    err, ETCD_ERR_HTTP,
+                    "etcd at %s refused our client certificate because it has a subject CN and auth "
+                    "is enabled (etcd: \"CommonName of client sending a request against gateway will "
+                    "be ignored\"): issue the client certificate with an empty CN",
+                    req_endpoint(q));
+        else if (status == 404 && startswith(q->path, "/v3/"))
                 /* a peer listener answers 404 to the gateway's paths */
                 etcd_set_err(
                     err, ETCD_ERR_HTTP,
@@ -515,9 +536,15 @@ static void req_done(struct etcd_req *q, CURLcode res) {
                 else if (res != CURLE_OK)
                         etcd_set_err(&err, ETCD_ERR_TRANSPORT, "stream from %s%s broke: %s", req_endpoint(q),
                                      q->path, q->errbuf[0] ? q->errbuf : curl_easy_strerror(res));
-                else if (curl_easy_getinfo(q->easy, CURLINFO_RESPONSE_CODE, &status), status != 200)
+                else if (curl_easy_getinfo(q->easy, CURLINFO_RESPONSE_CODE, &status), status != 200) {
+                        /* the error went to the receiver as data; it may be an expired
+                         * token (3.4 sends HTTP 500 "auth: invalid auth token"): the next
+                         * attempt authenticates afresh */
+                        if (q->c->auth_user)
+                                etcd_auth_invalidate(q->c, q->auth_gen);
                         etcd_set_err(&err, ETCD_ERR_HTTP, "HTTP %ld from %s%s", status, req_endpoint(q),
                                      q->path);
+                }
                 etcd_cb cb = q->cb;
                 void *ud = q->ud;
                 struct etcd_client *c = q->c;
@@ -535,6 +562,14 @@ static void req_done(struct etcd_req *q, CURLcode res) {
         } else {
                 curl_easy_getinfo(q->easy, CURLINFO_RESPONSE_CODE, &status);
                 reply = req_decode(q, status, &err);
+                /* a token etcd no longer takes: authenticate again, retry once */
+                if (!reply && etcd_auth_retry(q, &err))
+                        return;
+                if (!reply && !q->c->auth_user && err.code == 3 && strstr(err.msg, "user name is empty"))
+                        etcd_set_err(&err, 3,
+                                     "etcd at %s has authentication enabled and no etcd user was given "
+                                     "(etcdserver: user name is empty)",
+                                     req_endpoint(q));
                 /* etcd "Unavailable" (no leader, stopping): another member may answer */
                 if (!reply && err.code == 14 && req_failover(q))
                         return;

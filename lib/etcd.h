@@ -42,6 +42,15 @@
 #define ETCD_SNAPSHOT "/v3/maintenance/snapshot"
 #define ETCD_DEFRAG "/v3/maintenance/defragment"
 #define ETCD_ALARM "/v3/maintenance/alarm"
+#define ETCD_AUTHENTICATE "/v3/auth/authenticate"
+#define ETCD_AUTH_ENABLE "/v3/auth/enable"
+#define ETCD_USER_ADD "/v3/auth/user/add"
+#define ETCD_USER_GET "/v3/auth/user/get"
+#define ETCD_USER_CHANGE_PW "/v3/auth/user/changepw"
+#define ETCD_USER_GRANT "/v3/auth/user/grant"
+#define ETCD_ROLE_ADD "/v3/auth/role/add"
+#define ETCD_ROLE_GET "/v3/auth/role/get"
+#define ETCD_ROLE_GRANT "/v3/auth/role/grant"
 
 /* Error kinds. code > 0 is etcd's gRPC code from its JSON error. */
 enum {
@@ -85,6 +94,46 @@ void etcd_client_set_timeout(struct etcd_client *c, uint64_t usec);
 void etcd_client_set_pinned(struct etcd_client *c, bool pinned);
 sd_event *etcd_client_event(struct etcd_client *c);
 
+/* ---- authentication (etcd_auth.c) ---- */
+/* Talk to etcd as user (NULL: anonymous again). Before the first request the
+ * client authenticates (/v3/auth/authenticate) and then sends the token with
+ * every request and watch; a token etcd no longer accepts (expired, invalid,
+ * or auth enabled since) is renewed once per request and the request retried,
+ * and a watch resumes from its revision. A refused password fails the
+ * waiting requests with "etcd at URL refused user 'NAME': ...". The password
+ * is copied and zeroed when replaced or freed; it is never logged. */
+int etcd_client_set_auth(struct etcd_client *c, const char *user, const char *password);
+/* For the supervisor that enables auth: when etcd says auth is not enabled,
+ * go on without a token (instead of failing) until it is. */
+void etcd_client_set_auth_optional(struct etcd_client *c, bool optional);
+const char *etcd_client_auth_user(struct etcd_client *c);
+/* Read a password file: a regular file readable by its owner only (mode &
+ * 077 == 0, as ssh wants of keys), one trailing newline stripped, not empty,
+ * at most 4096 bytes. 0 with *ret (free with etcd_password_free); -errno
+ * with a message naming the file in err. */
+int etcd_password_file_read(const char *path, char **ret, char *err, size_t errlen);
+void etcd_password_free(char *p); /* zeroes, then frees */
+/* --etcd-user NAME --etcd-password-file FILE of the agent and mgmt-deploy:
+ * neither given is anonymous (0); one without the other, or a bad file, is
+ * an error with a message in err. */
+int etcd_client_login_file(struct etcd_client *c, const char *user, const char *password_file, char *err,
+                           size_t errlen);
+static inline void etcd_password_freep(char **p) {
+        etcd_password_free(*p);
+        *p = NULL;
+}
+#define _cleanup_password_ _cleanup_(etcd_password_freep)
+/* The subject CN of a PEM certificate (*ret NULL: none); -errno if unreadable. */
+int etcd_cert_common_name(const char *cert_file, char **ret);
+/* With auth, a client certificate must have no CN: etcd's gateway answers
+ * HTTP 400 "CommonName of client sending a request against gateway will be
+ * ignored..." to every request that presents one. -EINVAL with a message
+ * naming the file and flag when it has one; 0 otherwise. */
+int etcd_auth_check_cert(const char *cert_file, const char *flag, char *err, size_t errlen);
+/* Does this etcd error (code, message or a watch's cancel reason) mean the
+ * token must be renewed? (pure) */
+bool etcd_error_is_auth_renewal(int code, const char *msg);
+
 /* Async call: body is consumed (decref'd). cb gets the reply (borrowed). */
 int etcd_call(struct etcd_client *c, const char *path, json_t *body, etcd_cb cb, void *userdata);
 /* Blocking call for CLIs, running the client's loop until the reply arrives.
@@ -123,6 +172,9 @@ json_t *etcd_req_lease_id(int64_t id);
 json_t *etcd_req_member_add(char *const *peer_urls, bool learner);
 json_t *etcd_req_member_id(uint64_t id);
 json_t *etcd_req_move_leader(uint64_t target);
+
+/* The end of the range of keys starting with key (etcd's range_end). */
+char *etcd_prefix_end(const char *key);
 
 /* Txn: compare results "=", "!=", ">", "<"; targets value, version, create, mod, lease. */
 json_t *etcd_cmp_value(const char *key, const char *op, const char *value);

@@ -6,6 +6,7 @@
  *                 failover, raw streams, the synchronous helpers;
  *   etcd_watch.c  watches: the stream per watch, message framing,
  *                 reconnection with backoff, dispatch outside libcurl;
+ *   etcd_auth.c   user authentication: token, renewal, password files;
  *   etcd_json.c   request bodies and reply parsers (pure, no I/O). */
 #pragma once
 
@@ -29,6 +30,12 @@ struct etcd_client {
         bool pinned;
         struct etcd_req *reqs; /* in flight, for cleanup */
         struct etcd_watch *watches;
+        /* etcd_auth.c */
+        char *auth_user, *auth_password, *auth_token;
+        unsigned auth_gen;   /* bumped whenever the token changes */
+        bool auth_inflight;  /* an authenticate request is out */
+        bool auth_optional;  /* "auth not enabled" means: go on without a token */
+        bool auth_tokenless; /* ... and that is what etcd said */
 };
 
 struct etcd_req {
@@ -55,6 +62,11 @@ struct etcd_req {
         void *data_ud;
         size_t delivered; /* bytes given to data */
         char errbuf[CURL_ERROR_SIZE];
+        struct curl_slist *auth_headers; /* headers plus Authorization, per start */
+        unsigned auth_gen;               /* the token generation this request carried */
+        bool auth_waiting;               /* not started: waits for a token */
+        bool auth_mark;                  /* scratch mark while waking waiters */
+        bool auth_retried;               /* already re-authenticated once */
 };
 
 struct etcd_watch {
@@ -68,8 +80,10 @@ struct etcd_watch {
         struct etcd_req *req;
         sd_event_source *retry;
         unsigned failures;
+        unsigned reauths; /* token renewals since the stream was last established */
         bool established;
-        bool dead; /* compacted or canceled for good */
+        bool dead;   /* compacted or canceled for good */
+        bool reauth; /* canceled for an expired token: reconnect at once, quietly */
 };
 
 /* etcd.c */
@@ -78,6 +92,20 @@ struct etcd_watch {
 int etcd_req_new(struct etcd_client *c, const char *endpoint, const char *path, json_t *body, bool get,
                  struct etcd_watch *watch, etcd_cb cb, void *userdata, struct etcd_req **ret);
 void etcd_req_free(struct etcd_req *q);
+/* (Re)start a request's transfer (it may wait for a token first). */
+int etcd_req_restart(struct etcd_req *q);
+
+/* etcd_auth.c */
+/* Before a transfer starts: 0 go (Authorization header set when there is a
+ * token), 1 wait for the token (the request is restarted when it comes, or
+ * failed), < 0 error. */
+int etcd_auth_prepare(struct etcd_req *q);
+/* A request refused for its token: authenticate again and retry it, once.
+ * True when it was restarted (nothing to report yet). */
+bool etcd_auth_retry(struct etcd_req *q, const struct etcd_error *err);
+/* Drop the token of generation gen (no-op when a newer one is in use). */
+void etcd_auth_invalidate(struct etcd_client *c, unsigned gen);
+void etcd_auth_client_free(struct etcd_client *c);
 
 /* etcd_watch.c */
 void etcd_watch_stream_ended(struct etcd_watch *w, const char *why);
@@ -86,4 +114,3 @@ void etcd_watch_dispatch(struct etcd_client *c);
 
 /* etcd_json.c */
 void etcd_set_err(struct etcd_error *err, int code, const char *fmt, ...) _printf_(3, 4);
-char *etcd_prefix_end(const char *key);

@@ -98,6 +98,20 @@ void etcd_watch_stream_ended(struct etcd_watch *w, const char *why) {
 
         if (w->dead)
                 return;
+        if (w->reauth) {
+                /* not a failure: reconnect now with a fresh token, tell nobody */
+                w->reauth = false;
+                w->established = false;
+                sd_event_now(w->c->event, CLOCK_MONOTONIC, &now);
+                if (!w->retry)
+                        sd_event_add_time(w->c->event, &w->retry, CLOCK_MONOTONIC, now, 1000, watch_retry_cb,
+                                          w);
+                else {
+                        sd_event_source_set_time(w->retry, now);
+                        sd_event_source_set_enabled(w->retry, SD_EVENT_ONESHOT);
+                }
+                return;
+        }
         if (w->established)
                 w->failures = 0;
         w->established = false;
@@ -147,6 +161,15 @@ static bool watch_handle(struct etcd_watch *w, json_t *j) {
                 etcd_watch_msg_clear(&m);
                 return false;
         }
+        if (m.canceled && w->c->auth_user && w->reauths++ == 0 &&
+            etcd_error_is_auth_renewal(0, m.cancel_reason)) {
+                /* the token expired (or auth was enabled since): a new one, same revision */
+                log_debug("watch on '%s': %s; authenticating again", w->key, m.cancel_reason);
+                etcd_auth_invalidate(w->c, w->req ? w->req->auth_gen : w->c->auth_gen);
+                w->reauth = true;
+                etcd_watch_msg_clear(&m);
+                return false;
+        }
         if (m.canceled) {
                 etcd_set_err(&err, ETCD_ERR_PROTOCOL, "watch on '%s' canceled by etcd: %s", w->key,
                              m.cancel_reason ? m.cancel_reason : "no reason given");
@@ -157,6 +180,7 @@ static bool watch_handle(struct etcd_watch *w, json_t *j) {
         if (m.created) {
                 w->established = true;
                 w->failures = 0;
+                w->reauths = 0;
                 if (w->next_rev <= 0)
                         w->next_rev = m.revision + 1;
         }

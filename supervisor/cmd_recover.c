@@ -17,10 +17,19 @@
 #include "supervisor.h"
 #include "util.h"
 
-static const int recover_opts[] = {
-    SOPT_YES,         OPT_PREFIX,          OPT_HOSTNAME_,       OPT_CLIENT_URLS,
-    OPT_SERVER_URLS,  OPT_ADV_CLIENT_URLS, OPT_ADV_SERVER_URLS, OPT_ETCD_BINARY,
-    OPT_SNAPSHOT_DIR, OPT_STOP_TIMEOUT,    OPT_ETCD_ARG,        -1};
+static const int recover_opts[] = {SOPT_YES,
+                                   OPT_PREFIX,
+                                   OPT_HOSTNAME_,
+                                   OPT_CLIENT_URLS,
+                                   OPT_SERVER_URLS,
+                                   OPT_ADV_CLIENT_URLS,
+                                   OPT_ADV_SERVER_URLS,
+                                   OPT_ETCD_BINARY,
+                                   OPT_SNAPSHOT_DIR,
+                                   OPT_STOP_TIMEOUT,
+                                   OPT_ETCD_ARG,
+                                   OPT_AUTH_ROOT_PASSWORD_FILE,
+                                   -1};
 
 static const struct sub_spec recover_spec = {
     "recover",
@@ -175,6 +184,8 @@ static int recover_run(struct config *cfg, struct sup_config *sc) {
                 return SUB_UNSAFE;
         r = etcd_client_new(NULL, sc->adv_client_urls, &tls, &c);
         if (r < 0)
+                return SUB_ERROR;
+        if (auth_client_login(c, sc) < 0)
                 return SUB_ERROR;
         etcd_client_set_timeout(c, 2 * USEC_PER_SEC);
         if (quorum_answers(c, sc->prefix, sc->adv_client_urls, why, sizeof why)) {

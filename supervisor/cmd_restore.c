@@ -19,9 +19,16 @@
 #include "supervisor.h"
 #include "util.h"
 
-static const int restore_opts[] = {SOPT_FROM,           OPT_PREFIX,          OPT_HOSTNAME_,
-                                   OPT_SERVER_URLS,     OPT_ADV_SERVER_URLS, OPT_CLIENT_URLS,
-                                   OPT_ADV_CLIENT_URLS, OPT_ETCD_BINARY,     -1};
+static const int restore_opts[] = {SOPT_FROM,
+                                   OPT_PREFIX,
+                                   OPT_HOSTNAME_,
+                                   OPT_SERVER_URLS,
+                                   OPT_ADV_SERVER_URLS,
+                                   OPT_CLIENT_URLS,
+                                   OPT_ADV_CLIENT_URLS,
+                                   OPT_ETCD_BINARY,
+                                   OPT_AUTH_ROOT_PASSWORD_FILE,
+                                   -1};
 
 static const struct sub_spec restore_spec = {
     "restore",
@@ -152,6 +159,8 @@ static int64_t restored_keys(struct sup_config *sc, const char *data, int64_t lo
                 return -ENOMEM;
         if (etcd_client_new(NULL, sc->adv_client_urls, &tls, &c) < 0)
                 return -ENOMEM;
+        if (auth_client_login(c, sc) < 0)
+                return -EACCES;
         etcd_client_set_timeout(c, 2 * USEC_PER_SEC);
         pid = spawn_etcd(argv, logpath);
         if (pid < 0) {

@@ -12,8 +12,17 @@
 #include "supervisor.h"
 #include "util.h"
 
-static const int snapshot_opts[] = {OPT_SEEDS,       OPT_CERT,   OPT_KEY,          OPT_CA,    SOPT_TIMEOUT,
-                                    OPT_ETCD_BINARY, OPT_PREFIX, OPT_SNAPSHOT_DIR, SOPT_JSON, -1};
+static const int snapshot_opts[] = {OPT_SEEDS,
+                                    OPT_CERT,
+                                    OPT_KEY,
+                                    OPT_CA,
+                                    SOPT_TIMEOUT,
+                                    OPT_ETCD_BINARY,
+                                    OPT_PREFIX,
+                                    OPT_SNAPSHOT_DIR,
+                                    SOPT_JSON,
+                                    OPT_AUTH_ROOT_PASSWORD_FILE,
+                                    -1};
 
 static const struct sub_spec snapshot_spec = {
     "snapshot",
@@ -116,6 +125,11 @@ static int snapshot_save(struct config *cfg, const char *path) {
         if (r < 0) {
                 log_error_errno(r, "cannot set up the etcd client: %m");
                 return SUB_ERROR;
+        }
+        if (cfg->v[OPT_AUTH_ROOT_PASSWORD_FILE].s) {
+                struct sup_config asc = {.auth_root_pw_file = cfg->v[OPT_AUTH_ROOT_PASSWORD_FILE].s};
+                if (auth_client_login(c, &asc) < 0)
+                        return SUB_ERROR;
         }
         etcd_client_set_timeout(c, (uint64_t)cfg->v[SOPT_TIMEOUT].n ? (uint64_t)cfg->v[SOPT_TIMEOUT].n
                                                                     : 60 * USEC_PER_SEC);

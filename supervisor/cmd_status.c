@@ -16,6 +16,8 @@ enum {
         STOPT_CERT,
         STOPT_KEY,
         STOPT_CA,
+        STOPT_ETCD_USER,
+        STOPT_ETCD_PASSWORD_FILE,
         _STOPT_MAX,
 };
 
@@ -30,6 +32,11 @@ static const struct opt_def status_opts[_STOPT_MAX] = {
     [STOPT_KEY] = {"key-file", NULL, OPT_STRING, "FILE", NULL, "TLS client key for etcd"},
     [STOPT_CA] = {"trusted-ca-file", NULL, OPT_STRING, "FILE", NULL,
                   "CA certificate to verify etcd's TLS certificate"},
+    [STOPT_ETCD_USER] = {"etcd-user", NULL, OPT_STRING, "NAME", NULL,
+                         "authenticate to etcd as this user (any user that may read /_mgmt/, e.g. root "
+                         "or deployer)"},
+    [STOPT_ETCD_PASSWORD_FILE] = {"etcd-password-file", NULL, OPT_STRING, "FILE", NULL,
+                                  "the etcd user's password, from FILE (mode 0600, one line)"},
 };
 
 static const char status_usage[] =
@@ -176,6 +183,15 @@ int cmd_status(int argc, char **argv) {
         r = etcd_client_new(NULL, cfg.v[STOPT_SEEDS].list, &tls, &s.c);
         if (r < 0) {
                 log_error_errno(r, "cannot set up the etcd client: %m");
+                config_free(&cfg);
+                return 1;
+        }
+        char aerr[512];
+        r = etcd_client_login_file(s.c, cfg.v[STOPT_ETCD_USER].s, cfg.v[STOPT_ETCD_PASSWORD_FILE].s, aerr,
+                                   sizeof aerr);
+        if (r < 0) {
+                log_errorx("%s", aerr);
+                etcd_client_free(s.c);
                 config_free(&cfg);
                 return 1;
         }

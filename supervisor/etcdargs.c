@@ -80,6 +80,19 @@ const struct opt_def supervisor_opts[_OPT_MAX] = {
          "the coordinator defragments a member, one at a time, when this much (and a "
          "quarter) of its db file is free space, e.g. 512K, 64M, 1G; 0: only to clear a "
          "NOSPACE alarm"},
+    [OPT_AUTH] = {"auth", NULL, OPT_BOOL, NULL, NULL,
+                  "enable etcd users and roles when this supervisor coordinates (idempotent): supervisors "
+                  "are root, each agent host-NAME, mgmt-deploy deployer; needs --auth-root-password-file"},
+    [OPT_AUTH_ROOT_PASSWORD_FILE] = {"auth-root-password-file", NULL, OPT_STRING, "FILE", NULL,
+                                     "etcd root's password (mode 0600, one line); every supervisor of an "
+                                     "auth-enabled cluster needs it"},
+    [OPT_AUTH_HOST_PASSWORD_FILE] = {"auth-host-password-file", NULL, OPT_STRING, "FILE", NULL,
+                                     "create/update etcd user host-NAME (role host-NAME: read /_mgmt/, "
+                                     "write only this host's status, converged and exported keys) with "
+                                     "this password; the local agent's --etcd-password-file"},
+    [OPT_AUTH_DEPLOYER_PASSWORD_FILE] = {"auth-deployer-password-file", NULL, OPT_STRING, "FILE", NULL,
+                                         "create/update etcd user deployer (role deployer: read /_mgmt/, "
+                                         "write only /_mgmt/deploy/) with this password"},
 };
 
 /* Source address this host uses to reach host:port (no packet is sent). */
@@ -374,6 +387,32 @@ int sup_config_from(struct sup_config *sc, const struct config *cfg, char *err, 
         sc->snapshot_interval = (uint64_t)v[OPT_SNAPSHOT_INTERVAL].n;
         sc->snapshot_keep = v[OPT_SNAPSHOT_KEEP].n;
         sc->snapshot_command = dup_or_null(v[OPT_SNAPSHOT_COMMAND].s);
+        sc->auth = v[OPT_AUTH].b;
+        sc->auth_root_pw_file = dup_or_null(v[OPT_AUTH_ROOT_PASSWORD_FILE].s);
+        sc->auth_host_pw_file = dup_or_null(v[OPT_AUTH_HOST_PASSWORD_FILE].s);
+        sc->auth_deployer_pw_file = dup_or_null(v[OPT_AUTH_DEPLOYER_PASSWORD_FILE].s);
+        if ((sc->auth || sc->auth_host_pw_file || sc->auth_deployer_pw_file) && !sc->auth_root_pw_file) {
+                snprintf(err, errlen,
+                         "%s needs --auth-root-password-file (supervisors talk to etcd as root)",
+                         sc->auth                ? "--auth"
+                         : sc->auth_host_pw_file ? "--auth-host-password-file"
+                                                 : "--auth-deployer-password-file");
+                return -EINVAL;
+        }
+        /* bad password files stop us here, before anything is written */
+        const char *pwf[] = {sc->auth_root_pw_file, sc->auth_host_pw_file, sc->auth_deployer_pw_file};
+        const char *pwflag[] = {"--auth-root-password-file", "--auth-host-password-file",
+                                "--auth-deployer-password-file"};
+        for (size_t i = 0; i < ELEMENTSOF(pwf); i++) {
+                _cleanup_password_ char *pw = NULL;
+                char perr[400];
+                if (pwf[i] && (r = etcd_password_file_read(pwf[i], &pw, perr, sizeof perr)) < 0) {
+                        snprintf(err, errlen, "%s: %s", pwflag[i], perr);
+                        return -EINVAL; /* a configuration error, whatever the cause */
+                }
+        }
+        if (sc->auth_root_pw_file && etcd_auth_check_cert(sc->cert, "--cert-file", err, errlen) < 0)
+                return -EINVAL;
         if (v[OPT_SNAPSHOT_DIR].s)
                 sc->snapshot_dir = strdup(v[OPT_SNAPSHOT_DIR].s);
         else if (asprintf(&sc->snapshot_dir, "%s/snapshots", sc->prefix) < 0)
@@ -448,6 +487,9 @@ void sup_config_free(struct sup_config *sc) {
         free(sc->cluster_token);
         free(sc->snapshot_dir);
         free(sc->snapshot_command);
+        free(sc->auth_root_pw_file);
+        free(sc->auth_host_pw_file);
+        free(sc->auth_deployer_pw_file);
         *sc = (struct sup_config){0};
 }
 

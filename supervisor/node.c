@@ -269,6 +269,7 @@ void node_after_change(struct node *n) {
         if ((n->role == ROLE_VOLUNTEER || n->role == ROLE_CLIENT) && check_url_conflict(n))
                 return;
         role_event(n, REV_VIEW, &f);
+        auth_ensure(n);
         if (n->coordinator && n->view_ok) {
                 coordinator_restore_ideal(n);
                 coordinator_run(n);
@@ -579,6 +580,9 @@ int node_start(struct node *n) {
         if (r < 0)
                 return log_error_errno(r, "cannot create etcd client: %m");
         etcd_client_set_timeout(n->client, 3 * USEC_PER_SEC);
+        r = auth_setup(n);
+        if (r < 0)
+                return r;
 
         if (mode == START_RESTART) {
                 /* never bootstrap over old data: restart our member */
@@ -694,6 +698,7 @@ void node_free(struct node *n) {
                 etcd_watch_free(n->watches[i]);
         cluster_status_abandon(n->client);
         etcd_client_free(n->client);
+        auth_free(n);
         snapsched_free(n->snap); /* snapshot.c: after the client, so no stream is left */
         sd_event_source_disable_unref(n->tick);
         sd_event_source_disable_unref(n->keepalive_timer);

@@ -42,8 +42,12 @@ static void session_retry(struct node *n, const char *what, const struct etcd_er
         n->session_busy = false;
         n->session_failures++;
         if (n->session_failures == 1 || n->session_failures % 10 == 0)
-                log_warnx("%s: %s (endpoints %s); retrying in %.2gs, backing off to 16s", what,
-                          err ? err->msg : "failed", eps ? eps : "?", (double)delay / USEC_PER_SEC);
+                log_warnx("%s: %s%s (endpoints %s); retrying in %.2gs, backing off to 16s", what,
+                          err ? err->msg : "failed",
+                          !n->auth && err && strstr(err->msg, "no etcd user was given")
+                              ? "; supervisors of this cluster need --auth-root-password-file"
+                              : "",
+                          eps ? eps : "?", (double)delay / USEC_PER_SEC);
         /* systemd shows why the start takes long; notify_status() sends the role again once connected */
         sd_notifyf(false, "STATUS=waiting for etcd at %s: %s", eps ? eps : "?", err ? err->msg : what);
         n->status[0] = 0;
@@ -86,6 +90,7 @@ static void session_ready(struct node *n, int64_t rev) {
                 view_watches_start(n, rev + 1);
         n->endpoints_published = false; /* re-put on the new lease */
         session_announce_coordinator(n);
+        auth_session_start(n);
         view_refresh(n);
 }
 

@@ -70,6 +70,10 @@ enum {
         OPT_SNAPSHOT_KEEP,
         OPT_SNAPSHOT_COMMAND,
         OPT_DEFRAG_THRESHOLD,
+        OPT_AUTH,
+        OPT_AUTH_ROOT_PASSWORD_FILE,
+        OPT_AUTH_HOST_PASSWORD_FILE,
+        OPT_AUTH_DEPLOYER_PASSWORD_FILE,
         _OPT_MAX,
 };
 extern const struct opt_def supervisor_opts[_OPT_MAX];
@@ -96,6 +100,11 @@ struct sup_config {
         long long snapshot_keep;
         char *snapshot_command;
         int64_t defrag_threshold; /* free bytes in a member's db that call for a defrag; 0: never */
+        /* etcd users and roles (auth.c) */
+        bool auth;                   /* enable etcd auth when coordinator */
+        char *auth_root_pw_file;     /* we talk to etcd as root */
+        char *auth_host_pw_file;     /* user host-<hostname> for our agent */
+        char *auth_deployer_pw_file; /* user deployer */
 };
 
 /* ---------- operator subcommands (table in main.c) ---------- */
@@ -492,8 +501,10 @@ struct track {
         uint64_t nominated_since, gone_since, cooldown_until;
 };
 
+struct sup_auth;
 struct node {
         sd_event *event;
+        struct sup_auth *auth; /* auth.c; NULL without auth flags */
         /* upward reports of the lower layers (view.c, session.c) */
         void (*on_view)(struct node *n);
         void (*on_fatal)(struct node *n, int code);
@@ -558,6 +569,19 @@ struct node {
         struct snapsched *snap; /* scheduled snapshots (snapshot.c) */
         struct maint maint;     /* the coordinator's maintenance (maintenance_run.c) */
 };
+
+/* auth.c: etcd users and roles. auth_setup reads the password files and
+ * makes the client talk as root (0 without auth flags; < 0 logged: exit);
+ * auth_session_start (each session) and auth_ensure (each view change, until
+ * done) idempotently create our host's user and role (and deployer's), and
+ * as coordinator with --auth the root user and then enable auth; auth_free
+ * forgets the passwords. */
+int auth_setup(struct node *n);
+void auth_session_start(struct node *n);
+void auth_ensure(struct node *n);
+void auth_free(struct node *n);
+/* Subcommands: talk as root when --auth-root-password-file is given. */
+int auth_client_login(struct etcd_client *c, const struct sup_config *sc);
 
 /* session.c: lease, volunteer key, endpoints key */
 int64_t session_lease_ttl(const struct node *n);
