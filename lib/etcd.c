@@ -1,8 +1,8 @@
-/* etcd.c: the transport of the etcd v3 JSON-gateway client. libcurl multi is
- * driven by sd-event io and timer sources (CURLMOPT_SOCKETFUNCTION/
- * TIMERFUNCTION), so requests and streams never block the loop. Requests fail
- * over to the next endpoint on transport errors. Watches live in etcd_watch.c,
- * request bodies and reply parsers in etcd_json.c (map: etcd_internal.h). */
+/* etcd.c: the transport of the etcd v3 JSON-gateway client: the client,
+ * requests and raw streams, endpoint failover on transport errors. The
+ * sd-event side of libcurl multi lives in etcd_loop.c, watches in
+ * etcd_watch.c, tokens in etcd_auth.c, request bodies and reply parsers in
+ * etcd_json.c (map: etcd_internal.h). */
 #include <curl/curl.h>
 #include <stdio.h>
 #include <sys/epoll.h>
@@ -19,77 +19,6 @@ static int ensure_curl(void) {
                         return -EIO;
                 done = true;
         }
-        return 0;
-}
-
-/* ---------------- sd-event <-> curl multi glue ---------------- */
-
-static void process_done(struct etcd_client *c);
-
-static int io_cb(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        struct etcd_client *c = userdata;
-        int flags = 0, running;
-
-        if (revents & EPOLLIN)
-                flags |= CURL_CSELECT_IN;
-        if (revents & EPOLLOUT)
-                flags |= CURL_CSELECT_OUT;
-        if (revents & (EPOLLERR | EPOLLHUP))
-                flags |= CURL_CSELECT_ERR;
-        curl_multi_socket_action(c->multi, fd, flags, &running);
-        etcd_watch_dispatch(c);
-        process_done(c);
-        return 0;
-}
-
-static int sock_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socketp) {
-        struct etcd_client *c = userp;
-        sd_event_source *src = socketp;
-        uint32_t ev = 0;
-
-        if (what == CURL_POLL_REMOVE) {
-                if (src) {
-                        sd_event_source_disable_unref(src);
-                        curl_multi_assign(c->multi, s, NULL);
-                }
-                return 0;
-        }
-        if (what & CURL_POLL_IN)
-                ev |= EPOLLIN;
-        if (what & CURL_POLL_OUT)
-                ev |= EPOLLOUT;
-        if (!src) {
-                if (sd_event_add_io(c->event, &src, s, ev, io_cb, c) < 0)
-                        return -1;
-                (void)sd_event_source_set_description(src, "curl-socket");
-                curl_multi_assign(c->multi, s, src);
-        } else {
-                sd_event_source_set_io_events(src, ev);
-                sd_event_source_set_enabled(src, SD_EVENT_ON);
-        }
-        return 0;
-}
-
-static int timer_fired(sd_event_source *s, uint64_t usec, void *userdata) {
-        struct etcd_client *c = userdata;
-        int running;
-        curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-        etcd_watch_dispatch(c);
-        process_done(c);
-        return 0;
-}
-
-static int timer_cb(CURLM *m, long timeout_ms, void *userp) {
-        struct etcd_client *c = userp;
-        uint64_t now;
-
-        if (timeout_ms < 0) {
-                sd_event_source_set_enabled(c->timer, SD_EVENT_OFF);
-                return 0;
-        }
-        sd_event_now(c->event, CLOCK_MONOTONIC, &now);
-        sd_event_source_set_time(c->timer, now + (uint64_t)timeout_ms * USEC_PER_MSEC);
-        sd_event_source_set_enabled(c->timer, SD_EVENT_ONESHOT);
         return 0;
 }
 
@@ -123,15 +52,9 @@ int etcd_client_new(sd_event *event, char *const *endpoints, const struct etcd_t
                 r = -ENOMEM;
                 goto fail;
         }
-        r = sd_event_add_time(c->event, &c->timer, CLOCK_MONOTONIC, UINT64_MAX, 1000, timer_fired, c);
+        r = etcd_loop_attach(c); /* etcd_loop.c */
         if (r < 0)
                 goto fail;
-        sd_event_source_set_enabled(c->timer, SD_EVENT_OFF);
-        (void)sd_event_source_set_description(c->timer, "curl-timer");
-        curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
-        curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
-        curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-        curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
         *ret = c;
         return 0;
 fail:
@@ -586,7 +509,7 @@ static void req_done(struct etcd_req *q, CURLcode res) {
         json_decref(reply);
 }
 
-static void process_done(struct etcd_client *c) {
+void etcd_process_done(struct etcd_client *c) {
         CURLMsg *m;
         int left;
 
@@ -598,57 +521,4 @@ static void process_done(struct etcd_client *c) {
                 if (q)
                         req_done(q, m->data.result);
         }
-}
-
-struct sync_state {
-        bool done;
-        json_t *reply;
-        struct etcd_error err;
-};
-
-static void sync_cb(struct etcd_client *c, const struct etcd_error *err, json_t *reply, void *ud) {
-        struct sync_state *s = ud;
-        s->done = true;
-        if (err)
-                s->err = *err;
-        else
-                s->reply = json_incref(reply);
-}
-
-int etcd_run_until(struct etcd_client *c, const bool *done, uint64_t timeout_usec) {
-        uint64_t deadline = timeout_usec == UINT64_MAX ? UINT64_MAX : now_usec() + timeout_usec;
-        while (!*done) {
-                uint64_t now = now_usec();
-                if (now >= deadline)
-                        return -ETIMEDOUT;
-                int r = sd_event_run(c->event, deadline == UINT64_MAX ? UINT64_MAX : deadline - now);
-                if (r < 0)
-                        return r;
-        }
-        return 0;
-}
-
-int etcd_call_sync(struct etcd_client *c, const char *path, json_t *body, json_t **ret_reply,
-                   struct etcd_error *err) {
-        struct sync_state s = {0};
-        int r = etcd_call(c, path, body, sync_cb, &s);
-        if (r < 0) {
-                etcd_set_err(err, ETCD_ERR_TRANSPORT, "cannot start request: %s", strerror(-r));
-                return -EIO;
-        }
-        r = etcd_run_until(c, &s.done, UINT64_MAX);
-        if (r < 0) {
-                etcd_set_err(err, ETCD_ERR_TRANSPORT, "event loop failed: %s", strerror(-r));
-                return -EIO;
-        }
-        if (!s.reply) {
-                if (err)
-                        *err = s.err;
-                return -EIO;
-        }
-        if (ret_reply)
-                *ret_reply = s.reply;
-        else
-                json_decref(s.reply);
-        return 0;
 }

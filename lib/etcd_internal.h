@@ -2,8 +2,9 @@
  * may use: the client, request and watch structures, and the few functions
  * one file calls in another.
  *
- *   etcd.c        transport: curl multi on sd-event, requests, endpoint
- *                 failover, raw streams, the synchronous helpers;
+ *   etcd.c        transport: the client, requests, endpoint failover,
+ *                 raw streams;
+ *   etcd_loop.c   curl multi driven by sd-event; the synchronous helpers;
  *   etcd_watch.c  watches: the stream per watch, message framing,
  *                 reconnection with backoff, dispatch outside libcurl;
  *   etcd_auth.c   user authentication: token, renewal, password files;
@@ -111,6 +112,10 @@ void etcd_auth_client_free(struct etcd_client *c);
 void etcd_watch_stream_ended(struct etcd_watch *w, const char *why);
 bool etcd_stream_deliver(struct etcd_req *q);
 void etcd_watch_dispatch(struct etcd_client *c);
+
+/* etcd_loop.c: curl multi on sd-event; etcd.c: finished transfers */
+int etcd_loop_attach(struct etcd_client *c);
+void etcd_process_done(struct etcd_client *c);
 
 /* etcd_json.c */
 void etcd_set_err(struct etcd_error *err, int code, const char *fmt, ...) _printf_(3, 4);
