@@ -317,7 +317,7 @@ static void maint_decide(struct node *n) {
         strlcpy(m->why, a.why, sizeof m->why);
         strlcpy(m->host, a.host ? a.host : "", sizeof m->host);
         if (m->why[0])
-                coordinator_report_maint(n);
+                plan_report_maint(n);
         if (a.type == MACT_NONE)
                 return;
         const struct mmember *target = NULL;

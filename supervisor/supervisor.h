@@ -12,6 +12,8 @@
  *   coordinator.c    the pure membership decision: state in, one action out
  *   maintenance.c    the pure maintenance decision (defrag, NOSPACE alarm)
  *   maintenance_run.c reads the members' sizes and alarms, carries it out
+ *   plan.c           each decision of both rounds logged once and published
+ *                    as /_mgmt/plan
  *   session.c        the lease, our volunteer and endpoints keys
  *   view.c           watches and the refresh: the cluster as this node
  *                    sees it, judged against the cluster it belongs to
@@ -608,7 +610,11 @@ void node_after_change(struct node *n);
 void coordinator_run(struct node *n);
 void coordinator_forget(struct node *n);
 void coordinator_restore_ideal(struct node *n);
-void coordinator_report_maint(struct node *n);
+
+/* plan.c: a decision logged once and published as /_mgmt/plan */
+void plan_publish(struct node *n, const char *action, const char *host, const char *why, bool act,
+                  bool quiet);
+void plan_report_maint(struct node *n);
 
 /* maintenance_run.c: read the members' db sizes and alarms, decide
  * (maintenance.c), carry out; called by the round when membership rests */
