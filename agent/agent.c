@@ -1,5 +1,5 @@
 /* agent.c: the agent's core glue: engine state reports (sd_notify, status,
- * --converged-timeout, --once exit), graph recomposition, exiting. */
+ * --converged-timeout, --once exit), exiting. */
 #include <errno.h>
 #include <systemd/sd-daemon.h>
 
@@ -27,43 +27,6 @@ void agent_exit(struct agent *a, int code) {
                 agent_status_stop(a); /* exits the loop when the lease is revoked (or soon) */
         else
                 (void)sd_event_exit(a->event, code);
-}
-
-uint64_t agent_etcd_trouble(struct agent *a, const char *what, const char *msg) {
-        unsigned n = ++a->etcd_failures;
-        /* several loops share the count: double every second failure, at most 10 s */
-        uint64_t delay = USEC_PER_SEC << ((n - 1) / 2 < 4 ? (n - 1) / 2 : 4);
-
-        if (delay > 10 * USEC_PER_SEC)
-                delay = 10 * USEC_PER_SEC;
-        log_msg((n & (n - 1)) == 0 ? LOG_WARNING : LOG_DEBUG, 0,
-                "%s: %s; retrying in %.0f s (%u failure%s in a row)", what, msg, (double)delay / 1e6, n,
-                n == 1 ? "" : "s");
-        return delay;
-}
-
-void agent_etcd_fine(struct agent *a) {
-        if (a->etcd_failures > 1)
-                log_notice("etcd answers again after %u failed requests", a->etcd_failures);
-        a->etcd_failures = 0;
-}
-
-int agent_later(struct agent *a, uint64_t usec, sd_event_time_handler_t cb) {
-        sd_event_source *s = NULL;
-
-        return sd_event_add_time_relative(a->event, &s, CLOCK_MONOTONIC, usec, 0, cb, a);
-}
-
-void agent_watch_failed(struct agent *a, struct etcd_watch **w, const struct etcd_error *err,
-                        const struct etcd_watch_msg *msg, const char *what,
-                        void (*reread)(struct agent *a)) {
-        if (msg && msg->compact_revision > 0) {
-                log_warnx("%s: reading %s again", err->msg, what);
-                etcd_watch_free(*w);
-                *w = NULL;
-                reread(a);
-        } else
-                log_warnx("watch of %s: %s", what, err->msg);
 }
 
 static int on_converged_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -116,18 +79,4 @@ void agent_on_engine_state(struct engine *e, enum engine_state st, void *userdat
                 } else
                         a->converged_timer = sd_event_source_disable_unref(a->converged_timer);
         }
-}
-
-void agent_graph_changed(struct agent *a) {
-        struct graph *g = NULL;
-        int r;
-
-        if (!a->base_set)
-                return;
-        r = agent_exchange_compose(a->base, a->coll, a->n_coll, a->trusted != NULL, &g);
-        if (r < 0) {
-                log_error_errno(r, "cannot build the graph to run: %m");
-                return;
-        }
-        (void)engine_set_graph(a->engine, g);
 }

@@ -1,7 +1,7 @@
 /* agent.h: mgmt-agent's private header, a map of the program.
  *
  *   main.c      flags, modes (--file --once, --seeds, --seeds --file), signals
- *   agent.c     glue: engine state -> sd_notify, status, exit; graph recomposition
+ *   agent.c     glue: engine state -> sd_notify, status, exit
  *   engine.c    resource engine: ordering, passes, retries, notify, state report
  *   engine_run.c    one check-then-apply per kind, and its result
  *   engine_watch.c  drift and events: inotify, unit changes, watchcmd, poll
@@ -12,7 +12,9 @@
  *   res_svc.c   kind "svc": systemd units over sd-bus (check, enable, start, drift)
  *   res_pkg.c   kind "pkg": Debian packages (dpkg status, apt-get, serialized)
  *   deploys.c   follow /_mgmt/deploy/ with a watch, validate, hand graphs over
- *   exchange.c  export "@@" resources, collect every host's exports
+ *   exchange.c  export "@@" resources, collect every host's exports, compose
+ *               the graph to run (deploy + collected)
+ *   retry.c     etcd failures: shared backoff, retry timer, watch errors
  *   trust.c     --trusted-keys: only deploys signed by a trusted key run
  *   status.c    lease, /_mgmt/status/<host>, /_mgmt/converged/<host>, endpoints
  *   metrics.c   --metrics-listen: /metrics, /health, /status
@@ -191,16 +193,17 @@ struct agent {
 };
 
 /* agent.c */
+void agent_ready(struct agent *a);
+void agent_on_engine_state(struct engine *e, enum engine_state st, void *userdata);
+void agent_exit(struct agent *a, int code);
+
+/* retry.c */
 /* A request to etcd failed: log it (a warning on the 1st, 2nd, 4th, 8th...
  * failure in a row, else at debug) and return the delay before retrying,
  * growing from 1 s to 10 s, so that an agent without etcd slows down. */
 uint64_t agent_etcd_trouble(struct agent *a, const char *what, const char *msg);
 /* A request to etcd succeeded: back to quick retries. */
 void agent_etcd_fine(struct agent *a);
-void agent_ready(struct agent *a);
-void agent_on_engine_state(struct engine *e, enum engine_state st, void *userdata);
-void agent_graph_changed(struct agent *a); /* recompose base + collected, give it to the engine */
-void agent_exit(struct agent *a, int code);
 /* Call cb(s, usec, a) once after usec; cb must sd_event_source_unref(s). */
 int agent_later(struct agent *a, uint64_t usec, sd_event_time_handler_t cb);
 /* A prefix watch (deploys, exports) failed. After a compaction the events in
@@ -227,6 +230,7 @@ void agent_exchange_publish(struct agent *a); /* replace this host's exports */
 int agent_exchange_compose(const struct graph *base, const struct collected *coll, size_t n_coll,
                            bool trusted, struct graph **ret);
 void agent_collected_free_all(struct agent *a);
+void agent_graph_changed(struct agent *a); /* recompose base + collected, give it to the engine */
 
 /* trust.c */
 struct sign_keyring;

@@ -406,3 +406,19 @@ int agent_exchange_start(struct agent *a) {
         exchange_restart(a);
         return 0;
 }
+
+/* The deploy's graph or the collected resources changed: compose them
+ * again and give the result to the engine. */
+void agent_graph_changed(struct agent *a) {
+        struct graph *g = NULL;
+        int r;
+
+        if (!a->base_set)
+                return;
+        r = agent_exchange_compose(a->base, a->coll, a->n_coll, a->trusted != NULL, &g);
+        if (r < 0) {
+                log_error_errno(r, "cannot build the graph to run: %m");
+                return;
+        }
+        (void)engine_set_graph(a->engine, g);
+}
