@@ -24,6 +24,8 @@ static int ensure_curl(void) {
 
 /* ---------------- client ---------------- */
 
+static void after_io(struct etcd_client *c);
+
 int etcd_client_new(sd_event *event, char *const *endpoints, const struct etcd_tls *tls,
                     struct etcd_client **ret) {
         struct etcd_client *c;
@@ -52,6 +54,7 @@ int etcd_client_new(sd_event *event, char *const *endpoints, const struct etcd_t
                 r = -ENOMEM;
                 goto fail;
         }
+        c->after_io = after_io;
         r = etcd_loop_attach(c); /* etcd_loop.c */
         if (r < 0)
                 goto fail;
@@ -65,8 +68,8 @@ fail:
 void etcd_client_free(struct etcd_client *c) {
         if (!c)
                 return;
-        while (c->watches)
-                etcd_watch_free(c->watches);
+        if (c->watch_ops)
+                c->watch_ops->free_all(c);
         while (c->reqs)
                 etcd_req_free(c->reqs);
         if (c->multi)
@@ -77,7 +80,8 @@ void etcd_client_free(struct etcd_client *c) {
         free(c->cert);
         free(c->key);
         free(c->ca);
-        etcd_auth_client_free(c);
+        if (c->auth_ops)
+                c->auth_ops->free(c);
         free(c);
 }
 
@@ -169,7 +173,7 @@ static int req_start(struct etcd_req *q) {
                 curl_easy_cleanup(q->easy);
                 q->easy = NULL;
         }
-        r = etcd_auth_prepare(q);
+        r = c->auth_ops ? c->auth_ops->prepare(q) : 0;
         if (r != 0)
                 return r < 0 ? r : 0; /* > 0: started again once a token is there */
         q->easy = curl_easy_init();
@@ -330,7 +334,7 @@ int etcd_stream_raw(struct etcd_client *c, const char *endpoint, const char *pat
 }
 
 /* libcurl calls this with each piece of a reply. It only buffers: watch
- * callbacks run later from etcd_watch_dispatch, outside every libcurl callback,
+ * callbacks run later from the watch dispatch, outside every libcurl callback,
  * where they may start, stop and free requests and watches. */
 static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userdata) {
         struct etcd_req *q = userdata;
@@ -430,7 +434,7 @@ static void req_done(struct etcd_req *q, CURLcode res) {
                 return;
         }
         /* messages that arrived with the end of the stream come first */
-        if (q->watch && q->pending && !etcd_stream_deliver(q))
+        if (q->watch && q->pending && !q->c->watch_ops->deliver(q))
                 return;
         if (q->watch) {
                 struct etcd_watch *w = q->watch;
@@ -442,11 +446,12 @@ static void req_done(struct etcd_req *q, CURLcode res) {
                         curl_easy_getinfo(q->easy, CURLINFO_RESPONSE_CODE, &status);
                         snprintf(why, sizeof why, "%s: stream closed (HTTP %ld)", req_endpoint(q), status);
                 }
+                struct etcd_client *c = q->c;
                 w->req = NULL;
-                if (res != CURLE_OK && !q->fixed && !q->c->pinned)
-                        q->c->cur = (q->ep + 1) % strv_length(q->c->endpoints);
+                if (res != CURLE_OK && !q->fixed && !c->pinned)
+                        c->cur = (q->ep + 1) % strv_length(c->endpoints);
                 etcd_req_free(q);
-                etcd_watch_stream_ended(w, why);
+                c->watch_ops->ended(w, why);
                 return;
         }
         if (q->data) {
@@ -463,8 +468,8 @@ static void req_done(struct etcd_req *q, CURLcode res) {
                         /* the error went to the receiver as data; it may be an expired
                          * token (3.4 sends HTTP 500 "auth: invalid auth token"): the next
                          * attempt authenticates afresh */
-                        if (q->c->auth_user)
-                                etcd_auth_invalidate(q->c, q->auth_gen);
+                        if (q->c->auth_ops)
+                                q->c->auth_ops->invalidate(q->c, q->auth_gen);
                         etcd_set_err(&err, ETCD_ERR_HTTP, "HTTP %ld from %s%s", status, req_endpoint(q),
                                      q->path);
                 }
@@ -486,7 +491,7 @@ static void req_done(struct etcd_req *q, CURLcode res) {
                 curl_easy_getinfo(q->easy, CURLINFO_RESPONSE_CODE, &status);
                 reply = req_decode(q, status, &err);
                 /* a token etcd no longer takes: authenticate again, retry once */
-                if (!reply && etcd_auth_retry(q, &err))
+                if (!reply && q->c->auth_ops && q->c->auth_ops->retry(q, &err))
                         return;
                 if (!reply && !q->c->auth_user && err.code == 3 && strstr(err.msg, "user name is empty"))
                         etcd_set_err(&err, 3,
@@ -509,7 +514,7 @@ static void req_done(struct etcd_req *q, CURLcode res) {
         json_decref(reply);
 }
 
-void etcd_process_done(struct etcd_client *c) {
+static void process_done(struct etcd_client *c) {
         CURLMsg *m;
         int left;
 
@@ -521,4 +526,67 @@ void etcd_process_done(struct etcd_client *c) {
                 if (q)
                         req_done(q, m->data.result);
         }
+}
+
+/* etcd_loop.c calls this after curl ran: stream data first, then finished
+ * transfers. */
+static void after_io(struct etcd_client *c) {
+        if (c->watch_ops)
+                c->watch_ops->dispatch(c);
+        process_done(c);
+}
+
+/* ---------------- synchronous calls ---------------- */
+
+struct sync_state {
+        bool done;
+        json_t *reply;
+        struct etcd_error err;
+};
+
+static void sync_cb(struct etcd_client *c, const struct etcd_error *err, json_t *reply, void *ud) {
+        struct sync_state *s = ud;
+        s->done = true;
+        if (err)
+                s->err = *err;
+        else
+                s->reply = json_incref(reply);
+}
+
+int etcd_run_until(struct etcd_client *c, const bool *done, uint64_t timeout_usec) {
+        uint64_t deadline = timeout_usec == UINT64_MAX ? UINT64_MAX : now_usec() + timeout_usec;
+        while (!*done) {
+                uint64_t now = now_usec();
+                if (now >= deadline)
+                        return -ETIMEDOUT;
+                int r = sd_event_run(c->event, deadline == UINT64_MAX ? UINT64_MAX : deadline - now);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int etcd_call_sync(struct etcd_client *c, const char *path, json_t *body, json_t **ret_reply,
+                   struct etcd_error *err) {
+        struct sync_state s = {0};
+        int r = etcd_call(c, path, body, sync_cb, &s);
+        if (r < 0) {
+                etcd_set_err(err, ETCD_ERR_TRANSPORT, "cannot start request: %s", strerror(-r));
+                return -EIO;
+        }
+        r = etcd_run_until(c, &s.done, UINT64_MAX);
+        if (r < 0) {
+                etcd_set_err(err, ETCD_ERR_TRANSPORT, "event loop failed: %s", strerror(-r));
+                return -EIO;
+        }
+        if (!s.reply) {
+                if (err)
+                        *err = s.err;
+                return -EIO;
+        }
+        if (ret_reply)
+                *ret_reply = s.reply;
+        else
+                json_decref(s.reply);
+        return 0;
 }

@@ -106,16 +106,18 @@ void etcd_password_free(char *p) {
         secret_free(p);
 }
 
-bool etcd_error_is_auth_renewal(int code, const char *msg) {
-        if (!msg)
-                return false;
-        /* 3.4 and 3.5 gateways: {"code": 16, "message": "etcdserver: invalid auth token"};
-         * a request without a token after auth was enabled: code 3 "user name is empty";
-         * a watch's cancel_reason: "rpc error: code = Unauthenticated desc = ..." */
-        if (code == 16 || strstr(msg, "code = Unauthenticated") || strstr(msg, "invalid auth token"))
-                return true;
-        return strstr(msg, "user name is empty") != NULL;
-}
+static void auth_client_free(struct etcd_client *c);
+static int auth_prepare(struct etcd_req *q);
+static bool auth_retry(struct etcd_req *q, const struct etcd_error *err);
+static void auth_invalidate(struct etcd_client *c, unsigned gen);
+
+/* etcd.c and etcd_watch.c reach the token through these */
+static const struct etcd_auth_ops auth_ops = {
+    .prepare = auth_prepare,
+    .retry = auth_retry,
+    .invalidate = auth_invalidate,
+    .free = auth_client_free,
+};
 
 int etcd_client_set_auth(struct etcd_client *c, const char *user, const char *password) {
         char *u = NULL, *p = NULL;
@@ -136,6 +138,7 @@ int etcd_client_set_auth(struct etcd_client *c, const char *user, const char *pa
         c->auth_password = p;
         c->auth_token = NULL;
         c->auth_gen++;
+        c->auth_ops = &auth_ops;
         return 0;
 }
 
@@ -147,7 +150,7 @@ const char *etcd_client_auth_user(struct etcd_client *c) {
         return c->auth_user;
 }
 
-void etcd_auth_client_free(struct etcd_client *c) {
+static void auth_client_free(struct etcd_client *c) {
         free(c->auth_user);
         secret_free(c->auth_password);
         secret_free(c->auth_token);
@@ -166,7 +169,7 @@ static void auth_fail_one(struct etcd_req *q, const struct etcd_error *err) {
                         w->req = NULL;
                 etcd_req_free(q);
                 if (w)
-                        etcd_watch_stream_ended(w, err->msg);
+                        c->watch_ops->ended(w, err->msg);
         } else {
                 etcd_cb cb = q->cb;
                 void *ud = q->ud;
@@ -255,7 +258,7 @@ static void auth_done(struct etcd_client *c, const struct etcd_error *err, json_
         auth_start_waiting(c);
 }
 
-int etcd_auth_prepare(struct etcd_req *q) {
+static int auth_prepare(struct etcd_req *q) {
         struct etcd_client *c = q->c;
 
         curl_slist_free_all(q->auth_headers);
@@ -300,19 +303,19 @@ int etcd_auth_prepare(struct etcd_req *q) {
         return 1;
 }
 
-bool etcd_auth_retry(struct etcd_req *q, const struct etcd_error *err) {
+static bool auth_retry(struct etcd_req *q, const struct etcd_error *err) {
         struct etcd_client *c = q->c;
 
         if (!c->auth_user || q->auth_retried || streq(q->path, ETCD_AUTHENTICATE) ||
             !etcd_error_is_auth_renewal(err->code, err->msg))
                 return false;
         q->auth_retried = true;
-        etcd_auth_invalidate(c, q->auth_gen);
+        auth_invalidate(c, q->auth_gen);
         log_debug("etcd: token of '%s' refused (%s); authenticating again", c->auth_user, err->msg);
         return etcd_req_restart(q) >= 0;
 }
 
-void etcd_auth_invalidate(struct etcd_client *c, unsigned gen) {
+static void auth_invalidate(struct etcd_client *c, unsigned gen) {
         if (gen != c->auth_gen)
                 return; /* a newer token is already there */
         secret_free(c->auth_token);

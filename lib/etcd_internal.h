@@ -3,12 +3,15 @@
  * one file calls in another.
  *
  *   etcd.c        transport: the client, requests, endpoint failover,
- *                 raw streams;
- *   etcd_loop.c   curl multi driven by sd-event; the synchronous helpers;
+ *                 raw streams, the synchronous helpers;
+ *   etcd_loop.c   curl multi driven by sd-event;
  *   etcd_watch.c  watches: the stream per watch, message framing,
  *                 reconnection with backoff, dispatch outside libcurl;
  *   etcd_auth.c   user authentication: token, renewal, password files;
- *   etcd_json.c   request bodies and reply parsers (pure, no I/O). */
+ *   etcd_json.c   request bodies and reply parsers (pure, no I/O).
+ * Calls go downward only: watch and auth use etcd.c's requests; etcd.c
+ * reaches them through the ops they plug in (struct etcd_watch_ops,
+ * struct etcd_auth_ops); etcd_loop.c through c->after_io. */
 #pragma once
 
 #include <curl/curl.h>
@@ -31,6 +34,10 @@ struct etcd_client {
         bool pinned;
         struct etcd_req *reqs; /* in flight, for cleanup */
         struct etcd_watch *watches;
+        /* the layers above the transport plug in here (see below) */
+        const struct etcd_watch_ops *watch_ops;
+        const struct etcd_auth_ops *auth_ops;
+        void (*after_io)(struct etcd_client *c); /* set by etcd.c for etcd_loop.c */
         /* etcd_auth.c */
         char *auth_user, *auth_password, *auth_token;
         unsigned auth_gen;   /* bumped whenever the token changes */
@@ -96,26 +103,30 @@ void etcd_req_free(struct etcd_req *q);
 /* (Re)start a request's transfer (it may wait for a token first). */
 int etcd_req_restart(struct etcd_req *q);
 
-/* etcd_auth.c */
-/* Before a transfer starts: 0 go (Authorization header set when there is a
- * token), 1 wait for the token (the request is restarted when it comes, or
- * failed), < 0 error. */
-int etcd_auth_prepare(struct etcd_req *q);
-/* A request refused for its token: authenticate again and retry it, once.
- * True when it was restarted (nothing to report yet). */
-bool etcd_auth_retry(struct etcd_req *q, const struct etcd_error *err);
-/* Drop the token of generation gen (no-op when a newer one is in use). */
-void etcd_auth_invalidate(struct etcd_client *c, unsigned gen);
-void etcd_auth_client_free(struct etcd_client *c);
+/* The layers above the transport plug into the client when first used, so
+ * that etcd.c and etcd_loop.c never call up into them: etcd_watch.c when a
+ * watch is created, etcd_auth.c when a user is set. */
+struct etcd_watch_ops {
+        void (*dispatch)(struct etcd_client *c); /* curl ran: parse and deliver stream data */
+        bool (*deliver)(struct etcd_req *q);     /* stream data arrived with the end of a stream */
+        void (*ended)(struct etcd_watch *w, const char *why); /* its stream ended: reconnect */
+        void (*free_all)(struct etcd_client *c);
+};
+struct etcd_auth_ops {
+        /* Before a transfer starts: 0 go (Authorization header set when there
+         * is a token), 1 wait for the token (the request is restarted when it
+         * comes, or failed), < 0 error. */
+        int (*prepare)(struct etcd_req *q);
+        /* A request refused for its token: authenticate again and retry it,
+         * once. True when it was restarted (nothing to report yet). */
+        bool (*retry)(struct etcd_req *q, const struct etcd_error *err);
+        /* Drop the token of generation gen (no-op when a newer one is in use). */
+        void (*invalidate)(struct etcd_client *c, unsigned gen);
+        void (*free)(struct etcd_client *c);
+};
 
-/* etcd_watch.c */
-void etcd_watch_stream_ended(struct etcd_watch *w, const char *why);
-bool etcd_stream_deliver(struct etcd_req *q);
-void etcd_watch_dispatch(struct etcd_client *c);
-
-/* etcd_loop.c: curl multi on sd-event; etcd.c: finished transfers */
+/* etcd_loop.c: curl multi driven by c->event; calls c->after_io after curl ran */
 int etcd_loop_attach(struct etcd_client *c);
-void etcd_process_done(struct etcd_client *c);
 
 /* etcd_json.c */
 void etcd_set_err(struct etcd_error *err, int code, const char *fmt, ...) _printf_(3, 4);

@@ -577,3 +577,15 @@ int etcd_parse_watch_msg(json_t *msg, struct etcd_watch_msg *ret, struct etcd_er
         *ret = m;
         return 0;
 }
+
+/* Does this error ask for a new token? */
+bool etcd_error_is_auth_renewal(int code, const char *msg) {
+        if (!msg)
+                return false;
+        /* 3.4 and 3.5 gateways: {"code": 16, "message": "etcdserver: invalid auth token"};
+         * a request without a token after auth was enabled: code 3 "user name is empty";
+         * a watch's cancel_reason: "rpc error: code = Unauthenticated desc = ..." */
+        if (code == 16 || strstr(msg, "code = Unauthenticated") || strstr(msg, "invalid auth token"))
+                return true;
+        return strstr(msg, "user name is empty") != NULL;
+}

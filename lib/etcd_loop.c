@@ -1,8 +1,7 @@
 /* etcd_loop.c: the event loop side of the etcd client. libcurl multi is
  * driven by sd-event io and timer sources (CURLMOPT_SOCKETFUNCTION/
- * TIMERFUNCTION), so requests and streams never block the loop; and the
- * synchronous helpers for short-lived commands, which run the loop until
- * their one request is answered. */
+ * TIMERFUNCTION), so requests and streams never block the loop. After curl
+ * ran, c->after_io (etcd.c) delivers stream data and finished transfers. */
 #include <curl/curl.h>
 #include <stdio.h>
 #include <string.h>
@@ -22,8 +21,7 @@ static int io_cb(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         if (revents & (EPOLLERR | EPOLLHUP))
                 flags |= CURL_CSELECT_ERR;
         curl_multi_socket_action(c->multi, fd, flags, &running);
-        etcd_watch_dispatch(c);
-        etcd_process_done(c);
+        c->after_io(c);
         return 0;
 }
 
@@ -59,8 +57,7 @@ static int timer_fired(sd_event_source *s, uint64_t usec, void *userdata) {
         struct etcd_client *c = userdata;
         int running;
         curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-        etcd_watch_dispatch(c);
-        etcd_process_done(c);
+        c->after_io(c);
         return 0;
 }
 
@@ -90,60 +87,5 @@ int etcd_loop_attach(struct etcd_client *c) {
         curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
         curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
         curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
-        return 0;
-}
-
-/* ---------------- synchronous calls ---------------- */
-
-struct sync_state {
-        bool done;
-        json_t *reply;
-        struct etcd_error err;
-};
-
-static void sync_cb(struct etcd_client *c, const struct etcd_error *err, json_t *reply, void *ud) {
-        struct sync_state *s = ud;
-        s->done = true;
-        if (err)
-                s->err = *err;
-        else
-                s->reply = json_incref(reply);
-}
-
-int etcd_run_until(struct etcd_client *c, const bool *done, uint64_t timeout_usec) {
-        uint64_t deadline = timeout_usec == UINT64_MAX ? UINT64_MAX : now_usec() + timeout_usec;
-        while (!*done) {
-                uint64_t now = now_usec();
-                if (now >= deadline)
-                        return -ETIMEDOUT;
-                int r = sd_event_run(c->event, deadline == UINT64_MAX ? UINT64_MAX : deadline - now);
-                if (r < 0)
-                        return r;
-        }
-        return 0;
-}
-
-int etcd_call_sync(struct etcd_client *c, const char *path, json_t *body, json_t **ret_reply,
-                   struct etcd_error *err) {
-        struct sync_state s = {0};
-        int r = etcd_call(c, path, body, sync_cb, &s);
-        if (r < 0) {
-                etcd_set_err(err, ETCD_ERR_TRANSPORT, "cannot start request: %s", strerror(-r));
-                return -EIO;
-        }
-        r = etcd_run_until(c, &s.done, UINT64_MAX);
-        if (r < 0) {
-                etcd_set_err(err, ETCD_ERR_TRANSPORT, "event loop failed: %s", strerror(-r));
-                return -EIO;
-        }
-        if (!s.reply) {
-                if (err)
-                        *err = s.err;
-                return -EIO;
-        }
-        if (ret_reply)
-                *ret_reply = s.reply;
-        else
-                json_decref(s.reply);
         return 0;
 }

@@ -10,6 +10,7 @@
 #include "util.h"
 
 static bool watch_on_data(struct etcd_watch *w);
+static void watch_stream_ended(struct etcd_watch *w, const char *why);
 
 /* End a stream that we decided to stop (its watch freed, over, or a bad
  * message): no transport failure, so the endpoint is not rotated. */
@@ -20,12 +21,12 @@ static void watch_abort(struct etcd_req *q) {
                 w->req = NULL;
         etcd_req_free(q);
         if (w)
-                etcd_watch_stream_ended(w, "stream stopped after an error message");
+                watch_stream_ended(w, "stream stopped after an error message");
 }
 
 /* Deliver what a stream has buffered. Returns false when the stream ended
  * here (its watch freed by a callback, over, or a bad message): q is gone. */
-bool etcd_stream_deliver(struct etcd_req *q) {
+static bool stream_deliver(struct etcd_req *q) {
         q->pending = false;
         if (q->watch && watch_on_data(q->watch) && q->watch)
                 return true;
@@ -35,13 +36,13 @@ bool etcd_stream_deliver(struct etcd_req *q) {
 
 /* Deliver buffered watch messages, one stream at a time, starting over after
  * each because a callback may free or create any request. */
-void etcd_watch_dispatch(struct etcd_client *c) {
+static void watch_dispatch(struct etcd_client *c) {
         struct etcd_req *q;
 
 again:
         for (q = c->reqs; q; q = q->next)
                 if (q->stream && q->pending) {
-                        (void)etcd_stream_deliver(q);
+                        (void)stream_deliver(q);
                         goto again;
                 }
 }
@@ -88,11 +89,11 @@ static int watch_retry_cb(sd_event_source *s, uint64_t usec, void *userdata) {
         struct etcd_watch *w = userdata;
         int r = watch_connect(w);
         if (r < 0)
-                etcd_watch_stream_ended(w, "cannot start watch request");
+                watch_stream_ended(w, "cannot start watch request");
         return 0;
 }
 
-void etcd_watch_stream_ended(struct etcd_watch *w, const char *why) {
+static void watch_stream_ended(struct etcd_watch *w, const char *why) {
         struct etcd_error err;
         uint64_t delay, now;
 
@@ -161,11 +162,11 @@ static bool watch_handle(struct etcd_watch *w, json_t *j) {
                 etcd_watch_msg_clear(&m);
                 return false;
         }
-        if (m.canceled && w->c->auth_user && w->reauths++ == 0 &&
+        if (m.canceled && w->c->auth_ops && w->c->auth_user && w->reauths++ == 0 &&
             etcd_error_is_auth_renewal(0, m.cancel_reason)) {
                 /* the token expired (or auth was enabled since): a new one, same revision */
                 log_debug("watch on '%s': %s; authenticating again", w->key, m.cancel_reason);
-                etcd_auth_invalidate(w->c, w->req ? w->req->auth_gen : w->c->auth_gen);
+                w->c->auth_ops->invalidate(w->c, w->req ? w->req->auth_gen : w->c->auth_gen);
                 w->reauth = true;
                 etcd_watch_msg_clear(&m);
                 return false;
@@ -261,6 +262,19 @@ static bool watch_on_data(struct etcd_watch *w) {
         return ok;
 }
 
+static void watch_free_all(struct etcd_client *c) {
+        while (c->watches)
+                etcd_watch_free(c->watches);
+}
+
+/* etcd.c reaches the watches through these */
+static const struct etcd_watch_ops watch_ops = {
+    .dispatch = watch_dispatch,
+    .deliver = stream_deliver,
+    .ended = watch_stream_ended,
+    .free_all = watch_free_all,
+};
+
 int etcd_watch_new(struct etcd_client *c, const char *key, bool prefix, int64_t start_revision,
                    etcd_watch_cb cb, void *userdata, struct etcd_watch **ret) {
         struct etcd_watch *w = calloc(1, sizeof *w);
@@ -278,6 +292,7 @@ int etcd_watch_new(struct etcd_client *c, const char *key, bool prefix, int64_t 
                 free(w);
                 return -ENOMEM;
         }
+        c->watch_ops = &watch_ops;
         w->next = c->watches;
         if (c->watches)
                 c->watches->prev = w;
