@@ -53,7 +53,8 @@ static const struct {
      "6a32c6060a207df6",
      true},
     {"2026-12-01 08:16:09.694894 I | etcdserver/membership: added member 7c4ac54b43651e83", false},
-    {"2026-12-01 08:16:09.695076 I | etcdserver: published {Name:h2 ClientURLs:[http://127.0.0.1:1]}", false},
+    {"2026-12-01 08:16:09.695076 I | etcdserver: published {Name:h2 ClientURLs:[http://127.0.0.1:1]}",
+     false},
     /* etcd 3.5 zap */
     {"{\"level\":\"info\",\"ts\":\"2026-12-01T08:16:09.695Z\",\"caller\":\"embed/serve.go:100\","
      "\"msg\":\"ready to serve client requests\"}",
