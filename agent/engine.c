@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 
 #include "agent.h"
 #include "log.h"
@@ -51,6 +52,7 @@ struct rstate {
         char *error;
         struct exec_job *job;
         sd_event_source *inotify;
+        ino_t own_ino; /* file: the inode our last write renamed into place */
 };
 
 struct engine {
@@ -196,6 +198,14 @@ static void rs_ok(struct engine *e, struct rstate *rs, bool changed) {
                 engine_notify(e, rs_index(e, rs));
 }
 
+/* The rename of our own write into place: the file there is still the inode
+ * we wrote (anything else put there, or a write into it, is drift). */
+static bool own_rename(const struct rstate *rs, const struct res_file *f, const struct inotify_event *ev) {
+        struct stat st;
+        return rs->own_ino && (ev->mask & ~IN_ISDIR) == IN_MOVED_TO && lstat(f->path, &st) == 0 &&
+               S_ISREG(st.st_mode) && st.st_ino == rs->own_ino;
+}
+
 static int on_inotify(sd_event_source *s, const struct inotify_event *ev, void *userdata) {
         struct engine *e = userdata;
 
@@ -210,7 +220,7 @@ static int on_inotify(sd_event_source *s, const struct inotify_event *ev, void *
                         /* the directory itself went away: re-create, watch again after */
                         rs->inotify = sd_event_source_unref(rs->inotify);
                         log_info("file '%s': parent directory changed, restoring", f->path);
-                } else if (ev->len == 0 || !streq(ev->name, base))
+                } else if (ev->len == 0 || !streq(ev->name, base) || own_rename(rs, f, ev))
                         return 0;
                 else
                         log_info("file '%s': drift detected (event 0x%x), restoring", f->path, ev->mask);
@@ -425,6 +435,9 @@ static void engine_run_one(struct engine *e, size_t i) {
                 }
                 if (noop && k > 0)
                         e->n_would++;
+                struct stat st;
+                if (!noop && k > 0 && lstat(r->file.path, &st) == 0 && S_ISREG(st.st_mode))
+                        rs->own_ino = st.st_ino; /* on_inotify: its rename is not drift */
                 rs_ok(e, rs, !noop && (k > 0 || refresh));
                 rs_watch_file(e, rs, &r->file);
                 return;
