@@ -187,6 +187,9 @@ struct agent {
         char *endpoints_set;     /* the endpoint list last set, sorted and joined */
         bool status_dirty, status_busy;
         char *status_sent;
+        int64_t status_lease;    /* the lease of the status txn in flight */
+        int64_t converged_lease; /* converged/<host> holds converged_value on this lease (0: unknown) */
+        bool converged_value, converged_pending;
         bool stopping;
 
         unsigned etcd_failures; /* failed etcd requests in a row (agent_etcd_trouble) */

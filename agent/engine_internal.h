@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
@@ -36,6 +37,7 @@ struct rstate {
         char *error;
         struct exec_job *job;
         sd_event_source *inotify;
+        ino_t own_ino; /* file: the inode our last write renamed into place */
 };
 
 struct engine {

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 
 #include "agent.h"
 #include "engine_internal.h"
@@ -176,6 +177,9 @@ void engine_run_one(struct engine *e, size_t i) {
                 }
                 if (noop && k > 0)
                         e->n_would++;
+                struct stat st;
+                if (!noop && k > 0 && lstat(r->file.path, &st) == 0 && S_ISREG(st.st_mode))
+                        rs->own_ino = st.st_ino; /* on_inotify: its rename is not drift */
                 rs_ok(e, rs, !noop && (k > 0 || refresh));
                 rs_watch_file(e, rs, &r->file);
                 return;

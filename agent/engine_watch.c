@@ -8,11 +8,20 @@
 #include <limits.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 
 #include "agent.h"
 #include "engine_internal.h"
 #include "log.h"
 #include "macro.h"
+
+/* The rename of our own write into place: the file there is still the inode
+ * we wrote (anything else put there, or a write into it, is drift). */
+static bool own_rename(const struct rstate *rs, const struct res_file *f, const struct inotify_event *ev) {
+        struct stat st;
+        return rs->own_ino && (ev->mask & ~IN_ISDIR) == IN_MOVED_TO && lstat(f->path, &st) == 0 &&
+               S_ISREG(st.st_mode) && st.st_ino == rs->own_ino;
+}
 
 static int on_inotify(sd_event_source *s, const struct inotify_event *ev, void *userdata) {
         struct engine *e = userdata;
@@ -28,7 +37,7 @@ static int on_inotify(sd_event_source *s, const struct inotify_event *ev, void *
                         /* the directory itself went away: re-create, watch again after */
                         rs->inotify = sd_event_source_unref(rs->inotify);
                         log_info("file '%s': parent directory changed, restoring", f->path);
-                } else if (ev->len == 0 || !streq(ev->name, base))
+                } else if (ev->len == 0 || !streq(ev->name, base) || own_rename(rs, f, ev))
                         return 0;
                 else
                         log_info("file '%s': drift detected (event 0x%x), restoring", f->path, ev->mask);

@@ -79,6 +79,8 @@ static void on_status_txn(struct etcd_client *c, const struct etcd_error *err, j
                 return;
         }
         agent_etcd_fine(a);
+        if (a->converged_pending)
+                a->converged_lease = a->status_lease;
         log_debug("status written: %s", a->status_sent ? a->status_sent : "");
         if (a->status_dirty)
                 status_send(a);
@@ -99,7 +101,16 @@ static void status_send(struct agent *a) {
         bool converged = !a->deploy_failed && engine_get_state(a->engine) == ENGINE_CONVERGED;
         json_t *ops = json_array();
         json_array_append_new(ops, etcd_op_put(skey, s, a->lease));
-        json_array_append_new(ops, etcd_op_put(ckey, converged ? "true" : "false", a->lease));
+        /* converged/<host> only when it changes (or the lease did): from one
+         * converged deploy to the next it stays "true", and a put that
+         * changes nothing is still a revision and a watch event for etcd */
+        a->converged_pending = a->converged_lease != a->lease || a->converged_value != converged;
+        if (a->converged_pending) {
+                json_array_append_new(ops, etcd_op_put(ckey, converged ? "true" : "false", a->lease));
+                a->converged_lease = 0; /* unknown until this txn succeeds */
+                a->converged_value = converged;
+        }
+        a->status_lease = a->lease;
         free(a->status_sent);
         a->status_sent = s;
         a->status_dirty = false;
@@ -119,7 +130,10 @@ void agent_status_update(struct agent *a) {
                 _cleanup_free_ char *s = agent_status_json(a);
                 char path[PATH_MAX];
                 if (s && snprintf(path, sizeof path, "%s/status.json", a->prefix) < (int)sizeof path) {
-                        int r = write_file_atomic(path, s, strlen(s), 0644);
+                        /* a copy of what goes to etcd, rewritten on every change:
+                         * atomic, but not worth an fsync per deploy (a crash leaves
+                         * the one before, and the agent writes it again) */
+                        int r = write_file_replace(path, s, strlen(s), 0644);
                         if (r < 0)
                                 log_debug_errno(r, "cannot write '%s': %m", path);
                 }

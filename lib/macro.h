@@ -33,6 +33,14 @@ static inline void closep(int *fd) {
                 _p_;                                                                                        \
         })
 
+/* Take ownership of a file descriptor: return it and set the variable to -1. */
+#define TAKE_FD(fd)                                                                                         \
+        ({                                                                                                  \
+                int _fd_ = (fd);                                                                            \
+                (fd) = -1;                                                                                  \
+                _fd_;                                                                                       \
+        })
+
 #define streq(a, b) (strcmp((a), (b)) == 0)
 #define strneq(a, b, n) (strncmp((a), (b), (n)) == 0)
 

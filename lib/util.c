@@ -302,12 +302,28 @@ int read_file_max(const char *path, size_t max, char **ret, size_t *ret_len) {
         return 0;
 }
 
+static int write_via_temp(const char *path, const void *data, size_t len, unsigned mode, uid_t uid,
+                          gid_t gid, bool durable);
+
 int write_file_atomic(const char *path, const void *data, size_t len, unsigned mode) {
-        return write_file_atomic_owned(path, data, len, mode, (uid_t)-1, (gid_t)-1);
+        return write_via_temp(path, data, len, mode, (uid_t)-1, (gid_t)-1, true);
 }
 
 int write_file_atomic_owned(const char *path, const void *data, size_t len, unsigned mode, uid_t uid,
                             gid_t gid) {
+        return write_via_temp(path, data, len, mode, uid, gid, true);
+}
+
+int write_file_replace(const char *path, const void *data, size_t len, unsigned mode) {
+        return write_via_temp(path, data, len, mode, (uid_t)-1, (gid_t)-1, false);
+}
+
+/* A temp file beside path, written, (durable: fsynced,) closed, renamed
+ * over path. It is closed before the rename, so that the close is reported
+ * to inotify under the temp name: a watcher of path (the agent's drift
+ * detection) sees one event for the replacement, not a write after it. */
+static int write_via_temp(const char *path, const void *data, size_t len, unsigned mode, uid_t uid,
+                          gid_t gid, bool durable) {
         char tmp[PATH_MAX];
         _cleanup_close_ int fd = -1;
         const char *p = data, *slash = strrchr(path, '/');
@@ -336,7 +352,8 @@ int write_file_atomic_owned(const char *path, const void *data, size_t len, unsi
                 unlink(tmp);
                 return r;
         }
-        if (fchmod(fd, mode) < 0 || fsync(fd) < 0 || rename(tmp, path) < 0) {
+        if (fchmod(fd, mode) < 0 || (durable && fsync(fd) < 0) || close(TAKE_FD(fd)) < 0 ||
+            rename(tmp, path) < 0) {
                 int r = -errno;
                 unlink(tmp);
                 return r;

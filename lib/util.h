@@ -60,6 +60,9 @@ int write_file_atomic(const char *path, const void *data, size_t len, unsigned m
  * (gid_t) -1: the writer's). */
 int write_file_atomic_owned(const char *path, const void *data, size_t len, unsigned mode, uid_t uid,
                             gid_t gid);
+/* Atomic but not durable (no fsync): for a local copy of state kept
+ * elsewhere too, which a crash may leave one version old (never torn). */
+int write_file_replace(const char *path, const void *data, size_t len, unsigned mode);
 /* mkdir -p with the given mode for created directories. */
 int mkdir_p(const char *path, unsigned mode);
 /* rm -rf */

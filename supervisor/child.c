@@ -102,6 +102,14 @@ int etcd_line_level(const char *line) {
         return LOG_DEBUG;
 }
 
+/* Lines after which etcd's status is worth asking at once, rather than on
+ * the next tick: it serves clients (its member published, a leader known),
+ * or it applied a promotion (ours, perhaps). The same words in 3.4's
+ * capnslog and 3.5's zap output. Only a hint: the status call decides. */
+bool etcd_line_hints(const char *line) {
+        return strstr(line, "ready to serve client requests") || strstr(line, "promote member");
+}
+
 /* One line of etcd's output: into our log (its chatter, such as peer
  * connections, only at debug; its warnings and errors as such), remembering
  * the last error and whether etcd said this member was removed. */
@@ -113,6 +121,8 @@ static void on_etcd_line(const char *line, size_t len, void *ud) {
                 strlcpy(ch->last_error, error_text(line), sizeof ch->last_error);
         if (strstr(line, "permanently removed from the cluster") || strstr(line, "has already been removed"))
                 ch->removed_seen = true;
+        if (ch->on_hint && etcd_line_hints(line))
+                ch->on_hint(ch, ch->userdata);
 }
 
 static int out_cb(sd_event_source *s, int fd, uint32_t revents, void *userdata) {

@@ -80,8 +80,9 @@ static void action_done(struct etcd_client *c, const struct etcd_error *err, jso
                 log_full_errno(transient(err->msg) ? LOG_INFO : LOG_WARNING, 0,
                                "membership change not done yet: %s; retrying in 1s", err->msg);
                 sd_event_now(n->event, CLOCK_MONOTONIC, &now);
-                if (sd_event_add_time(n->event, NULL, CLOCK_MONOTONIC, now + USEC_PER_SEC, 0, retry_cb, n) >=
-                    0)
+                /* 10 ms accuracy: sd-event's default would add up to 250 ms */
+                if (sd_event_add_time(n->event, NULL, CLOCK_MONOTONIC, now + USEC_PER_SEC,
+                                      10 * USEC_PER_MSEC, retry_cb, n) >= 0)
                         return;
         }
         n->round_busy = false;

@@ -28,6 +28,10 @@
 
 #define TICK_USEC (1 * USEC_PER_SEC)
 #define FAST_TICK_USEC (100 * USEC_PER_MSEC)
+/* how late the tick may fire: sd-event's default (accuracy 0) is 250 ms,
+ * which stretched the 100 ms tick to 250 ms and made every step of a
+ * formation wait for it */
+#define TICK_ACCURACY_USEC USEC_PER_MSEC
 /* status ticks our etcd may fail before we take back our endpoints key */
 #define UNHEALTHY_WITHDRAW_TICKS 3
 
@@ -400,11 +404,24 @@ static void status_done(struct etcd_client *c, const struct etcd_error *err, jso
         notify_status(n);
 }
 
+static void status_now(struct node *n) {
+        etcd_call_at(n->client, n->sc->adv_client_urls[0], ETCD_STATUS, json_object(), status_done, n);
+}
+
+/* etcd's output says it now serves, or applied a promotion: ask it now
+ * instead of on the next tick (a learner is promoted, and a promoted one
+ * publishes its endpoints, that much sooner). */
+static void etcd_hint(struct child *ch, void *ud) {
+        struct node *n = ud;
+        if (!n->shutting_down && (ch->state == CHILD_STARTING || ch->state == CHILD_UP))
+                status_now(n);
+}
+
 /* The tick asks our etcd for its status: every 100 ms while it starts or is
  * a learner waiting for promotion (so the coordinator hears of it at once),
- * every second otherwise. Timeouts (nominee, dead grace) are judged on the
- * one-second beat, when a coordinator, or a nominee waiting for its member
- * to be added, reads the cluster again. */
+ * every second otherwise; etcd_hint() asks between ticks. Timeouts (nominee,
+ * dead grace) are judged on the one-second beat, when a coordinator, or a
+ * nominee waiting for its member to be added, reads the cluster again. */
 static int tick_cb(sd_event_source *s, uint64_t usec, void *ud) {
         struct node *n = ud;
         bool fast = n->child.state == CHILD_STARTING || n->role == ROLE_NOMINEE;
@@ -413,8 +430,7 @@ static int tick_cb(sd_event_source *s, uint64_t usec, void *ud) {
         if (n->shutting_down)
                 return 0;
         if (n->child.state == CHILD_STARTING || n->child.state == CHILD_UP)
-                etcd_call_at(n->client, n->sc->adv_client_urls[0], ETCD_STATUS, json_object(), status_done,
-                             n);
+                status_now(n);
         else
                 become_coordinator(n, false);
         if (usec - n->last_beat < TICK_USEC - FAST_TICK_USEC / 2)
@@ -520,6 +536,7 @@ int node_new(sd_event *e, struct config *cfg, struct sup_config *sc, struct node
         n->on_view = node_after_change;
         n->on_fatal = node_shutdown;
         child_init(&n->child, e, sc->stop_timeout, child_exited, n);
+        n->child.on_hint = etcd_hint;
         if (snapsched_new(e, sc, &n->snap) < 0) /* snapshot.c */
                 log_warnx("cannot set up scheduled snapshots");
         *ret = n;
@@ -619,7 +636,8 @@ int node_start(struct node *n) {
 
         uint64_t now;
         sd_event_now(n->event, CLOCK_MONOTONIC, &now);
-        r = sd_event_add_time(n->event, &n->tick, CLOCK_MONOTONIC, now + TICK_USEC / 4, 0, tick_cb, n);
+        r = sd_event_add_time(n->event, &n->tick, CLOCK_MONOTONIC, now + TICK_USEC / 4, TICK_ACCURACY_USEC,
+                              tick_cb, n);
         if (r < 0)
                 return r;
         sd_event_source_set_enabled(n->tick, SD_EVENT_ON);

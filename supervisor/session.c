@@ -55,7 +55,10 @@ static void session_retry(struct node *n, const char *what, const struct etcd_er
                 return;
         sd_event_now(n->event, CLOCK_MONOTONIC, &now);
         n->session_timer = sd_event_source_disable_unref(n->session_timer);
-        sd_event_add_time(n->event, &n->session_timer, CLOCK_MONOTONIC, now + delay, 0, session_timer_cb, n);
+        /* accuracy a tenth of the delay: sd-event's default (250 ms) would
+         * double the first one */
+        sd_event_add_time(n->event, &n->session_timer, CLOCK_MONOTONIC, now + delay, delay / 10,
+                          session_timer_cb, n);
 }
 
 /* A write whose failure changes nothing here but is worth a line in the

@@ -256,6 +256,9 @@ struct child {
         bool loop_reported;
         child_exit_cb on_exit;
         void (*on_stopped)(struct child *ch, void *userdata);
+        /* etcd printed a line saying its state may have changed (ready to
+         * serve, a member promoted): only a hint to ask it now */
+        void (*on_hint)(struct child *ch, void *userdata);
         void *userdata;
 };
 
@@ -269,6 +272,8 @@ void child_stop(struct child *ch);
 void child_schedule_restart(struct child *ch);
 void child_mark_healthy(struct child *ch);
 void child_kill_now(struct child *ch);
+/* Does this line of etcd's output hint that its status changed? */
+bool etcd_line_hints(const char *line);
 /* The level at which to copy one line of etcd's output: LOG_WARNING or
  * LOG_ERR for its warnings and errors (JSON "level", or capnslog "W |",
  * "E |", "C |"), else LOG_DEBUG. */

@@ -142,6 +142,17 @@ EOF
         wait_until 1 file_is "$TMP/mgmtA/fA" "i am fA, exported from host A"
         echo tampered > "$TMP/mgmtA/fA"
         wait_until 1 file_is "$TMP/mgmtA/fA" "i am fA, exported from host A"
+        # the rename of the agent's own repair is not drift (0x80: IN_MOVED_TO)
+        sleep 0.3
+        if grep "drift detected (event 0x80)" "$TMP/agent.log"; then
+                echo "the agent took the rename of its own repair for drift"
+                false
+        fi
+        # another file renamed over it (an editor's save, mv) is
+        echo "saved by an editor" > "$TMP/mgmtA/.fA.swp"
+        mv "$TMP/mgmtA/.fA.swp" "$TMP/mgmtA/fA"
+        wait_until 1 file_is "$TMP/mgmtA/fA" "i am fA, exported from host A"
+        grep -q "drift detected (event 0x80)" "$TMP/agent.log"
         rm -rf "$TMP/mgmtA" || true # the agent may restore it while rm runs
         wait_until 2 file_is "$TMP/mgmtA/fA" "i am fA, exported from host A"
 }

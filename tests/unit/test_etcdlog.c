@@ -1,5 +1,6 @@
 /* test_etcdlog.c: unit tests for etcd_line_level (supervisor/child.c): which
- * lines of etcd's output the supervisor copies above debug. */
+ * lines of etcd's output the supervisor copies above debug; and
+ * etcd_line_hints: after which lines it asks its etcd's status at once. */
 #include <check.h>
 #include <stdlib.h>
 #include <syslog.h>
@@ -42,10 +43,40 @@ START_TEST(test_levels) {
 }
 END_TEST
 
+static const struct {
+        const char *line;
+        bool hint;
+} hints[] = {
+    /* etcd 3.4 capnslog */
+    {"2026-12-01 08:16:09.695352 I | embed: ready to serve client requests", true},
+    {"2026-12-01 08:16:09.706133 N | etcdserver/membership: promote member 7c4ac54b43651e83 in cluster "
+     "6a32c6060a207df6",
+     true},
+    {"2026-12-01 08:16:09.694894 I | etcdserver/membership: added member 7c4ac54b43651e83", false},
+    {"2026-12-01 08:16:09.695076 I | etcdserver: published {Name:h2 ClientURLs:[http://127.0.0.1:1]}",
+     false},
+    /* etcd 3.5 zap */
+    {"{\"level\":\"info\",\"ts\":\"2026-12-01T08:16:09.695Z\",\"caller\":\"embed/serve.go:100\","
+     "\"msg\":\"ready to serve client requests\"}",
+     true},
+    {"{\"level\":\"info\",\"caller\":\"membership/cluster.go:500\",\"msg\":\"promote member\","
+     "\"promoted-member-id\":\"7c4ac54b43651e83\"}",
+     true},
+    {"{\"level\":\"info\",\"msg\":\"starting remote peer\"}", false},
+    {"", false},
+};
+
+START_TEST(test_hints) {
+        ck_assert_msg(etcd_line_hints(hints[_i].line) == hints[_i].hint, "line %d '%s': want %s", _i,
+                      hints[_i].line, hints[_i].hint ? "a hint" : "no hint");
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("etcdlog");
         TCase *tc = tcase_create("core");
         tcase_add_loop_test(tc, test_levels, 0, sizeof cases / sizeof cases[0]);
+        tcase_add_loop_test(tc, test_hints, 0, sizeof hints / sizeof hints[0]);
         suite_add_tcase(s, tc);
         SRunner *sr = srunner_create(s);
         srunner_run_all(sr, CK_NORMAL);
