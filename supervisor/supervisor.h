@@ -4,8 +4,10 @@
  * reports upward through a callback in struct node):
  *   main.c           the command table (run, status, snapshot, restore,
  *                    recover, help), the daemon's start-up and signals
- *   node.c           this node: how it starts, its etcd child, the status
- *                    tick, and carrying out its role's actions; sd_notify
+ *   node.c           this node: how it starts, its etcd child, carrying
+ *                    out its role's actions; sd_notify, shutdown, reload
+ *   health.c         our own etcd: the status tick, health, leadership,
+ *                    damaged data
  *   role.c           the node's role and start mode as pure functions
  *   coordinator_run.c the coordinator round: builds the cluster state,
  *                    carries out the one action decided; publishes the plan
@@ -515,6 +517,11 @@ struct node {
         /* upward reports of the lower layers (view.c, session.c) */
         void (*on_view)(struct node *n);
         void (*on_fatal)(struct node *n, int code);
+        /* health.c reports up to node.c: a role event, the seed's keys to
+         * write once its etcd answers, a status to show systemd */
+        void (*on_role_event)(struct node *n, enum role_event ev, const struct role_facts *f);
+        void (*on_bootstrap)(struct node *n);
+        void (*on_status)(struct node *n);
         struct config *cfg;
         struct sup_config *sc;
         struct etcd_client *client;
@@ -607,6 +614,13 @@ void view_refresh(struct node *n);
 void view_refresh_soon(struct node *n);
 void view_update_endpoints(struct node *n);
 char **view_cache_read(struct node *n);
+/* Our member in the view: the one with our name, or an unstarted learner
+ * with our peer URLs; never a member named after another host. */
+const struct etcd_member *view_my_member(const struct node *n);
+
+/* health.c: the status tick, leadership, damaged data */
+void health_init(struct node *n);
+int health_tick_start(struct node *n, uint64_t now);
 
 /* node.c: acts on each fresh view (view.c calls it through n->on_view) */
 void node_after_change(struct node *n);

@@ -365,3 +365,21 @@ void view_refresh(struct node *n) {
         if (etcd_call(n->client, ETCD_TXN, etcd_req_txn(NULL, ops, NULL), state_done, n) < 0)
                 n->refresh_busy = false;
 }
+
+/* Our member: the one with our name; an unstarted learner (no name yet)
+ * carrying our advertised peer URLs. Never a member named after another host,
+ * even with our URLs (two hosts given the same URLs). */
+const struct etcd_member *view_my_member(const struct node *n) {
+        for (size_t i = 0; i < n->members.n; i++) {
+                const struct etcd_member *m = &n->members.m[i];
+                if (m->name && *m->name) {
+                        if (streq(m->name, n->sc->hostname))
+                                return m;
+                        continue;
+                }
+                for (size_t j = 0; m->peer_urls[j]; j++)
+                        if (strv_contains(n->sc->adv_server_urls, m->peer_urls[j]))
+                                return m;
+        }
+        return NULL;
+}
