@@ -177,6 +177,11 @@ static int job_spawn(struct exec_job *j, const char *cmd) {
                 dup2(fds[1], 1);
                 dup2(fds[1], 2);
                 closefrom(3); /* libcurl's sockets and anything else not O_CLOEXEC */
+                /* the agent's etcd credentials (env twins of its flags) are not the
+                 * resource's: a command that logs or ships its environment must not
+                 * say where the password is */
+                unsetenv("MGMT_ETCD_PASSWORD_FILE");
+                unsetenv("MGMT_ETCD_USER");
                 execl(sh, sh, "-c", cmd, (char *)NULL);
                 dprintf(2, "cannot execute '%s': %s\n", sh, strerror(errno));
                 _exit(127);

@@ -38,7 +38,9 @@ int etcd_password_file_read(const char *path, char **ret, char *err, size_t errl
                 snprintf(err, errlen, "no password file given");
                 return -EINVAL;
         }
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        /* O_NONBLOCK: a FIFO (or device) must not block the open before fstat
+         * refuses it; on a regular file it changes nothing */
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (fd < 0) {
                 int e = errno;
                 snprintf(err, errlen, "cannot open password file '%s': %s", path, strerror(e));

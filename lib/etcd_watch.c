@@ -162,14 +162,19 @@ static bool watch_handle(struct etcd_watch *w, json_t *j) {
                 etcd_watch_msg_clear(&m);
                 return false;
         }
-        if (m.canceled && w->c->auth_ops && w->c->auth_user && w->reauths++ == 0 &&
+        if (m.canceled && w->c->auth_ops && w->c->auth_user &&
             etcd_error_is_auth_renewal(0, m.cancel_reason)) {
-                /* the token expired (or auth was enabled since): a new one, same revision */
-                log_debug("watch on '%s': %s; authenticating again", w->key, m.cancel_reason);
+                /* the token expired (or auth was enabled since): drop it, so whichever
+                 * reconnect comes next authenticates afresh rather than sending the
+                 * refused token again at every backoff */
                 w->c->auth_ops->invalidate(w->c, w->req ? w->req->auth_gen : w->c->auth_gen);
-                w->reauth = true;
-                etcd_watch_msg_clear(&m);
-                return false;
+                if (w->reauths++ == 0) {
+                        /* the first time: at once and quietly, same revision */
+                        log_debug("watch on '%s': %s; authenticating again", w->key, m.cancel_reason);
+                        w->reauth = true;
+                        etcd_watch_msg_clear(&m);
+                        return false;
+                }
         }
         if (m.canceled) {
                 etcd_set_err(&err, ETCD_ERR_PROTOCOL, "watch on '%s' canceled by etcd: %s", w->key,

@@ -110,16 +110,18 @@ static void steps_clear(struct sup_auth *a) {
         a->n_steps = a->cur = 0;
 }
 
-static void step(struct sup_auth *a, const char *path, json_t *body, const char *ok_if, const char *what) {
+/* Queue one call; false when it could not be (no body: out of memory). */
+static bool step(struct sup_auth *a, const char *path, json_t *body, const char *ok_if, const char *what) {
         if (a->n_steps >= MAX_STEPS || !body) {
                 json_decref(body);
-                return;
+                return false;
         }
         const char *name = "";
         json_unpack(body, "{s?:s, s?:s}", "name", &name, "user", &name);
         a->steps[a->n_steps] = (struct auth_step){.path = path, .body = body, .ok_if = ok_if, .what = what};
         snprintf(a->steps[a->n_steps].name, sizeof a->steps[a->n_steps].name, "%s", name);
         a->n_steps++;
+        return true;
 }
 
 /* A permission: type READ or READWRITE on key, or on every key under it
@@ -152,15 +154,15 @@ static void user_steps(struct sup_auth *a, const char *name, const char *pw, jso
         step(a, ETCD_ROLE_ADD, json_pack("{s:s}", "name", name), "already exists", "add role");
         for (size_t i = 0; i < n_grants; i++)
                 step(a, ETCD_ROLE_GRANT, grants[i], NULL, "grant a permission to role");
-        step(a, ETCD_USER_ADD, json_pack("{s:s, s:s}", "name", name, "password", pw), "already exists",
-             "add user");
-        a->steps[a->n_steps - 1].add_existed = true;
-        if (!a->pw_set) {
-                /* once per process: a change of password ends the user's tokens */
-                step(a, ETCD_USER_CHANGE_PW, json_pack("{s:s, s:s}", "name", name, "password", pw), NULL,
-                     "set the password of user");
+        /* the flags go on these steps only, never on whatever step came before */
+        if (step(a, ETCD_USER_ADD, json_pack("{s:s, s:s}", "name", name, "password", pw), "already exists",
+                 "add user"))
+                a->steps[a->n_steps - 1].add_existed = true;
+        if (!a->pw_set &&
+            /* once per process: a change of password ends the user's tokens */
+            step(a, ETCD_USER_CHANGE_PW, json_pack("{s:s, s:s}", "name", name, "password", pw), NULL,
+                 "set the password of user"))
                 a->steps[a->n_steps - 1].only_if_existed = true;
-        }
         step(a, ETCD_USER_GRANT, json_pack("{s:s, s:s}", "user", name, "role", name), NULL,
              "grant its role to user");
 }

@@ -92,7 +92,9 @@ gw_put() { # TOKEN KEY VALUE
         [ -n "$tok" ] && [ "$tok" != null ]
         for key in /_mgmt/status/h2 /_mgmt/converged/h2 /_mgmt/exported/h2/resources/file/x \
                 /_mgmt/deploy/9/payload /_mgmt/idealClusterSize /_mgmt/nominated/h9 /_mgmt/volunteer/h9 \
-                /_mgmt/exported/h1x/resources/file/x /other; do
+                /_mgmt/exported/h1x/resources/file/x /other \
+                /_mgmt/status/h10 /_mgmt/converged/h10 /_mgmt/exported/h10/resources/file/x \
+                /_mgmt/status/h1/x /_mgmt/status/h1.example.com /_mgmt/exported/h1; do
                 run gw_put "$tok" "$key" x
                 echo "$key: $output"
                 [[ "$output" == *"permission denied"* ]]

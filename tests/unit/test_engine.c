@@ -263,6 +263,33 @@ START_TEST(test_exec_ifcmd_timeout) {
 }
 END_TEST
 
+/* The agent's etcd credentials (env twins of --etcd-user and
+ * --etcd-password-file) do not reach the commands of exec resources. */
+START_TEST(test_exec_env_no_credentials) {
+        struct engine *e = NULL;
+        ck_assert_int_eq(setenv("MGMT_ETCD_PASSWORD_FILE", "/etc/mgmt/etcd-host.pw", 1), 0);
+        ck_assert_int_eq(setenv("MGMT_ETCD_USER", "host-h1", 1), 0);
+        ck_assert_int_eq(setenv("MGMT_TEST_KEPT", "yes", 1), 0);
+        struct graph *g = parse("graph: env\nresources:\n  exec:\n  - name: env\n"
+                                "    cmd: \"env > @D@/env\"\n    ifcmd: \"env > @D@/ifenv\"\n");
+        ck_assert_int_ge(engine_new(ev, false, on_state, NULL, &e), 0);
+        ck_assert_int_ge(engine_set_graph(e, g), 0);
+        ck_assert_int_eq(run_until_settled(e, 5 * USEC_PER_SEC), ENGINE_CONVERGED);
+        const char *files[] = {"env", "ifenv"};
+        for (size_t i = 0; i < ELEMENTSOF(files); i++) {
+                _cleanup_free_ char *env = slurp(files[i]);
+                ck_assert_ptr_nonnull(env);
+                ck_assert_ptr_nonnull(strstr(env, "MGMT_TEST_KEPT=yes"));
+                ck_assert_msg(!strstr(env, "MGMT_ETCD_PASSWORD_FILE"), "%s: %s", files[i], env);
+                ck_assert_msg(!strstr(env, "MGMT_ETCD_USER"), "%s: %s", files[i], env);
+        }
+        engine_free(e);
+        unsetenv("MGMT_ETCD_PASSWORD_FILE");
+        unsetenv("MGMT_ETCD_USER");
+        unsetenv("MGMT_TEST_KEPT");
+}
+END_TEST
+
 START_TEST(test_file_kind) {
         struct res_file f = {.mode = -1};
         char path[PATH_MAX], err[256];
@@ -425,6 +452,7 @@ static Suite *engine_suite(void) {
         tcase_add_test(tc, test_notify_and_idempotence);
         tcase_add_test(tc, test_failure_blocks_dependents);
         tcase_add_test(tc, test_exec_ifcmd_timeout);
+        tcase_add_test(tc, test_exec_env_no_credentials);
         tcase_add_test(tc, test_file_kind);
         tcase_add_test(tc, test_file_keeps_owner);
         suite_add_tcase(s, tc);

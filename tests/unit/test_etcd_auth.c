@@ -106,6 +106,23 @@ START_TEST(test_password_file_edges) {
 }
 END_TEST
 
+/* A FIFO (or a device) named as the password file is refused at once: the
+ * open must not wait for a writer, so the check on the opened file runs. */
+START_TEST(test_password_file_fifo) {
+        _cleanup_password_ char *pw = NULL;
+        _cleanup_free_ char *fifo = NULL;
+        char err[300] = "";
+
+        ck_assert_int_ge(asprintf(&fifo, "%s/fifo", dir), 0);
+        ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+        alarm(3); /* without O_NONBLOCK the open blocks: SIGALRM fails the test */
+        ck_assert_int_eq(etcd_password_file_read(fifo, &pw, err, sizeof err), -EINVAL);
+        alarm(0);
+        ck_assert_ptr_nonnull(strstr(err, "not a regular file"));
+        ck_assert_ptr_null(pw);
+}
+END_TEST
+
 /* What the 3.4 and 3.5 gateways answer (seen on the wire), and what they do not mean. */
 START_TEST(test_auth_renewal) {
         ck_assert(etcd_error_is_auth_renewal(16, "etcdserver: invalid auth token"));
@@ -134,6 +151,7 @@ static Suite *auth_suite(void) {
         tcase_add_checked_fixture(tf, tmp_setup, tmp_teardown);
         tcase_add_test(tf, test_password_file);
         tcase_add_test(tf, test_password_file_edges);
+        tcase_add_test(tf, test_password_file_fifo);
         suite_add_tcase(s, tf);
         return s;
 }
