@@ -23,8 +23,14 @@ static bool own_rename(const struct rstate *rs, const struct res_file *f, const 
                S_ISREG(st.st_mode) && st.st_ino == rs->own_ino;
 }
 
+/* One source per watched directory, shared (one reference each) by the file
+ * resources in it: sd-event dispatches one event to one source per loop
+ * iteration, so a source per file multiplied the iterations our own writes
+ * cost by the number of files in the directory (strace: 58 iterations per
+ * deploy of three files in one directory). */
 static int on_inotify(sd_event_source *s, const struct inotify_event *ev, void *userdata) {
         struct engine *e = userdata;
+        bool dirty = false;
 
         for (size_t i = 0; i < (e->g ? e->g->n_res : 0); i++) {
                 struct rstate *rs = &e->rs[i];
@@ -38,15 +44,30 @@ static int on_inotify(sd_event_source *s, const struct inotify_event *ev, void *
                         rs->inotify = sd_event_source_unref(rs->inotify);
                         log_info("file '%s': parent directory changed, restoring", f->path);
                 } else if (ev->len == 0 || !streq(ev->name, base) || own_rename(rs, f, ev))
-                        return 0;
+                        continue;
                 else
                         log_info("file '%s': drift detected (event 0x%x), restoring", f->path, ev->mask);
                 if (rs->st == RS_OK)
                         rs->st = RS_DIRTY;
-                engine_schedule(e);
-                return 0;
+                dirty = true;
         }
+        if (dirty)
+                engine_schedule(e);
         return 0;
+}
+
+/* The source another file resource of the graph already has on DIR. */
+static sd_event_source *dir_source(const struct engine *e, const char *dir, size_t len) {
+        for (size_t i = 0; e->g && i < e->g->n_res; i++) {
+                const struct resource *r = &e->g->res[i];
+                if (r->kind != RES_FILE || !e->rs[i].inotify)
+                        continue;
+                const char *slash = strrchr(r->file.path, '/');
+                size_t l = slash ? (slash == r->file.path ? 1 : (size_t)(slash - r->file.path)) : 0;
+                if (l == len && memcmp(r->file.path, dir, len) == 0)
+                        return e->rs[i].inotify;
+        }
+        return NULL;
 }
 
 void rs_watch_file(struct engine *e, struct rstate *rs, const struct res_file *f) {
@@ -63,6 +84,11 @@ void rs_watch_file(struct engine *e, struct rstate *rs, const struct res_file *f
                 dir[slash - f->path] = 0;
         } else
                 return;
+        sd_event_source *shared = dir_source(e, dir, strlen(dir));
+        if (shared) {
+                rs->inotify = sd_event_source_ref(shared);
+                return;
+        }
         r = sd_event_add_inotify(e->event, &rs->inotify, dir,
                                  IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_CLOSE_WRITE |
                                      IN_MODIFY | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR,

@@ -403,6 +403,42 @@ all_seen() {
 }
 last_seen() { awk -v r="$2" 'FNR == r && $1 > m { m = $1 } END { printf "%s", m }' "$1"/*.ts; }
 
+# echoer ENDPOINT KEY I: the second floor's host, a stock etcdctl watch on KEY
+# that answers each event with one put of /bench/echo/I, over one kept-alive
+# connection to etcd's JSON gateway (the agent's path: no process per put)
+echoer() {
+        local hp=${1#http://} k v body req len h
+        k=$(printf '/bench/echo/%s' "$3" | base64 -w0)
+        v=$(printf '1' | base64 -w0)
+        # the body ends in a newline so that bash, whose stdout is line
+        # buffered, sends the request in one write (in several, Nagle's
+        # algorithm and etcd's delayed ACK add 40 ms)
+        body="{\"key\":\"$k\",\"value\":\"$v\"}"$'\n'
+        printf -v req 'POST /v3/kv/put HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s' \
+                "$hp" ${#body} "$body"
+        exec 3<>"/dev/tcp/${hp%:*}/${hp##*:}" || return 1
+        etcdctl --endpoints "$1" watch "$2" | while IFS= read -r l; do
+                [ "$l" = PUT ] || continue
+                printf '%s' "$req" >&3 || return 1
+                len=0
+                while IFS= read -r -u 3 h; do
+                        h=${h%$'\r'}
+                        [ -z "$h" ] && break
+                        case ${h,,} in content-length:*) len=${h#*: } ;; esac
+                done
+                [ "$len" -gt 0 ] && read -r -N "$len" -u 3 h
+        done
+}
+# collector ENDPOINT OUT: the deployer's side of the second floor, one
+# timestamp in OUT per put under /bench/echo/
+collector() {
+        etcdctl --endpoints "$1" watch --prefix /bench/echo/ | while IFS= read -r l; do
+                [ "$l" = PUT ] && printf '%s\n' "$EPOCHREALTIME" >>"$2"
+        done
+}
+lines() { [ -f "$1" ] && wc -l <"$1" || echo 0; }
+echo_seen() { [ "$(lines "$1")" -ge "$2" ]; }
+
 # mem_used_mb: memory in use on the host (MemTotal - MemAvailable), MB
 mem_used_mb() { awk '/^MemTotal:/ { t = $2 } /^MemAvailable:/ { a = $2 } END { printf "%d\n", (t - a) / 1024 }' /proc/meminfo; }
 mem_avail_mb() { awk '/^MemAvailable:/ { printf "%d\n", $2 / 1024 }' /proc/meminfo; }
@@ -414,7 +450,7 @@ bench_deploy() {
                 # an agent takes about 3 MB of the host, an etcdctl watch about
                 # 4 MB (measured: 1,000 agents 2.4 GB with their etcd); leave 2 GB
                 if [ "$(mem_avail_mb)" -lt $((n * 8 + 2048)) ]; then
-                        for k in deploy.ours deploy.floor deploy.mem.ours deploy.mem.floor; do
+                        for k in deploy.ours deploy.floor deploy.mem.ours deploy.mem.floor deploy.echo; do
                                 fail "$k.$n" "$(mem_avail_mb) MB available, $((n * 8 + 2048)) MB wanted"
                         done
                         continue
@@ -501,6 +537,44 @@ bench_deploy() {
                         fi
                 done
                 [ -n "$err" ] && fail "deploy.floor.$n" "$err" && fail "deploy.mem.floor.$n" "$err"
+                stop "${pids[@]}"
+                # second floor, closer to the agent's job: one put seen by N
+                # etcdctl watch, each writing one key back over a kept-alive
+                # connection, and the deployer's side waiting for all N keys
+                pids=()
+                err=
+                local out=$d/echo.ts c0
+                bg /dev/null collector "$ep" "$out"
+                pids+=("$LASTPID")
+                for ((i = 1; i <= n; i++)); do
+                        bg /dev/null echoer "$ep" /bench/echo-go "$i"
+                        pids+=("$LASTPID")
+                done
+                for ((run = 0; run <= RUNS; run++)); do
+                        if [ $run = 0 ]; then
+                                # warm-up: put until all N echoes come back (watches are set up)
+                                local until=$((SECONDS + WAIT_LIMIT))
+                                while :; do
+                                        ectl --endpoints "$ep" put /bench/echo-go warmup >/dev/null
+                                        wait_until 2 keys_at_least "$ep" /bench/echo/ "$n" && break
+                                        [ $SECONDS -gt $until ] && { err="echoers never answered the warm-up put"; break; }
+                                done
+                                [ -n "$err" ] && break
+                                # let the echoes of extra warm-up puts arrive
+                                wait_until 1 false
+                                continue
+                        fi
+                        c0=$(lines "$out")
+                        t0=$(now)
+                        ectl --endpoints "$ep" put /bench/echo-go "run$run" >/dev/null
+                        if wait_until "$WAIT_LIMIT" echo_seen "$out" $((c0 + n)); then
+                                sample "deploy.echo.$n" "$(elapsed "$t0" "$(sed -n "$((c0 + n))p" "$out")")"
+                        else
+                                err="timeout: $(($(lines "$out") - c0)) of $n echoes of put $run"
+                                break
+                        fi
+                done
+                [ -n "$err" ] && fail "deploy.echo.$n" "$err"
                 stop "${pids[@]}" "$epid"
                 rm -rf "$d/files" "$d/e.etcd"
                 log "deploy N=$n done"
@@ -753,6 +827,7 @@ report() {
                         [ -n "$base" ] && [ -n "$om" ] && g="ours ×$(awk -v a="$om" -v b="$base" 'BEGIN { printf "%.1f", a / b }') vs N=1"
                         [ -n "$fbase" ] && [ -n "$fm" ] && g="${g:+$g, }floor ×$(awk -v a="$fm" -v b="$fbase" 'BEGIN { printf "%.1f", a / b }')"
                         row "deploy propagation (s)" "$n" "deploy.ours.$n" "deploy.floor.$n" "10 resources; floor: 1 put seen by $n etcdctl watch${g:+; $g}"
+                        row "deploy propagation, vs echo floor (s)" "$n" "deploy.ours.$n" "deploy.echo.$n" "floor: 1 put seen by $n etcdctl watch, each putting one key back (kept-alive gateway connection), all $n seen by a watch"
                 done
                 local inot=$(cat /proc/sys/fs/inotify/max_user_instances 2>/dev/null)
                 for n in $DEPLOY_SIZES; do
@@ -779,6 +854,7 @@ report() {
                 target "formation of 5 within 3x the static floor" form.ours.5 "<=" 3 ratio form.floor.5
                 target "deploy to 50 agents within 3x the floor" deploy.ours.50 "<=" 3 ratio deploy.floor.50
                 target "deploy to 200 agents within 3x the floor" deploy.ours.200 "<=" 3 ratio deploy.floor.200
+                target "deploy to 200 agents within 3x the echo floor (put seen and answered)" deploy.ours.200 "<=" 3 ratio deploy.echo.200
                 target "idle supervisor under 4 MB RSS" foot.sup.rss "<" 4
                 target "idle supervisor under 4 MB PSS (shared libraries divided among users)" foot.sup.pss "<" 4
                 target "idle supervisor under 0.1 s CPU per minute" foot.sup.cpu "<" 0.1

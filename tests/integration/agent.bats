@@ -157,6 +157,49 @@ EOF
         wait_until 2 file_is "$TMP/mgmtA/fA" "i am fA, exported from host A"
 }
 
+# files3 FILE TAG NAMES...: a graph of files named NAMES in $TMP/three, content TAG NAME
+files3() {
+        local f=$1 tag=$2 n
+        shift 2
+        {
+                printf 'graph: three-%s\nresources:\n  file:\n' "$tag"
+                for n in "$@"; do printf '  - name: %s\n    path: "%s/three/%s"\n    content: "%s %s"\n' "$n" "$TMP" "$n" "$tag" "$n"; done
+        } > "$f"
+}
+
+@test "agent: files sharing a directory share its watch; drift of any is repaired, also after the graph drops the others" {
+        [ -x "$MGMT_BIN/mgmt-deploy" ] || { echo "mgmt-deploy not built in $MGMT_BIN"; false; }
+        start_etcd etcd
+        start_bg agent "$AGENT" --hostname ha --seeds "$ETCD_ENDPOINT"
+        files3 "$TMP/t1.yaml" one a b c
+        run "$MGMT_BIN/mgmt-deploy" --seeds "$ETCD_ENDPOINT" --wait --timeout 30 yaml "$TMP/t1.yaml"
+        [ "$status" -eq 0 ]
+        for n in a b c; do file_is "$TMP/three/$n" "one $n"; done
+        for n in c b a; do
+                echo tampered > "$TMP/three/$n"
+                wait_until 1 file_is "$TMP/three/$n" "one $n"
+        done
+        # a new graph keeps c as it was (and its watch) and drops a and b
+        files3 "$TMP/t2.yaml" one c
+        run "$MGMT_BIN/mgmt-deploy" --seeds "$ETCD_ENDPOINT" --wait --timeout 30 yaml "$TMP/t2.yaml"
+        [ "$status" -eq 0 ]
+        echo tampered > "$TMP/three/c"
+        wait_until 1 file_is "$TMP/three/c" "one c"
+        files3 "$TMP/t3.yaml" two c d
+        run "$MGMT_BIN/mgmt-deploy" --seeds "$ETCD_ENDPOINT" --wait --timeout 30 yaml "$TMP/t3.yaml"
+        [ "$status" -eq 0 ]
+        file_is "$TMP/three/c" "two c" && file_is "$TMP/three/d" "two d"
+        for n in c d; do
+                rm -f "$TMP/three/$n"
+                wait_until 1 file_is "$TMP/three/$n" "two $n"
+        done
+        # files no longer in the graph are not managed
+        echo mine > "$TMP/three/a"
+        sleep 0.5
+        file_is "$TMP/three/a" mine
+        [ "$(grep -c "drift detected" "$TMP/agent.log")" -ge 6 ]
+}
+
 @test "agent: a deploy reaches every agent and mgmt-deploy --wait returns 0" {
         [ -x "$MGMT_BIN/mgmt-deploy" ] || { echo "mgmt-deploy not built in $MGMT_BIN"; false; }
         start_etcd etcd
