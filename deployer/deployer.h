@@ -81,6 +81,7 @@ struct wait_host {
         bool reporting;  /* its status key exists now */
         bool has_status; /* st was read at least once */
         struct host_status st;
+        int64_t rev; /* the etcd revision st and reporting are from */
 };
 enum wait_verdict { WAIT_PENDING, WAIT_DONE, WAIT_FAILED };
 /* Pure: FAILED when a reporting host failed exactly deploy id (*ret_failed =

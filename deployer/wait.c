@@ -96,6 +96,7 @@ struct waiter {
         int result; /* -1 while undecided */
         char *last_progress;
         bool resync; /* the watch was compacted: read again */
+        bool read;   /* the first read is in: every host we know of is there */
 };
 
 static void wait_host_clear(struct wait_host *h) {
@@ -121,6 +122,8 @@ static struct wait_host *waiter_host(struct waiter *w, const char *host) {
         return nh;
 }
 
+/* A status key's value at kv->mod_revision, from the read or the watch
+ * (the two overlap: whatever is older than what we have is dropped). */
 static int waiter_put(struct waiter *w, const struct etcd_kv *kv) {
         const char *host = key_host_suffix(kv->key, w->prefix);
         struct wait_host *h;
@@ -134,6 +137,9 @@ static int waiter_put(struct waiter *w, const struct etcd_kv *kv) {
         h = waiter_host(w, host);
         if (!h)
                 return -ENOMEM;
+        if (kv->mod_revision > 0 && kv->mod_revision <= h->rev)
+                return 0;
+        h->rev = kv->mod_revision;
         if (host_status_decode(host, kv->value ? kv->value : "", kv->value_len, &s, err, sizeof err) < 0) {
                 /* it reports, but nothing we can read: pending, and said why */
                 log_warnx("malformed status of host '%s': %s", host, err);
@@ -151,10 +157,15 @@ static int waiter_put(struct waiter *w, const struct etcd_kv *kv) {
         return 0;
 }
 
-static void waiter_gone(struct waiter *w, const char *host) {
+/* host's status key is gone as of revision rev (deleted, or absent from a
+ * read at rev). */
+static void waiter_gone(struct waiter *w, const char *host, int64_t rev) {
         for (size_t i = 0; i < w->n; i++) {
                 struct wait_host *h = &w->hosts[i];
-                if (!streq(h->host, host) || !h->reporting)
+                if (!streq(h->host, host) || rev <= h->rev)
+                        continue;
+                h->rev = rev;
+                if (!h->reporting)
                         continue;
                 h->reporting = false;
                 log_warnx(
@@ -235,7 +246,7 @@ static int waiter_add_cluster_hosts(struct waiter *w, const struct etcd_kvs *kvs
  * keys too, in the same txn: one round trip, one revision. Reading them
  * one after the other cost a round trip each, and right after a deploy
  * every agent is writing its status, so each one waited in etcd's queue. */
-static int waiter_read(struct waiter *w, struct etcd_client *c, bool cluster, int64_t *ret_rev) {
+static int waiter_read(struct waiter *w, struct etcd_client *c, bool cluster) {
         _cleanup_(json_decrefp) json_t *reply = NULL;
         _cleanup_free_ char *vprefix = key_volunteer_prefix(), *eprefix = key_endpoints_prefix();
         const char *prefixes[_READ_MAX] = {
@@ -274,11 +285,10 @@ static int waiter_read(struct waiter *w, struct etcd_client *c, bool cluster, in
                                 seen = host && streq(host, w->hosts[i].host);
                         }
                         if (!seen)
-                                waiter_gone(w, w->hosts[i].host);
+                                waiter_gone(w, w->hosts[i].host, st->revision);
                 }
                 for (size_t i = 0; i < st->n && r >= 0; i++)
                         r = waiter_put(w, &st->kvs[i]);
-                *ret_rev = st->revision;
         }
         for (size_t i = 0; i < _READ_MAX; i++)
                 etcd_kvs_clear(&kvs[i]);
@@ -303,11 +313,12 @@ static void on_watch(struct etcd_watch *wt, const struct etcd_error *err, const 
                 if (ev->type == ETCD_EVENT_DELETE) {
                         const char *host = key_host_suffix(ev->kv.key, w->prefix);
                         if (host)
-                                waiter_gone(w, host);
+                                waiter_gone(w, host, ev->kv.mod_revision);
                 } else if (waiter_put(w, &ev->kv) < 0)
                         w->result = EXIT_ERROR;
         }
-        if (w->result < 0)
+        /* before the first read, a host that reports first is not all hosts */
+        if (w->result < 0 && w->read)
                 waiter_evaluate(w);
 }
 
@@ -324,7 +335,6 @@ int wait_for_deploy(struct etcd_client *c, int64_t id, uint64_t timeout_usec, ch
         struct waiter w = {.id = id, .min_hosts = min_hosts, .result = -1};
         struct etcd_watch *watch = NULL;
         uint64_t deadline = now_usec() + timeout_usec;
-        int64_t rev = 0;
         int r;
 
         w.prefix = key_status_prefix();
@@ -340,20 +350,34 @@ int wait_for_deploy(struct etcd_client *c, int64_t id, uint64_t timeout_usec, ch
         }
         log_info("waiting up to %.0f s for every agent to converge on deploy %lld",
                  (double)timeout_usec / 1e6, (long long)id);
+        /* The watch first, from now, confirmed by etcd; then the read. A
+         * watch asked to start at the read's revision would start behind:
+         * the agents write their status meanwhile, and etcd catches such a
+         * watcher up only every 100 ms. Read and watch overlap; each host
+         * keeps the newest revision it was told (waiter_put, waiter_gone). */
         for (bool first = true;; first = false) {
-                if (waiter_read(&w, c, first, &rev) < 0) {
-                        w.result = EXIT_ERROR;
-                        break;
-                }
-                waiter_evaluate(&w);
-                if (w.result >= 0)
-                        break;
                 w.resync = false;
-                r = etcd_watch_new(c, w.prefix, true, rev + 1, on_watch, &w, &watch);
+                r = etcd_watch_new(c, w.prefix, true, 0, on_watch, &w, &watch);
                 if (r < 0) {
                         log_error_errno(r, "cannot watch '%s': %m", w.prefix);
                         w.result = EXIT_ERROR;
                         break;
+                }
+                while (etcd_watch_next_revision(watch) <= 0 && w.result < 0 && !w.resync &&
+                       now_usec() < deadline) {
+                        r = sd_event_run(etcd_client_event(c), deadline - now_usec());
+                        if (r < 0) {
+                                log_error_errno(r, "event loop failed: %m");
+                                w.result = EXIT_ERROR;
+                        }
+                }
+                if (w.result < 0 && !w.resync && now_usec() < deadline) {
+                        if (waiter_read(&w, c, first) < 0)
+                                w.result = EXIT_ERROR;
+                        else {
+                                w.read = true;
+                                waiter_evaluate(&w);
+                        }
                 }
                 while (w.result < 0 && !w.resync) {
                         uint64_t now = now_usec();

@@ -69,6 +69,8 @@ start_agents() { # HOST...
 @test "hostile: --wait names a SIGKILLed agent and a stopped one; --min-hosts lets a fleet shrink on purpose" {
         start_etcd etcd
         start_agents ha hb hc
+        # --wait knows the hosts that report (or volunteer) when it starts
+        for h in ha hb hc; do wait_until 20 status_is "$h" 0 converged; done
         deploy_graph "$TMP/d1.yaml" one
         run md --wait --timeout 30 yaml "$TMP/d1.yaml"
         echo "$output"
