@@ -216,7 +216,7 @@ gw_put() { # TOKEN KEY VALUE
                 tok=$(token_of "host-$h" "host-secret-$h")
                 [ -n "$tok" ] && [ "$tok" != null ]
         done
-        start_writer_auth
+        WRITER_AUTH=root:root-secret start_writer
         set_ideal_root 5
         wait_until 90 voter_count_is 5
         set_ideal_root 3
@@ -226,42 +226,10 @@ gw_put() { # TOKEN KEY VALUE
         # dead-member-grace 4: removed, and a volunteer takes its place
         wait_until 90 bash -c "! etcdctl --endpoints '$URL_h1' member list | grep -q ', $victim,'"
         wait_until 90 voter_count_is 3 "$URL_h1"
-        check_writes_auth
+        WRITER_AUTH=root:root-secret check_writes
         # auth stayed on throughout
         run etcdctl --endpoints "$URL_h1" put /x y
         [ "$status" -ne 0 ]
-}
-
-# start_writer/check_writes of sup.bash, as root
-start_writer_auth() {
-        : > "$TMP/writer.acked"
-        (
-                i=0
-                while [ ! -e "$TMP/writer.stop" ]; do
-                        i=$((i + 1))
-                        if etcdctl --endpoints "$(all_urls)" --user root:root-secret --dial-timeout 1s \
-                                --command-timeout 3s put "/test/w/$i" "$i" > /dev/null 2>&1; then
-                                echo "$i" >> "$TMP/writer.acked"
-                        fi
-                        sleep 0.05
-                done
-        ) &
-        echo $! >> "$TMP/.pids"
-        echo $! > "$TMP/writer.pid"
-}
-
-check_writes_auth() {
-        touch "$TMP/writer.stop"
-        local pid acked missing
-        pid=$(cat "$TMP/writer.pid")
-        while kill -0 "$pid" 2> /dev/null; do sleep 0.1; done
-        acked=$(wc -l < "$TMP/writer.acked")
-        [ "$acked" -gt 10 ]
-        etcdctl --endpoints "$URL_h1" --user root:root-secret --command-timeout 10s get --prefix /test/w/ \
-                --print-value-only | sort -n > "$TMP/writer.read"
-        missing=$(sort -n "$TMP/writer.acked" | comm -23 - "$TMP/writer.read" | wc -l)
-        echo "writer: $acked acknowledged, $missing missing"
-        [ "$missing" -eq 0 ]
 }
 
 @test "auth: bad password files and wrong passwords: clear errors, non-zero exit, nothing written" {

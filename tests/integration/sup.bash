@@ -80,15 +80,16 @@ set_ideal() {
 }
 
 # Writer: puts /test/w/<i> until $TMP/writer.stop exists; every acknowledged
-# key is appended to $TMP/writer.acked.
+# key is appended to $TMP/writer.acked. WRITER_AUTH (e.g. root:secret): the
+# writer and the check talk to etcd as that user.
 start_writer() {
         : > "$TMP/writer.acked"
         (
                 i=0
                 while [ ! -e "$TMP/writer.stop" ]; do
                         i=$((i + 1))
-                        if etcdctl --endpoints "$(all_urls)" --dial-timeout 1s --command-timeout 3s \
-                                put "/test/w/$i" "$i" >/dev/null 2>&1; then
+                        if etcdctl --endpoints "$(all_urls)" ${WRITER_AUTH:+--user "$WRITER_AUTH"} \
+                                --dial-timeout 1s --command-timeout 3s put "/test/w/$i" "$i" >/dev/null 2>&1; then
                                 echo "$i" >> "$TMP/writer.acked"
                         fi
                         sleep 0.05
@@ -107,8 +108,8 @@ check_writes() {
         local acked missing
         acked=$(wc -l < "$TMP/writer.acked")
         [ "$acked" -gt 10 ] || { echo "writer acknowledged only $acked writes"; return 1; }
-        etcdctl --endpoints "$(all_urls)" --command-timeout 10s get --prefix /test/w/ --print-value-only |
-                sort -n > "$TMP/writer.read"
+        etcdctl --endpoints "$(all_urls)" ${WRITER_AUTH:+--user "$WRITER_AUTH"} --command-timeout 10s \
+                get --prefix /test/w/ --print-value-only | sort -n > "$TMP/writer.read"
         missing=$(sort -n "$TMP/writer.acked" | comm -23 - "$TMP/writer.read" | wc -l)
         echo "writer: $acked acknowledged, $missing missing"
         [ "$missing" -eq 0 ]
