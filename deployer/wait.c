@@ -330,6 +330,22 @@ static void waiter_free(struct waiter *w) {
         free(w->last_progress);
 }
 
+/* Run the loop until decided, compacted (resync), past the deadline, or,
+ * with created set, until etcd has confirmed that watch. */
+static void waiter_run(struct waiter *w, struct etcd_client *c, uint64_t deadline,
+                       struct etcd_watch *created) {
+        while (w->result < 0 && !w->resync && (!created || etcd_watch_next_revision(created) <= 0)) {
+                uint64_t now = now_usec();
+                if (now >= deadline)
+                        return;
+                int r = sd_event_run(etcd_client_event(c), deadline - now);
+                if (r < 0) {
+                        log_error_errno(r, "event loop failed: %m");
+                        w->result = EXIT_ERROR;
+                }
+        }
+}
+
 int wait_for_deploy(struct etcd_client *c, int64_t id, uint64_t timeout_usec, char *const *hosts,
                     size_t min_hosts) {
         struct waiter w = {.id = id, .min_hosts = min_hosts, .result = -1};
@@ -363,14 +379,7 @@ int wait_for_deploy(struct etcd_client *c, int64_t id, uint64_t timeout_usec, ch
                         w.result = EXIT_ERROR;
                         break;
                 }
-                while (etcd_watch_next_revision(watch) <= 0 && w.result < 0 && !w.resync &&
-                       now_usec() < deadline) {
-                        r = sd_event_run(etcd_client_event(c), deadline - now_usec());
-                        if (r < 0) {
-                                log_error_errno(r, "event loop failed: %m");
-                                w.result = EXIT_ERROR;
-                        }
-                }
+                waiter_run(&w, c, deadline, watch); /* until etcd confirms the watch */
                 if (w.result < 0 && !w.resync && now_usec() < deadline) {
                         if (waiter_read(&w, c, first) < 0)
                                 w.result = EXIT_ERROR;
@@ -379,16 +388,7 @@ int wait_for_deploy(struct etcd_client *c, int64_t id, uint64_t timeout_usec, ch
                                 waiter_evaluate(&w);
                         }
                 }
-                while (w.result < 0 && !w.resync) {
-                        uint64_t now = now_usec();
-                        if (now >= deadline)
-                                break;
-                        r = sd_event_run(etcd_client_event(c), deadline - now);
-                        if (r < 0) {
-                                log_error_errno(r, "event loop failed: %m");
-                                w.result = EXIT_ERROR;
-                        }
-                }
+                waiter_run(&w, c, deadline, NULL);
                 etcd_watch_free(watch);
                 watch = NULL;
                 if (w.result >= 0 || !w.resync)
