@@ -126,6 +126,9 @@ static void status_send(struct agent *a) {
 
 void agent_status_update(struct agent *a) {
         a->status_dirty = true;
+        /* etcd first: a deployer's --wait is waiting for it; the local copy after */
+        if (a->etcd)
+                status_send(a);
         if (a->prefix) {
                 _cleanup_free_ char *s = agent_status_json(a);
                 char path[PATH_MAX];
@@ -138,8 +141,6 @@ void agent_status_update(struct agent *a) {
                                 log_debug_errno(r, "cannot write '%s': %m", path);
                 }
         }
-        if (a->etcd)
-                status_send(a);
 }
 
 /* ---- lease ---- */

@@ -156,9 +156,15 @@ done
 WORK=$(mktemp -d /tmp/mgmt-bench.XXXXXX) || exit 2
 SAMPLES=$WORK/samples
 : >"$SAMPLES"
+# tmpfs for the agents' state and files in the deploy section's second
+# variant: 200 agents on one disk are 200 hosts' file writes on one disk
+SHM=
+[ -d /dev/shm ] && [ -w /dev/shm ] && [ "$(stat -f -c %T /dev/shm 2>/dev/null)" = tmpfs ] && SHM=/dev/shm
+SHM_DIRS=()
 cleanup() {
         trap - EXIT INT TERM
         stop_all
+        [ ${#SHM_DIRS[@]} -gt 0 ] && rm -rf "${SHM_DIRS[@]}"
         if [ -n "${BENCH_KEEP:-}" ]; then
                 echo "bench: logs kept in $WORK" >&2
         else
@@ -443,6 +449,46 @@ echo_seen() { [ "$(lines "$1")" -ge "$2" ]; }
 mem_used_mb() { awk '/^MemTotal:/ { t = $2 } /^MemAvailable:/ { a = $2 } END { printf "%d\n", (t - a) / 1024 }' /proc/meminfo; }
 mem_avail_mb() { awk '/^MemAvailable:/ { printf "%d\n", $2 / 1024 }' /proc/meminfo; }
 
+# deploy_ours N DIR STATE EP KEY: N agents with their state and files under
+# STATE (logs in DIR), RUNS deploys with mgmt-deploy --wait after a warm-up;
+# samples deploy.KEY.N and deploy.mem.KEY.N
+deploy_ours() {
+        local n=$1 d=$2 st=$3 ep=$4 key=$5 i run t0 rc err= m0 pids=()
+        if ! have mgmt-agent || ! have mgmt-deploy; then
+                err="mgmt-agent or mgmt-deploy not built in $BIN"
+        else
+                m0=$(mem_used_mb)
+                for ((i = 1; i <= n; i++)); do
+                        mkdir -p "$st/a$i"
+                        bg "$d/$key-a$i.log" "$BIN/mgmt-agent" --hostname "a$i" --seeds "$ep" --prefix "$st/a$i"
+                        pids+=("$LASTPID")
+                done
+                # each run's agents report anew: the keys of the last run's are
+                # on their leases until they expire or the agents revoke them
+                wait_until "$WAIT_LIMIT" keys_at_least "$ep" /_mgmt/status/ "$n" ||
+                        err="only $(count_keys "$ep" /_mgmt/status/) of $n agents reported status"
+        fi
+        if [ -z "$err" ]; then
+                # run 0 warms up (first graph, first files), not counted
+                for ((run = 0; run <= RUNS; run++)); do
+                        write_graph "$d/g$key$run.yaml" "$key $run" "$st/files"
+                        t0=$(now)
+                        "$BIN/mgmt-deploy" --seeds "$ep" --wait --timeout 120 yaml "$d/g$key$run.yaml" >"$d/deploy-$key$run.log" 2>&1
+                        rc=$?
+                        local el=$(elapsed "$t0")
+                        if [ $rc != 0 ]; then
+                                err="mgmt-deploy exit $rc: $(grep -v '^ *$' "$d/deploy-$key$run.log" | tail -1 | cut -c1-120)"
+                                break
+                        fi
+                        [ $run -gt 0 ] && sample "deploy.$key.$n" "$el" &&
+                                sample "deploy.mem.$key.$n" $(($(mem_used_mb) - m0))
+                done
+        fi
+        [ -n "$err" ] && fail "deploy.$key.$n" "$err" && fail "deploy.mem.$key.$n" "$err"
+        [ ${#pids[@]} -gt 0 ] && stop "${pids[@]}"
+        return 0
+}
+
 bench_deploy() {
         local n d run t0 cp pp ep rc i pids err m0
         for n in $DEPLOY_SIZES; do
@@ -450,7 +496,7 @@ bench_deploy() {
                 # an agent takes about 3 MB of the host, an etcdctl watch about
                 # 4 MB (measured: 1,000 agents 2.4 GB with their etcd); leave 2 GB
                 if [ "$(mem_avail_mb)" -lt $((n * 8 + 2048)) ]; then
-                        for k in deploy.ours deploy.floor deploy.mem.ours deploy.mem.floor deploy.echo; do
+                        for k in deploy.ours deploy.shm deploy.floor deploy.mem.ours deploy.mem.floor deploy.echo; do
                                 fail "$k.$n" "$(mem_avail_mb) MB available, $((n * 8 + 2048)) MB wanted"
                         done
                         continue
@@ -466,39 +512,18 @@ bench_deploy() {
                         stop "$epid"
                         continue
                 fi
-                # ours: N agents, then mgmt-deploy --wait
-                pids=()
-                err=
-                if ! have mgmt-agent || ! have mgmt-deploy; then
-                        err="mgmt-agent or mgmt-deploy not built in $BIN"
+                # ours: N agents, then mgmt-deploy --wait; the agents' state
+                # and files on this disk, then on tmpfs (their etcd stays on
+                # disk, the same one the floors use)
+                deploy_ours "$n" "$d" "$d" "$ep" ours
+                if [ -n "$SHM" ]; then
+                        local sd
+                        sd=$(mktemp -d "$SHM/mgmt-bench.XXXXXX") && SHM_DIRS+=("$sd") &&
+                                deploy_ours "$n" "$d" "$sd" "$ep" shm
+                        [ -n "${sd:-}" ] && rm -rf "$sd"
                 else
-                        m0=$(mem_used_mb)
-                        for ((i = 1; i <= n; i++)); do
-                                mkdir -p "$d/a$i"
-                                bg "$d/a$i.log" "$BIN/mgmt-agent" --hostname "a$i" --seeds "$ep" --prefix "$d/a$i"
-                                pids+=("$LASTPID")
-                        done
-                        wait_until "$WAIT_LIMIT" keys_at_least "$ep" /_mgmt/status/ "$n" ||
-                                err="only $(count_keys "$ep" /_mgmt/status/) of $n agents reported status"
+                        fail "deploy.shm.$n" "no writable tmpfs at /dev/shm"
                 fi
-                if [ -z "$err" ]; then
-                        # run 0 warms up (first graph, first files), not counted
-                        for ((run = 0; run <= RUNS; run++)); do
-                                write_graph "$d/g$run.yaml" "$run" "$d/files"
-                                t0=$(now)
-                                "$BIN/mgmt-deploy" --seeds "$ep" --wait --timeout 120 yaml "$d/g$run.yaml" >"$d/deploy$run.log" 2>&1
-                                rc=$?
-                                local el=$(elapsed "$t0")
-                                if [ $rc != 0 ]; then
-                                        err="mgmt-deploy exit $rc: $(grep -v '^ *$' "$d/deploy$run.log" | tail -1 | cut -c1-120)"
-                                        break
-                                fi
-                                [ $run -gt 0 ] && sample "deploy.ours.$n" "$el" &&
-                                        sample "deploy.mem.ours.$n" $(($(mem_used_mb) - m0))
-                        done
-                fi
-                [ -n "$err" ] && fail "deploy.ours.$n" "$err" && fail "deploy.mem.ours.$n" "$err"
-                [ ${#pids[@]} -gt 0 ] && stop "${pids[@]}"
                 # floor: one etcdctl put observed by N etcdctl watch
                 pids=()
                 mkdir -p "$d/w"
@@ -828,6 +853,7 @@ report() {
                         [ -n "$fbase" ] && [ -n "$fm" ] && g="${g:+$g, }floor ×$(awk -v a="$fm" -v b="$fbase" 'BEGIN { printf "%.1f", a / b }')"
                         row "deploy propagation (s)" "$n" "deploy.ours.$n" "deploy.floor.$n" "10 resources; floor: 1 put seen by $n etcdctl watch${g:+; $g}"
                         row "deploy propagation, vs echo floor (s)" "$n" "deploy.ours.$n" "deploy.echo.$n" "floor: 1 put seen by $n etcdctl watch, each putting one key back (kept-alive gateway connection), all $n seen by a watch"
+                        row "deploy propagation, agents' files on tmpfs (s)" "$n" "deploy.shm.$n" "deploy.floor.$n" "the same $n agents with their state and files on /dev/shm (etcd on disk, as for the floor): what $n hosts' agents cost without $n hosts' file writes on one disk"
                 done
                 local inot=$(cat /proc/sys/fs/inotify/max_user_instances 2>/dev/null)
                 for n in $DEPLOY_SIZES; do
@@ -855,6 +881,7 @@ report() {
                 target "deploy to 50 agents within 3x the floor" deploy.ours.50 "<=" 3 ratio deploy.floor.50
                 target "deploy to 200 agents within 3x the floor" deploy.ours.200 "<=" 3 ratio deploy.floor.200
                 target "deploy to 200 agents within 3x the echo floor (put seen and answered)" deploy.ours.200 "<=" 3 ratio deploy.echo.200
+                target "deploy to 200 agents within 3x the floor, agents' files on tmpfs" deploy.shm.200 "<=" 3 ratio deploy.floor.200
                 target "idle supervisor under 4 MB RSS" foot.sup.rss "<" 4
                 target "idle supervisor under 4 MB PSS (shared libraries divided among users)" foot.sup.pss "<" 4
                 target "idle supervisor under 0.1 s CPU per minute" foot.sup.cpu "<" 0.1

@@ -186,6 +186,7 @@ static int deploy_try(struct deployer *d, struct etcd_client *c, struct sign_key
 int deploy_graph_text(struct deployer *d, const char *text, size_t len, const char *filename) {
         _cleanup_etcd_ struct etcd_client *c = NULL;
         _cleanup_sign_key_ struct sign_key *key = NULL;
+        _cleanup_(wait_freep) struct waiter *w = NULL;
         struct deploy_origin origin = {0};
         char hash[65], why[1024];
         int64_t id = 0, next = 0;
@@ -206,6 +207,10 @@ int deploy_graph_text(struct deployer *d, const char *text, size_t len, const ch
         }
         if (deployer_connect(d, &c) < 0)
                 goto out;
+        if (d->wait && !(w = wait_prepare(c, d->timeout_usec, d->hosts, d->min_hosts))) {
+                log_errorx("nothing was deployed");
+                goto out;
+        }
 
         for (unsigned try = 1;; try++) {
                 r = deploy_try(d, c, key, &origin, text, len, filename, hash, &id, &next, why, sizeof why);
@@ -226,7 +231,7 @@ int deploy_graph_text(struct deployer *d, const char *text, size_t len, const ch
                 backoff(try);
         }
 
-        ret = d->wait ? wait_for_deploy(c, id, d->timeout_usec, d->hosts, d->min_hosts) : EXIT_DONE;
+        ret = w ? wait_for_deploy(w, c, id) : EXIT_DONE;
 out:
         deploy_origin_clear(&origin);
         return ret;

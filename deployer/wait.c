@@ -73,19 +73,32 @@ static char *host_describe(const struct wait_host *h) {
         return r < 0 ? NULL : s;
 }
 
-/* The hosts not converged on id, described, comma-joined (NULL if none). */
-static char *pending_list(const struct wait_host *hosts, size_t n, int64_t id, size_t min_hosts) {
+char *wait_pending_list(const struct wait_host *hosts, size_t n, int64_t id, size_t min_hosts, size_t max) {
         _cleanup_strv_ char **v = NULL;
+        size_t count = 0;
 
         for (size_t i = 0; i < n; i++) {
                 const struct wait_host *h = &hosts[i];
                 if (host_converged(h, id) || (!h->required && !h->reporting && min_hosts > 0))
                         continue;
+                if (max > 0 && count++ >= max)
+                        continue;
                 if (strv_consume(&v, host_describe(h)) < 0)
+                        return NULL;
+        }
+        if (max > 0 && count > max) {
+                char *more = NULL;
+                if (asprintf(&more, "and %zu more", count - max) < 0 || strv_consume(&v, more) < 0)
                         return NULL;
         }
         return v ? strv_join(v, ", ") : NULL;
 }
+
+/* Progress lines name at most this many pending hosts, and come at most
+ * once per PROGRESS_USEC: with hundreds of agents a line per status
+ * event, each naming every pending host, was megabytes of log per deploy. */
+#define PROGRESS_HOSTS 10
+#define PROGRESS_USEC USEC_PER_SEC
 
 struct waiter {
         int64_t id;
@@ -93,10 +106,14 @@ struct waiter {
         struct wait_host *hosts;
         size_t n;
         char *prefix;
-        int result; /* -1 while undecided */
-        char *last_progress;
-        bool resync; /* the watch was compacted: read again */
-        bool read;   /* the first read is in: every host we know of is there */
+        int result;             /* -1 while undecided */
+        char *last_progress;    /* the newest progress line */
+        bool progress_due;      /* ... not printed yet */
+        uint64_t progress_when; /* when a progress line was printed last */
+        bool resync;            /* the watch was compacted: read again */
+        bool read;              /* the first read is in: every host we know of is there */
+        struct etcd_watch *watch;
+        uint64_t timeout_usec, deadline;
 };
 
 static void wait_host_clear(struct wait_host *h) {
@@ -176,6 +193,17 @@ static void waiter_gone(struct waiter *w, const char *host, int64_t rev) {
         }
 }
 
+/* The newest progress line, if not printed yet and the last one is old enough. */
+static void waiter_progress(struct waiter *w) {
+        uint64_t now = now_usec();
+
+        if (!w->progress_due || (w->progress_when > 0 && now < w->progress_when + PROGRESS_USEC))
+                return;
+        log_info("waiting for deploy %lld: %s", (long long)w->id, w->last_progress);
+        w->progress_due = false;
+        w->progress_when = now;
+}
+
 /* Decide from the statuses seen so far; print progress when it changes. */
 static void waiter_evaluate(struct waiter *w) {
         size_t done = 0, failed = 0;
@@ -210,16 +238,18 @@ static void waiter_evaluate(struct waiter *w) {
         if (w->n == 0)
                 line = strdup("no agent reports status yet");
         else {
-                _cleanup_free_ char *pending = pending_list(w->hosts, w->n, w->id, w->min_hosts);
+                _cleanup_free_ char *pending =
+                    wait_pending_list(w->hosts, w->n, w->id, w->min_hosts, PROGRESS_HOSTS);
                 if (asprintf(&line, "%zu/%zu hosts converged%s%s%s", done, w->n,
                              done < w->min_hosts ? " (fewer than --min-hosts)" : "",
                              pending ? ", pending: " : "", pending ? pending : "") < 0)
                         line = NULL;
         }
         if (line && (!w->last_progress || !streq(line, w->last_progress))) {
-                log_info("waiting for deploy %lld: %s", (long long)w->id, line);
                 free(w->last_progress);
                 w->last_progress = line;
+                w->progress_due = true;
+                waiter_progress(w);
         } else
                 free(line);
 }
@@ -278,6 +308,7 @@ static int waiter_read(struct waiter *w, struct etcd_client *c, bool cluster) {
                 r = waiter_add_cluster_hosts(w, &kvs[i], prefixes[i]);
         if (r >= 0) {
                 const struct etcd_kvs *st = &kvs[READ_STATUS];
+                log_debug("read %zu status keys at revision %lld", st->n, (long long)st->revision);
                 for (size_t i = 0; i < w->n; i++) {
                         bool seen = false;
                         for (size_t k = 0; k < st->n && !seen; k++) {
@@ -317,17 +348,23 @@ static void on_watch(struct etcd_watch *wt, const struct etcd_error *err, const 
                 } else if (waiter_put(w, &ev->kv) < 0)
                         w->result = EXIT_ERROR;
         }
-        /* before the first read, a host that reports first is not all hosts */
-        if (w->result < 0 && w->read)
+        /* before the first read, a host that reports first is not all hosts;
+         * before the deploy is written, there is nothing to decide */
+        if (w->result < 0 && w->read && w->id > 0)
                 waiter_evaluate(w);
 }
 
-static void waiter_free(struct waiter *w) {
+struct waiter *wait_free(struct waiter *w) {
+        if (!w)
+                return NULL;
+        etcd_watch_free(w->watch);
         for (size_t i = 0; i < w->n; i++)
                 wait_host_clear(&w->hosts[i]);
         free(w->hosts);
         free(w->prefix);
         free(w->last_progress);
+        free(w);
+        return NULL;
 }
 
 /* Run the loop until decided, compacted (resync), past the deadline, or,
@@ -335,10 +372,13 @@ static void waiter_free(struct waiter *w) {
 static void waiter_run(struct waiter *w, struct etcd_client *c, uint64_t deadline,
                        struct etcd_watch *created) {
         while (w->result < 0 && !w->resync && (!created || etcd_watch_next_revision(created) <= 0)) {
-                uint64_t now = now_usec();
+                waiter_progress(w);
+                uint64_t now = now_usec(), until = deadline;
                 if (now >= deadline)
                         return;
-                int r = sd_event_run(etcd_client_event(c), deadline - now);
+                if (w->progress_due && w->progress_when + PROGRESS_USEC < until)
+                        until = w->progress_when + PROGRESS_USEC; /* > now: not printed above */
+                int r = sd_event_run(etcd_client_event(c), until - now);
                 if (r < 0) {
                         log_error_errno(r, "event loop failed: %m");
                         w->result = EXIT_ERROR;
@@ -346,74 +386,100 @@ static void waiter_run(struct waiter *w, struct etcd_client *c, uint64_t deadlin
         }
 }
 
-int wait_for_deploy(struct etcd_client *c, int64_t id, uint64_t timeout_usec, char *const *hosts,
-                    size_t min_hosts) {
-        struct waiter w = {.id = id, .min_hosts = min_hosts, .result = -1};
-        struct etcd_watch *watch = NULL;
-        uint64_t deadline = now_usec() + timeout_usec;
-        int r;
+/* Open the watch of the status keys, from now, and let etcd confirm it;
+ * then read them. A watch asked to start at the read's revision would
+ * start behind: the agents write their status meanwhile, and etcd catches
+ * such a watcher up only every 100 ms. Read and watch overlap; each host
+ * keeps the newest revision it was told (waiter_put, waiter_gone). first:
+ * also read which hosts hold a supervisor's session. */
+static void waiter_watch_and_read(struct waiter *w, struct etcd_client *c, bool first) {
+        w->resync = false;
+        etcd_watch_free(w->watch);
+        w->watch = NULL;
+        int r = etcd_watch_new(c, w->prefix, true, 0, on_watch, w, &w->watch);
+        if (r < 0) {
+                log_error_errno(r, "cannot watch '%s': %m", w->prefix);
+                w->result = EXIT_ERROR;
+                return;
+        }
+        waiter_run(w, c, w->deadline, w->watch); /* until etcd confirms the watch */
+        if (w->result >= 0 || w->resync || now_usec() >= w->deadline)
+                return;
+        log_debug("watch of '%s' confirmed from revision %lld", w->prefix,
+                  (long long)etcd_watch_next_revision(w->watch));
+        if (waiter_read(w, c, first) < 0) {
+                w->result = EXIT_ERROR;
+                return;
+        }
+        w->read = true;
+        if (w->id > 0)
+                waiter_evaluate(w);
+}
 
-        w.prefix = key_status_prefix();
-        if (!w.prefix)
-                return EXIT_ERROR;
+struct waiter *wait_prepare(struct etcd_client *c, uint64_t timeout_usec, char *const *hosts,
+                            size_t min_hosts) {
+        struct waiter *w = calloc(1, sizeof(*w));
+
+        if (!w) {
+                log_error_errno(-ENOMEM, "out of memory");
+                return NULL;
+        }
+        *w = (struct waiter){.min_hosts = min_hosts, .timeout_usec = timeout_usec, .result = -1};
+        w->deadline = now_usec() + timeout_usec;
+        w->prefix = key_status_prefix();
+        if (!w->prefix) {
+                log_error_errno(-ENOMEM, "out of memory");
+                return wait_free(w);
+        }
         for (size_t i = 0; hosts && hosts[i]; i++) {
-                struct wait_host *h = waiter_host(&w, hosts[i]);
+                struct wait_host *h = waiter_host(w, hosts[i]);
                 if (!h) {
-                        waiter_free(&w);
-                        return EXIT_ERROR;
+                        log_error_errno(-ENOMEM, "out of memory");
+                        return wait_free(w);
                 }
                 h->required = true;
         }
+        waiter_watch_and_read(w, c, true);
+        if (w->result >= 0)
+                return wait_free(w);
+        return w;
+}
+
+int wait_for_deploy(struct waiter *w, struct etcd_client *c, int64_t id) {
+        w->id = id;
+        w->deadline = now_usec() + w->timeout_usec;
         log_info("waiting up to %.0f s for every agent to converge on deploy %lld",
-                 (double)timeout_usec / 1e6, (long long)id);
-        /* The watch first, from now, confirmed by etcd; then the read. A
-         * watch asked to start at the read's revision would start behind:
-         * the agents write their status meanwhile, and etcd catches such a
-         * watcher up only every 100 ms. Read and watch overlap; each host
-         * keeps the newest revision it was told (waiter_put, waiter_gone). */
-        for (bool first = true;; first = false) {
-                w.resync = false;
-                r = etcd_watch_new(c, w.prefix, true, 0, on_watch, &w, &watch);
-                if (r < 0) {
-                        log_error_errno(r, "cannot watch '%s': %m", w.prefix);
-                        w.result = EXIT_ERROR;
-                        break;
-                }
-                waiter_run(&w, c, deadline, watch); /* until etcd confirms the watch */
-                if (w.result < 0 && !w.resync && now_usec() < deadline) {
-                        if (waiter_read(&w, c, first) < 0)
-                                w.result = EXIT_ERROR;
-                        else {
-                                w.read = true;
-                                waiter_evaluate(&w);
-                        }
-                }
-                waiter_run(&w, c, deadline, NULL);
-                etcd_watch_free(watch);
-                watch = NULL;
-                if (w.result >= 0 || !w.resync)
+                 (double)w->timeout_usec / 1e6, (long long)id);
+        if (w->read)
+                waiter_evaluate(w);
+        for (;;) {
+                if (w->resync || !w->read)
+                        waiter_watch_and_read(w, c, !w->read);
+                waiter_run(w, c, w->deadline, NULL);
+                if (w->result >= 0 || !w->resync || now_usec() >= w->deadline)
                         break;
         }
-        if (w.result < 0) {
-                if (w.n == 0)
-                        log_errorx("timed out after %.0f s: no agent reports status under '%s'",
-                                   (double)timeout_usec / 1e6, w.prefix);
+        if (w->result < 0) {
+                double t = (double)w->timeout_usec / 1e6;
+                if (w->n == 0)
+                        log_errorx("timed out after %.0f s: no agent reports status under '%s'", t,
+                                   w->prefix);
                 else {
                         size_t done = 0;
-                        (void)wait_decide(w.hosts, w.n, id, min_hosts, &done, NULL);
-                        _cleanup_free_ char *pending = pending_list(w.hosts, w.n, id, min_hosts);
+                        (void)wait_decide(w->hosts, w->n, id, w->min_hosts, &done, NULL);
+                        _cleanup_free_ char *pending =
+                            wait_pending_list(w->hosts, w->n, id, w->min_hosts, 0);
                         if (pending)
                                 log_errorx(
-                                    "timed out after %.0f s waiting for deploy %lld; pending hosts: %s",
-                                    (double)timeout_usec / 1e6, (long long)id, pending);
+                                    "timed out after %.0f s waiting for deploy %lld; pending hosts: %s", t,
+                                    (long long)id, pending);
                         else
                                 log_errorx(
                                     "timed out after %.0f s waiting for deploy %lld: %zu hosts converged, "
                                     "fewer than --min-hosts %zu",
-                                    (double)timeout_usec / 1e6, (long long)id, done, min_hosts);
+                                    t, (long long)id, done, w->min_hosts);
                 }
-                w.result = EXIT_TIMEOUT;
+                w->result = EXIT_TIMEOUT;
         }
-        waiter_free(&w);
-        return w.result;
+        return w->result;
 }

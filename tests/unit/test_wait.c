@@ -2,6 +2,7 @@
  * (wait_decide): exact deploy ids, hosts that stop reporting stay pending,
  * --hosts always waited for, --min-hosts for fleets that shrink on purpose. */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -96,10 +97,52 @@ START_TEST(test_decide) {
 }
 END_TEST
 
+/* The progress line's list: capped, in the hosts' order, excused hosts left out. */
+START_TEST(test_pending_list) {
+        struct wait_host hosts[13];
+        char names[13][8];
+        for (size_t i = 0; i < ELEMENTSOF(hosts); i++) {
+                snprintf(names[i], sizeof names[i], "h%zu", i);
+                hosts[i] = (struct wait_host){.host = names[i],
+                                              .reporting = true,
+                                              .has_status = true,
+                                              .st = {.deploy = 2, .state = DEPLOY_STATE_CONVERGED}};
+        }
+        hosts[0].st.deploy = 3; /* converged on 3: not pending */
+        char *s = wait_pending_list(hosts, 13, 3, 0, 10);
+        ck_assert_ptr_nonnull(s);
+        ck_assert_str_eq(s, "h1 (converged deploy 2), h2 (converged deploy 2), h3 (converged deploy 2), "
+                            "h4 (converged deploy 2), h5 (converged deploy 2), h6 (converged deploy 2), "
+                            "h7 (converged deploy 2), h8 (converged deploy 2), h9 (converged deploy 2), "
+                            "h10 (converged deploy 2), and 2 more");
+        free(s);
+        /* 0: all of them (the timeout's error names every host) */
+        s = wait_pending_list(hosts, 13, 3, 0, 0);
+        ck_assert_ptr_nonnull(s);
+        ck_assert_ptr_nonnull(strstr(s, "h12 (converged deploy 2)"));
+        ck_assert_ptr_null(strstr(s, "more"));
+        free(s);
+        /* exactly max pending: no "more" */
+        s = wait_pending_list(hosts, 11, 3, 0, 10);
+        ck_assert_ptr_null(strstr(s, "more"));
+        free(s);
+        /* a silent host excused by --min-hosts is not listed; one that never reported is */
+        hosts[1].reporting = false;
+        hosts[2] = (struct wait_host){.host = names[2], .required = true};
+        s = wait_pending_list(hosts, 3, 3, 1, 10);
+        ck_assert_str_eq(s, "h2 (never reported; named by --hosts)");
+        free(s);
+        /* nothing pending */
+        ck_assert_ptr_null(wait_pending_list(hosts, 1, 3, 0, 10));
+        ck_assert_ptr_null(wait_pending_list(hosts, 0, 3, 0, 10));
+}
+END_TEST
+
 static Suite *wait_suite(void) {
         Suite *s = suite_create("wait");
         TCase *tc = tcase_create("core");
         tcase_add_test(tc, test_decide);
+        tcase_add_test(tc, test_pending_list);
         suite_add_tcase(s, tc);
         return s;
 }
