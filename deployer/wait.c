@@ -439,9 +439,16 @@ struct waiter *wait_prepare(struct etcd_client *c, uint64_t timeout_usec, char *
                 }
                 h->required = true;
         }
-        waiter_watch_and_read(w, c, true);
-        if (w->result >= 0)
+        do
+                waiter_watch_and_read(w, c, true);
+        while (w->result < 0 && w->resync && now_usec() < w->deadline);
+        if (w->result >= 0) /* logged */
                 return wait_free(w);
+        if (!w->read) {
+                log_errorx("etcd did not confirm a watch of '%s' within %.0f s", w->prefix,
+                           (double)timeout_usec / 1e6);
+                return wait_free(w);
+        }
         return w;
 }
 

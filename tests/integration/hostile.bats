@@ -138,6 +138,34 @@ start_agents() { # HOST...
         [ -z "$(ectl get --prefix --keys-only /_mgmt/deploy/4/)" ]
 }
 
+@test "hostile: --wait for 13 hosts: progress names at most 10, at most once a second; the timeout names all" {
+        start_etcd etcd
+        start_agents ha
+        deploy_graph "$TMP/d1.yaml" one
+        local hosts=ha i
+        for i in 01 02 03 04 05 06 07 08 09 10 11 12; do hosts+=",hz$i"; done
+        run md --wait --hosts "$hosts" --timeout 3 yaml "$TMP/d1.yaml"
+        echo "$output"
+        [ "$status" -eq 4 ]
+        status_is ha 1 converged
+        # the first line: 12 pending named by --hosts (ha may have converged
+        # or not), 10 of them named, the rest counted
+        local first
+        first=$(echo "$output" | grep "waiting for deploy 1: " | head -1)
+        echo "$first" | grep -Eq "and [23] more$"
+        [ "$(echo "$first" | grep -o "(never reported; named by --hosts)" | wc -l)" -le 10 ]
+        # at most one progress line a second over the 3 s wait (the first at
+        # once, then at most one per second: 4)
+        [ "$(echo "$output" | grep -c "waiting for deploy 1: ")" -le 4 ]
+        # the timeout's error names every pending host
+        local err
+        err=$(echo "$output" | grep "pending hosts: ")
+        for i in 01 02 03 04 05 06 07 08 09 10 11 12; do
+                echo "$err" | grep -q "hz$i (never reported; named by --hosts)"
+        done
+        ! echo "$err" | grep -q "more"
+}
+
 @test "hostile: --wait waits for a host holding a volunteer key even before its agent reports" {
         start_etcd etcd
         start_agents ha
