@@ -292,3 +292,10 @@ void etcd_watch_free(struct etcd_watch *w);
 int64_t etcd_watch_next_revision(struct etcd_watch *w);
 /* True once the server confirmed the watch (created) on the current stream. */
 bool etcd_watch_is_established(struct etcd_watch *w);
+/* Also call back (msg->created, no events) each time etcd confirms the
+ * watch, on its first stream and on every stream after a reconnect: a
+ * watch from "now" (start_revision 0) plus a read made from that callback
+ * misses nothing, and etcd serves it at once. A watch from a past revision
+ * is a lagging watcher to etcd until it has caught up, and etcd catches
+ * lagging watchers up only every 100 ms. */
+void etcd_watch_notify_created(struct etcd_watch *w);

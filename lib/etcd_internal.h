@@ -92,6 +92,7 @@ struct etcd_watch {
         bool established;
         bool dead;   /* compacted or canceled for good */
         bool reauth; /* canceled for an expired token: reconnect at once, quietly */
+        bool notify_created;
 };
 
 /* etcd.c */

@@ -189,6 +189,11 @@ static bool watch_handle(struct etcd_watch *w, json_t *j) {
                 w->reauths = 0;
                 if (w->next_rev <= 0)
                         w->next_rev = m.revision + 1;
+                if (w->notify_created && m.n_events == 0) {
+                        w->cb(w, NULL, &m, w->ud);
+                        etcd_watch_msg_clear(&m);
+                        return true; /* w may be freed: the caller looks at its stream */
+                }
         }
         /* drop events already delivered before a reconnect */
         size_t k = 0;
@@ -334,6 +339,10 @@ void etcd_watch_free(struct etcd_watch *w) {
 
 int64_t etcd_watch_next_revision(struct etcd_watch *w) {
         return w->next_rev;
+}
+
+void etcd_watch_notify_created(struct etcd_watch *w) {
+        w->notify_created = true;
 }
 
 bool etcd_watch_is_established(struct etcd_watch *w) {

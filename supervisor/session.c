@@ -84,13 +84,17 @@ void session_announce_coordinator(struct node *n) {
                             "cannot record ourselves in /_mgmt/coordinator");
 }
 
-static void session_ready(struct node *n, int64_t rev) {
+static void session_ready(struct node *n) {
         if (n->session_failures > 0)
                 log_notice("connected to etcd at %s", etcd_client_current_endpoint(n->client));
         n->session_failures = 0;
         n->session_busy = false;
+        /* from now, not from rev + 1: etcd serves a watch from a past
+         * revision only every 100 ms until it has caught up, and a nominee
+         * heard of its learner 60-100 ms late; each watch's confirmation
+         * triggers a read (view.c), which covers what came in between */
         if (!n->watches[0])
-                view_watches_start(n, rev + 1);
+                view_watches_start(n, 0);
         n->endpoints_published = false; /* re-put on the new lease */
         session_announce_coordinator(n);
         auth_session_start(n);
@@ -102,13 +106,11 @@ static void volunteer_done(struct etcd_client *c, const struct etcd_error *err, 
         bool ok;
         struct etcd_error perr;
         struct etcd_kvs kvs = {0};
-        int64_t rev = 0;
 
         if (err)
                 return session_retry(n, "cannot volunteer", err);
         if (etcd_parse_txn(reply, &ok, &perr) < 0)
                 return session_retry(n, "cannot volunteer", &perr);
-        etcd_parse_revision(reply, &rev);
         if (!ok) {
                 if (etcd_parse_txn_range(reply, 0, &kvs, &perr) < 0)
                         return session_retry(n, "cannot volunteer", &perr);
@@ -143,7 +145,7 @@ static void volunteer_done(struct etcd_client *c, const struct etcd_error *err, 
                 log_notice("volunteering as '%s' (peer URLs %s)", n->sc->hostname,
                            n->sc->adv_server_urls[0]);
         n->volunteered = true;
-        session_ready(n, rev);
+        session_ready(n);
 }
 
 void session_volunteer(struct node *n) {
@@ -160,14 +162,13 @@ void session_volunteer(struct node *n) {
 static void granted(struct etcd_client *c, const struct etcd_error *err, json_t *reply, void *ud) {
         struct node *n = ud;
         struct etcd_error perr;
-        int64_t id, rev = 0;
+        int64_t id;
         char p[4096], buf[32];
 
         if (err)
                 return session_retry(n, "cannot reach etcd", err);
         if (etcd_parse_lease_grant(reply, &id, NULL, &perr) < 0)
                 return session_retry(n, "cannot get a lease", &perr);
-        etcd_parse_revision(reply, &rev);
         n->lease = id;
         n->ka_ok_at = now_usec();
         session_lease_file(n, p, sizeof p);
@@ -175,7 +176,7 @@ static void granted(struct etcd_client *c, const struct etcd_error *err, json_t 
         write_file_atomic(p, buf, strlen(buf), 0600);
         log_debug("session lease %llx", (unsigned long long)id);
         if (n->role == ROLE_CLIENT || n->role == ROLE_LEAVING || n->sc->no_server)
-                session_ready(n, rev);
+                session_ready(n);
         else
                 session_volunteer(n);
 }

@@ -110,9 +110,12 @@ void view_watches_start(struct node *n, int64_t rev) {
         char *keys[4] = {key_volunteer_prefix(), key_nominated_prefix(), key_endpoints_prefix(),
                          key_ideal_size()};
         for (size_t i = 0; i < 4; i++) {
-                if (!n->watches[i] &&
-                    etcd_watch_new(n->client, keys[i], i < 3, rev, watch_cb, n, &n->watches[i]) < 0)
-                        log_warnx("cannot watch '%s'", keys[i]);
+                if (!n->watches[i]) {
+                        if (etcd_watch_new(n->client, keys[i], i < 3, rev, watch_cb, n, &n->watches[i]) < 0)
+                                log_warnx("cannot watch '%s'", keys[i]);
+                        else if (rev == 0) /* from now: read again once etcd has it (watch_cb) */
+                                etcd_watch_notify_created(n->watches[i]);
+                }
                 free(keys[i]);
         }
 }
