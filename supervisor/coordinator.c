@@ -49,6 +49,28 @@ size_t cstate_healthy_voters(const struct cstate *s) {
         return n;
 }
 
+/* The voters that do not count as healthy, and why, for a log line: "h3
+ * (no endpoints key), 9a0b... (not started)". */
+static const char *unhealthy_voters(const struct cstate *s, char *buf, size_t len) {
+        size_t at = 0;
+        buf[0] = 0;
+        for (size_t i = 0; i < s->n_members && at < len; i++) {
+                const struct cmember *m = &s->members[i];
+                if (m->learner || member_healthy(s, m))
+                        continue;
+                const char *why = !m->started              ? "not started"
+                                  : !find_host(s, m->host) ? "no host with its name or URLs"
+                                                           : "no endpoints key";
+                int k = m->host ? snprintf(buf + at, len - at, "%s%s (%s)", at ? ", " : "", m->host, why)
+                                : snprintf(buf + at, len - at, "%s%llx (%s)", at ? ", " : "",
+                                           (unsigned long long)m->id, why);
+                if (k < 0)
+                        break;
+                at += (size_t)k;
+        }
+        return buf;
+}
+
 static size_t voters(const struct cstate *s) {
         size_t n = 0;
         for (size_t i = 0; i < s->n_members; i++)
@@ -148,9 +170,11 @@ void coordinator_decide(const struct cstate *s, struct caction *a) {
                         /* quorum must hold after the promotion, counting the learner */
                         size_t hv = cstate_healthy_voters(s) + (h->endpoints || h->volunteer ? 1 : 0);
                         if (hv < (nv + 1) / 2 + 1) {
+                                char why[256];
                                 set(a, ACT_NONE, m->host, m->id,
-                                    "not promoting learner %s yet: %zu of %zu voters are healthy", m->host,
-                                    cstate_healthy_voters(s), nv);
+                                    "not promoting learner %s yet: %zu of %zu voters are healthy; not: %s",
+                                    m->host, cstate_healthy_voters(s), nv,
+                                    unhealthy_voters(s, why, sizeof why));
                                 return;
                         }
                         set(a, ACT_PROMOTE, m->host, m->id, "promoting learner %s: its etcd has started",
@@ -255,9 +279,10 @@ void coordinator_decide(const struct cstate *s, struct caction *a) {
                         return;
                 }
                 if (cstate_healthy_voters(s) < nv) {
+                        char why[256];
                         set(a, ACT_NONE, h->name, 0,
-                            "not adding %s as learner yet: %zu of %zu voters are healthy", h->name,
-                            cstate_healthy_voters(s), nv);
+                            "not adding %s as learner yet: %zu of %zu voters are healthy; not: %s", h->name,
+                            cstate_healthy_voters(s), nv, unhealthy_voters(s, why, sizeof why));
                         return;
                 }
                 set(a, ACT_ADD_LEARNER, h->name, 0, "adding %s as learner: it is nominated", h->name);

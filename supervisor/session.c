@@ -255,6 +255,7 @@ int session_keepalive_cb(sd_event_source *s, uint64_t usec, void *ud) {
 static void published(struct etcd_client *c, const struct etcd_error *err, json_t *reply, void *ud) {
         struct node *n = ud;
         _cleanup_free_ char *v = strv_join(n->sc->adv_client_urls, ",");
+        n->endpoints_putting = false;
         if (err) {
                 /* tried again on the next status tick */
                 log_warnx("cannot publish our endpoints: %s", err->msg);
@@ -269,9 +270,9 @@ void session_publish_endpoints(struct node *n) {
         _cleanup_free_ char *v = strv_join(n->sc->adv_client_urls, ",");
         if (!n->lease || n->endpoints_published)
                 return;
-        n->endpoints_published = true;
+        n->endpoints_published = n->endpoints_putting = true;
         if (etcd_call(n->client, ETCD_PUT, etcd_req_put(k, v, n->lease), published, n) < 0)
-                n->endpoints_published = false;
+                n->endpoints_published = n->endpoints_putting = false;
 }
 
 void session_withdraw_endpoints(struct node *n) {

@@ -567,6 +567,7 @@ struct node {
         bool healthy, learner, quorum_warned;
         unsigned unhealthy_ticks; /* status ticks failed in a row */
         bool endpoints_published, bootstrap_pending, bootstrap_busy;
+        bool endpoints_putting;                     /* our endpoints put is in flight */
         bool learner_announced;                     /* our learner's readiness told to the coordinator */
         bool damaged, damaged_busy, damaged_warned; /* etcd cannot start on its data */
 

@@ -321,6 +321,17 @@ static void state_done(struct etcd_client *c, const struct etcd_error *err, json
                         n->vol_crev[k++] = kv[0].kvs[i].create_revision;
         split_kvs(&kv[1], np, &n->nom_hosts, &n->nom_urls);
         split_kvs(&kv[2], ep, &n->end_hosts, &n->end_urls);
+        /* Keys are checked against what etcd holds, not what we sent: a
+         * withdrawal sent when our etcd died can wait for a leader elsewhere
+         * and land after the put made once it was back, and the coordinator
+         * would count us unhealthy for good (chaos seed 7291). The health
+         * tick puts it back. */
+        if (n->endpoints_published && !n->endpoints_putting && n->end_hosts &&
+            !strv_contains(n->end_hosts, n->sc->hostname)) {
+                log_notice(
+                    "our endpoints key is gone from etcd though we published it; publishing it again");
+                n->endpoints_published = false;
+        }
         find_url_conflict(n, &kv[0], &kv[2], vp, ep);
         const char *iv = kv[3].n ? kv[3].kvs[0].value : NULL;
         n->ideal_missing = !iv;

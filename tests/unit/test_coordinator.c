@@ -204,7 +204,8 @@ static const struct tcase cases[] = {
         .host = "h4",
         .check_host = true,
         .id = 4,
-        .why = "not promoting learner h4 yet: 1 of 3 voters are healthy",
+        .why = "not promoting learner h4 yet: 1 of 3 voters are healthy; not: h2 (no endpoints key), h3 (no "
+               "endpoints key)",
     },
     {
         .name = "nominee while a voter is unhealthy: no learner added",
@@ -220,7 +221,7 @@ static const struct tcase cases[] = {
         .type = ACT_NONE,
         .host = "h4",
         .check_host = true,
-        .why = "not adding h4 as learner yet: 2 of 3 voters are healthy",
+        .why = "not adding h4 as learner yet: 2 of 3 voters are healthy; not: h3 (no endpoints key)",
     },
     {
         .name = "two volunteers with the same URLs: the later one is never nominated",
