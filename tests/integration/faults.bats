@@ -48,6 +48,22 @@ member_id_of() {
         check_data
 }
 
+@test "a healthy member's endpoints key deleted behind its back is put back, and the cluster still grows" {
+        # what a withdrawal sent while the member's etcd was down looks like
+        # when it lands late, after the member published again (chaos seed 7291)
+        start_sup h1 --ideal-cluster-size 2
+        start_sup h2 --seeds "$URL_h1"
+        wait_until 90 voter_count_is 2
+        wait_until 10 bash -c "etcdctl --endpoints '$(all_urls)' get /_mgmt/endpoints/h2 --print-value-only | grep -q ."
+        etcdctl --endpoints "$(all_urls)" del /_mgmt/endpoints/h2 >/dev/null
+        wait_until 10 bash -c "etcdctl --endpoints '$(all_urls)' get /_mgmt/endpoints/h2 --print-value-only | grep -q ."
+        grep -q "our endpoints key is gone from etcd though we published it; publishing it again" "$TMP/h2.log"
+        # the coordinator counts h2 healthy again: a third member is added
+        start_sup h3 --seeds "$URL_h1"
+        set_ideal 3
+        wait_until 60 voter_count_is 3
+}
+
 @test "with no spare the cluster stays smaller and healthy" {
         three
         put_data
