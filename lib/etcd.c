@@ -468,8 +468,12 @@ static void req_done(struct etcd_req *q, CURLcode res) {
                         /* the error went to the receiver as data; it may be an expired
                          * token (3.4 sends HTTP 500 "auth: invalid auth token"): the next
                          * attempt authenticates afresh */
-                        if (q->c->auth_ops)
+                        if (q->c->auth_ops && q->c->auth_user) {
+                                log_debug("etcd: stream from %s%s ended with HTTP %ld; dropping the token, "
+                                          "the next attempt authenticates afresh",
+                                          req_endpoint(q), q->path, status);
                                 q->c->auth_ops->invalidate(q->c, q->auth_gen);
+                        }
                         etcd_set_err(&err, ETCD_ERR_HTTP, "HTTP %ld from %s%s", status, req_endpoint(q),
                                      q->path);
                 }
