@@ -376,8 +376,11 @@ static void waiter_run(struct waiter *w, struct etcd_client *c, uint64_t deadlin
                 uint64_t now = now_usec(), until = deadline;
                 if (now >= deadline)
                         return;
-                if (w->progress_due && w->progress_when + PROGRESS_USEC < until)
-                        until = w->progress_when + PROGRESS_USEC; /* > now: not printed above */
+                if (w->progress_due && w->progress_when + PROGRESS_USEC < until) {
+                        until = w->progress_when + PROGRESS_USEC;
+                        if (until <= now) /* came due since waiter_progress() looked */
+                                until = now + 1;
+                }
                 int r = sd_event_run(etcd_client_event(c), until - now);
                 if (r < 0) {
                         log_error_errno(r, "event loop failed: %m");
