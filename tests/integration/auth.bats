@@ -219,6 +219,7 @@ gw_put() { # TOKEN KEY VALUE
                 [ -n "$tok" ] && [ "$tok" != null ]
         done
         WRITER_AUTH=root:root-secret start_writer
+        wait_until 20 acked_at_least 5
         set_ideal_root 5
         wait_until 90 voter_count_is 5
         set_ideal_root 3

@@ -31,6 +31,7 @@ teardown() { mgmt_teardown; }
         for h in h2 h3 h4 h5; do start_sup $h --seeds "$URL_h1"; done
         wait_until 60 voter_count_is 3
         start_writer
+        wait_until 20 acked_at_least 5
         set_ideal 5
         wait_until 90 voter_count_is 5
         set_ideal 3
@@ -49,6 +50,7 @@ teardown() { mgmt_teardown; }
         set_ideal 5
         wait_until 90 voter_count_is 5
         ! grep -q "address already in use" "$TMP"/h*.log
+        wait_until 20 acked_at_least 20
         check_writes
 }
 

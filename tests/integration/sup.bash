@@ -99,6 +99,9 @@ start_writer() {
         echo $! > "$TMP/writer.pid"
 }
 
+# The writer has had at least N writes acknowledged.
+acked_at_least() { [ "$(wc -l < "$TMP/writer.acked")" -ge "$1" ]; }
+
 # Stop the writer and check that every acknowledged write is readable.
 check_writes() {
         touch "$TMP/writer.stop"
