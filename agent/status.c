@@ -130,7 +130,9 @@ void agent_status_update(struct agent *a) {
         if (a->etcd)
                 status_send(a);
         if (a->prefix) {
-                _cleanup_free_ char *s = agent_status_json(a);
+                /* what status_send just sent, unless it could not send yet */
+                _cleanup_free_ char *fresh = a->status_dirty ? agent_status_json(a) : NULL;
+                const char *s = a->status_dirty ? fresh : a->status_sent;
                 char path[PATH_MAX];
                 if (s && snprintf(path, sizeof path, "%s/status.json", a->prefix) < (int)sizeof path) {
                         /* a copy of what goes to etcd, rewritten on every change:

@@ -88,12 +88,12 @@ enum wait_verdict { WAIT_PENDING, WAIT_DONE, WAIT_FAILED };
  * its index); DONE when at least one and at least min_hosts hosts converged
  * on exactly id and every other host is excused (min_hosts > 0, not named by
  * --hosts and not reporting); else PENDING. *ret_done: hosts converged. */
+enum wait_verdict wait_decide(const struct wait_host *hosts, size_t n, int64_t id, size_t min_hosts,
+                              size_t *ret_done, size_t *ret_failed);
 /* The hosts not converged on id and not excused, described ("h2 (applying
  * deploy 4)"), comma-joined, NULL if none (or out of memory); at most max of
  * them (0: all), then "and N more". */
 char *wait_pending_list(const struct wait_host *hosts, size_t n, int64_t id, size_t min_hosts, size_t max);
-enum wait_verdict wait_decide(const struct wait_host *hosts, size_t n, int64_t id, size_t min_hosts,
-                              size_t *ret_done, size_t *ret_failed);
 /* A wait on /_mgmt/status/, set up before the deploy is written: the watch
  * is opened and confirmed, and the status keys read, while etcd is idle,
  * not behind the burst of status writes that the deploy sets off (that

@@ -369,8 +369,9 @@ struct waiter *wait_free(struct waiter *w) {
 
 /* Run the loop until decided, compacted (resync), past the deadline, or,
  * with created set, until etcd has confirmed that watch. */
-static void waiter_run(struct waiter *w, struct etcd_client *c, uint64_t deadline,
-                       struct etcd_watch *created) {
+static void waiter_run(struct waiter *w, struct etcd_client *c, struct etcd_watch *created) {
+        uint64_t deadline = w->deadline;
+
         while (w->result < 0 && !w->resync && (!created || etcd_watch_next_revision(created) <= 0)) {
                 waiter_progress(w);
                 uint64_t now = now_usec(), until = deadline;
@@ -405,7 +406,7 @@ static void waiter_watch_and_read(struct waiter *w, struct etcd_client *c, bool 
                 w->result = EXIT_ERROR;
                 return;
         }
-        waiter_run(w, c, w->deadline, w->watch); /* until etcd confirms the watch */
+        waiter_run(w, c, w->watch); /* until etcd confirms the watch */
         if (w->result >= 0 || w->resync || now_usec() >= w->deadline)
                 return;
         log_debug("watch of '%s' confirmed from revision %lld", w->prefix,
@@ -463,9 +464,9 @@ int wait_for_deploy(struct waiter *w, struct etcd_client *c, int64_t id) {
         if (w->read)
                 waiter_evaluate(w);
         for (;;) {
-                if (w->resync || !w->read)
-                        waiter_watch_and_read(w, c, !w->read);
-                waiter_run(w, c, w->deadline, NULL);
+                if (w->resync) /* compacted: watch and read again (wait_prepare did the first read) */
+                        waiter_watch_and_read(w, c, false);
+                waiter_run(w, c, NULL);
                 if (w->result >= 0 || !w->resync || now_usec() >= w->deadline)
                         break;
         }

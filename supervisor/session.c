@@ -94,7 +94,7 @@ static void session_ready(struct node *n) {
          * heard of its learner 60-100 ms late; each watch's confirmation
          * triggers a read (view.c), which covers what came in between */
         if (!n->watches[0])
-                view_watches_start(n, 0);
+                view_watches_start(n);
         n->endpoints_published = false; /* re-put on the new lease */
         session_announce_coordinator(n);
         auth_session_start(n);
@@ -255,13 +255,13 @@ int session_keepalive_cb(sd_event_source *s, uint64_t usec, void *ud) {
 static void published(struct etcd_client *c, const struct etcd_error *err, json_t *reply, void *ud) {
         struct node *n = ud;
         _cleanup_free_ char *v = strv_join(n->sc->adv_client_urls, ",");
-        n->endpoints_putting = false;
         if (err) {
                 /* tried again on the next status tick */
                 log_warnx("cannot publish our endpoints: %s", err->msg);
                 n->endpoints_published = false;
                 return;
         }
+        etcd_parse_revision(reply, &n->endpoints_rev);
         log_info("published endpoints %s", v ? v : "");
 }
 
@@ -270,9 +270,10 @@ void session_publish_endpoints(struct node *n) {
         _cleanup_free_ char *v = strv_join(n->sc->adv_client_urls, ",");
         if (!n->lease || n->endpoints_published)
                 return;
-        n->endpoints_published = n->endpoints_putting = true;
+        n->endpoints_published = true;
+        n->endpoints_rev = 0;
         if (etcd_call(n->client, ETCD_PUT, etcd_req_put(k, v, n->lease), published, n) < 0)
-                n->endpoints_published = n->endpoints_putting = false;
+                n->endpoints_published = false;
 }
 
 void session_withdraw_endpoints(struct node *n) {

@@ -567,7 +567,7 @@ struct node {
         bool healthy, learner, quorum_warned;
         unsigned unhealthy_ticks; /* status ticks failed in a row */
         bool endpoints_published, bootstrap_pending, bootstrap_busy;
-        bool endpoints_putting;                     /* our endpoints put is in flight */
+        int64_t endpoints_rev;                      /* revision of our endpoints put; 0 while in flight */
         bool learner_announced;                     /* our learner's readiness told to the coordinator */
         bool damaged, damaged_busy, damaged_warned; /* etcd cannot start on its data */
 
@@ -610,7 +610,7 @@ void session_withdraw_endpoints(struct node *n);
 void session_announce_coordinator(struct node *n);
 
 /* view.c: watches, the refresh, the judged view, endpoint list and cache */
-void view_watches_start(struct node *n, int64_t rev);
+void view_watches_start(struct node *n);
 void view_refresh(struct node *n);
 void view_refresh_soon(struct node *n);
 void view_update_endpoints(struct node *n);

@@ -98,7 +98,7 @@ static void watch_cb(struct etcd_watch *w, const struct etcd_error *err, const s
                                 if (n->watches[i] == w)
                                         n->watches[i] = NULL;
                         etcd_watch_free(w);
-                        view_watches_start(n, 0);
+                        view_watches_start(n);
                         view_refresh_soon(n);
                 }
                 return;
@@ -106,14 +106,16 @@ static void watch_cb(struct etcd_watch *w, const struct etcd_error *err, const s
         view_refresh_soon(n);
 }
 
-void view_watches_start(struct node *n, int64_t rev) {
+/* From now, each confirmation followed by a read (watch_cb): a watch from a
+ * past revision is a lagging watcher to etcd, served only every 100 ms. */
+void view_watches_start(struct node *n) {
         char *keys[4] = {key_volunteer_prefix(), key_nominated_prefix(), key_endpoints_prefix(),
                          key_ideal_size()};
         for (size_t i = 0; i < 4; i++) {
                 if (!n->watches[i]) {
-                        if (etcd_watch_new(n->client, keys[i], i < 3, rev, watch_cb, n, &n->watches[i]) < 0)
+                        if (etcd_watch_new(n->client, keys[i], i < 3, 0, watch_cb, n, &n->watches[i]) < 0)
                                 log_warnx("cannot watch '%s'", keys[i]);
-                        else if (rev == 0) /* from now: read again once etcd has it (watch_cb) */
+                        else
                                 etcd_watch_notify_created(n->watches[i]);
                 }
                 free(keys[i]);
@@ -325,9 +327,10 @@ static void state_done(struct etcd_client *c, const struct etcd_error *err, json
          * withdrawal sent when our etcd died can wait for a leader elsewhere
          * and land after the put made once it was back, and the coordinator
          * would count us unhealthy for good (chaos seed 7291). The health
-         * tick puts it back. */
-        if (n->endpoints_published && !n->endpoints_putting && n->end_hosts &&
-            !strv_contains(n->end_hosts, n->sc->hostname)) {
+         * tick puts it back. Only a read at or after our put's revision can
+         * say it is gone. */
+        if (n->endpoints_published && n->endpoints_rev > 0 && kv[2].revision >= n->endpoints_rev &&
+            n->end_hosts && !strv_contains(n->end_hosts, n->sc->hostname)) {
                 log_notice(
                     "our endpoints key is gone from etcd though we published it; publishing it again");
                 n->endpoints_published = false;
