@@ -24,6 +24,10 @@
 #define TICK_ACCURACY_USEC USEC_PER_MSEC
 /* status ticks our etcd may fail before we take back our endpoints key */
 #define UNHEALTHY_WITHDRAW_TICKS 3
+/* how long our etcd may see no leader before we call the quorum lost: an
+ * election takes one to two election timeouts (etcd's default is 1 s), so a
+ * shorter gap is an election, not a lost majority */
+#define QUORUM_LOST_USEC (3 * USEC_PER_SEC)
 
 static void become_coordinator(struct node *n, bool yes) {
         if (n->coordinator == yes)
@@ -103,17 +107,28 @@ static void status_done(struct etcd_client *c, const struct etcd_error *err, jso
         n->learner = st.learner;
         note_cluster_id(n, st.cluster_id);
         if (st.leader == 0) {
-                if (!n->quorum_warned)
-                        log_warnx(
-                            "quorum lost: our etcd sees no leader; no membership change until it is back");
-                n->quorum_warned = true;
+                uint64_t now = now_usec();
+                if (!n->leaderless_since) {
+                        n->leaderless_since = now;
+                        log_info("our etcd sees no leader (an election?); no membership change until it "
+                                 "has one");
+                } else if (!n->quorum_warned && now - n->leaderless_since >= QUORUM_LOST_USEC) {
+                        log_warnx("quorum lost: our etcd has seen no leader for %llus; no membership change "
+                                  "until it is back",
+                                  (unsigned long long)((now - n->leaderless_since) / USEC_PER_SEC));
+                        n->quorum_warned = true;
+                }
                 note_unhealthy(n);
                 etcd_status_clear(&st);
                 return;
         }
         if (n->quorum_warned)
                 log_notice("quorum is back: leader %llx", (unsigned long long)st.leader);
+        else if (n->leaderless_since)
+                log_info("our etcd has a leader again: %llx, after %llu ms", (unsigned long long)st.leader,
+                         (unsigned long long)((now_usec() - n->leaderless_since) / USEC_PER_MSEC));
         n->quorum_warned = false;
+        n->leaderless_since = 0;
         if (!n->healthy)
                 log_info("our etcd is healthy (member %llx%s)", (unsigned long long)st.member_id,
                          st.learner ? ", learner" : "");

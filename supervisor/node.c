@@ -69,6 +69,7 @@ static void start_etcd(struct node *n, const char *initial_cluster, bool existin
         if (mkdir_p(n->sc->prefix, 0700) < 0)
                 log_warn("cannot create '%s'", n->sc->prefix);
         n->healthy = false;
+        n->leaderless_since = 0; /* a new etcd's wait for a leader starts now */
         r = child_start(&n->child, argv);
         if (r < 0)
                 log_error_errno(r, "cannot start etcd '%s': %m", n->sc->etcd_binary);

@@ -565,7 +565,8 @@ struct node {
         /* our own member */
         uint64_t my_id;
         bool healthy, learner, quorum_warned;
-        unsigned unhealthy_ticks; /* status ticks failed in a row */
+        uint64_t leaderless_since; /* first status read without a leader; 0 while it has one */
+        unsigned unhealthy_ticks;  /* status ticks failed in a row */
         bool endpoints_published, bootstrap_pending, bootstrap_busy;
         int64_t endpoints_rev;                      /* revision of our endpoints put; 0 while in flight */
         bool learner_announced;                     /* our learner's readiness told to the coordinator */

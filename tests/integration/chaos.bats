@@ -72,7 +72,11 @@ alive() { kill -0 "$(cat "$TMP/$1.pid")" 2>/dev/null; }
         cat "$TMP/chaos.log"
         # the size an operator last asked for (a resize lost to a fault is re-put)
         until set_ideal "$ideal"; do sleep 0.5; done
-        wait_until 30 voter_count_is "$ideal"
+        # from a cluster of 1 to 5 is four nominations in a row, each of them
+        # retried after --nominate-timeout if its host was just restarted
+        local t0=$SECONDS
+        wait_until 120 voter_count_is "$ideal"
+        echo "$ideal voters after $((SECONDS - t0)) s"
         check_writes
         ! grep -h "invariant\|moved aside the data of member" "$TMP"/h*.log
 }

@@ -11,9 +11,9 @@ teardown() { mgmt_teardown; }
         start_sup h1 --ideal-cluster-size 3
         for h in h2 h3 h4; do start_sup $h --seeds "$URL_h1"; done
         wait_until 60 voter_count_is 3
-        # a fourth volunteer stays a volunteer
-        run etcdctl --endpoints "$URL_h1" get --prefix /_mgmt/volunteer/ --keys-only
-        [ "$(echo "$output" | grep -c volunteer/)" -eq 4 ]
+        # a fourth volunteer stays a volunteer (the last joiner's key may come
+        # a retry later than the three members)
+        wait_until 20 bash -c "[ \"\$(etcdctl --endpoints '$URL_h1' get --prefix /_mgmt/volunteer/ --keys-only | grep -c volunteer/)\" -eq 4 ]"
         run etcdctl --endpoints "$URL_h1" get --prefix /_mgmt/nominated/ --keys-only
         [ "$(echo "$output" | grep -c nominated/)" -eq 3 ]
         # the coordinator recorded itself

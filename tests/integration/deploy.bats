@@ -291,7 +291,10 @@ race() {
         start_etcd e1
         status h1 0 converged
         status h2 0 converged
-        ( sleep 1; status h1 1 applying; status h1 1 converged; sleep 0.5; status h2 1 converged ) 3>&- &
+        # the fake agents report only once deploy 1 is written: mgmt-deploy
+        # has the hosts pending first, however long it takes to start
+        ( until ectl get /_mgmt/deploy/1/payload --keys-only | grep -q .; do sleep 0.1; done
+          sleep 0.5; status h1 1 applying; status h1 1 converged; sleep 0.5; status h2 1 converged ) 3>&- &
         agents=$!
         run md --wait --timeout 10 yaml "$(graph w)"
         wait "$agents"

@@ -79,7 +79,8 @@ start_agents() { # HOST...
         # hc dies: its status key lives on until its lease (10 s) expires, then vanishes
         kill -KILL "$(cat "$TMP/agent-hc.pid")"
         deploy_graph "$TMP/d2.yaml" two
-        run md --wait --timeout 14 yaml "$TMP/d2.yaml"
+        # the key goes 7-10 s after the kill (keepalives every 3 s, TTL 10 s)
+        run md --wait --timeout 20 yaml "$TMP/d2.yaml"
         echo "$output"
         [ "$status" -eq 4 ]
         echo "$output" | grep -q "host 'hc' stopped reporting status"

@@ -246,7 +246,7 @@ resources:
   exec:
   - name: watched
     cmd: "echo run >> $TMP/watched"
-    watchcmd: "exec tail -n0 -F $TMP/events"
+    watchcmd: "exec tail -n +1 -F $TMP/events"
     watchshell: /bin/bash
   - name: polled
     cmd: "echo run >> $TMP/polled"
@@ -255,7 +255,8 @@ EOF
         : > "$TMP/events"
         start_bg agent "$AGENT" --hostname ha --seeds "$ETCD_ENDPOINT" --file "$TMP/g.yaml"
         wait_until 10 at_least_lines "$TMP/watched" 1
-        sleep 1 # tail -F opens the file
+        # tail prints the file from its first line: an event written before
+        # it opens the file still counts once
         for i in 1 2 3; do
                 echo "event $i" >> "$TMP/events"
                 wait_until 5 at_least_lines "$TMP/watched" $((i + 1))

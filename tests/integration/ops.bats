@@ -171,7 +171,7 @@ sup_sent() { [ "$(sup_msgs "$1")" -ge "${2:-1}" ]; }
         [ $((n1 - n0)) -ge 2 ]
         # a hung loop (SIGSTOP) sends no more pings: systemd would restart it
         kill -STOP "$SUP_PID"
-        sleep 0.3
+        sleep 1 # pings sent before the stop reach the listener's log
         n2=$(sup_msgs '^[0-9]* WATCHDOG=1$')
         sleep 3
         n3=$(sup_msgs '^[0-9]* WATCHDOG=1$')
