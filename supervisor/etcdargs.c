@@ -4,10 +4,12 @@
  * advertise addresses, so a config file and the equivalent flags can be
  * checked to give the same etcd command line. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <ifaddrs.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 
 #include "log.h"
@@ -209,6 +211,34 @@ static bool etcd_arg_given(const struct sup_config *sc, const char *name) {
                         return true;
         }
         return false;
+}
+
+/* The value of etcd flag name as this supervisor passes it (--etcd-arg
+ * "--name=V", or "--name" then "V"; the last one wins, as in etcd), else
+ * its ETCD_* twin from our environment, else NULL. */
+static const char *etcd_arg_value(const struct sup_config *sc, const char *name, const char *env) {
+        const char *v = NULL;
+        bool given = false;
+        for (size_t i = 0; sc->etcd_args && sc->etcd_args[i]; i++) {
+                const char *f, *next = sc->etcd_args[i + 1];
+                size_t n = flag_name(sc->etcd_args[i], &f);
+                if (!n || n != strlen(name) || !strneq(f, name, n))
+                        continue;
+                given = true;
+                v = f[n] == '=' ? f + n + 1 : next && next[0] != '-' ? next : NULL;
+        }
+        return given ? v : getenv(env);
+}
+
+unsigned etcd_election_timeout_ms(const struct sup_config *sc) {
+        const char *v = etcd_arg_value(sc, "election-timeout", "ETCD_ELECTION_TIMEOUT");
+        char *end;
+        errno = 0;
+        unsigned long ms = v && *v ? strtoul(v, &end, 10) : 0;
+        /* etcd refuses to start on a bad value: its default is what we judge by */
+        if (!v || !*v || errno || *end || ms == 0 || ms > 50000)
+                return 1000;
+        return (unsigned)ms;
 }
 
 /* Flags the supervisor owns: passing them through would move the data out of

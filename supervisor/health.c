@@ -24,10 +24,13 @@
 #define TICK_ACCURACY_USEC USEC_PER_MSEC
 /* status ticks our etcd may fail before we take back our endpoints key */
 #define UNHEALTHY_WITHDRAW_TICKS 3
-/* how long our etcd may see no leader before we call the quorum lost: an
- * election takes one to two election timeouts (etcd's default is 1 s), so a
- * shorter gap is an election, not a lost majority */
-#define QUORUM_LOST_USEC (3 * USEC_PER_SEC)
+/* How long our etcd may see no leader before we call the quorum lost: an
+ * election takes one to two election timeouts, so a shorter gap is an
+ * election, not a lost majority. Three timeouts, at least 3 s. */
+static uint64_t quorum_lost_usec(const struct node *n) {
+        uint64_t t = 3ULL * etcd_election_timeout_ms(n->sc) * USEC_PER_MSEC;
+        return t < 3 * USEC_PER_SEC ? 3 * USEC_PER_SEC : t;
+}
 
 static void become_coordinator(struct node *n, bool yes) {
         if (n->coordinator == yes)
@@ -112,7 +115,7 @@ static void status_done(struct etcd_client *c, const struct etcd_error *err, jso
                         n->leaderless_since = now;
                         log_info("our etcd sees no leader (an election?); no membership change until it "
                                  "has one");
-                } else if (!n->quorum_warned && now - n->leaderless_since >= QUORUM_LOST_USEC) {
+                } else if (!n->quorum_warned && now - n->leaderless_since >= quorum_lost_usec(n)) {
                         log_warnx("quorum lost: our etcd has seen no leader for %llus; no membership change "
                                   "until it is back",
                                   (unsigned long long)((now - n->leaderless_since) / USEC_PER_SEC));

@@ -173,6 +173,9 @@ int sup_config_from(struct sup_config *sc, const struct config *cfg, char *err, 
 void sup_config_free(struct sup_config *sc);
 /* Every listen URL can be bound (checked before etcd is started). */
 int sup_check_ports(const struct sup_config *sc, char *err, size_t errlen);
+/* etcd's election timeout in ms as we start it (--etcd-arg, ETCD_ELECTION_TIMEOUT;
+ * etcd's default 1000 when not given or not valid). */
+unsigned etcd_election_timeout_ms(const struct sup_config *sc);
 /* argv for etcd. initial_cluster NULL means a new one-member cluster. */
 char **etcd_argv(const struct sup_config *sc, const char *initial_cluster, bool existing);
 /* "name=url,name=url" from a member list, with self's name filled in for the

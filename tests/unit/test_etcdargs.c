@@ -119,6 +119,44 @@ static void assert_argv_same(char *const *a, char *const *b) {
                       b[i] ? b[i] : "(end)");
 }
 
+/* ---------- etcd_election_timeout_ms ---------- */
+
+START_TEST(test_election_timeout) {
+        static const struct {
+                const char *arg1, *arg2, *env;
+                unsigned want;
+        } t[] = {
+            {NULL, NULL, NULL, 1000},                                         /* etcd's default */
+            {"--etcd-arg=--election-timeout=5000", NULL, NULL, 5000},         /* flag=value */
+            {"--etcd-arg=-election-timeout=2500", NULL, NULL, 2500},          /* one dash, as Go allows */
+            {"--etcd-arg=--election-timeout", "--etcd-arg=4000", NULL, 4000}, /* flag, value */
+            {"--etcd-arg=--election-timeout=2000", "--etcd-arg=--election-timeout=7000", NULL,
+             7000},                                                     /* last wins */
+            {NULL, NULL, "6000", 6000},                                 /* ETCD_ELECTION_TIMEOUT */
+            {"--etcd-arg=--election-timeout=2000", NULL, "6000", 2000}, /* the flag wins over the env */
+            {"--etcd-arg=--election-timeout=abc", NULL, NULL, 1000},    /* etcd refuses it: default */
+            {"--etcd-arg=--election-timeout=0", NULL, NULL, 1000},
+            {"--etcd-arg=--election-timeout=", NULL, NULL, 1000},
+            {"--etcd-arg=--election-timeout=99999999999999999999", NULL, NULL, 1000},
+            {"--etcd-arg=--election-timeouts=5000", NULL, NULL, 1000}, /* another flag */
+            {"--etcd-arg=--heartbeat-interval=500", NULL, NULL, 1000},
+        };
+        for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+                struct sup_config sc;
+                const char *args[] = {"--hostname=h1", "--prefix=/p", t[i].arg1, t[i].arg2, NULL};
+                if (t[i].env)
+                        setenv("ETCD_ELECTION_TIMEOUT", t[i].env, 1);
+                else
+                        unsetenv("ETCD_ELECTION_TIMEOUT");
+                sup_ok(&sc, args); /* a NULL arg1 ends the list there */
+                ck_assert_msg(etcd_election_timeout_ms(&sc) == t[i].want, "case %zu: got %u, want %u", i,
+                              etcd_election_timeout_ms(&sc), t[i].want);
+                sup_config_free(&sc);
+        }
+        unsetenv("ETCD_ELECTION_TIMEOUT");
+}
+END_TEST
+
 /* ---------- etcd_argv ---------- */
 
 START_TEST(test_bootstrap) {
@@ -630,6 +668,7 @@ static Suite *etcdargs_suite(void) {
         Suite *s = suite_create("etcdargs");
         TCase *tc = tcase_create("argv");
         tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_add_test(tc, test_election_timeout);
         tcase_add_test(tc, test_bootstrap);
         tcase_add_test(tc, test_bootstrap_several_peer_urls);
         tcase_add_test(tc, test_join);
