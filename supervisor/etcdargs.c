@@ -203,13 +203,17 @@ static size_t flag_name(const char *arg, const char **ret) {
         return strcspn(arg, "=");
 }
 
+/* arg is etcd flag name: what follows the name ("=value" or ""), else NULL. */
+static const char *flag_is(const char *arg, const char *name) {
+        const char *f;
+        size_t n = flag_name(arg, &f);
+        return n && n == strlen(name) && strneq(f, name, n) ? f + n : NULL;
+}
+
 static bool etcd_arg_given(const struct sup_config *sc, const char *name) {
-        for (size_t i = 0; sc->etcd_args && sc->etcd_args[i]; i++) {
-                const char *f;
-                size_t n = flag_name(sc->etcd_args[i], &f);
-                if (n && n == strlen(name) && strneq(f, name, n))
+        for (size_t i = 0; sc->etcd_args && sc->etcd_args[i]; i++)
+                if (flag_is(sc->etcd_args[i], name))
                         return true;
-        }
         return false;
 }
 
@@ -220,12 +224,11 @@ static const char *etcd_arg_value(const struct sup_config *sc, const char *name,
         const char *v = NULL;
         bool given = false;
         for (size_t i = 0; sc->etcd_args && sc->etcd_args[i]; i++) {
-                const char *f, *next = sc->etcd_args[i + 1];
-                size_t n = flag_name(sc->etcd_args[i], &f);
-                if (!n || n != strlen(name) || !strneq(f, name, n))
+                const char *rest = flag_is(sc->etcd_args[i], name), *next = sc->etcd_args[i + 1];
+                if (!rest)
                         continue;
                 given = true;
-                v = f[n] == '=' ? f + n + 1 : next && next[0] != '-' ? next : NULL;
+                v = *rest == '=' ? rest + 1 : next && next[0] != '-' ? next : NULL;
         }
         return given ? v : getenv(env);
 }
@@ -263,10 +266,8 @@ static const char *const owned_flags[] = {
 
 static int check_etcd_args(char *const *args, char *err, size_t errlen) {
         for (size_t i = 0; args && args[i]; i++) {
-                const char *f;
-                size_t n = flag_name(args[i], &f);
-                for (size_t k = 0; n && owned_flags[k]; k++)
-                        if (n == strlen(owned_flags[k]) && strneq(f, owned_flags[k], n)) {
+                for (size_t k = 0; owned_flags[k]; k++)
+                        if (flag_is(args[i], owned_flags[k])) {
                                 snprintf(err, errlen,
                                          "--etcd-arg '%s': the supervisor sets --%s itself (use --prefix, "
                                          "--hostname, --client-urls, --server-urls and the advertise flags)",

@@ -17,7 +17,7 @@ three() {
         wait_until 90 voter_count_is 3
         for h in "$@"; do
                 start_sup "$h" --seeds "$URL_h1"
-                wait_until 30 bash -c "etcdctl --endpoints '$(all_urls)' get /_mgmt/volunteer/$h --keys-only | grep -q ."
+                wait_until 30 key_set "/_mgmt/volunteer/$h"
         done
 }
 
@@ -61,9 +61,9 @@ member_id_of() {
         start_sup h1 --ideal-cluster-size 2
         start_sup h2 --seeds "$URL_h1"
         wait_until 90 voter_count_is 2
-        wait_until 10 bash -c "etcdctl --endpoints '$(all_urls)' get /_mgmt/endpoints/h2 --print-value-only | grep -q ."
+        wait_until 10 key_set /_mgmt/endpoints/h2
         etcdctl --endpoints "$(all_urls)" del /_mgmt/endpoints/h2 >/dev/null
-        wait_until 10 bash -c "etcdctl --endpoints '$(all_urls)' get /_mgmt/endpoints/h2 --print-value-only | grep -q ."
+        wait_until 10 key_set /_mgmt/endpoints/h2
         grep -q "our endpoints key is gone from etcd though we published it; publishing it again" "$TMP/h2.log"
         # the coordinator counts h2 healthy again: a third member is added
         start_sup h3 --seeds "$URL_h1"

@@ -18,8 +18,6 @@ writable() {
         etcdctl --endpoints "$(all_urls)" --dial-timeout 2s --command-timeout 3s put /test/probe x >/dev/null
 }
 
-# At least N acknowledged writes so far.
-
 resize_to() {
         set_ideal "$1"
         wait_until 90 voter_count_is "$1"

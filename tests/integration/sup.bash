@@ -128,6 +128,9 @@ coordinator_is_not() {
 key_is() { # ENDPOINT KEY VALUE
         [ "$(etcdctl --endpoints "$1" --dial-timeout 2s get "$2" --print-value-only 2>/dev/null)" = "$3" ]
 }
+key_set() { # KEY: it exists with a value, read through every host's URL
+        etcdctl --endpoints "$(all_urls)" --dial-timeout 2s get "$1" --print-value-only 2>/dev/null | grep -q .
+}
 
 # One cluster id among every answering member.
 one_cluster_id() {
